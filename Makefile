@@ -1,0 +1,42 @@
+# tate — every target explains itself with `make help`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export TATE_HOME ?= $(CURDIR)/var
+export PREFECT_SERVER_ANALYTICS_ENABLED = false
+export GX_ANALYTICS_ENABLED = false
+export DO_NOT_TRACK = 1
+export MLFLOW_ALLOW_PICKLE_DESERIALIZATION = false
+
+.PHONY: help venv demo test lint bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	test -x $(BIN)/python || uv venv --python $(PYTHON) $(VENV)
+	uv pip sync --python $(BIN)/python --require-hashes requirements.lock
+	uv pip install --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv from requirements.lock (hash-checked), then install tate editable
+
+demo: $(STAMP)  ## the main job: data → validate → train → serve → drift, on embedded defaults
+	$(BIN)/tate demo
+
+test: $(STAMP)  ## lint, then unit, contract, model, integration and e2e tests (real servers on loopback)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (no download addresses recorded)
+	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:  ## remove the virtual environment and everything under TATE_HOME
+	rm -rf $(VENV) $(TATE_HOME)

@@ -1,0 +1,60 @@
+"""The deployments `tate up` serves from this repo: what a user runs from the Prefect UI.
+
+- `validate/nightly`: the data contracts every night (and on demand);
+- `retrain/on-demand`: retraining with parameters from the UI's Run form, one at a time;
+- `drift-report/daily`: the champion's drift report every morning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.environment import prepare_environment
+from flows.settings import TateSettings
+
+NIGHTLY_VALIDATION_CRON = "15 0 * * *"
+DAILY_DRIFT_CRON = "45 0 * * *"
+TIMEZONE = "UTC"
+
+
+def build_deployments() -> list[Any]:
+    from prefect.schedules import Cron
+
+    from flows.data_flows import validate
+    from flows.drift_flow import drift_report
+    from flows.train_flow import retrain
+
+    return [
+        validate.to_deployment(
+            name="nightly",
+            schedule=Cron(NIGHTLY_VALIDATION_CRON, timezone=TIMEZONE),
+            description="Data contracts over the bar store; Data Docs under TATE_HOME/reports.",
+            tags=["tate", "data"],
+        ),
+        retrain.to_deployment(
+            name="on-demand",
+            concurrency_limit=1,
+            description="Retrain, register a version, gate it into canary.",
+            tags=["tate", "training"],
+        ),
+        drift_report.to_deployment(
+            name="daily",
+            schedule=Cron(DAILY_DRIFT_CRON, timezone=TIMEZONE),
+            parameters={"role": "champion"},
+            description="Evidently drift report of the champion against its training features.",
+            tags=["tate", "monitoring"],
+        ),
+    ]
+
+
+def main() -> None:
+    """Serve the deployments until interrupted (needs PREFECT_API_URL pointing at a server)."""
+    settings = TateSettings()
+    prepare_environment(settings)
+    from prefect import serve
+
+    serve(*build_deployments(), limit=2, print_starting_message=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""`tate up` / `tate down`: the user's local stack on 127.0.0.1, each service a process we can stop.
+
+Every service writes its log and pid under TATE_HOME/run/, so `tate down` (or a person) can find it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.settings import TateSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+class StackStartError(RuntimeError):
+    """A service did not come up; the message names it and its log."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    health_url: str | None
+    started_message: str
+
+
+def prefect_api_url(settings: TateSettings) -> str:
+    return f"http://{HOST}:{settings.prefect_port}/api"
+
+
+def mlflow_url(settings: TateSettings) -> str:
+    return f"http://{HOST}:{settings.mlflow_port}"
+
+
+def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
+    """What `tate up` starts, in start order."""
+    bin_dir = Path(sys.executable).parent
+    listed = [
+        Service(
+            "prefect",
+            [str(bin_dir / "prefect"), "server", "start", "--host", HOST, "--port", str(settings.prefect_port)],
+            f"{prefect_api_url(settings)}/health",
+            f"Prefect UI      http://{HOST}:{settings.prefect_port}",
+        ),
+        Service(
+            "mlflow",
+            ["bash", str(REPO_ROOT / "mlflow" / "start-server.sh")],
+            f"{mlflow_url(settings)}/health",
+            f"MLflow UI       {mlflow_url(settings)}",
+        ),
+        Service(
+            "deployments",
+            [sys.executable, "-m", "flows.deployments"],
+            None,
+            "deployments     validate/nightly, retrain/on-demand, drift-report/daily",
+        ),
+    ]
+    if with_worker:
+        listed.append(
+            Service(
+                "worker",
+                [str(bin_dir / "tate"), "serve", "--pace", "1"],
+                f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+                f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+            )
+        )
+    return listed
+
+
+def service_environment(settings: TateSettings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "TATE_HOME": str(settings.home),
+            "PREFECT_HOME": str(settings.prefect_home),
+            "PREFECT_API_URL": prefect_api_url(settings),
+            "MLFLOW_TRACKING_URI": mlflow_url(settings),
+            "MLFLOW_HOST": HOST,
+            "MLFLOW_PORT": str(settings.mlflow_port),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+def _pid_file(settings: TateSettings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def running_pid(settings: TateSettings, name: str) -> int | None:
+    path = _pid_file(settings, name)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    return pid if pid and _alive(pid) else None
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def start_service(settings: TateSettings, service: Service, env: dict[str, str]) -> str:
+    pid = running_pid(settings, service.name)
+    if pid is not None:
+        return f"{service.started_message}  (already running, pid {pid})"
+    log_path = settings.run_dir / f"{service.name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            service.command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so `down` stops its children too
+        )
+    _pid_file(settings, service.name).write_text(str(process.pid))
+    if service.health_url and not wait_healthy(service.health_url, process, timeout_s=120):
+        stop_service(settings, service.name)
+        raise StackStartError(f"{service.name} did not become healthy; see {log_path}")
+    return service.started_message
+
+
+def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str]:
+    """Start the stack; return the lines to print (URLs and where logs are)."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    env = service_environment(settings)
+    lines = [start_service(settings, service, env) for service in services(settings, with_worker=with_worker)]
+    lines.append(f"logs and pids   {settings.run_dir}")
+    lines.append("stop with       tate down")
+    return lines
+
+
+def stop_service(settings: TateSettings, name: str, timeout_s: float = 20.0) -> str | None:
+    pid = running_pid(settings, name)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    if pid is None:
+        return None
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return f"stopped {name} (pid {pid})"
+
+
+def stop_stack(settings: TateSettings) -> list[str]:
+    """Stop every service `tate up` started, the worker first so it stops trading before the rest."""
+    names = ["worker", "deployments", "mlflow", "prefect"]
+    stopped = [line for name in names if (line := stop_service(settings, name))]
+    return stopped or ["nothing was running"]

@@ -1,0 +1,205 @@
+"""Retraining: features → purged walk-forward CV → backtest → one MLflow run → a registered version.
+
+The first version becomes `champion`; a later one becomes `canary` only when it passes the promotion
+gate against the champion. Every MLflow write lives in this module or `flows/tracking.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from prefect import flow, get_run_logger, task
+
+from data_contracts.store import BarStore
+from flows import tracking
+from flows.settings import TateSettings
+from models.gates import GateDecision, decide_promotion
+from models.packaging import (
+    MODEL_PIP_REQUIREMENTS,
+    STRATEGY_FILE,
+    model_signature,
+    write_model_files,
+)
+from models.training import TrainConfig, TrainingOutcome, run_training
+
+
+@task
+def load_training_bars(
+    settings: TateSettings, symbols: list[str] | None, start: str | None, end: str | None
+) -> dict[str, pd.DataFrame]:
+    store = BarStore(settings.data_dir)
+    names = symbols or store.symbols(settings.timeframe)
+    lo = pd.Timestamp(start, tz="UTC").to_pydatetime() if start else None
+    hi = pd.Timestamp(end, tz="UTC").to_pydatetime() if end else None
+    return {name: store.read_bars(name, settings.timeframe, lo, hi) for name in names}
+
+
+@task
+def fit(bars: dict[str, pd.DataFrame], config: TrainConfig) -> TrainingOutcome:
+    return run_training(bars, config)
+
+
+def _latest_validation(settings: TateSettings) -> dict[str, Any] | None:
+    latest = settings.reports_dir / "validation" / "latest.json"
+    return json.loads(latest.read_text()) if latest.exists() else None
+
+
+def _log_run_contents(
+    settings: TateSettings, outcome: TrainingOutcome, bars: dict[str, pd.DataFrame], workdir: Path
+) -> None:
+    """Parameters, per-fold and overall metrics, plots, data provenance and locked requirements."""
+    mlflow.log_params({k: v for k, v in outcome.params.items()})
+    for fold, metrics in enumerate(outcome.fold_metrics):
+        mlflow.log_metrics({f"fold_{k}": float(v) for k, v in metrics.items()}, step=fold)
+    mlflow.log_metrics({f"oof_{k}": float(v) for k, v in outcome.metrics.items()})
+
+    digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
+    dataset = mlflow.data.from_pandas(
+        outcome.features.assign(label=outcome.labels),
+        source=str(settings.data_dir / "bars" / f"timeframe={settings.timeframe}"),
+        name=f"bars-{settings.timeframe}-{'-'.join(sorted(bars))}",
+        digest=digest[:32],
+        targets="label",
+    )
+    mlflow.log_input(dataset, context="training")
+    validation = _latest_validation(settings)
+    tags = {
+        "tate.store_digest": digest,
+        "tate.symbols": ",".join(sorted(bars)),
+        "tate.holdout_start": outcome.holdout_start.isoformat(),
+        "tate.validation_ok": str(validation["ok"]) if validation else "not-run",
+        "tate.validation_summary": str(validation.get("summary", "")) if validation else "",
+        "tate.git_dirty": str(tracking.git_dirty()),
+    }
+    commit = tracking.git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    mlflow.set_tags(tags)
+
+    curve = workdir / "equity_curve.csv"
+    outcome.equity_curve.to_csv(curve, index=False)
+    mlflow.log_artifact(str(curve), artifact_path="backtest")
+    mlflow.log_figure(_equity_figure(outcome.equity_curve), "backtest/equity_curve.png")
+    reference = workdir / "features.parquet"
+    outcome.features.to_parquet(reference, index=False)
+    mlflow.log_artifact(str(reference), artifact_path="reference")
+    lock = tracking.locked_requirements()
+    if lock is not None:
+        mlflow.log_artifact(str(lock), artifact_path="environment")
+
+
+def _equity_figure(curve: pd.DataFrame) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(9, 4))
+    for column in [c for c in curve.columns if c != "time"]:
+        axis.plot(curve["time"], curve[column], label=column)
+    axis.set_title("out-of-fold equity (cost-aware backtest)")
+    axis.legend()
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def _champion_metrics(settings: TateSettings) -> dict[str, float] | None:
+    champion = tracking.alias_version(settings, tracking.CHAMPION)
+    if champion is None or champion.run_id is None:
+        return None
+    run = tracking.client(settings).get_run(champion.run_id)
+    return {k.removeprefix("oof_"): v for k, v in run.data.metrics.items() if k.startswith("oof_")}
+
+
+@task
+def log_and_register(
+    settings: TateSettings, outcome: TrainingOutcome, bars: dict[str, pd.DataFrame], run_name: str
+) -> dict[str, Any]:
+    tracking.use_experiment(settings)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
+        workdir = Path(tmp)
+        _log_run_contents(settings, outcome, bars, workdir)
+        artifacts = write_model_files(outcome.booster, outcome.model_config, workdir / "model")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(STRATEGY_FILE),
+            artifacts={k: str(v) for k, v in artifacts.items()},
+            signature=model_signature(),
+            pip_requirements=MODEL_PIP_REQUIREMENTS,
+            registered_model_name=settings.model_name,
+        )
+        version = str(info.registered_model_version)
+        decision = _decide_aliases(settings, outcome, version, run.info.run_id)
+    return {"run_id": run.info.run_id, "version": version, **decision}
+
+
+def _decide_aliases(
+    settings: TateSettings, outcome: TrainingOutcome, version: str, run_id: str
+) -> dict[str, Any]:
+    client = tracking.client(settings)
+    champion = _champion_metrics(settings)
+    gate: GateDecision = decide_promotion(outcome.metrics, champion, outcome.gate_thresholds)
+    tags = {
+        "gate_passed": str(gate.passed),
+        "gate_reasons": "; ".join(gate.reasons)[:4000] or "all checks passed",
+        "holdout_start": outcome.holdout_start.isoformat(),
+        "run_id": run_id,
+        "booster_sha256": outcome.booster_sha256,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.model_name, version, key, value)
+    mlflow.set_tags({"tate.gate_passed": str(gate.passed), "tate.gate_reasons": tags["gate_reasons"]})
+    if champion is None:
+        tracking.set_alias(settings, tracking.CHAMPION, version, by="retrain:first-version")
+        return {"alias": tracking.CHAMPION, "gate_passed": gate.passed, "gate_reasons": gate.reasons}
+    if gate.passed:
+        tracking.set_alias(settings, tracking.CANARY, version, by="retrain:gate-passed")
+        return {"alias": tracking.CANARY, "gate_passed": True, "gate_reasons": gate.reasons}
+    return {"alias": None, "gate_passed": False, "gate_reasons": gate.reasons}
+
+
+@flow(name="retrain")
+def retrain(
+    symbols: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    num_boost_round: int | None = None,
+    learning_rate: float | None = None,
+    shuffle_labels: bool = False,
+) -> dict[str, Any]:
+    """Train on the store, log one MLflow run, register a version and move aliases by the gate.
+
+    Parameters are what the Prefect UI's Run form offers: symbols (default: every stored symbol), a date
+    range (ISO dates, UTC), LightGBM overrides, and `shuffle_labels` (a control that must fail the gate).
+    """
+    settings = TateSettings()
+    logger = get_run_logger()
+    config = TrainConfig()
+    overrides: dict[str, Any] = {"shuffle_labels": shuffle_labels}
+    if num_boost_round is not None:
+        overrides["num_boost_round"] = num_boost_round
+    if learning_rate is not None:
+        overrides["params"] = {**config.params, "learning_rate": learning_rate}
+    config = replace(config, **overrides)
+    bars = load_training_bars(settings, symbols, start, end)
+    outcome = fit(bars, config)
+    run_name = datetime.now().astimezone().strftime("retrain-%Y%m%d-%H%M%S")
+    result = log_and_register(settings, outcome, bars, run_name)
+    logger.info(
+        "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f; alias %s",
+        result["version"],
+        settings.model_name,
+        result["run_id"],
+        outcome.metrics.get("auc", float("nan")),
+        outcome.metrics.get("sharpe_net", float("nan")),
+        result["alias"],
+    )
+    return result

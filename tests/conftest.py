@@ -1,0 +1,27 @@
+"""Session-wide isolation: nothing a test does lands in the repo's ./var or the user's Prefect home.
+
+Prefect reads its settings when first imported, so the environment is set here, before any test module
+imports a flow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="tate-tests-"))
+for _var in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_API_KEY"):
+    os.environ.pop(_var, None)
+os.environ.update(
+    {
+        "TATE_HOME": str(_SESSION_HOME / "home"),
+        "PREFECT_HOME": str(_SESSION_HOME / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "GX_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+        "MPLBACKEND": "Agg",
+    }
+)

@@ -1,0 +1,92 @@
+"""Real servers on loopback for integration tests: MLflow, Prefect, Prometheus. No mocks.
+
+Each starts as a child process in its own session, with its output in a log file the failure message
+points at, and is stopped (whole process group) when the fixture ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 180) -> None:
+    """Poll `url` until it answers 200; fail naming the log when the process dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; log:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s; log:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def child(command: list[str], env: dict[str, str], log: Path, health: str | None) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        if health:
+            wait_for(health, process, log)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TATE_HOME"] = str(home)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@contextmanager
+def mlflow_server(home: Path) -> Iterator[str]:
+    """`mlflow/start-server.sh` — the same script `tate up` runs — on a free loopback port."""
+    port = free_port()
+    env = base_env(home) | {"MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1"}
+    url = f"http://127.0.0.1:{port}"
+    with child(["bash", str(REPO_ROOT / "mlflow" / "start-server.sh")], env, home / "mlflow-server.log", f"{url}/health"):
+        yield url
+
+
+@contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    port = free_port()
+    env = base_env(home) | {"PREFECT_HOME": str(home / "prefect-server")}
+    env.pop("PREFECT_API_URL", None)
+    url = f"http://127.0.0.1:{port}/api"
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with child(command, env, home / "prefect-server.log", f"{url}/health"):
+        yield url
