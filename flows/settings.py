@@ -37,6 +37,11 @@ class TateSettings(BaseSettings):
     journal_url: str | None = None
     poll_seconds: float = 5.0
     prefect_port: int = 4200
+    account_mode: str = Field(
+        default="hedging", description="SimTerminal account: hedging (canary trades) or netting"
+    )
+    mt5linux_host: str = "127.0.0.1"
+    mt5linux_port: int = 18812
     mlflow_port: int = 5000
 
     @field_validator("home")

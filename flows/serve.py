@@ -1,0 +1,125 @@
+"""Launch the serving worker: pick the terminal, assemble the worker's collaborators, run it.
+
+Paper trading is choosing `SimTerminal` here, at start-up — never an `if` inside the adapter. The sim
+replays the champion's hold-out (the bars its final fit never saw) from the bar store.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from data_contracts.store import BarStore
+from flows import tracking
+from flows.settings import TateSettings
+from serving.broker import Mt5Broker
+from serving.journal import Journal
+from serving.metrics import WorkerMetrics, serve_metrics
+from serving.model_source import AliasPoller
+from serving.sim_terminal import SimTerminal
+from serving.worker import Clock, ReplayClock, SystemClock, Worker
+
+logger = logging.getLogger(__name__)
+
+
+class TerminalUnavailableError(ValueError):
+    """The chosen terminal cannot be reached or is not installed on this platform."""
+
+
+def holdout_start(settings: TateSettings) -> datetime:
+    """Where the champion's final fit stopped looking: the replay starts there."""
+    champion = tracking.alias_version(settings, tracking.CHAMPION)
+    if champion is None:
+        raise tracking.AliasNotFoundError(
+            f"model {settings.model_name!r} has no alias {tracking.CHAMPION!r}; run `tate train` first"
+        )
+    return pd.Timestamp(champion.tags["holdout_start"]).to_pydatetime()
+
+
+def sim_terminal(settings: TateSettings) -> tuple[SimTerminal, tuple[str, ...]]:
+    """A SimTerminal over the stored bars of every symbol still trading at the hold-out's start."""
+    start = holdout_start(settings)
+    store = BarStore(settings.data_dir)
+    bars = {
+        symbol: store.read_bars(symbol, settings.timeframe)
+        for symbol in store.symbols(settings.timeframe)
+    }
+    live = {s: b for s, b in bars.items() if b["time"].iloc[-1] >= start}
+    if not live:
+        raise ValueError(f"no stored symbol has bars after the hold-out start {start.isoformat()}")
+    mode = "hedging" if settings.account_mode == "hedging" else "netting"
+    terminal = SimTerminal(live, timeframe=settings.timeframe, account_mode=mode, start=start)
+    return terminal, tuple(sorted(live))
+
+
+def live_terminal(settings: TateSettings, kind: str) -> Any:
+    """The MetaTrader5 module (Windows) or an mt5linux bridge to a terminal under Wine."""
+    if kind == "mt5":
+        try:
+            import MetaTrader5  # type: ignore[import-not-found]
+        except ImportError as error:
+            raise TerminalUnavailableError(
+                "--terminal mt5 needs the MetaTrader5 package, which installs on Windows only "
+                "(pip install 'tate[mt5]'); use --terminal mt5linux or sim"
+            ) from error
+        return MetaTrader5
+    try:
+        from mt5linux import MetaTrader5 as Bridge  # type: ignore[import-not-found]
+    except ImportError as error:
+        raise TerminalUnavailableError(
+            "--terminal mt5linux needs the mt5linux bridge (pip install 'tate[mt5linux]')"
+        ) from error
+    return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+
+
+def run_worker(
+    settings: TateSettings,
+    *,
+    terminal: str = "sim",
+    max_bars: int | None = None,
+    pace_seconds: float = 0.0,
+    metrics_port: int | None = None,
+) -> str:
+    """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary."""
+    if terminal not in ("sim", "mt5", "mt5linux"):
+        raise ValueError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
+    clock: Clock
+    if terminal == "sim":
+        term, symbols = sim_terminal(settings)
+        clock = ReplayClock(term)
+    else:
+        term, symbols = live_terminal(settings, terminal), settings.symbols
+        clock = SystemClock()
+    if not term.initialize():
+        raise TerminalUnavailableError(f"{terminal} terminal did not initialize: {term.last_error()}")
+    metrics = WorkerMetrics()
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    server = serve_metrics(metrics, port, settings.metrics_host)
+    journal = Journal(settings.journal)
+    worker = Worker(
+        term,
+        Mt5Broker(term, magic=settings.magic, deviation=settings.deviation_points, now=clock.now),
+        journal,
+        AliasPoller(settings.model_name, tracking_uri=tracking.tracking_uri(settings)),
+        metrics,
+        clock,
+        symbols,
+        settings.timeframe,
+        max_volume=settings.max_volume,
+        canary_fraction=settings.canary_fraction,
+    )
+    logger.info("worker: %s terminal, symbols %s, /metrics on port %s", terminal, symbols, server.server_port)
+    try:
+        bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds)
+    except KeyboardInterrupt:
+        worker.stop()
+        bars = -1
+    finally:
+        server.shutdown()
+        server.server_close()
+        journal.close()
+        term.shutdown()
+    return f"{bars} closed bars on {terminal}, symbols {', '.join(symbols)}"

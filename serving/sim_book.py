@@ -1,0 +1,210 @@
+"""SimTerminal's trade server: positions, orders and deals in netting or hedging mode.
+
+Kept apart from the market replay so the accounting rules (netting: one position per
+symbol that grows, shrinks or reverses; hedging: one position per opening order, closed by
+naming its ticket) can be read on their own. Tickets follow MT5's habit: a position's ticket
+and identifier are the ticket of the order that opened it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from serving import mt5_constants as mt5
+from serving.mt5_types import TradeDeal, TradeOrder, TradePosition, TradeRequest
+
+
+@dataclass
+class _Position:
+    ticket: int
+    identifier: int
+    symbol: str
+    type: int
+    volume: float
+    price_open: float
+    magic: int
+    comment: str
+    time: int
+    time_update: int
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.type == mt5.POSITION_TYPE_BUY else -1
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What one market order did on the book (one order, one deal)."""
+
+    order: int
+    deal: int
+    position: int
+    volume: float
+    price: float
+
+
+@dataclass
+class Book:
+    """Positions and history of one account; profit is handed in by the terminal."""
+
+    hedging: bool
+    balance: float
+    next_ticket: int = 1_000_001
+    positions: dict[int, _Position] = field(default_factory=dict)
+    history_orders: list[TradeOrder] = field(default_factory=list)
+    deals: list[TradeDeal] = field(default_factory=list)
+
+    def _ticket(self) -> int:
+        self.next_ticket += 1
+        return self.next_ticket - 1
+
+    def find_netting(self, symbol: str) -> _Position | None:
+        return next((p for p in self.positions.values() if p.symbol == symbol), None)
+
+    def execute(
+        self,
+        request: TradeRequest,
+        price: float,
+        time: int,
+        commission: float,
+        value_per_price_unit: float,
+    ) -> Fill:
+        """Book a filled market order: one history order, one deal, the position updated.
+
+        Args:
+            request: the validated request (type BUY or SELL, positive volume).
+            price: the fill price.
+            time: fill time, epoch seconds.
+            commission: account-currency commission for this deal (<= 0).
+            value_per_price_unit: account-currency value of a 1.0 price move for one lot
+                (the terminal derives it from tick value / tick size).
+        """
+        order_ticket = self._ticket()
+        sign = 1 if request.type == mt5.ORDER_TYPE_BUY else -1
+        if self.hedging:
+            target = self.positions.get(request.position) if request.position else None
+        else:
+            target = self.find_netting(request.symbol)
+        entry, profit, position_id = mt5.DEAL_ENTRY_IN, 0.0, order_ticket
+        if target is None:
+            self._open(request, order_ticket, sign, request.volume, price, time)
+        elif target.sign == sign:
+            total = target.volume + request.volume
+            target.price_open = (target.price_open * target.volume + price * request.volume) / total
+            target.volume, target.time_update = round(total, 8), time
+            position_id = target.identifier
+        else:
+            position_id = target.identifier
+            closed = min(target.volume, request.volume)
+            profit = (price - target.price_open) * target.sign * closed * value_per_price_unit
+            remainder = round(request.volume - target.volume, 8)
+            if remainder < 0:
+                target.volume, target.time_update = round(-remainder, 8), time
+                entry = mt5.DEAL_ENTRY_OUT
+            elif remainder == 0:
+                del self.positions[target.ticket]
+                entry = mt5.DEAL_ENTRY_OUT
+            else:  # netting reversal: same identifier, new ticket, new direction
+                del self.positions[target.ticket]
+                pos = self._open(request, order_ticket, sign, remainder, price, time)
+                pos.identifier = target.identifier
+                entry = mt5.DEAL_ENTRY_INOUT
+        deal_ticket = self._ticket()
+        self.balance += profit + commission
+        self.history_orders.append(self._order_record(request, order_ticket, position_id, time))
+        self.deals.append(
+            TradeDeal(
+                ticket=deal_ticket,
+                order=order_ticket,
+                time=time,
+                time_msc=time * 1000,
+                type=mt5.DEAL_TYPE_BUY if sign > 0 else mt5.DEAL_TYPE_SELL,
+                entry=entry,
+                magic=request.magic,
+                position_id=position_id,
+                reason=mt5.DEAL_REASON_EXPERT,
+                volume=request.volume,
+                price=price,
+                commission=commission,
+                swap=0.0,
+                profit=round(profit, 2),
+                fee=0.0,
+                symbol=request.symbol,
+                comment=request.comment,
+                external_id="",
+            )
+        )
+        return Fill(order_ticket, deal_ticket, position_id, request.volume, price)
+
+    def _open(
+        self, request: TradeRequest, ticket: int, sign: int, volume: float, price: float, time: int
+    ) -> _Position:
+        pos = _Position(
+            ticket=ticket,
+            identifier=ticket,
+            symbol=request.symbol,
+            type=mt5.POSITION_TYPE_BUY if sign > 0 else mt5.POSITION_TYPE_SELL,
+            volume=round(volume, 8),
+            price_open=price,
+            magic=request.magic,
+            comment=request.comment,
+            time=time,
+            time_update=time,
+        )
+        self.positions[ticket] = pos
+        return pos
+
+    @staticmethod
+    def _order_record(
+        request: TradeRequest, ticket: int, position_id: int, time: int
+    ) -> TradeOrder:
+        return TradeOrder(
+            ticket=ticket,
+            time_setup=time,
+            time_setup_msc=time * 1000,
+            time_done=time,
+            time_done_msc=time * 1000,
+            time_expiration=0,
+            type=request.type,
+            type_time=request.type_time,
+            type_filling=request.type_filling,
+            state=mt5.ORDER_STATE_FILLED,
+            magic=request.magic,
+            position_id=position_id,
+            position_by_id=0,
+            reason=mt5.ORDER_REASON_EXPERT,
+            volume_initial=request.volume,
+            volume_current=0.0,
+            price_open=request.price,
+            sl=request.sl,
+            tp=request.tp,
+            price_current=request.price,
+            price_stoplimit=0.0,
+            symbol=request.symbol,
+            comment=request.comment,
+            external_id="",
+        )
+
+    def position_tuple(self, pos: _Position, price_current: float, profit: float) -> TradePosition:
+        """The position as ``positions_get`` returns it, valued at ``price_current``."""
+        return TradePosition(
+            ticket=pos.ticket,
+            time=pos.time,
+            time_msc=pos.time * 1000,
+            time_update=pos.time_update,
+            time_update_msc=pos.time_update * 1000,
+            type=pos.type,
+            magic=pos.magic,
+            identifier=pos.identifier,
+            reason=mt5.POSITION_REASON_EXPERT,
+            volume=pos.volume,
+            price_open=pos.price_open,
+            sl=0.0,
+            tp=0.0,
+            price_current=price_current,
+            swap=0.0,
+            profit=round(profit, 2),
+            symbol=pos.symbol,
+            comment=pos.comment,
+            external_id="",
+        )

@@ -1,0 +1,375 @@
+"""SimTerminal: a market replay with the MetaTrader5 module's call shapes and return types.
+
+The worker and the broker adapter run unchanged on it, so paper trading and tests exercise
+the production code path. Facts it keeps from the real terminal: position 0 of
+``copy_rates_from_pos`` is the bar still forming (here: just opened, so open = high = low =
+close and its future is not visible), rates are numpy structured arrays with MT5's dtype,
+bid is the chart price and ask = bid + spread × point, orders carry magic and comment, and
+``order_send`` may return ``None`` after the order reached the server. Times are the stored
+bars' UTC epoch seconds (a live terminal would report server time). Costs come from the
+shared ``models.costs.CostModel`` (commission per lot and side, adverse slippage in points),
+so a replay and the backtest charge the same frictions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from models.costs import CostModel
+from serving import mt5_constants as mt5
+from serving.mt5_types import (
+    AccountInfo,
+    OrderCheckResult,
+    OrderSendResult,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+    TradeRequest,
+)
+from serving.sim_book import Book
+from serving.sim_checks import check_request, in_group, parse_request
+from serving.sim_fields import account_tuple, symbol_info_tuple
+from serving.sim_market import Replay, to_epoch
+from serving.symbols import SYMBOL_SPECS, SymbolSpec, tick_value
+
+logger = logging.getLogger(__name__)
+
+Fault = Literal["requote", "none", "no_connection"] | int
+_OK = (mt5.RES_S_OK, "Success")
+_NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
+
+
+class SimTerminal:
+    """Replay of ``bars`` (one timeframe) behind the MetaTrader5 module's API.
+
+    Args:
+        bars: symbol → bars in the MT5 rate layout, all of ``timeframe``.
+        timeframe: name of the bars' timeframe ("H1"); other timeframes are refused.
+        specs: symbol specifications (default: ``serving.symbols.SYMBOL_SPECS``).
+        account_mode: "netting" (one position per symbol) or "hedging".
+        start: index into the merged bar timeline, or a time, of the first forming bar.
+        costs: commission per lot and side and slippage; default ``CostModel()``.
+    """
+
+    def __init__(
+        self,
+        bars: Mapping[str, pd.DataFrame],
+        *,
+        timeframe: str = "H1",
+        specs: Mapping[str, SymbolSpec] | None = None,
+        account_mode: Literal["netting", "hedging"] = "netting",
+        start: int | datetime = 0,
+        costs: CostModel | None = None,
+        balance: float = 10_000.0,
+        leverage: int = 100,
+        currency: str = "USD",
+        login: int = 5_000_001,
+        server: str = "Tate-SimReplay",
+    ) -> None:
+        all_specs = dict(specs or SYMBOL_SPECS)
+        missing = sorted(set(bars) - set(all_specs))
+        if missing:
+            raise KeyError(f"no symbol spec for {missing}; known: {sorted(all_specs)}")
+        self.timeframe = mt5.TIMEFRAMES[timeframe]
+        self.specs = {s: all_specs[s] for s in bars}
+        self.account_mode = account_mode
+        self.costs = costs or CostModel()
+        self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
+        self._replay = Replay(bars, start)
+        self._book = Book(hedging=account_mode == "hedging", balance=balance)
+        self._connected = False
+        self._error: tuple[int, str] = _OK
+        self._request_id = 0
+        self.faults: deque[Fault] = deque()
+
+    # -- session -------------------------------------------------------------------------
+    def initialize(self, *args: Any, **kwargs: Any) -> bool:
+        self._connected, self._error = True, _OK
+        return True
+
+    def login(self, login: int, password: str = "", server: str = "", timeout: int = 0) -> bool:
+        self._connected, self._error = True, _OK
+        return True
+
+    def shutdown(self) -> None:
+        self._connected = False
+
+    def last_error(self) -> tuple[int, str]:
+        return self._error
+
+    def _online(self) -> bool:
+        self._error = _OK if self._connected else _NO_IPC
+        return self._connected
+
+    # -- replay clock --------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        """Open time (epoch s) of the bar forming now."""
+        return self._replay.now
+
+    @property
+    def current_time(self) -> datetime:
+        return datetime.fromtimestamp(self.now, tz=UTC)
+
+    def advance(self) -> bool:
+        """Close the forming bar and open the next one; False when the replay is over."""
+        return self._replay.advance()
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults for the next ``order_send`` calls, one per call, in order."""
+        self.faults.extend(faults)
+
+    # -- market data ---------------------------------------------------------------------
+    def _quote(self, symbol: str) -> tuple[float, float]:
+        bid, spread = self._replay.price(symbol)
+        spec = self.specs[symbol]
+        return bid, round(bid + spread * spec.point, spec.digits)
+
+    def _rates_ok(self, symbol: str, timeframe: int) -> bool:
+        if not self._online():
+            return False
+        if symbol not in self.specs or timeframe != self.timeframe:
+            self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
+            return False
+        return True
+
+    def copy_rates_from_pos(
+        self, symbol: str, timeframe: int, start_pos: int, count: int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        visible = self._replay.visible(symbol)
+        end = len(visible) - start_pos
+        return visible[max(0, end - count) : max(0, end)]
+
+    def copy_rates_from(
+        self, symbol: str, timeframe: int, date_from: datetime | int, count: int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        visible = self._replay.visible(symbol)
+        end = int(np.searchsorted(visible["time"], to_epoch(date_from), side="right"))
+        return visible[max(0, end - count) : end]
+
+    def copy_rates_range(
+        self, symbol: str, timeframe: int, date_from: datetime | int, date_to: datetime | int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        visible = self._replay.visible(symbol)
+        times = visible["time"]
+        return visible[(times >= to_epoch(date_from)) & (times <= to_epoch(date_to))]
+
+    def symbol_info_tick(self, symbol: str) -> Tick | None:
+        if not self._online() or symbol not in self.specs:
+            return None
+        bid, ask = self._quote(symbol)
+        return Tick(self.now, bid, ask, 0.0, 0, self.now * 1000, 6, 0.0)
+
+    def symbol_info(self, symbol: str) -> Any:
+        if not self._online() or symbol not in self.specs:
+            return None
+        bid, ask = self._quote(symbol)
+        spec = self.specs[symbol]
+        spread = round((ask - bid) / spec.point)
+        return symbol_info_tuple(
+            spec, bid, ask, spread, self.now, tick_value(spec, bid, self.currency)
+        )
+
+    def _value_per_price_unit(self, symbol: str, bid: float) -> float:
+        spec = self.specs[symbol]
+        return tick_value(spec, bid, self.currency) / spec.trade_tick_size
+
+    def _margin_per_lot(self, symbol: str) -> float:
+        spec, (bid, _) = self.specs[symbol], self._quote(symbol)
+        base_in_account = 1.0 if spec.currency_base == self.currency else bid
+        return spec.trade_contract_size * base_in_account / self.leverage
+
+    # -- account and positions -----------------------------------------------------------
+    def _valued(self) -> list[TradePosition]:
+        out = []
+        for pos in self._book.positions.values():
+            bid, ask = self._quote(pos.symbol)
+            current = bid if pos.sign > 0 else ask
+            value = self._value_per_price_unit(pos.symbol, bid)
+            profit = (current - pos.price_open) * pos.sign * pos.volume * value
+            out.append(self._book.position_tuple(pos, current, profit))
+        return out
+
+    def account_info(self) -> AccountInfo | None:
+        if not self._online():
+            return None
+        profit = sum((p.profit for p in self._valued()), 0.0)
+        margin = sum(p.volume * self._margin_per_lot(p.symbol) for p in self._valued())
+        mode = (
+            mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+            if self.account_mode == "hedging"
+            else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+        )
+        return account_tuple(self, self._book.balance, profit, margin, mode)
+
+    def positions_total(self) -> int:
+        return len(self._book.positions)
+
+    def positions_get(
+        self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradePosition, ...] | None:
+        if not self._online():
+            return None
+        return tuple(
+            p
+            for p in self._valued()
+            if (symbol is None or p.symbol == symbol)
+            and in_group(p.symbol, group)
+            and (ticket is None or p.ticket == ticket)
+        )
+
+    def orders_total(self) -> int:
+        return 0
+
+    def orders_get(
+        self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradeOrder, ...] | None:
+        """Active pending orders: none, since the replay fills market orders at once."""
+        return () if self._online() else None
+
+    def history_orders_get(
+        self,
+        date_from: datetime | int | None = None,
+        date_to: datetime | int | None = None,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeOrder, ...] | None:
+        if not self._online():
+            return None
+        lo, hi = self._range(date_from, date_to, ticket, position)
+        return tuple(
+            o
+            for o in self._book.history_orders
+            if lo <= o.time_done <= hi
+            and in_group(o.symbol, group)
+            and (ticket is None or o.ticket == ticket)
+            and (position is None or o.position_id == position)
+        )
+
+    def history_deals_get(
+        self,
+        date_from: datetime | int | None = None,
+        date_to: datetime | int | None = None,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeDeal, ...] | None:
+        """Deals by time range (+ group), by order ``ticket`` or by ``position`` id."""
+        if not self._online():
+            return None
+        lo, hi = self._range(date_from, date_to, ticket, position)
+        return tuple(
+            d
+            for d in self._book.deals
+            if lo <= d.time <= hi
+            and in_group(d.symbol, group)
+            and (ticket is None or d.order == ticket)
+            and (position is None or d.position_id == position)
+        )
+
+    def _range(
+        self, date_from: Any, date_to: Any, ticket: int | None, position: int | None
+    ) -> tuple[int, int]:
+        if date_from is None or date_to is None:
+            if ticket is None and position is None:
+                raise TypeError("history_*_get needs date_from and date_to, ticket or position")
+            return -(2**62), 2**62
+        return to_epoch(date_from), to_epoch(date_to)
+
+    # -- trading -------------------------------------------------------------------------
+    def _validate(self, req: TradeRequest) -> tuple[int, str]:
+        spec = self.specs.get(req.symbol)
+        account = self.account_info()
+        assert account is not None
+        return check_request(
+            req,
+            spec,
+            market_open=spec is not None and self._replay.is_open(req.symbol),
+            hedging=self._book.hedging,
+            closing=self._book.positions.get(req.position) if req.position else None,
+            margin_needed=req.volume * self._margin_per_lot(req.symbol) if spec else 0.0,
+            margin_free=account.margin_free,
+        )
+
+    def order_check(self, request: Mapping[str, Any]) -> OrderCheckResult | None:
+        if not self._online():
+            return None
+        req = parse_request(request)
+        retcode, comment = self._validate(req)
+        a = self.account_info()
+        assert a is not None
+        margin = req.volume * self._margin_per_lot(req.symbol) if req.symbol in self.specs else 0.0
+        free = a.equity - a.margin - margin
+        level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
+        return OrderCheckResult(
+            retcode, a.balance, a.equity, a.profit, a.margin + margin, free, level, comment, req
+        )
+
+    def order_send(self, request: Mapping[str, Any]) -> OrderSendResult | None:
+        """Fill a market order at ask (buy) / bid (sell) plus adverse slippage.
+
+        A queued fault changes the outcome: "requote" and integer retcodes answer without
+        placing; "no_connection" answers TRADE_RETCODE_CONNECTION without placing; "none"
+        places the order and then returns None, as when the reply is lost.
+        """
+        if not self._online():
+            return None
+        req = parse_request(request)
+        self._request_id += 1
+        fault = self.faults.popleft() if self.faults else None
+        bid, ask = self._quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
+
+        def answer(
+            retcode: int, comment: str, deal: int = 0, order: int = 0, price: float = 0.0
+        ) -> OrderSendResult:
+            volume = req.volume if deal else 0.0
+            return OrderSendResult(
+                retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req
+            )
+
+        if fault == "requote":
+            return answer(mt5.TRADE_RETCODE_REQUOTE, "Requote")
+        if fault == "no_connection":
+            return answer(mt5.TRADE_RETCODE_CONNECTION, "No connection with the trade server")
+        if isinstance(fault, int):
+            return answer(fault, "Injected fault")
+        retcode, comment = self._validate(req)
+        if retcode:
+            return answer(retcode, comment)
+        spec, buy = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY
+        slip = self.costs.slippage_points * spec.point
+        price = round(ask + slip if buy else bid - slip, spec.digits)
+        fill = self._book.execute(
+            req,
+            price,
+            self.now,
+            -self.costs.commission(req.volume),
+            self._value_per_price_unit(req.symbol, bid),
+        )
+        logger.debug(
+            "sim fill %s %s %.2f @ %s magic=%s",
+            req.symbol,
+            "buy" if buy else "sell",
+            req.volume,
+            price,
+            req.magic,
+        )
+        if fault == "none":
+            self._error = (mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
+            return None
+        return answer(mt5.TRADE_RETCODE_DONE, "Request executed", fill.deal, fill.order, price)

@@ -1,0 +1,83 @@
+"""The journal round-trips decisions (features as columns) and order events, tz-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from serving.journal import Journal
+
+BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
+
+
+def _decision(journal: Journal, version: str = "3", **overrides: object) -> str:
+    fields: dict = {
+        "bar_time": BAR,
+        "symbol": "EURUSD",
+        "role": "champion",
+        "model_name": "lgbm_momentum",
+        "model_version": version,
+        "features": {"ret_1": 0.001, "vol_24": float("nan")},
+        "signal": 1,
+        "confidence": 0.7,
+        "size": 0.35,
+        "intent_id": f"intent-{version}",
+    }
+    fields.update(overrides)
+    return journal.record_decision(**fields)
+
+
+def test_decisions_round_trip_with_features_as_columns(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    _decision(journal, "3")
+    _decision(
+        journal, "4", bar_time=BAR.replace(hour=14), features={"ret_1": -0.002, "vol_24": 0.01}
+    )
+    frame = journal.read_decisions()
+    assert list(frame["model_version"]) == ["3", "4"]
+    assert str(frame["bar_time"].dtype) == "datetime64[ns, UTC]"
+    assert frame["bar_time"].iloc[0] == pd.Timestamp(BAR)
+    assert frame["ret_1"].tolist() == [0.001, -0.002]
+    assert pd.isna(frame["vol_24"].iloc[0]) and frame["vol_24"].iloc[1] == 0.01
+    only_4 = journal.read_decisions(model_name="lgbm_momentum", version="4")
+    assert only_4["intent_id"].tolist() == ["intent-4"]
+    assert journal.read_decisions(model_name="other").empty
+
+
+def test_order_events_round_trip(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    journal.record_order_event(
+        intent_id="intent-3", ticket=1001, request={"symbol": "EURUSD", "volume": 0.35},
+        retcode=10009, state="filled", price=1.08412, volume=0.35, slippage_points=0.0,
+        latency_seconds=0.002, at=BAR,
+    )  # fmt: skip
+    journal.record_order_event(
+        intent_id="intent-3", ticket=0, request={}, retcode=None, state="unknown",
+        price=0.0, volume=0.0, slippage_points=0.0, latency_seconds=0.5, at=BAR,
+    )  # fmt: skip
+    events = journal.read_order_events("intent-3")
+    assert events["state"].tolist() == ["filled", "unknown"]
+    assert events["request"].iloc[0] == {"symbol": "EURUSD", "volume": 0.35}
+    assert pd.isna(events["retcode"].iloc[1])
+    assert events["at"].iloc[0] == pd.Timestamp(BAR)
+
+
+def test_sqlite_file_runs_in_wal_mode(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    with journal.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_naive_bar_time_is_refused() -> None:
+    journal = Journal("sqlite://")
+    with pytest.raises(ValueError, match="naive"):
+        _decision(journal, bar_time=datetime(2024, 3, 1, 13))  # noqa: DTZ001
+
+
+def test_empty_journal_reads_as_empty_frame() -> None:
+    frame = Journal("sqlite://").read_decisions()
+    assert frame.empty and "bar_time" in frame.columns

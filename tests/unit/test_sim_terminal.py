@@ -1,0 +1,178 @@
+"""SimTerminal keeps the MetaTrader5 module's shapes and the facts of a live terminal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from models.costs import CostModel
+from serving import mt5_constants as mt5
+from serving.fakes import make_bars
+from serving.mt5_types import RATES_DTYPE, TradeDeal, TradePosition
+from serving.sim_terminal import SimTerminal
+from serving.symbols import SYMBOL_SPECS
+
+H1 = mt5.TIMEFRAME_H1
+
+
+def _terminal(mode: str = "netting", start: int = 20, **kwargs: object) -> SimTerminal:
+    term = SimTerminal(
+        make_bars(("EURUSD", "USDJPY"), n=60), account_mode=mode, start=start, **kwargs
+    )  # type: ignore[arg-type]
+    term.initialize()
+    return term
+
+
+def _order(term: SimTerminal, symbol: str, volume: float, buy: bool, **extra: object) -> dict:
+    tick = term.symbol_info_tick(symbol)
+    return {
+        "action": mt5.TRADE_ACTION_DEAL,
+        "symbol": symbol,
+        "volume": volume,
+        "type": mt5.ORDER_TYPE_BUY if buy else mt5.ORDER_TYPE_SELL,
+        "price": tick.ask if buy else tick.bid,
+        "deviation": 10,
+        "magic": 77,
+        "comment": "test",
+        "type_filling": mt5.ORDER_FILLING_FOK,
+        **extra,
+    }
+
+
+def test_position_zero_is_the_forming_bar_showing_only_its_open() -> None:
+    term = _terminal()
+    rates = term.copy_rates_from_pos("EURUSD", H1, 0, 3)
+    assert rates.dtype == RATES_DTYPE
+    forming = rates[-1]
+    assert forming["time"] == term.now
+    assert forming["open"] == forming["high"] == forming["low"] == forming["close"]
+    closed = term.copy_rates_from_pos("EURUSD", H1, 1, 2)
+    assert closed["time"][-1] < term.now and np.array_equal(closed, rates[:2])
+
+
+def test_closed_bars_never_change_after_advance() -> None:
+    term = _terminal()
+    before = term.copy_rates_from_pos("EURUSD", H1, 1, 5)
+    term.advance()
+    after = term.copy_rates_from_pos("EURUSD", H1, 2, 5)
+    assert np.array_equal(before, after)
+
+
+def test_copy_rates_range_stops_at_now_and_rejects_other_timeframes() -> None:
+    term = _terminal()
+    rates = term.copy_rates_range("EURUSD", H1, 0, 2**40)
+    assert len(rates) == 21 and rates["time"][-1] == term.now
+    assert term.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_M5, 1, 5) is None
+    assert term.last_error()[0] == mt5.RES_E_INVALID_PARAMS
+
+
+def test_buy_pays_ask_sell_gets_bid_and_commission_is_charged_per_side() -> None:
+    term = _terminal(costs=CostModel(commission_per_lot=3.5))
+    tick = term.symbol_info_tick("EURUSD")
+    spread = term.copy_rates_from_pos("EURUSD", H1, 0, 1)["spread"][0]
+    assert tick.ask == pytest.approx(tick.bid + spread * 1e-5)
+    buy = term.order_send(_order(term, "EURUSD", 0.5, buy=True))
+    sell = term.order_send(_order(term, "EURUSD", 0.5, buy=False))
+    assert (buy.retcode, buy.price, sell.price) == (mt5.TRADE_RETCODE_DONE, tick.ask, tick.bid)
+    deals = term.history_deals_get(0, 2**40)
+    assert [d.commission for d in deals] == [-1.75, -1.75]
+    round_trip = (tick.bid - tick.ask) * 0.5 * 100_000
+    assert deals[1].profit == pytest.approx(round_trip, abs=0.01)
+    assert term.account_info().balance == pytest.approx(10_000 + round_trip - 3.5, abs=0.01)
+
+
+def test_netting_account_reverses_one_position_in_place() -> None:
+    term = _terminal("netting")
+    term.order_send(_order(term, "EURUSD", 0.3, buy=True))
+    term.order_send(_order(term, "EURUSD", 0.5, buy=False))
+    (pos,) = term.positions_get(symbol="EURUSD")
+    assert isinstance(pos, TradePosition)
+    assert (pos.type, pos.volume) == (mt5.POSITION_TYPE_SELL, 0.2)
+    assert [d.entry for d in term.history_deals_get(position=pos.identifier)] == [
+        mt5.DEAL_ENTRY_IN,
+        mt5.DEAL_ENTRY_INOUT,
+    ]
+
+
+def test_hedging_account_keeps_positions_apart_and_closes_by_ticket() -> None:
+    term = _terminal("hedging")
+    first = term.order_send(_order(term, "EURUSD", 0.3, buy=True))
+    term.order_send(_order(term, "EURUSD", 0.1, buy=False))
+    assert len(term.positions_get(symbol="EURUSD")) == 2
+    close = term.order_send(_order(term, "EURUSD", 0.3, buy=False, position=first.order))
+    assert close.retcode == mt5.TRADE_RETCODE_DONE
+    (left,) = term.positions_get(symbol="EURUSD")
+    assert left.type == mt5.POSITION_TYPE_SELL
+    too_much = term.order_send(_order(term, "EURUSD", 0.2, buy=True, position=left.ticket))
+    assert too_much.retcode == mt5.TRADE_RETCODE_INVALID_CLOSE_VOLUME
+    gone = term.order_send(_order(term, "EURUSD", 0.1, buy=False, position=first.order))
+    assert gone.retcode == mt5.TRADE_RETCODE_POSITION_CLOSED
+    assert term.account_info().margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+
+
+def test_none_fault_places_the_order_then_returns_none() -> None:
+    term = _terminal()
+    term.inject("none")
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_TIMEOUT
+    (deal,) = term.history_deals_get(0, 2**40, group="EUR*")
+    assert (deal.magic, deal.comment, deal.volume) == (77, "test", 0.1)
+    assert isinstance(deal, TradeDeal)
+
+
+@pytest.mark.parametrize(
+    ("fault", "retcode"),
+    [("requote", mt5.TRADE_RETCODE_REQUOTE), ("no_connection", mt5.TRADE_RETCODE_CONNECTION),
+     (mt5.TRADE_RETCODE_CLIENT_DISABLES_AT, mt5.TRADE_RETCODE_CLIENT_DISABLES_AT)],
+)  # fmt: skip
+def test_answering_faults_place_nothing(fault: object, retcode: int) -> None:
+    term = _terminal()
+    term.inject(fault)  # type: ignore[arg-type]
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)).retcode == retcode
+    assert term.positions_get() == () and term.history_deals_get(0, 2**40) == ()
+
+
+def test_order_check_rejects_bad_volume_unsupported_filling_and_closed_market() -> None:
+    ioc_only = replace(SYMBOL_SPECS["EURUSD"], filling_mode=mt5.SYMBOL_FILLING_IOC)
+    bars = make_bars(("EURUSD", "USDJPY"), n=60)
+    bars["USDJPY"] = bars["USDJPY"].iloc[:10]  # delisted before the replay's start
+    term = SimTerminal(bars, specs={**SYMBOL_SPECS, "EURUSD": ioc_only}, start=20)
+    term.initialize()
+    assert (
+        term.order_check(_order(term, "EURUSD", 0.015, buy=True)).retcode
+        == mt5.TRADE_RETCODE_INVALID_VOLUME
+    )
+    assert (
+        term.order_check(_order(term, "EURUSD", 0.1, buy=True)).retcode
+        == mt5.TRADE_RETCODE_INVALID_FILL
+    )
+    ok = _order(term, "EURUSD", 0.1, buy=True, type_filling=mt5.ORDER_FILLING_IOC)
+    assert term.order_check(ok).retcode == 0
+    closed = _order(term, "USDJPY", 0.1, buy=True)
+    assert term.order_check(closed).retcode == mt5.TRADE_RETCODE_MARKET_CLOSED
+
+
+def test_usd_based_symbol_reports_tick_value_from_the_price() -> None:
+    term = _terminal()
+    info = term.symbol_info("USDJPY")
+    assert (info.digits, info.point, info.trade_contract_size) == (3, 0.001, 100_000.0)
+    assert info.trade_tick_value == pytest.approx(100.0 / info.bid)
+    assert info.filling_mode == mt5.SYMBOL_FILLING_FOK | mt5.SYMBOL_FILLING_IOC
+    assert info.trade_mode == mt5.SYMBOL_TRADE_MODE_FULL
+
+
+def test_calls_before_initialize_fail_like_the_module() -> None:
+    term = SimTerminal(make_bars(("EURUSD",), n=10))
+    assert term.account_info() is None and term.symbol_info_tick("EURUSD") is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
+    term.initialize()
+    term.shutdown()
+    assert term.positions_get() is None
+
+
+def test_advance_returns_false_at_the_end_of_the_replay() -> None:
+    term = _terminal(start=58)
+    assert term.advance() is True
+    assert term.advance() is False

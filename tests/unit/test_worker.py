@@ -1,0 +1,148 @@
+"""The worker decides on closed bars only, journals every intent before trading it, and
+stamps each role's orders with its own magic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from serving import mt5_constants as mt5
+from serving.broker import Mt5Broker
+from serving.fakes import FakeModel, FakeModelSource, make_bars
+from serving.journal import Journal
+from serving.metrics import WorkerMetrics
+from serving.model_source import LoadedModel
+from serving.sim_terminal import SimTerminal
+from serving.worker import ReplayClock, Worker, make_intent_id
+
+MAGIC = 9100
+SYMBOLS = ("EURUSD", "USDJPY")
+
+
+class RecordingJournal(Journal):
+    """A real in-memory journal that also records the order of calls."""
+
+    def __init__(self) -> None:
+        super().__init__("sqlite://")
+        self.calls: list[tuple[str, str]] = []
+
+    def record_decision(self, **fields: Any) -> str:
+        self.calls.append(("decision", fields["intent_id"]))
+        return super().record_decision(**fields)
+
+    def record_order_event(self, **fields: Any) -> None:
+        self.calls.append(("order", fields["intent_id"]))
+        super().record_order_event(**fields)
+
+
+class TerminalWatchingModel(FakeModel):
+    """Records, at each decision, the terminal's forming-bar time next to the window's last."""
+
+    def __init__(self, terminal: SimTerminal, window: int = 8) -> None:
+        super().__init__(window)
+        self.terminal = terminal
+        self.pairs: list[tuple[int, int]] = []
+
+    def decide(self, window: np.ndarray) -> Any:
+        self.pairs.append((self.terminal.now, int(window["time"][-1])))
+        return super().decide(window)
+
+
+def _worker(mode: str = "hedging", roles: tuple[str, ...] = ("champion", "canary"), n: int = 60):
+    term = SimTerminal(make_bars(SYMBOLS, n=n), account_mode=mode)  # type: ignore[arg-type]
+    term.initialize()
+    journal = RecordingJournal()
+    source = FakeModelSource.with_roles(*roles)
+    worker = Worker(
+        term, Mt5Broker(term, magic=MAGIC), journal, source, WorkerMetrics(), ReplayClock(term),
+        SYMBOLS, "H1", max_volume=1.0, canary_fraction=0.05,
+    )  # fmt: skip
+    return term, journal, source, worker
+
+
+def test_every_decision_is_journaled_with_its_features() -> None:
+    _term, journal, _, worker = _worker()
+    assert worker.run() == 60
+    decisions = journal.read_decisions()
+    per_pair = decisions.groupby(["symbol", "role"]).size()
+    assert (per_pair == 60 - 8).all() and len(per_pair) == 4
+    assert decisions[["return_1", "return_window"]].notna().all().all()
+    assert decisions["intent_id"].is_unique
+
+
+def test_the_worker_never_decides_on_the_forming_bar() -> None:
+    term = SimTerminal(make_bars(SYMBOLS, n=40))
+    term.initialize()
+    model = TerminalWatchingModel(term)
+    source = FakeModelSource({"champion": LoadedModel("fake", "1", "champion", model)})
+    worker = Worker(term, Mt5Broker(term, magic=MAGIC), Journal("sqlite://"), source,
+                    WorkerMetrics(), ReplayClock(term), SYMBOLS, "H1")  # fmt: skip
+    worker.run()
+    assert model.pairs and all(last == now - 3600 for now, last in model.pairs)
+    assert all(len(w) == 8 and (w["high"] != w["low"]).any() for w in model.seen)
+
+
+def test_each_intent_is_journaled_before_its_orders() -> None:
+    _, journal, _, worker = _worker()
+    worker.run(max_bars=30)
+    decided: set[str] = set()
+    for kind, intent in journal.calls:
+        if kind == "decision":
+            decided.add(intent)
+        else:
+            assert intent in decided
+    assert any(kind == "order" for kind, _ in journal.calls)
+
+
+def test_champion_and_canary_orders_carry_their_own_magic_and_budget() -> None:
+    term, _, _, worker = _worker("hedging")
+    worker.run()
+    deals = term.history_deals_get(0, 2**40)
+    assert {d.magic for d in deals} == {MAGIC, MAGIC + 1}
+    canary_lots = [d.volume for d in deals if d.magic == MAGIC + 1]
+    assert max(canary_lots) <= 0.05 + 1e-9
+    champion = worker.brokers["champion"]
+    assert all(abs(champion.net_position(s)) <= 1.0 for s in SYMBOLS)
+
+
+def test_on_a_netting_account_the_canary_decides_but_does_not_trade() -> None:
+    term, journal, _, worker = _worker("netting")
+    worker.run()
+    assert {d.magic for d in term.history_deals_get(0, 2**40)} == {MAGIC}
+    canary = journal.read_decisions().query("role == 'canary'")
+    assert len(canary) > 0 and (canary["size"] == 0).all()
+
+
+def test_a_lost_reply_still_gives_exactly_one_deal_per_intent() -> None:
+    term, journal, _, worker = _worker("hedging", roles=("champion",))
+    term.inject(*["none"] * 200)
+    worker.run()
+    events = journal.read_order_events()
+    assert (events["state"] == "filled_reconciled").all()
+    comments = [d.comment for d in term.history_deals_get(0, 2**40)]
+    assert len(comments) == len(set(comments)) == len(events)
+
+
+def test_an_operational_retcode_trips_the_breaker_and_trading_stops() -> None:
+    term, journal, _, worker = _worker("hedging", roles=("champion",))
+    worker.run(max_bars=12)
+    term.inject(*[mt5.TRADE_RETCODE_CLIENT_DISABLES_AT] * 5)
+    worker.run(max_bars=10)
+    assert worker.breaker.tripped and "10027" in (worker.breaker.reason or "")
+    deals_after_trip = len(term.history_deals_get(0, 2**40))
+    worker.run()
+    assert len(term.history_deals_get(0, 2**40)) == deals_after_trip
+    assert (journal.read_decisions().tail(5)["size"] == 0).all()
+
+
+def test_aliases_are_refreshed_once_between_bars() -> None:
+    _, _, source, worker = _worker()
+    assert worker.run(max_bars=7) == 7
+    assert source.refreshes == 7
+
+
+def test_intent_ids_are_short_and_deterministic() -> None:
+    a = make_intent_id("3", "champion", "EURUSD", 1_700_000_000)
+    assert a == make_intent_id("3", "champion", "EURUSD", 1_700_000_000)
+    assert a != make_intent_id("3", "canary", "EURUSD", 1_700_000_000) and len(a) == 16
