@@ -72,14 +72,18 @@ def ingest(
     _settings()
     from flows.data_flows import ingest as ingest_flow
 
-    written = _run(lambda: ingest_flow(source=source, path=str(path) if path else None, symbol=symbol))
+    written = _run(
+        lambda: ingest_flow(source=source, path=str(path) if path else None, symbol=symbol)
+    )
     for name, rows in written.items():
         typer.echo(f"{name}: {rows} bars")
 
 
 @app.command()
 def validate(
-    symbol: Annotated[list[str] | None, typer.Option(help="symbols to check (default: all)")] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="symbols to check (default: all)")
+    ] = None,
 ) -> None:
     """Run the data contracts; exit 1 when an error-level check fails. Prints the Data Docs path."""
     _settings()
@@ -118,7 +122,9 @@ def train(
 
 @app.command()
 def promote(
-    version: Annotated[str | None, typer.Option(help="version to make champion (default: canary)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="version to make champion (default: canary)")
+    ] = None,
 ) -> None:
     """Make the canary (or a named version) the champion, as a person would in the MLflow UI."""
     settings = _settings()
@@ -174,7 +180,9 @@ def serve(
 @app.command()
 def drift(
     role: Annotated[str, typer.Option(help="alias whose version to check")] = "champion",
-    version: Annotated[str | None, typer.Option(help="explicit version instead of the alias")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="explicit version instead of the alias")
+    ] = None,
 ) -> None:
     """Evidently HTML report + PSI/KS/Wasserstein of journaled features against training features."""
     _settings()

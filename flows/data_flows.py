@@ -46,7 +46,9 @@ def import_export_file(settings: TateSettings, path: Path, symbol: str) -> int:
 
 
 @flow(name="ingest")
-def ingest(source: str = "sim", path: str | None = None, symbol: str | None = None) -> dict[str, int]:
+def ingest(
+    source: str = "sim", path: str | None = None, symbol: str | None = None
+) -> dict[str, int]:
     """Put bars into the store: the synthetic market (`sim`) or an MT5 "Export bars" file (`csv`)."""
     settings = TateSettings()
     if source == "sim":
@@ -80,7 +82,9 @@ def publish_summary(settings: TateSettings, report: ValidationReport) -> Path:
     folder = run_folder(settings.reports_dir, "validation")
     summary = {"run_at": datetime.now(UTC).isoformat(), **report.to_dict()}
     path = write_json(folder / "summary.json", summary)
-    write_json(settings.reports_dir / "validation" / "latest.json", {**summary, "summary": str(path)})
+    write_json(
+        settings.reports_dir / "validation" / "latest.json", {**summary, "summary": str(path)}
+    )
     write_index(settings.reports_dir)
     create_markdown_artifact(
         key="data-validation",

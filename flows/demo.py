@@ -36,7 +36,9 @@ def run_demo() -> dict[str, Any]:
     trained = _stage("3/5 train: purged walk-forward CV, backtest, MLflow run, registry", retrain)
     served = _stage(
         "4/5 serve: champion/canary replay the hold-out on SimTerminal",
-        lambda: run_worker(settings, terminal="sim", max_bars=None, pace_seconds=0.0, metrics_port=0),
+        lambda: run_worker(
+            settings, terminal="sim", max_bars=None, pace_seconds=0.0, metrics_port=0
+        ),
     )
     drifted = _stage("5/5 drift: Evidently report + PSI/KS/Wasserstein", drift_report)
 

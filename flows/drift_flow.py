@@ -53,7 +53,9 @@ def reference_features(settings: TateSettings, version: str) -> pd.DataFrame:
 
 @task
 def journaled_features(settings: TateSettings, version: str, columns: list[str]) -> pd.DataFrame:
-    decisions = Journal(settings.journal).read_decisions(model_name=settings.model_name, version=version)
+    decisions = Journal(settings.journal).read_decisions(
+        model_name=settings.model_name, version=version
+    )
     if decisions.empty:
         raise NoJournaledFeaturesError(
             f"the journal {settings.journal} has no decisions of {settings.model_name} "
@@ -105,15 +107,23 @@ def write_drift_report(
         )
         for feature, row in table.iterrows():
             mlflow.log_metrics(
-                {f"psi_{feature}": float(row["psi"]), f"ks_{feature}": float(row["ks"]),
-                 f"wasserstein_{feature}": float(row["wasserstein"])}
+                {
+                    f"psi_{feature}": float(row["psi"]),
+                    f"ks_{feature}": float(row["ks"]),
+                    f"wasserstein_{feature}": float(row["wasserstein"]),
+                }
             )
         for path in (html, table_path, summary):
             mlflow.log_artifact(str(path), artifact_path="drift")
     tracking.client(settings).set_model_version_tag(
         settings.model_name, version, "drift_flagged", str(drifted)
     )
-    return {"drifted": drifted, "report": str(html), "table": str(table_path), "run_id": run.info.run_id}
+    return {
+        "drifted": drifted,
+        "report": str(html),
+        "table": str(table_path),
+        "run_id": run.info.run_id,
+    }
 
 
 @flow(name="drift-report")

@@ -14,7 +14,12 @@ from flows.settings import TateSettings
 
 def prepare_environment(settings: TateSettings) -> None:
     """Create TATE_HOME's folders and set the ecosystem's variables to embedded defaults."""
-    for folder in (settings.data_dir, settings.reports_dir, settings.mlflow_dir, settings.prefect_home):
+    for folder in (
+        settings.data_dir,
+        settings.reports_dir,
+        settings.mlflow_dir,
+        settings.prefect_home,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     defaults = {
         "PREFECT_HOME": str(settings.prefect_home),

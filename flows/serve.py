@@ -94,7 +94,9 @@ def run_worker(
         term, symbols = live_terminal(settings, terminal), settings.symbols
         clock = SystemClock()
     if not term.initialize():
-        raise TerminalUnavailableError(f"{terminal} terminal did not initialize: {term.last_error()}")
+        raise TerminalUnavailableError(
+            f"{terminal} terminal did not initialize: {term.last_error()}"
+        )
     metrics = WorkerMetrics()
     port = settings.metrics_port if metrics_port is None else metrics_port
     server = serve_metrics(metrics, port, settings.metrics_host)
@@ -111,7 +113,12 @@ def run_worker(
         max_volume=settings.max_volume,
         canary_fraction=settings.canary_fraction,
     )
-    logger.info("worker: %s terminal, symbols %s, /metrics on port %s", terminal, symbols, server.server_port)
+    logger.info(
+        "worker: %s terminal, symbols %s, /metrics on port %s",
+        terminal,
+        symbols,
+        server.server_port,
+    )
     try:
         bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds)
     except KeyboardInterrupt:

@@ -47,7 +47,15 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
     listed = [
         Service(
             "prefect",
-            [str(bin_dir / "prefect"), "server", "start", "--host", HOST, "--port", str(settings.prefect_port)],
+            [
+                str(bin_dir / "prefect"),
+                "server",
+                "start",
+                "--host",
+                HOST,
+                "--port",
+                str(settings.prefect_port),
+            ],
             f"{prefect_api_url(settings)}/health",
             f"Prefect UI      http://{HOST}:{settings.prefect_port}",
         ),
@@ -152,7 +160,10 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     """Start the stack; return the lines to print (URLs and where logs are)."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     env = service_environment(settings)
-    lines = [start_service(settings, service, env) for service in services(settings, with_worker=with_worker)]
+    lines = [
+        start_service(settings, service, env)
+        for service in services(settings, with_worker=with_worker)
+    ]
     lines.append(f"logs and pids   {settings.run_dir}")
     lines.append("stop with       tate down")
     return lines

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from flows.settings import TateSettings
 
@@ -116,7 +116,9 @@ def promote_canary(settings: TateSettings, *, by: str) -> str:
     """Make the current canary the champion; the old champion stays registered for rollback."""
     canary = alias_version(settings, CANARY)
     if canary is None:
-        raise AliasNotFoundError(f"model {settings.model_name!r} has no alias {CANARY!r} to promote")
+        raise AliasNotFoundError(
+            f"model {settings.model_name!r} has no alias {CANARY!r} to promote"
+        )
     champion = alias_version(settings, CHAMPION)
     mlflow_client = client(settings)
     if champion is not None:
@@ -132,7 +134,9 @@ def rollback_champion(settings: TateSettings, *, by: str, to_version: str | None
     """Point `champion` back at the version it replaced (or at `to_version`)."""
     champion = alias_version(settings, CHAMPION)
     if champion is None:
-        raise AliasNotFoundError(f"model {settings.model_name!r} has no alias {CHAMPION!r} to roll back")
+        raise AliasNotFoundError(
+            f"model {settings.model_name!r} has no alias {CHAMPION!r} to roll back"
+        )
     target = to_version or champion.tags.get("previous_champion")
     if not target:
         raise AliasNotFoundError(

@@ -156,10 +156,16 @@ def _decide_aliases(
     }
     for key, value in tags.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
-    mlflow.set_tags({"tate.gate_passed": str(gate.passed), "tate.gate_reasons": tags["gate_reasons"]})
+    mlflow.set_tags(
+        {"tate.gate_passed": str(gate.passed), "tate.gate_reasons": tags["gate_reasons"]}
+    )
     if champion is None:
         tracking.set_alias(settings, tracking.CHAMPION, version, by="retrain:first-version")
-        return {"alias": tracking.CHAMPION, "gate_passed": gate.passed, "gate_reasons": gate.reasons}
+        return {
+            "alias": tracking.CHAMPION,
+            "gate_passed": gate.passed,
+            "gate_reasons": gate.reasons,
+        }
     if gate.passed:
         tracking.set_alias(settings, tracking.CANARY, version, by="retrain:gate-passed")
         return {"alias": tracking.CANARY, "gate_passed": True, "gate_reasons": gate.reasons}

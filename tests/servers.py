@@ -33,7 +33,9 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: f
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; log:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}; log:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -41,14 +43,23 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: f
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s; log:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"{url} did not answer within {timeout_s} s; log:\n{log.read_text()[-3000:]}"
+    )
 
 
 @contextmanager
-def child(command: list[str], env: dict[str, str], log: Path, health: str | None) -> Iterator[subprocess.Popen[bytes]]:
+def child(
+    command: list[str], env: dict[str, str], log: Path, health: str | None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         if health:
@@ -77,7 +88,12 @@ def mlflow_server(home: Path) -> Iterator[str]:
     port = free_port()
     env = base_env(home) | {"MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1"}
     url = f"http://127.0.0.1:{port}"
-    with child(["bash", str(REPO_ROOT / "mlflow" / "start-server.sh")], env, home / "mlflow-server.log", f"{url}/health"):
+    with child(
+        ["bash", str(REPO_ROOT / "mlflow" / "start-server.sh")],
+        env,
+        home / "mlflow-server.log",
+        f"{url}/health",
+    ):
         yield url
 
 

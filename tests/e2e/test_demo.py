@@ -36,7 +36,9 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     assert "drift FLAGGED" in out, "the late regime change must be flagged on the hold-out"
 
     with sqlite3.connect(home / "journal.sqlite") as db:
-        decisions = db.execute("select count(*), count(distinct model_version) from decisions").fetchone()
+        decisions = db.execute(
+            "select count(*), count(distinct model_version) from decisions"
+        ).fetchone()
         orders = db.execute("select count(*) from order_events").fetchone()[0]
     assert decisions[0] > 100 and decisions[1] == 1
     assert orders > 0

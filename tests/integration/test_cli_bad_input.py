@@ -51,7 +51,9 @@ def test_malformed_export_names_file_and_line(tate: CliRunner, home: Path, tmp_p
         "2017.04.19\t14:00:00\t1.07\tnot-a-price\t1.06\t1.075\t100\t0\t12\r\n"
     )
     before = snapshot(home)
-    code, output = invoke(tate, "ingest", "--source", "csv", "--path", str(bad), "--symbol", "EURUSD")
+    code, output = invoke(
+        tate, "ingest", "--source", "csv", "--path", str(bad), "--symbol", "EURUSD"
+    )
     assert code == 2
     assert "EURUSD_H1.csv" in output and "line 3" in output
     assert snapshot(home) == before

@@ -1,0 +1,120 @@
+"""A training panel across symbols: features, labels, label windows and trading costs per row.
+
+Rows are (symbol, bar) pairs sorted by time, so the walk-forward splitter can cut the panel
+on time alone. Each row carries the time its label ends (for purging) and the cost of trading
+one unit at that bar (for the cost-aware backtest), so downstream code needs no bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.costs import CostModel, point_for
+from models.features import FEATURE_NAMES, features_frame
+from models.labels import forward_log_returns, forward_return_labels
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Panel of rows sorted by (time, symbol); every array has one entry per row of ``X``.
+
+    Attributes:
+        X: features (columns FEATURE_NAMES).
+        y: 1 when the close ``horizon`` bars later is higher, else 0.
+        times: open time of the bar decided on (its close starts the label), UTC.
+        label_end_times: open time of the bar whose close ends the label, UTC.
+        symbols: symbol of each row.
+        fwd_returns: log return over the label horizon.
+        next_returns: simple return from this bar's close to the next bar's close (what a
+            position taken now earns over one bar).
+        cost_per_unit: cost, in return units, of changing the position by 1 at this bar.
+        horizon: label horizon in bars.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    times: pd.Series
+    label_end_times: pd.Series
+    symbols: np.ndarray
+    fwd_returns: np.ndarray
+    next_returns: np.ndarray
+    cost_per_unit: np.ndarray
+    horizon: int
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """Rows where ``mask`` is true (boolean array or integer positions), order kept."""
+        return Dataset(
+            X=self.X.iloc[mask].reset_index(drop=True),
+            y=self.y[mask],
+            times=self.times.iloc[mask].reset_index(drop=True),
+            label_end_times=self.label_end_times.iloc[mask].reset_index(drop=True),
+            symbols=self.symbols[mask],
+            fwd_returns=self.fwd_returns[mask],
+            next_returns=self.next_returns[mask],
+            cost_per_unit=self.cost_per_unit[mask],
+            horizon=self.horizon,
+        )
+
+
+def _symbol_rows(
+    symbol: str, bars: pd.DataFrame, horizon: int, point: float, costs: CostModel
+) -> pd.DataFrame:
+    bars = bars.sort_values("time").reset_index(drop=True)
+    close = bars["close"].to_numpy(np.float64)
+    y, end_idx = forward_return_labels(close, horizon)
+    frame = features_frame(bars)
+    frame["y"] = y
+    frame["time"] = bars["time"]
+    frame["label_end_time"] = bars["time"].iloc[end_idx].reset_index(drop=True)
+    frame["symbol"] = symbol
+    frame["fwd_return"] = forward_log_returns(close, horizon)
+    frame["next_return"] = np.append(close[1:] / close[:-1] - 1.0, np.nan)
+    frame["cost_per_unit"] = costs.cost_per_unit_traded(
+        symbol, bars["spread"].to_numpy(np.float64), point, close
+    )
+    usable = ~np.isnan(y) & ~frame[list(FEATURE_NAMES)].isna().all(axis=1).to_numpy()
+    return frame.loc[usable]
+
+
+def build_dataset(
+    bars: Mapping[str, pd.DataFrame],
+    *,
+    horizon: int,
+    points: Mapping[str, float] | None = None,
+    costs: CostModel | None = None,
+) -> Dataset:
+    """Build the panel from bars per symbol (rows lacking history or a full label are dropped).
+
+    Args:
+        points: tick size per symbol (spread × point is the spread in price); defaults from
+            ``models.costs.point_for``.
+        costs: cost model for ``cost_per_unit`` (default ``CostModel()``).
+    """
+    costs = costs or CostModel()
+    points = points or {}
+    parts = [
+        _symbol_rows(symbol, frame, horizon, points.get(symbol, point_for(symbol)), costs)
+        for symbol, frame in bars.items()
+    ]
+    panel = pd.concat(parts, ignore_index=True)
+    panel = panel.sort_values(["time", "symbol"], kind="stable").reset_index(drop=True)
+    if panel.empty:
+        raise ValueError(f"no usable rows: every symbol has fewer bars than a window + {horizon}")
+    return Dataset(
+        X=panel.loc[:, list(FEATURE_NAMES)],
+        y=panel["y"].to_numpy(np.float64),
+        times=panel["time"],
+        label_end_times=panel["label_end_time"],
+        symbols=panel["symbol"].to_numpy(dtype=object),
+        fwd_returns=panel["fwd_return"].to_numpy(np.float64),
+        next_returns=panel["next_return"].fillna(0.0).to_numpy(np.float64),
+        cost_per_unit=panel["cost_per_unit"].to_numpy(np.float64),
+        horizon=horizon,
+    )

@@ -1,0 +1,127 @@
+"""The strategy file logged as models-from-code loads without pickle and decides like it predicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import mlflow.tracking._tracking_service.utils as tracking_utils
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_contracts.synthetic import SyntheticMarket
+from models.features import FEATURE_NAMES, build_features
+from models.packaging import log_model_kwargs, write_model_artifacts
+from models.strategies.lgbm_momentum import WINDOW, Decision, LgbmMomentumModel
+from models.training import TrainingOutcome
+
+RATES_DTYPE = np.dtype(
+    [
+        ("time", "<i8"),
+        ("open", "<f8"),
+        ("high", "<f8"),
+        ("low", "<f8"),
+        ("close", "<f8"),
+        ("tick_volume", "<u8"),
+        ("spread", "<i4"),
+        ("real_volume", "<u8"),
+    ]
+)
+
+
+def to_model_input(bars: pd.DataFrame) -> pd.DataFrame:
+    """Bars as the signature expects them: time as int64 epoch seconds."""
+    frame = bars.reset_index(drop=True).copy()
+    frame["time"] = frame["time"].astype("int64") // 10**9
+    return frame
+
+
+def to_rates(bars: pd.DataFrame) -> np.ndarray:
+    """Bars as the structured array copy_rates_from_pos returns."""
+    frame = to_model_input(bars)
+    rates = np.empty(len(frame), dtype=RATES_DTYPE)
+    for name in RATES_DTYPE.names:
+        rates[name] = frame[name].to_numpy()
+    return rates
+
+
+@pytest.fixture
+def replay_bars(market: SyntheticMarket, outcome: TrainingOutcome) -> pd.DataFrame:
+    bars = market.bars["EURUSD"]
+    return bars.loc[bars["time"] >= pd.Timestamp(outcome.holdout_start)].head(300)
+
+
+@pytest.fixture
+def local_model(outcome: TrainingOutcome, tmp_path: Path) -> LgbmMomentumModel:
+    artifacts = write_model_artifacts(outcome.booster, outcome.model_config, tmp_path / "art")
+    model = LgbmMomentumModel()
+    model.load_artifacts(artifacts["booster"], artifacts["config"])
+    return model
+
+
+def test_logged_model_loads_without_pickle_and_decide_agrees_with_predict(
+    outcome: TrainingOutcome,
+    replay_bars: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
+    experiment_id = mlflow.create_experiment("slice", artifact_location=tmp_path.as_uri())
+    kwargs = log_model_kwargs(outcome.booster, outcome.model_config, tmp_path / "staging")
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.pyfunc.log_model(**kwargs)
+
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    predicted = loaded.predict(to_model_input(replay_bars))
+    model = loaded.unwrap_python_model()
+    rates = to_rates(replay_bars)
+
+    assert list(predicted.columns) == ["probability", "signal", "confidence"]
+    assert (predicted["signal"].iloc[: WINDOW - 1] == 0).all()
+    assert model.window == WINDOW
+    for end in range(WINDOW, len(rates) + 1, 7):
+        decision = model.decide(rates[end - WINDOW : end])
+        row = predicted.iloc[end - 1]
+        assert decision._fields == Decision._fields  # the loaded file's own NamedTuple class
+        assert decision.probability == pytest.approx(row["probability"], rel=1e-12)
+        assert decision.signal == row["signal"]
+        assert decision.confidence == pytest.approx(row["confidence"], rel=1e-12)
+
+
+def test_decide_returns_the_features_it_computed(
+    local_model: LgbmMomentumModel, replay_bars: pd.DataFrame
+) -> None:
+    rates = to_rates(replay_bars)
+    decision = local_model.decide(rates[-WINDOW:])
+    full = build_features(
+        *(replay_bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")),
+        replay_bars["tick_volume"].to_numpy(np.float64),
+        replay_bars["spread"].to_numpy(np.float64),
+    )
+    assert decision.features.shape == (len(FEATURE_NAMES),)
+    np.testing.assert_allclose(decision.features, full[-1], rtol=1e-12)
+    assert decision.signal in (-1, 0, 1)
+    assert 0.0 <= decision.confidence <= 1.0
+
+
+def test_decide_without_enough_history_stays_flat(
+    local_model: LgbmMomentumModel, replay_bars: pd.DataFrame
+) -> None:
+    decision = local_model.decide(to_rates(replay_bars)[: WINDOW - 1])
+    assert decision.signal == 0
+    assert decision.confidence == 0.0
+
+
+def test_decision_does_not_depend_on_the_price_level(
+    local_model: LgbmMomentumModel, replay_bars: pd.DataFrame
+) -> None:
+    rates = to_rates(replay_bars)[-WINDOW:]
+    rescaled = rates.copy()
+    for name in ("open", "high", "low", "close"):
+        rescaled[name] = rescaled[name] * 100.0
+    original, scaled = local_model.decide(rates), local_model.decide(rescaled)
+    assert scaled.signal == original.signal
+    assert scaled.probability == pytest.approx(original.probability, abs=1e-9)
