@@ -50,7 +50,9 @@ def _run(call: Callable[[], Any]) -> Any:
     except check_failures() as error:
         _fail(1, str(error))
     except input_errors() as error:
-        _fail(2, str(error).strip("'\""))
+        # KeyError's str() wraps its message in quotes; its first argument is the message.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        _fail(2, str(message))
 
 
 @app.command()
@@ -164,14 +166,22 @@ def serve(
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
     pace: Annotated[float, typer.Option(help="seconds between replayed bars (sim)")] = 0.0,
     metrics_port: Annotated[int | None, typer.Option(help="port of /metrics")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="sim: replay from this UTC time instead of the hold-out")
+    ] = None,
 ) -> None:
     """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out)."""
     settings = _settings()
-    from flows.serve import run_worker
+    from flows.serve import run_worker, utc_time
 
     summary = _run(
         lambda: run_worker(
-            settings, terminal=terminal, max_bars=bars, pace_seconds=pace, metrics_port=metrics_port
+            settings,
+            terminal=terminal,
+            max_bars=bars,
+            pace_seconds=pace,
+            metrics_port=metrics_port,
+            start=utc_time(start, "--start") if start else None,
         )
     )
     typer.echo(summary)

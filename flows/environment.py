@@ -29,6 +29,7 @@ def prepare_environment(settings: TateSettings) -> None:
         "GX_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "MLFLOW_TRACKING_URI": settings.mlflow_db_uri,
     }
     for key, value in defaults.items():

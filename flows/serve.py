@@ -39,9 +39,15 @@ def holdout_start(settings: TateSettings) -> datetime:
     return pd.Timestamp(champion.tags["holdout_start"]).to_pydatetime()
 
 
-def sim_terminal(settings: TateSettings) -> tuple[SimTerminal, tuple[str, ...]]:
-    """A SimTerminal over the stored bars of every symbol still trading at the hold-out's start."""
-    start = holdout_start(settings)
+def sim_terminal(
+    settings: TateSettings, start: datetime | None = None
+) -> tuple[SimTerminal, tuple[str, ...]]:
+    """A SimTerminal over the stored bars of every symbol still trading when the replay starts.
+
+    The replay starts at the champion's hold-out unless `start` says otherwise (a replay of an
+    in-sample window is the drift report's control: it must flag nothing).
+    """
+    start = start or holdout_start(settings)
     store = BarStore(settings.data_dir)
     bars = {
         symbol: store.read_bars(symbol, settings.timeframe)
@@ -51,7 +57,13 @@ def sim_terminal(settings: TateSettings) -> tuple[SimTerminal, tuple[str, ...]]:
     if not live:
         raise ValueError(f"no stored symbol has bars after the hold-out start {start.isoformat()}")
     mode = "hedging" if settings.account_mode == "hedging" else "netting"
-    terminal = SimTerminal(live, timeframe=settings.timeframe, account_mode=mode, start=start)
+    terminal = SimTerminal(
+        live,
+        timeframe=settings.timeframe,
+        account_mode=mode,
+        start=start,
+        balance=settings.sim_balance,
+    )
     return terminal, tuple(sorted(live))
 
 
@@ -82,13 +94,14 @@ def run_worker(
     max_bars: int | None = None,
     pace_seconds: float = 0.0,
     metrics_port: int | None = None,
+    start: datetime | None = None,
 ) -> str:
     """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary."""
     if terminal not in ("sim", "mt5", "mt5linux"):
         raise ValueError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
     clock: Clock
     if terminal == "sim":
-        term, symbols = sim_terminal(settings)
+        term, symbols = sim_terminal(settings, start)
         clock = ReplayClock(term)
     else:
         term, symbols = live_terminal(settings, terminal), settings.symbols
@@ -130,3 +143,14 @@ def run_worker(
         journal.close()
         term.shutdown()
     return f"{bars} closed bars on {terminal}, symbols {', '.join(symbols)}"
+
+
+def utc_time(text: str, what: str) -> datetime:
+    """Parse an ISO time given on the command line as UTC; naive input is read as UTC."""
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError as error:
+        raise ValueError(f"{what} {text!r} is not an ISO date or time") from error
+    return (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    ).to_pydatetime()

@@ -40,6 +40,7 @@ class TateSettings(BaseSettings):
     account_mode: str = Field(
         default="hedging", description="SimTerminal account: hedging (canary trades) or netting"
     )
+    sim_balance: float = 100_000.0
     mt5linux_host: str = "127.0.0.1"
     mt5linux_port: int = 18812
     mlflow_port: int = 5000

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -87,12 +86,6 @@ def git_dirty() -> bool:
 def locked_requirements() -> Path | None:
     path = REPO_ROOT / "requirements.lock"
     return path if path.exists() else None
-
-
-@dataclass(frozen=True)
-class AliasState:
-    role: str
-    version: str
 
 
 def alias_version(settings: TateSettings, alias: str) -> ModelVersion | None:

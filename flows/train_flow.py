@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +22,7 @@ from data_contracts.store import BarStore
 from flows import tracking
 from flows.settings import TateSettings
 from models.gates import GateDecision, decide_promotion
-from models.packaging import (
-    MODEL_PIP_REQUIREMENTS,
-    STRATEGY_FILE,
-    model_signature,
-    write_model_files,
-)
+from models.packaging import log_model_kwargs
 from models.training import TrainConfig, TrainingOutcome, run_training
 
 
@@ -61,13 +57,16 @@ def _log_run_contents(
     mlflow.log_metrics({f"oof_{k}": float(v) for k, v in outcome.metrics.items()})
 
     digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
-    dataset = mlflow.data.from_pandas(
-        outcome.features.assign(label=outcome.labels),
-        source=str(settings.data_dir / "bars" / f"timeframe={settings.timeframe}"),
-        name=f"bars-{settings.timeframe}-{'-'.join(sorted(bars))}",
-        digest=digest[:32],
-        targets="label",
-    )
+    with warnings.catch_warnings():
+        # A local path matches MLflow's local-artifact source twice; the warning says only that.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            outcome.train_features.assign(label=outcome.train_labels),
+            source=str(settings.data_dir / "bars" / f"timeframe={settings.timeframe}"),
+            name=f"bars-{settings.timeframe}-{'-'.join(sorted(bars))}",
+            digest=digest[:32],
+            targets="label",
+        )
     mlflow.log_input(dataset, context="training")
     validation = _latest_validation(settings)
     tags = {
@@ -84,11 +83,11 @@ def _log_run_contents(
     mlflow.set_tags(tags)
 
     curve = workdir / "equity_curve.csv"
-    outcome.equity_curve.to_csv(curve, index=False)
+    outcome.equity.to_csv(curve, index=False)
     mlflow.log_artifact(str(curve), artifact_path="backtest")
-    mlflow.log_figure(_equity_figure(outcome.equity_curve), "backtest/equity_curve.png")
+    mlflow.log_figure(_equity_figure(outcome.equity), "backtest/equity_curve.png")
     reference = workdir / "features.parquet"
-    outcome.features.to_parquet(reference, index=False)
+    outcome.train_features.to_parquet(reference, index=False)
     mlflow.log_artifact(str(reference), artifact_path="reference")
     lock = tracking.locked_requirements()
     if lock is not None:
@@ -127,13 +126,8 @@ def log_and_register(
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
         workdir = Path(tmp)
         _log_run_contents(settings, outcome, bars, workdir)
-        artifacts = write_model_files(outcome.booster, outcome.model_config, workdir / "model")
         info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(STRATEGY_FILE),
-            artifacts={k: str(v) for k, v in artifacts.items()},
-            signature=model_signature(),
-            pip_requirements=MODEL_PIP_REQUIREMENTS,
+            **log_model_kwargs(outcome.booster, outcome.model_config, workdir / "model"),
             registered_model_name=settings.model_name,
         )
         version = str(info.registered_model_version)

@@ -48,10 +48,6 @@ def write_model_artifacts(
     return {"booster": str(booster_path), "config": str(config_path)}
 
 
-write_model_files = write_model_artifacts
-MODEL_PIP_REQUIREMENTS: list[str] = pip_requirements()
-
-
 def log_model_kwargs(
     booster: lgb.Booster, config: Mapping[str, Any], directory: Path, *, name: str = "model"
 ) -> dict[str, Any]:

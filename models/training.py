@@ -132,21 +132,6 @@ class TrainingOutcome:
     gate_thresholds: GateThresholds
 
     @property
-    def features(self) -> pd.DataFrame:
-        """Alias of ``train_features``."""
-        return self.train_features
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Alias of ``train_labels``."""
-        return self.train_labels
-
-    @property
-    def equity_curve(self) -> pd.DataFrame:
-        """Alias of ``equity`` (time, equity_gross, equity_net)."""
-        return self.equity
-
-    @property
     def booster_sha256(self) -> str:
         """sha256 of the booster's text model: identifies the exact trees a version carries."""
         return hashlib.sha256(self.booster.model_to_string().encode()).hexdigest()

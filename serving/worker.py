@@ -70,11 +70,8 @@ def make_intent_id(version: str, role: str, symbol: str, bar_time: int) -> str:
 
 
 def feature_names(model: Any, count: int) -> tuple[str, ...]:
-    """The model's feature names: its ``feature_names``, else its module's ``FEATURE_NAMES``
-    (read through ``decide``'s globals, since MLflow loads model code under a fresh name)."""
+    """The model's ``feature_names``, or positional names for a model that declares none."""
     names = getattr(model, "feature_names", None)
-    if names is None:
-        names = getattr(type(model).decide, "__globals__", {}).get("FEATURE_NAMES")
     if names is None or len(names) != count:
         return tuple(f"f{i}" for i in range(count))
     return tuple(names)

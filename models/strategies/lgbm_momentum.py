@@ -236,6 +236,8 @@ class LgbmMomentumModel(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper around a LightGBM booster stored in LightGBM's own text format."""
 
     window: int = WINDOW
+    # The worker journals each decision's features under these names.
+    feature_names: tuple[str, ...] = FEATURE_NAMES
 
     def __init__(self) -> None:
         self.booster: lgb.Booster | None = None

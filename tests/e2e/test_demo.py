@@ -48,8 +48,8 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     versions = client.search_model_versions("name='tate-lgbm-momentum'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
-    assert client.get_model_version_by_alias("tate-lgbm-momentum", "champion").version == "1"
-    assert client.get_model_version_by_alias("tate-lgbm-momentum", "canary").version == "2"
+    assert str(client.get_model_version_by_alias("tate-lgbm-momentum", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("tate-lgbm-momentum", "canary").version) == "2"
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}
     assert {"champion", "canary"} <= roles

@@ -55,7 +55,7 @@ def test_malformed_export_names_file_and_line(tate: CliRunner, home: Path, tmp_p
         tate, "ingest", "--source", "csv", "--path", str(bad), "--symbol", "EURUSD"
     )
     assert code == 2
-    assert "EURUSD_H1.csv" in output and "line 3" in output
+    assert f"{bad}:3:" in output  # file:line, the form editors and terminals link to
     assert snapshot(home) == before
 
 

@@ -74,6 +74,6 @@ def test_outcome_is_ready_for_a_tracker(outcome: TrainingOutcome) -> None:
     assert all(isinstance(value, float) for value in outcome.metrics.values())
     assert len(outcome.fold_bounds) == len(outcome.fold_metrics)
     assert all(isinstance(v, (str, int, float, bool)) for v in outcome.params.values())
-    assert len(outcome.labels) == len(outcome.features) == len(outcome.train_features)
-    assert outcome.equity_curve is outcome.equity
+    assert len(outcome.train_labels) == len(outcome.train_features)
+    assert list(outcome.equity.columns) == ["time", "equity_gross", "equity_net"]
     assert len(outcome.booster_sha256) == 64
