@@ -1,12 +1,11 @@
-"""The retraining deployment, run the way the Prefect UI's Run button runs it, against real servers.
-
-A real Prefect server and a real MLflow server (started by `mlflow/start-server.sh`) on loopback; the
-deployments are served from this repo by `python -m flows.deployments`, exactly what `tate up` runs.
-"""
+"""`tate up`'s stack, used the way its users use it: deployments run as the Prefect UI's Run button
+runs them, against the real Prefect server and MLflow server that `tate up` started on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,30 +14,56 @@ from mlflow import MlflowClient
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
-from tests.servers import base_env, child, mlflow_server, prefect_server
+from tests.servers import BIN, base_env, free_port
 
 pytestmark = pytest.mark.integration
 
 MODEL = "tate-lgbm-momentum"
 
 
+def tate(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "tate"), *args], env=env, capture_output=True, text=True, check=False
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`tate up --no-worker` on free loopback ports; `tate down` afterwards must stop it all."""
     home = tmp_path_factory.mktemp("deploy") / "home"
     market = generate_market()
     store = BarStore(home / "data")
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, "H1", bars)
     store.write_universe(market.universe)
-    with prefect_server(home) as api_url, mlflow_server(home) as tracking_uri:
-        env = base_env(home) | {
-            "PREFECT_API_URL": api_url,
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "PREFECT_HOME": str(home / "prefect-runner"),
-        }
-        command = [str(Path(env["PATH"].split(":")[0]) / "python"), "-m", "flows.deployments"]
-        with child(command, env, home / "deployments.log", None):
-            yield {"api": api_url, "mlflow": tracking_uri, "home": str(home)}
+    prefect_port, mlflow_port = free_port(), free_port()
+    env = base_env(home) | {
+        "TATE_PREFECT_PORT": str(prefect_port),
+        "TATE_MLFLOW_PORT": str(mlflow_port),
+    }
+    env.pop("PREFECT_HOME", None)
+    up = tate(home, env, "up", "--no-worker")
+    urls = {
+        "api": f"http://127.0.0.1:{prefect_port}/api",
+        "mlflow": f"http://127.0.0.1:{mlflow_port}",
+        "home": str(home),
+    }
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{prefect_port}" in up.stdout
+        assert urls["mlflow"] in up.stdout
+        yield urls
+    finally:
+        down = tate(home, env, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+    assert {line.split()[1] for line in down.stdout.splitlines()} == {
+        "prefect",
+        "mlflow",
+        "deployments",
+    }
+    assert not list((home / "run").glob("*.pid"))
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{urls['mlflow']}/health", timeout=2)
 
 
 def run(api_url: str, name: str, parameters: dict[str, object]) -> object:
