@@ -105,5 +105,7 @@ def validate(symbols: list[str] | None = None) -> dict[str, Any]:
     summary = publish_summary(settings, report)
     logger.info("Data Docs: %s; summary: %s", report.data_docs_index, summary)
     if not report.ok:
-        raise ValidationFailedError(report.message())
+        raise ValidationFailedError(
+            f"{report.message()}\nData Docs: {report.data_docs_index}\nsummary:   {summary}"
+        )
     return {"ok": report.ok, "data_docs": str(report.data_docs_index), "summary": str(summary)}

@@ -51,7 +51,7 @@ def _log_run_contents(
     settings: TateSettings, outcome: TrainingOutcome, bars: dict[str, pd.DataFrame], workdir: Path
 ) -> None:
     """Parameters, per-fold and overall metrics, plots, data provenance and locked requirements."""
-    mlflow.log_params({k: v for k, v in outcome.params.items()})
+    mlflow.log_params(outcome.params)
     for fold, metrics in enumerate(outcome.fold_metrics):
         mlflow.log_metrics({f"fold_{k}": float(v) for k, v in metrics.items()}, step=fold)
     mlflow.log_metrics({f"oof_{k}": float(v) for k, v in outcome.metrics.items()})

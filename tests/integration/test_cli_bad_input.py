@@ -86,3 +86,27 @@ def test_missing_alias_is_named(tate: CliRunner, home: Path) -> None:
     assert {k for k in snapshot(home) if not k.startswith("mlflow")} == {
         k for k in before if not k.startswith("mlflow")
     }
+
+
+def test_failed_contract_exits_1_naming_symbol_and_rows(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    market = generate_market(n_days=60)
+    store = BarStore(home / "data")
+    for symbol, bars in market.bars.items():
+        if symbol == "GBPUSD":
+            bars = bars.copy()
+            bars.loc[10, "high"] = bars.loc[10, "close"] - 0.01  # a high below the close
+        store.write_bars(symbol, "H1", bars)
+    store.write_universe(market.universe)
+    broken_time = market.bars["GBPUSD"]["time"].iloc[10].isoformat()
+    raw_before = snapshot(home / "data")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TATE_HOME", str(home))
+        code, output = invoke(CliRunner(), "validate")
+
+    assert code == 1
+    assert "GBPUSD" in output and "high" in output and broken_time in output
+    assert "Data Docs" in output
+    assert (home / "reports" / "data_docs" / "index.html").exists()
+    assert snapshot(home / "data") == raw_before, "validation never edits the raw store"
