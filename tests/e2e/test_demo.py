@@ -16,11 +16,19 @@ pytestmark = pytest.mark.e2e
 TATE = str(Path(sys.executable).parent / "tate")
 
 
-def run_demo(home: Path) -> subprocess.CompletedProcess[str]:
+def run_tate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING"))}
     env["TATE_HOME"] = str(home)
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
-    return subprocess.run([TATE, "demo"], env=env, capture_output=True, text=True, check=False)
+    return subprocess.run([TATE, *args], env=env, capture_output=True, text=True, check=False)
+
+
+def run_demo(home: Path) -> subprocess.CompletedProcess[str]:
+    return run_tate(home, "demo")
+
+
+def alias(client: MlflowClient, name: str) -> str:
+    return str(client.get_model_version_by_alias("tate-lgbm-momentum", name).version)
 
 
 def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
@@ -48,8 +56,16 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     versions = client.search_model_versions("name='tate-lgbm-momentum'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
-    assert str(client.get_model_version_by_alias("tate-lgbm-momentum", "champion").version) == "1"
-    assert str(client.get_model_version_by_alias("tate-lgbm-momentum", "canary").version) == "2"
+    assert (alias(client, "champion"), alias(client, "canary")) == ("1", "2")
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}
     assert {"champion", "canary"} <= roles
+
+    # What a person does next in the MLflow UI, from the command line: promote, then roll back.
+    promoted = run_tate(home, "promote")
+    assert promoted.returncode == 0, promoted.stderr
+    assert alias(client, "champion") == "2"
+    assert "canary" not in client.get_registered_model("tate-lgbm-momentum").aliases
+    rolled = run_tate(home, "rollback")
+    assert rolled.returncode == 0, rolled.stderr
+    assert alias(client, "champion") == "1"

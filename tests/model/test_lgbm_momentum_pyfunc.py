@@ -15,19 +15,7 @@ from models.features import FEATURE_NAMES, build_features
 from models.packaging import log_model_kwargs, write_model_artifacts
 from models.strategies.lgbm_momentum import WINDOW, Decision, LgbmMomentumModel
 from models.training import TrainingOutcome
-
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
+from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
 
 
 def to_model_input(bars: pd.DataFrame) -> pd.DataFrame:
