@@ -6,22 +6,13 @@ logged model carries, so training imports from it instead of keeping a second co
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from models.strategies.lgbm_momentum import FEATURE_NAMES, WINDOW, build_features
+from models.strategies.lgbm_momentum import FEATURE_NAMES, WINDOW, build_features, frame_features
 
 __all__ = ["FEATURE_NAMES", "WINDOW", "build_features", "features_frame"]
 
 
 def features_frame(bars: pd.DataFrame) -> pd.DataFrame:
     """Features of one symbol's bars as a DataFrame of FEATURE_NAMES, indexed like ``bars``."""
-    values = build_features(
-        bars["open"].to_numpy(np.float64),
-        bars["high"].to_numpy(np.float64),
-        bars["low"].to_numpy(np.float64),
-        bars["close"].to_numpy(np.float64),
-        bars["tick_volume"].to_numpy(np.float64),
-        bars["spread"].to_numpy(np.float64),
-    )
-    return pd.DataFrame(values, columns=list(FEATURE_NAMES), index=bars.index)
+    return pd.DataFrame(frame_features(bars), columns=list(FEATURE_NAMES), index=bars.index)

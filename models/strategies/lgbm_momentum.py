@@ -141,6 +141,15 @@ def build_features(
     return features
 
 
+def frame_features(bars: pd.DataFrame) -> np.ndarray:
+    """``build_features`` of a bar DataFrame (MT5 rate columns), in its row order."""
+    return build_features(
+        *(bars[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")),
+        bars["tick_volume"].to_numpy(np.float64),
+        bars["spread"].to_numpy(np.float64),
+    )
+
+
 def last_features(
     open: np.ndarray,
     high: np.ndarray,
@@ -271,14 +280,7 @@ class LgbmMomentumModel(mlflow.pyfunc.PythonModel):
     ) -> pd.DataFrame:
         """One row per input bar: probability (NaN without history), signal, confidence."""
         frame = model_input.sort_values("time", kind="stable")
-        features = build_features(
-            frame["open"].to_numpy(np.float64),
-            frame["high"].to_numpy(np.float64),
-            frame["low"].to_numpy(np.float64),
-            frame["close"].to_numpy(np.float64),
-            frame["tick_volume"].to_numpy(np.float64),
-            frame["spread"].to_numpy(np.float64),
-        )
+        features = frame_features(frame)
         proba = self._probabilities(features)
         out = pd.DataFrame(
             {
