@@ -6,7 +6,7 @@ visibility in its UI, and the nightly schedule.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,15 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from data_contracts.mt5_export import read_mt5_export
+from data_contracts.mt5_export import read_mt5_export, utc_to_server
+from data_contracts.mt5_rates import rates_to_bars
+from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
+from serving.market_data import closed_rates_range
 
 
 class ValidationFailedError(RuntimeError):
@@ -45,11 +48,76 @@ def import_export_file(settings: TateSettings, path: Path, symbol: str) -> int:
     return len(bars)
 
 
+def _server_wall(utc: datetime, server_time: str) -> datetime:
+    """A UTC instant as the broker's server wall time, marked UTC (how MT5 reads datetimes)."""
+    wall = utc_to_server(pd.Series([pd.Timestamp(utc)]), server_time).iloc[0]
+    return pd.Timestamp(wall).tz_localize("UTC").to_pydatetime()
+
+
+def ingest_from_terminal(
+    settings: TateSettings,
+    terminal: Any,
+    symbols: list[str],
+    *,
+    start: datetime,
+    now: datetime,
+    server_time: str,
+) -> dict[str, int]:
+    """Fetch, per symbol, only the closed bars the store lacks; a repeat run adds nothing.
+
+    `start` is where an empty symbol's history begins; a symbol already stored resumes one bar after
+    its last stored bar. Each symbol is written on its own, so a failure keeps the others' rows.
+    """
+    store = BarStore(settings.data_dir)
+    step = timedelta(seconds=TIMEFRAME_SECONDS[settings.timeframe])
+    stored = set(store.symbols(settings.timeframe))
+    written: dict[str, int] = {}
+    for symbol in symbols:
+        last = store.last_time(symbol, settings.timeframe) if symbol in stored else None
+        since = start if last is None else last.to_pydatetime() + step
+        rates = closed_rates_range(
+            terminal,
+            symbol,
+            settings.timeframe,
+            _server_wall(since, server_time),
+            _server_wall(now + step, server_time),
+        )
+        bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
+        added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
+        written[symbol] = len(bars) if added is not None else 0
+    return written
+
+
+@task
+def ingest_terminal_task(settings: TateSettings, source: str, start: str | None) -> dict[str, int]:
+    from flows.serve import live_terminal, utc_time
+
+    terminal = live_terminal(settings, source)
+    if not terminal.initialize():
+        raise ConnectionError(f"{source} terminal did not initialize: {terminal.last_error()}")
+    try:
+        first = utc_time(start, "--start") if start else datetime.now(UTC) - timedelta(days=365)
+        return ingest_from_terminal(
+            settings,
+            terminal,
+            list(settings.symbols),
+            start=first,
+            now=datetime.now(UTC),
+            server_time=settings.server_time,
+        )
+    finally:
+        terminal.shutdown()
+
+
 @flow(name="ingest")
 def ingest(
-    source: str = "sim", path: str | None = None, symbol: str | None = None
+    source: str = "sim",
+    path: str | None = None,
+    symbol: str | None = None,
+    start: str | None = None,
 ) -> dict[str, int]:
-    """Put bars into the store: the synthetic market (`sim`) or an MT5 "Export bars" file (`csv`)."""
+    """Put bars into the store: the synthetic market (`sim`), an MT5 "Export bars" file (`csv`), or
+    a terminal (`mt5`, `mt5linux`: only the closed bars the store lacks, from `start` when empty)."""
     settings = TateSettings()
     if source == "sim":
         return write_synthetic_market(settings)
@@ -57,7 +125,9 @@ def ingest(
         if path is None or symbol is None:
             raise ValueError("ingest --source csv needs --path and --symbol")
         return {symbol: import_export_file(settings, Path(path), symbol)}
-    raise ValueError(f"unknown ingest source {source!r}: expected sim or csv")
+    if source in ("mt5", "mt5linux"):
+        return ingest_terminal_task(settings, source, start)
+    raise ValueError(f"unknown ingest source {source!r}: expected sim, csv, mt5 or mt5linux")
 
 
 @task
