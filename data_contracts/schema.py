@@ -8,6 +8,7 @@ with the source named, instead of deep inside feature code.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -93,9 +94,37 @@ def _coerce_time(values: pd.Series, *, source: str) -> pd.Series:
         return values.dt.tz_convert("UTC").astype(TIME_DTYPE).rename("time")
     if pd.api.types.is_datetime64_dtype(values.dtype):
         raise BarSchemaError(f"{source}: column 'time' is tz-naive; bars need UTC-aware times")
+    if values.dtype == object:
+        _refuse_mixed_zones(values, source=source)
     raise BarSchemaError(
         f"{source}: column 'time' has dtype {values.dtype}; expected {TIME_DTYPE} or int64 epoch s"
     )
+
+
+def _refuse_mixed_zones(values: pd.Series, *, source: str) -> None:
+    """Name the first naive time, or the zones mixed, in an object column of datetimes.
+
+    pandas keeps times of different zones (or naive next to aware) as objects; converting
+    them would silently pick one reading, so the column is refused with the rows that differ.
+    """
+    stamps = values.dropna()
+    if stamps.empty or not all(isinstance(v, datetime) for v in stamps):
+        return
+    zones = stamps.map(lambda v: None if v.tzinfo is None else str(v.tzinfo))
+    naive = zones.isna()
+    if naive.any():
+        row = int(naive.idxmax())
+        raise BarSchemaError(
+            f"{source}: column 'time' mixes naive and tz-aware times; first naive at row {row}: "
+            f"{values[row]!r}"
+        )
+    distinct = list(dict.fromkeys(zones))
+    if len(distinct) > 1:
+        row = int((zones != distinct[0]).idxmax())
+        raise BarSchemaError(
+            f"{source}: column 'time' mixes time zones {distinct}; row {row} is in "
+            f"{zones[row]} while row {int(zones.index[0])} is in {distinct[0]}"
+        )
 
 
 def _coerce_float(values: pd.Series, *, source: str, column: str) -> pd.Series:

@@ -12,6 +12,8 @@ symbol's first/last bar with the universe (``symbol, listed_from, delisted_at``)
 - ``early_stop``: a history ends well before the dataset does with no delisting recorded
   (a feed outage or a silent delisting — either way the set is not point-in-time).
 
+``missing_share_by_month`` reports, per month, the share of the listed universe without bars.
+
 Pure pandas; no great-expectations (these are set-level, not row-level, rules).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from data_contracts.findings import CheckFailure
@@ -102,6 +105,47 @@ def check_survivorship(
     for failure in failures:
         logger.warning("survivorship: %s", failure.describe())
     return failures
+
+
+def missing_share_by_month(
+    bars: Mapping[str, pd.DataFrame], universe: pd.DataFrame
+) -> pd.DataFrame:
+    """Per calendar month (UTC) of the dataset: how much of the listed universe has no bars.
+
+    Columns: ``month`` (``YYYY-MM``), ``listed`` (universe symbols listed at some point in the
+    month), ``missing`` (of those, how many have no bar in the month), ``share``
+    (missing / listed, 0 when nothing is listed) and ``symbols`` (the missing ones, comma
+    separated). A survivor-only set shows a non-zero share in every month before a delisting.
+    """
+    columns = ["month", "listed", "missing", "share", "symbols"]
+    spans = bar_spans(bars)
+    if spans.empty:
+        return pd.DataFrame(columns=columns)
+    universe = coerce_universe(universe, source="universe")
+    first, last = _month(spans["first"].min()), _month(spans["last"].max())
+    months = list(range(first, last + 1))
+    have = {s: set(np.unique(_month_array(_times(f)))) for s, f in bars.items()}
+    rows = []
+    for month in months:
+        start = pd.Timestamp(year=month // 12, month=month % 12 + 1, day=1, tz="UTC")
+        end = start + pd.offsets.MonthBegin(1)
+        listed = universe[
+            (universe["listed_from"] < end)
+            & (universe["delisted_at"].isna() | (universe["delisted_at"] > start))
+        ]["symbol"].tolist()
+        missing = [s for s in listed if month not in have.get(s, set())]
+        share = len(missing) / len(listed) if listed else 0.0
+        label = f"{month // 12:04d}-{month % 12 + 1:02d}"
+        rows.append((label, len(listed), len(missing), share, ",".join(missing)))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _month(stamp: pd.Timestamp) -> int:
+    return stamp.year * 12 + stamp.month - 1
+
+
+def _month_array(times: pd.Series) -> np.ndarray:
+    return (times.dt.year * 12 + times.dt.month - 1).to_numpy()
 
 
 def _outside_listing(

@@ -87,12 +87,19 @@ def validate(
         list[str] | None, typer.Option(help="symbols to check (default: all)")
     ] = None,
 ) -> None:
-    """Run the data contracts; exit 1 when an error-level check fails. Prints the Data Docs path."""
+    """Run the data contracts; quarantine bad rows; exit 1 when the data set is blocked."""
     _settings()
     from flows.data_flows import validate as validate_flow
 
     result = _run(lambda: validate_flow(symbols=symbol or None))
-    typer.echo(f"data ok\nData Docs: {result['data_docs']}\nsummary:   {result['summary']}")
+    if result["failures"]:
+        typer.echo(result["failures"])
+    typer.echo(
+        f"verdict {result['result_id']}: usable for training"
+        f" ({result['quarantined']} quarantined ranges are left out)\n"
+        f"Data Docs:  {result['data_docs']}\nsummary:    {result['summary']}\n"
+        f"quarantine: {result['quarantine']}"
+    )
 
 
 @app.command()
@@ -172,7 +179,8 @@ def serve(
 ) -> None:
     """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out)."""
     settings = _settings()
-    from flows.serve import run_worker, utc_time
+    from flows.serve import run_worker
+    from flows.times import utc_time
 
     summary = _run(
         lambda: run_worker(

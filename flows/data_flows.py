@@ -6,6 +6,7 @@ visibility in its UI, and the nightly schedule.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from data_contracts.config import ContractConfig
 from data_contracts.mt5_export import read_mt5_export, utc_to_server
 from data_contracts.mt5_rates import rates_to_bars
+from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
@@ -90,7 +93,8 @@ def ingest_from_terminal(
 
 @task
 def ingest_terminal_task(settings: TateSettings, source: str, start: str | None) -> dict[str, int]:
-    from flows.serve import live_terminal, utc_time
+    from flows.serve import live_terminal
+    from flows.times import utc_time
 
     terminal = live_terminal(settings, source)
     if not terminal.initialize():
@@ -143,39 +147,89 @@ def run_contracts(
 ) -> ValidationReport:
     universe = BarStore(settings.data_dir).read_universe()
     return validate_bars_set(
-        bars, universe, site_dir=settings.reports_dir / "data_docs", run_name=run_name
+        bars,
+        universe,
+        site_dir=settings.reports_dir / "data_docs",
+        run_name=run_name,
+        config=ContractConfig(),
+        timeframe=settings.timeframe,
     )
 
 
 @task
-def publish_summary(settings: TateSettings, report: ValidationReport) -> Path:
+def publish_summary(
+    settings: TateSettings, report: ValidationReport, store_digest: str
+) -> dict[str, str]:
+    """Write summary.json and quarantine.csv into this run's folder and point latest.json at them."""
     folder = run_folder(settings.reports_dir, "validation")
-    summary = {"run_at": datetime.now(UTC).isoformat(), **report.to_dict()}
+    quarantine = folder / "quarantine.csv"
+    quarantine_to_frame(report.quarantine).to_csv(quarantine, index=False)
+    summary = {
+        "run_at": datetime.now(UTC).isoformat(),
+        "timeframe": settings.timeframe,
+        "store_digest": store_digest,
+        "quarantine_file": str(quarantine),
+        **report.to_dict(),
+    }
     path = write_json(folder / "summary.json", summary)
-    write_json(
-        settings.reports_dir / "validation" / "latest.json", {**summary, "summary": str(path)}
-    )
+    write_json(latest_validation_path(settings), {**summary, "summary": str(path)})
     write_index(settings.reports_dir)
     create_markdown_artifact(
         key="data-validation",
         markdown=report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
         description="tate data validation",
     )
-    return path
+    return {"summary": str(path), "quarantine": str(quarantine)}
+
+
+def latest_validation_path(settings: TateSettings) -> Path:
+    """`reports/validation/latest.json`: the newest validation verdict, what training reads."""
+    return settings.reports_dir / "validation" / "latest.json"
+
+
+def validation_of_store(settings: TateSettings, symbols: list[str]) -> dict[str, Any] | None:
+    """The latest verdict if it judged exactly the bars the store holds now for `symbols`."""
+    path = latest_validation_path(settings)
+    latest = json.loads(path.read_text()) if path.exists() else None
+    digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(symbols))
+    if latest is None or latest.get("store_digest") != digest:
+        return None
+    if sorted(latest.get("symbols", [])) != sorted(symbols):
+        return None
+    return latest
 
 
 @flow(name="validate")
 def validate(symbols: list[str] | None = None) -> dict[str, Any]:
-    """Run the data contracts over the store; raise when an error-level check fails."""
+    """Run the data contracts over the store.
+
+    Row-level errors quarantine those rows (training reads the store minus the quarantine);
+    dataset-level errors make the verdict blocking and the flow fails (`tate validate` exits 1).
+    """
     settings = TateSettings()
     logger = get_run_logger()
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")
     bars = load_bar_set(settings, symbols)
+    digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
     report = run_contracts(settings, bars, run_name)
-    summary = publish_summary(settings, report)
-    logger.info("Data Docs: %s; summary: %s", report.data_docs_index, summary)
-    if not report.ok:
+    written = publish_summary(settings, report, digest)
+    logger.info(
+        "verdict %s: %d failures, %d quarantined ranges; Data Docs %s; summary %s",
+        report.result_id,
+        len(report.failures),
+        len(report.quarantine),
+        report.data_docs_index,
+        written["summary"],
+    )
+    if report.blocking:
         raise ValidationFailedError(
-            f"{report.message()}\nData Docs: {report.data_docs_index}\nsummary:   {summary}"
+            f"{report.message()}\nData Docs: {report.data_docs_index}\nsummary:   {written['summary']}"
         )
-    return {"ok": report.ok, "data_docs": str(report.data_docs_index), "summary": str(summary)}
+    return {
+        "ok": report.ok,
+        "result_id": report.result_id,
+        "failures": report.message() if report.failures else "",
+        "quarantined": len(report.quarantine),
+        "data_docs": str(report.data_docs_index),
+        **written,
+    }

@@ -6,7 +6,6 @@ gate against the champion. Every MLflow write lives in this module or `flows/tra
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from dataclasses import replace
@@ -18,9 +17,12 @@ import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
+from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
 from flows import tracking
+from flows.data_flows import ValidationFailedError, validate, validation_of_store
 from flows.settings import TateSettings
+from flows.times import utc_time
 from models.gates import GateDecision, decide_promotion
 from models.packaging import log_model_kwargs
 from models.training import TrainConfig, TrainingOutcome, run_training
@@ -32,9 +34,35 @@ def load_training_bars(
 ) -> dict[str, pd.DataFrame]:
     store = BarStore(settings.data_dir)
     names = symbols or store.symbols(settings.timeframe)
-    lo = pd.Timestamp(start, tz="UTC").to_pydatetime() if start else None
-    hi = pd.Timestamp(end, tz="UTC").to_pydatetime() if end else None
+    lo = utc_time(start, "start") if start else None
+    hi = utc_time(end, "end") if end else None
     return {name: store.read_bars(name, settings.timeframe, lo, hi) for name in names}
+
+
+@task
+def drop_quarantined(
+    bars: dict[str, pd.DataFrame], quarantine_file: str
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """The bars minus the rows the validation quarantined; the raw store stays as it is."""
+    entries = quarantine_from_frame(pd.read_csv(quarantine_file))
+    kept = {name: apply_quarantine(frame, name, entries) for name, frame in bars.items()}
+    return kept, sum(len(bars[name]) - len(kept[name]) for name in bars)
+
+
+def judged_store(settings: TateSettings, symbols: list[str]) -> dict[str, Any]:
+    """The validation verdict on the bars the store holds now, validating first when there is none.
+
+    Raises:
+        ValidationFailedError: the verdict is blocking (schema, survivorship, too much quarantined).
+    """
+    verdict = validation_of_store(settings, symbols)
+    if verdict is None:
+        validate(symbols=symbols)  # a subflow: raises when blocking
+        verdict = validation_of_store(settings, symbols)
+    if verdict is None or verdict.get("blocking"):
+        summary = verdict.get("summary") if verdict else "none written"
+        raise ValidationFailedError(f"the store's data is blocked by validation; see {summary}")
+    return verdict
 
 
 @task
@@ -42,13 +70,12 @@ def fit(bars: dict[str, pd.DataFrame], config: TrainConfig) -> TrainingOutcome:
     return run_training(bars, config)
 
 
-def _latest_validation(settings: TateSettings) -> dict[str, Any] | None:
-    latest = settings.reports_dir / "validation" / "latest.json"
-    return json.loads(latest.read_text()) if latest.exists() else None
-
-
 def _log_run_contents(
-    settings: TateSettings, outcome: TrainingOutcome, bars: dict[str, pd.DataFrame], workdir: Path
+    settings: TateSettings,
+    outcome: TrainingOutcome,
+    bars: dict[str, pd.DataFrame],
+    workdir: Path,
+    validation: dict[str, Any] | None,
 ) -> None:
     """Parameters, per-fold and overall metrics, plots, data provenance and locked requirements."""
     mlflow.log_params(outcome.params)
@@ -68,13 +95,13 @@ def _log_run_contents(
             targets="label",
         )
     mlflow.log_input(dataset, context="training")
-    validation = _latest_validation(settings)
     tags = {
         "tate.store_digest": digest,
         "tate.symbols": ",".join(sorted(bars)),
         "tate.holdout_start": outcome.holdout_start.isoformat(),
-        "tate.validation_ok": str(validation["ok"]) if validation else "not-run",
-        "tate.validation_summary": str(validation.get("summary", "")) if validation else "",
+        "tate.validation_result_id": validation["result_id"] if validation else "not-validated",
+        "tate.validation_summary": validation["summary"] if validation else "",
+        "tate.quarantined_rows": str(validation.get("quarantined_rows", 0)) if validation else "0",
         "tate.git_dirty": str(tracking.git_dirty()),
     }
     commit = tracking.git_commit()
@@ -120,12 +147,16 @@ def _champion_metrics(settings: TateSettings) -> dict[str, float] | None:
 
 @task
 def log_and_register(
-    settings: TateSettings, outcome: TrainingOutcome, bars: dict[str, pd.DataFrame], run_name: str
+    settings: TateSettings,
+    outcome: TrainingOutcome,
+    bars: dict[str, pd.DataFrame],
+    run_name: str,
+    validation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tracking.use_experiment(settings)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
         workdir = Path(tmp)
-        _log_run_contents(settings, outcome, bars, workdir)
+        _log_run_contents(settings, outcome, bars, workdir, validation)
         info = mlflow.pyfunc.log_model(
             **log_model_kwargs(outcome.booster, outcome.model_config, workdir / "model"),
             registered_model_name=settings.model_name,
@@ -189,10 +220,13 @@ def retrain(
     if learning_rate is not None:
         overrides["params"] = {**config.params, "learning_rate": learning_rate}
     config = replace(config, **overrides)
-    bars = load_training_bars(settings, symbols, start, end)
+    raw = load_training_bars(settings, symbols, start, end)  # bad symbols/ranges fail here, first
+    verdict = judged_store(settings, sorted(raw))
+    bars, quarantined = drop_quarantined(raw, verdict["quarantine_file"])
     outcome = fit(bars, config)
     run_name = datetime.now().astimezone().strftime("retrain-%Y%m%d-%H%M%S")
-    result = log_and_register(settings, outcome, bars, run_name)
+    validation = {**verdict, "quarantined_rows": quarantined}
+    result = log_and_register(settings, outcome, bars, run_name, validation)
     logger.info(
         "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f; alias %s",
         result["version"],

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_contracts.config import ContractConfig
+from data_contracts.sessions import FX_NEW_YORK_CLOSE
 from data_contracts.suites import add_check_flags
 from data_contracts.validation import ValidationReport, validate_bars_set
 from tests.factories import load_backtesting_eurusd, make_bars, make_bars_set, make_universe
@@ -34,16 +36,18 @@ def nan_close(bars: pd.DataFrame) -> None:
     bars.loc[ROW, "close"] = np.nan
 
 
-def duplicate_time(bars: pd.DataFrame) -> None:
-    bars.loc[ROW, "time"] = bars.loc[ROW - 1, "time"]
+def duplicate_time(bars: pd.DataFrame) -> pd.DataFrame:
+    """The bar before ROW delivered twice (a re-sent bar), so row ROW repeats its time."""
+    return pd.concat([bars.iloc[:ROW], bars.iloc[[ROW - 1]], bars.iloc[ROW:]], ignore_index=True)
 
 
 def out_of_order_time(bars: pd.DataFrame) -> None:
     bars.loc[[ROW, ROW + 1], "time"] = bars.loc[[ROW + 1, ROW], "time"].to_numpy()
 
 
-# symbol → (corruption, check meant to catch it, row it must name)
-CORRUPTIONS: dict[str, tuple[Callable[[pd.DataFrame], None], str, int]] = {
+# symbol → (corruption, check meant to catch it, row it must name); a corruption edits the
+# frame in place or returns the corrupted frame.
+CORRUPTIONS: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame | None], str, int]] = {
     "NEGPRICE": (negative_price, "positive:low", ROW),
     "HIGHLOW": (high_below_close, "high_ge_open_close", ROW),
     "LOWHIGH": (low_above_open, "low_le_open_close", ROW),
@@ -59,8 +63,8 @@ def corrupted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ValidationR
     bars: dict[str, pd.DataFrame] = {"CLEAN": make_bars("CLEAN", n=300)}
     for symbol, (corrupt, _, _) in CORRUPTIONS.items():
         frame = make_bars(symbol, n=300)
-        corrupt(frame)
-        bars[symbol] = frame
+        corrupted = corrupt(frame)
+        bars[symbol] = frame if corrupted is None else corrupted
     bars["NOVOLUME"] = make_bars("NOVOLUME", n=300).drop(columns=["tick_volume"])
     site = tmp_path_factory.mktemp("reports") / "validation" / "data_docs"
     report = validate_bars_set(bars, make_universe(list(bars)), site_dir=site, run_name="corrupt")
@@ -156,11 +160,45 @@ def test_validating_nothing_is_refused(tmp_path: Path) -> None:
         validate_bars_set({}, make_universe(), site_dir=tmp_path / "docs", run_name="empty")
 
 
-def test_real_eurusd_sample_passes_the_suite(tmp_path: Path) -> None:
+def test_real_eurusd_sample_passes_on_its_new_york_close_session(tmp_path: Path) -> None:
+    """The real sample, judged on the calendar its times follow, passes without blocking.
+
+    Its times are UTC, but its week follows New York: the first bar of a week is Sunday
+    21:00 UTC in summer and 22:00 in winter (17:00 New York), the last Friday 20:00 / 21:00.
+    So the session is ``FX_NEW_YORK_CLOSE`` (the week in ``NY+7`` server time), not the UTC
+    default — judged on the UTC default, the 28 summer Sunday 21:00 bars would be "outside
+    the session" and the summer Friday 21:00 slots "gaps". Christmas Day and New Year's Day
+    2017/18 are closed (the default annual holidays), so they are no gaps either.
+
+    What remains is real: two bars stamped Friday 21:00 UTC in summer (2017-10-06 and
+    2017-10-20), i.e. 17:00 New York, the minute the FX week closes; every other summer
+    Friday ends at 20:00. A bar opening at the close is outside the session, so both are
+    quarantined (0.04 % of the rows, far below the 1 % that would block).
+    """
+    bars = {"EURUSD": load_backtesting_eurusd()}
+    universe = make_universe(["EURUSD"], listed_from=pd.Timestamp("1999-01-04", tz="UTC"))
+    config = ContractConfig(sessions={"EURUSD": FX_NEW_YORK_CLOSE})
+
+    report = validate_bars_set(
+        bars, universe, site_dir=tmp_path / "docs", run_name="real", config=config, timeframe="H1"
+    )
+
+    assert not report.blocking, report.message()
+    assert [(f.check, f.count) for f in report.failures] == [("outside_session", 2)]
+    assert [(e.start.isoformat(), e.check) for e in report.quarantine] == [
+        ("2017-10-06T21:00:00+00:00", "outside_session"),
+        ("2017-10-20T21:00:00+00:00", "outside_session"),
+    ]
+    assert report.data_docs_index.is_file()
+
+
+def test_real_eurusd_sample_on_the_utc_session_shows_the_wrong_calendar(tmp_path: Path) -> None:
+    """Judged on the UTC FX week instead, summer Sundays open "early": the check says so."""
     bars = {"EURUSD": load_backtesting_eurusd()}
     universe = make_universe(["EURUSD"], listed_from=pd.Timestamp("1999-01-04", tz="UTC"))
 
-    report = validate_bars_set(bars, universe, site_dir=tmp_path / "docs", run_name="real")
+    report = validate_bars_set(bars, universe, site_dir=tmp_path / "docs", run_name="utc")
 
-    assert report.ok, report.message()
-    assert report.data_docs_index.is_file()
+    outside = next(f for f in report.failures if f.check == "outside_session")
+    assert outside.count == 28
+    assert outside.rows[0].startswith("2017-04-23T21:00:00+00:00")  # a summer Sunday

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from data_contracts.survivorship import bar_spans, check_survivorship, infer_bar
+from data_contracts.survivorship import (
+    bar_spans,
+    check_survivorship,
+    infer_bar,
+    missing_share_by_month,
+)
 from data_contracts.validation import validate_bars_set
 from tests.factories import make_bars, make_bars_set, make_universe
 
@@ -55,7 +61,8 @@ def test_validation_report_passes_with_delisted_and_fails_without(
     )
 
     assert with_delisted.ok, with_delisted.message()
-    assert not survivors_only.ok
+    assert with_delisted.failures == [] and not with_delisted.blocking
+    assert not survivors_only.ok and survivors_only.blocking
     assert "survivorship_bias" in survivors_only.message()
     assert "USDCHF" in survivors_only.message()
 
@@ -136,3 +143,73 @@ def test_spans_skip_frames_without_usable_times() -> None:
 def test_bar_length_is_inferred_across_weekend_gaps() -> None:
     assert infer_bar({"EURUSD": make_bars(n=500)}) == pd.Timedelta(hours=1)
     assert infer_bar({"EURUSD": make_bars(n=50, timeframe="D1")}) == pd.Timedelta(days=1)
+
+
+def test_missing_share_by_month_shows_the_dropped_symbol_until_its_delisting(
+    market: tuple,
+) -> None:
+    bars, universe = market
+    survivors = {s: b for s, b in bars.items() if s != "USDCHF"}
+
+    full = missing_share_by_month(bars, universe)
+    biased = missing_share_by_month(survivors, universe)
+
+    assert full["month"].tolist() == ["2022-01", "2022-02", "2022-03"]
+    assert full["share"].tolist() == [0.0, 0.0, 0.0]
+    # USDCHF is listed in January and (until 1 Feb 00:00) not in February
+    assert biased[["month", "listed", "missing", "symbols"]].values.tolist() == [
+        ["2022-01", 3, 1, "USDCHF"],
+        ["2022-02", 2, 0, ""],
+        ["2022-03", 2, 0, ""],
+    ]
+    assert biased["share"].iloc[0] == pytest.approx(1 / 3)
+
+
+def test_survivorship_failures_block_training(market: tuple, tmp_path: Path) -> None:
+    bars, universe = market
+    survivors = {s: b for s, b in bars.items() if s != "USDCHF"}
+
+    report = validate_bars_set(survivors, universe, site_dir=tmp_path / "d", run_name="b")
+
+    assert report.blocking
+    assert report.to_dict()["missing_by_month"][0]["symbols"] == "USDCHF"
+
+
+@pytest.mark.parametrize(
+    ("edit", "check", "row"),
+    [
+        (
+            lambda u: u.assign(symbol=["EURUSD", "EURUSD", "USDCHF"]),
+            "universe:unique_symbol",
+            "EURUSD (row 0)",
+        ),
+        (
+            lambda u: u.assign(symbol=["EURUSD", None, "USDCHF"]),
+            "universe:symbol_not_null",
+            "None (row 1)",
+        ),
+        (
+            lambda u: u.assign(listed_from=[u["listed_from"][0], pd.NaT, u["listed_from"][0]]),
+            "universe:listed_from_not_null",
+            "GBPUSD (row 1)",
+        ),
+        (
+            lambda u: u.assign(delisted_at=[pd.NaT, pd.NaT, u["listed_from"][0]]),
+            "universe:delisted_after_listed",
+            "USDCHF (row 2)",
+        ),
+    ],
+)
+def test_broken_universe_fails_its_suite_and_blocks(
+    market: tuple,
+    tmp_path: Path,
+    edit: Callable[[pd.DataFrame], pd.DataFrame],
+    check: str,
+    row: str,
+) -> None:
+    bars, universe = market
+
+    report = validate_bars_set(bars, edit(universe), site_dir=tmp_path / "d", run_name="u")
+
+    assert report.blocking
+    assert [(f.symbol, f.check, f.rows[0]) for f in report.failures] == [("*", check, row)]

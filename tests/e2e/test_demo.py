@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -57,6 +58,11 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     versions = client.search_model_versions("name='tate-lgbm-momentum'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
     assert (alias(client, "champion"), alias(client, "canary")) == ("1", "2")
+    trained = client.get_run(client.get_model_version("tate-lgbm-momentum", "2").run_id)
+    verdicts = [
+        json.loads(p.read_text()) for p in (home / "reports" / "validation").glob("*/summary.json")
+    ]
+    assert trained.data.tags["tate.validation_result_id"] in {v["result_id"] for v in verdicts}
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}
     assert {"champion", "canary"} <= roles

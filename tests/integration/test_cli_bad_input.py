@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -88,25 +89,43 @@ def test_missing_alias_is_named(tate: CliRunner, home: Path) -> None:
     }
 
 
-def test_failed_contract_exits_1_naming_symbol_and_rows(tmp_path: Path) -> None:
+def corrupted_home(tmp_path: Path, rows: list[int]) -> tuple[Path, list[str]]:
+    """A store whose GBPUSD bars have a high below the close at `rows`."""
     home = tmp_path / "home"
     market = generate_market(n_days=60)
     store = BarStore(home / "data")
     for symbol, bars in market.bars.items():
         if symbol == "GBPUSD":
             bars = bars.copy()
-            bars.loc[10, "high"] = bars.loc[10, "close"] - 0.01  # a high below the close
+            bars.loc[rows, "high"] = bars.loc[rows, "close"] - 0.01
         store.write_bars(symbol, "H1", bars)
     store.write_universe(market.universe)
-    broken_time = market.bars["GBPUSD"]["time"].iloc[10].isoformat()
-    raw_before = snapshot(home / "data")
+    return home, [market.bars["GBPUSD"]["time"].iloc[r].isoformat() for r in rows]
 
+
+def validate_in(home: Path) -> tuple[int, str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TATE_HOME", str(home))
-        code, output = invoke(CliRunner(), "validate")
+        return invoke(CliRunner(), "validate")
 
+
+def test_a_bad_bar_is_quarantined_and_named_without_blocking(tmp_path: Path) -> None:
+    home, times = corrupted_home(tmp_path, [10])
+    raw_before = snapshot(home / "data")
+    code, output = validate_in(home)
+    assert code == 0, output
+    assert "GBPUSD" in output and times[0] in output and "1 quarantined" in output
+    quarantine = pd.read_csv(next((home / "reports" / "validation").glob("*/quarantine.csv")))
+    assert list(quarantine["symbol"]) == ["GBPUSD"]
+    assert snapshot(home / "data") == raw_before, "validation never edits the raw store"
+
+
+def test_too_many_bad_bars_block_with_exit_1_naming_symbol_and_rows(tmp_path: Path) -> None:
+    home, times = corrupted_home(tmp_path, list(range(10, 400, 20)))  # ~2 % of GBPUSD
+    raw_before = snapshot(home / "data")
+    code, output = validate_in(home)
     assert code == 1
-    assert "GBPUSD" in output and "high" in output and broken_time in output
+    assert "GBPUSD" in output and times[0] in output
     assert "Data Docs" in output
     assert (home / "reports" / "data_docs" / "index.html").exists()
     assert snapshot(home / "data") == raw_before, "validation never edits the raw store"
