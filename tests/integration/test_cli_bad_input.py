@@ -103,10 +103,14 @@ def corrupted_home(tmp_path: Path, rows: list[int]) -> tuple[Path, list[str]]:
     return home, [market.bars["GBPUSD"]["time"].iloc[r].isoformat() for r in rows]
 
 
-def validate_in(home: Path) -> tuple[int, str]:
+def tate_in(home: Path, *args: str) -> tuple[int, str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TATE_HOME", str(home))
-        return invoke(CliRunner(), "validate")
+        return invoke(CliRunner(), *args)
+
+
+def validate_in(home: Path) -> tuple[int, str]:
+    return tate_in(home, "validate")
 
 
 def test_a_bad_bar_is_quarantined_and_named_without_blocking(tmp_path: Path) -> None:
@@ -129,3 +133,8 @@ def test_too_many_bad_bars_block_with_exit_1_naming_symbol_and_rows(tmp_path: Pa
     assert "Data Docs" in output
     assert (home / "reports" / "data_docs" / "index.html").exists()
     assert snapshot(home / "data") == raw_before, "validation never edits the raw store"
+
+    code, output = tate_in(home, "train")
+    assert code == 1, output
+    assert "blocked by validation" in output
+    assert not (home / "mlflow" / "artifacts").exists(), "nothing was trained or logged"
