@@ -3,7 +3,9 @@
 A pure decision over metric dicts so a flow, the CLI and a person reading the MLflow UI see
 the same reasons. A model must beat a coin flip out of fold, earn money after costs, and not
 be meaningfully worse than the champion; a model trained on shuffled labels fails the first
-two by construction.
+two by construction. It must also be judged on enough folds, keep a deflated Sharpe (the
+probability its Sharpe beats the best of its trials' luck) above a bar, and not hand most of
+its gross edge to the broker: a thin edge eaten by costs dies with a slightly wider spread.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """Minimums for a candidate, and how much worse than the champion it may be."""
+    """Minimums for a candidate, and how much worse than the champion it may be.
+
+    Attributes:
+        min_folds: walk-forward folds the OOF metrics must come from (``n_folds``).
+        min_deflated_sharpe: the OOF deflated Sharpe (a probability) must exceed this.
+        max_cost_share: costs may take at most this share of the gross PnL (``cost_share``).
+    """
 
     min_auc: float = 0.51
     min_sharpe_net: float = 0.0
     max_auc_drop: float = 0.01
     max_sharpe_drop: float = 0.5
+    min_folds: int = 3
+    min_deflated_sharpe: float = 0.95
+    max_cost_share: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -41,9 +52,11 @@ def decide_promotion(
     champion: Mapping[str, float] | None,
     thresholds: GateThresholds | None = None,
 ) -> GateDecision:
-    """Check OOF ``auc`` and ``sharpe_net`` of the candidate against minimums and the champion.
+    """Check the candidate's OOF metrics against minimums and the champion.
 
-    A missing or NaN metric fails its check (no silent passes).
+    Reads ``auc``, ``sharpe_net``, ``n_folds``, ``deflated_sharpe`` and ``cost_share`` of the
+    candidate (as ``run_training`` reports them). A missing or NaN metric fails its check (no
+    silent passes); every failed check has its own reason.
     """
     t = thresholds or GateThresholds()
     failed: list[str] = []
@@ -56,6 +69,17 @@ def decide_promotion(
     check(auc > t.min_auc, f"OOF AUC {auc:.4f} must exceed {t.min_auc:.4f}")
     check(
         sharpe > t.min_sharpe_net, f"OOF net Sharpe {sharpe:.2f} must exceed {t.min_sharpe_net:.2f}"
+    )
+    folds, dsr = _metric(candidate, "n_folds"), _metric(candidate, "deflated_sharpe")
+    costs = _metric(candidate, "cost_share")
+    check(folds >= t.min_folds, f"{folds:.0f} walk-forward folds, at least {t.min_folds} needed")
+    check(
+        dsr > t.min_deflated_sharpe,
+        f"OOF deflated Sharpe {dsr:.3f} must exceed {t.min_deflated_sharpe:.3f}",
+    )
+    check(
+        costs <= t.max_cost_share,
+        f"costs take {costs:.2f} of gross PnL, at most {t.max_cost_share:.2f} allowed",
     )
     if champion is not None:
         champ_auc, champ_sharpe = _metric(champion, "auc"), _metric(champion, "sharpe_net")

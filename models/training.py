@@ -30,8 +30,11 @@ from models.gates import GateThresholds
 from models.metrics import (
     PERIODS_PER_YEAR,
     classification_metrics,
+    cost_share,
+    deflated_sharpe_ratio,
     max_drawdown,
     sharpe_ratio,
+    sortino_ratio,
 )
 from models.strategies.lgbm_momentum import signal_from_probability
 
@@ -68,6 +71,8 @@ class TrainConfig:
             them); the final fit's labels end before ``holdout_start - embargo``.
         threshold: probability distance from 0.5 needed to take a position.
         shuffle_labels: permute training labels (a control that must fail the gate).
+        n_trials: configurations tried before this one (a sweep's size); the deflated Sharpe
+            discounts the OOF Sharpe for them.
         params: LightGBM parameters; costs: the backtest's cost model; gate: promotion gate.
     """
 
@@ -80,9 +85,14 @@ class TrainConfig:
     threshold: float = 0.02
     seed: int = 7
     shuffle_labels: bool = False
+    n_trials: int = 1
     params: Mapping[str, Any] = field(default_factory=default_lgbm_params)
     costs: CostModel = field(default_factory=CostModel)
     gate: GateThresholds = field(default_factory=GateThresholds)
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ValueError(f"n_trials counts this run too, so it must be >= 1: {self.n_trials}")
 
     @property
     def embargo(self) -> pd.Timedelta:
@@ -145,15 +155,25 @@ def _train(X: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any], rounds: in
 
 
 def _trading_metrics(
-    ds: Dataset, proba: np.ndarray, threshold: float, periods: float
+    ds: Dataset, proba: np.ndarray, threshold: float, periods: float, n_trials: int = 1
 ) -> dict[str, Any]:
+    """Backtest metrics of the signal; the deflated Sharpe uses the net per-time returns.
+
+    With one trial the DSR is the probabilistic Sharpe against zero; with more, the spread of
+    the trials' Sharpes is taken as this Sharpe's standard error (skill-less trials differ by
+    estimation noise), since only the chosen trial's returns are at hand.
+    """
     signals = signal_from_probability(proba, threshold)
     result = backtest_signals(ds.times, ds.symbols, signals, ds.next_returns, ds.cost_per_unit)
+    net, gross = result.net_returns.to_numpy(), result.gross_returns.to_numpy()
     return {
-        "sharpe_net": sharpe_ratio(result.net_returns.to_numpy(), periods),
-        "sharpe_gross": sharpe_ratio(result.gross_returns.to_numpy(), periods),
+        "sharpe_net": sharpe_ratio(net, periods),
+        "sharpe_gross": sharpe_ratio(gross, periods),
+        "sortino": sortino_ratio(net, periods),
         "max_drawdown": max_drawdown(result.equity["equity_net"].to_numpy()),
         "turnover": result.turnover,
+        "cost_share": cost_share(gross, net),
+        "deflated_sharpe": deflated_sharpe_ratio(net, n_trials=n_trials),
         "_equity": result.equity,
     }
 
@@ -166,6 +186,7 @@ def walk_forward_fit(
     num_boost_round: int = 150,
     threshold: float = 0.02,
     periods_per_year: float = PERIODS_PER_YEAR["H1"],
+    n_trials: int = 1,
 ) -> WalkForwardResult:
     """Fit one booster per fold on purged training rows; predict the fold's test rows."""
     oof = np.full(len(dataset), np.nan)
@@ -181,7 +202,7 @@ def walk_forward_fit(
         booster = _train(dataset.X.iloc[train], dataset.y[train], params, num_boost_round)
         oof[test] = booster.predict(dataset.X.iloc[test].to_numpy(np.float64))
         test_ds = dataset.subset(test)
-        trading = _trading_metrics(test_ds, oof[test], threshold, periods_per_year)
+        trading = _trading_metrics(test_ds, oof[test], threshold, periods_per_year, n_trials)
         trading.pop("_equity")
         fold_metrics.append(
             {
@@ -252,10 +273,13 @@ def run_training(
         num_boost_round=config.num_boost_round,
         threshold=config.threshold,
         periods_per_year=periods,
+        n_trials=config.n_trials,
     )
     tested = np.flatnonzero(~np.isnan(wf.oof_proba))
     oof_ds = dev.subset(tested)
-    trading = _trading_metrics(oof_ds, wf.oof_proba[tested], config.threshold, periods)
+    trading = _trading_metrics(
+        oof_ds, wf.oof_proba[tested], config.threshold, periods, config.n_trials
+    )
     equity = trading.pop("_equity")
     metrics = {
         **classification_metrics(oof_ds.y, wf.oof_proba[tested]),

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from models.gates import GateThresholds, decide_promotion
 
-GOOD = {"auc": 0.56, "sharpe_net": 2.0}
+# what run_training reports besides AUC and Sharpe, at values that pass
+HONEST = {"n_folds": 5.0, "deflated_sharpe": 0.99, "cost_share": 0.6}
+GOOD = {"auc": 0.56, "sharpe_net": 2.0, **HONEST}
 
 
 def test_good_candidate_without_champion_passes() -> None:
@@ -14,25 +20,49 @@ def test_good_candidate_without_champion_passes() -> None:
 
 
 def test_shuffled_label_metrics_fail_on_auc_and_sharpe() -> None:
-    decision = decide_promotion({"auc": 0.497, "sharpe_net": -11.0}, None)
+    decision = decide_promotion({"auc": 0.497, "sharpe_net": -11.0, **HONEST}, None)
     assert not decision.passed
     assert sum(reason.startswith("FAIL") for reason in decision.reasons) == 2
 
 
 def test_candidate_much_worse_than_champion_fails() -> None:
-    decision = decide_promotion({"auc": 0.53, "sharpe_net": 0.5}, GOOD)
+    decision = decide_promotion({"auc": 0.53, "sharpe_net": 0.5, **HONEST}, GOOD)
     assert not decision.passed
     assert any("champion" in reason and reason.startswith("FAIL") for reason in decision.reasons)
 
 
 def test_candidate_slightly_worse_than_champion_passes_within_margin() -> None:
-    assert decide_promotion({"auc": 0.555, "sharpe_net": 1.8}, GOOD).passed
+    assert decide_promotion({"auc": 0.555, "sharpe_net": 1.8, **HONEST}, GOOD).passed
 
 
 def test_missing_metric_fails_instead_of_passing_silently() -> None:
     assert not decide_promotion({"auc": 0.6}, None).passed
+    for name in HONEST:
+        without = {k: v for k, v in GOOD.items() if k != name}
+        assert not decide_promotion(without, None).passed, name
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "words"),
+    [
+        ("n_folds", 2.0, "folds"),
+        ("deflated_sharpe", 0.9, "deflated Sharpe"),
+        ("cost_share", 0.95, "gross PnL"),
+        ("cost_share", math.inf, "gross PnL"),
+    ],
+)
+def test_each_new_check_fails_alone_and_says_why(metric: str, value: float, words: str) -> None:
+    decision = decide_promotion({**GOOD, metric: value}, None)
+    assert not decision.passed
+    failed = [reason for reason in decision.reasons if reason.startswith("FAIL")]
+    assert len(failed) == 1 and words in failed[0]
 
 
 def test_thresholds_are_configurable() -> None:
     strict = GateThresholds(min_auc=0.6)
     assert not decide_promotion(GOOD, None, strict).passed
+    assert not decide_promotion(GOOD, None, GateThresholds(min_folds=6)).passed
+    assert not decide_promotion(GOOD, None, GateThresholds(max_cost_share=0.5)).passed
+    assert decide_promotion(
+        {**GOOD, "deflated_sharpe": 0.9}, None, GateThresholds(min_deflated_sharpe=0.8)
+    ).passed
