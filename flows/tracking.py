@@ -83,6 +83,31 @@ def git_dirty() -> bool:
     return bool(done.stdout.strip())
 
 
+TRACKED_PACKAGES = (
+    "lightgbm",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "mlflow",
+    "prefect",
+    "great-expectations",
+    "evidently",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run's numbers depend on (the lock says the rest)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
 def locked_requirements() -> Path | None:
     path = REPO_ROOT / "requirements.lock"
     return path if path.exists() else None

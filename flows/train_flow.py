@@ -21,6 +21,7 @@ from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
 from flows import tracking
 from flows.data_flows import ValidationFailedError, validate, validation_of_store
+from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
 from models.gates import GateDecision, decide_promotion
@@ -112,29 +113,23 @@ def _log_run_contents(
     curve = workdir / "equity_curve.csv"
     outcome.equity.to_csv(curve, index=False)
     mlflow.log_artifact(str(curve), artifact_path="backtest")
-    mlflow.log_figure(_equity_figure(outcome.equity), "backtest/equity_curve.png")
+    mlflow.log_figure(equity_figure(outcome.equity), "backtest/equity_curve.png")
+    mlflow.log_figure(fold_sharpe_figure(outcome.fold_metrics), "backtest/fold_sharpe.png")
+    importance = pd.Series(
+        outcome.booster.feature_importance(importance_type="gain"),
+        index=outcome.booster.feature_name(),
+        name="gain",
+    )
+    importance.to_csv(workdir / "feature_importance.csv")
+    mlflow.log_artifact(str(workdir / "feature_importance.csv"), artifact_path="model_insight")
+    mlflow.log_figure(importance_figure(importance), "model_insight/feature_importance.png")
+    mlflow.log_dict(tracking.package_versions(), "environment/package_versions.json")
     reference = workdir / "features.parquet"
     outcome.train_features.to_parquet(reference, index=False)
     mlflow.log_artifact(str(reference), artifact_path="reference")
     lock = tracking.locked_requirements()
     if lock is not None:
         mlflow.log_artifact(str(lock), artifact_path="environment")
-
-
-def _equity_figure(curve: pd.DataFrame) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(9, 4))
-    for column in [c for c in curve.columns if c != "time"]:
-        axis.plot(curve["time"], curve[column], label=column)
-    axis.set_title("out-of-fold equity (cost-aware backtest)")
-    axis.legend()
-    figure.tight_layout()
-    plt.close(figure)
-    return figure
 
 
 def _champion_metrics(settings: TateSettings) -> dict[str, float] | None:
