@@ -46,7 +46,10 @@ def reference_features(settings: TateSettings, version: str) -> pd.DataFrame:
     run_id = tracking.client(settings).get_model_version(settings.model_name, version).run_id
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="reference/features.parquet", dst_path=tmp
+            run_id=run_id,
+            artifact_path="reference/features.parquet",
+            dst_path=tmp,
+            tracking_uri=tracking.tracking_uri(settings),
         )
         return pd.read_parquet(path)
 

@@ -1,8 +1,9 @@
 """Point Prefect, MLflow and great-expectations at TATE_HOME before any of them is imported.
 
 Prefect reads its settings when it is first imported, so the CLI calls `prepare_environment` before it
-imports a flow module. Values the user already set win (`setdefault`): `MLFLOW_TRACKING_URI` and
-`PREFECT_API_URL` may point elsewhere.
+imports a flow module. Values the user already set win (`setdefault`). MLflow's tracking URI is not
+set here: `flows.tracking.tracking_uri` passes it explicitly (the user's `MLFLOW_TRACKING_URI`, else
+the store under TATE_HOME), so one process can serve several homes without leaking one into another.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ def prepare_environment(settings: TateSettings) -> None:
         "DO_NOT_TRACK": "1",
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "MLFLOW_TRACKING_URI": settings.mlflow_db_uri,
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -25,3 +25,16 @@ os.environ.update(
         "MPLBACKEND": "Agg",
     }
 )
+
+
+import pytest  # noqa: E402  (after the environment above, on purpose)
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri() -> object:
+    """`mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, which `flows.tracking` reads as
+    the user's choice; clear it around each test so no earlier TATE_HOME (a module fixture's
+    included) leaks into the next test. Tests that want a server set it with monkeypatch."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
