@@ -66,16 +66,25 @@ def demo() -> None:
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Option(help="sim (synthetic market) or csv (MT5 export)")] = "sim",
+    source: Annotated[
+        str,
+        typer.Option(help="sim (synthetic market), csv (MT5 export), mt5 or mt5linux (terminal)"),
+    ] = "sim",
     path: Annotated[Path | None, typer.Option(help="MT5 'Export bars' file (csv source)")] = None,
     symbol: Annotated[str | None, typer.Option(help="symbol the file holds (csv source)")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="terminal sources: first bar (UTC) of a symbol not yet stored"),
+    ] = None,
 ) -> None:
     """Put bars into the store under TATE_HOME/data (never editing what is there)."""
     _settings()
     from flows.data_flows import ingest as ingest_flow
 
     written = _run(
-        lambda: ingest_flow(source=source, path=str(path) if path else None, symbol=symbol)
+        lambda: ingest_flow(
+            source=source, path=str(path) if path else None, symbol=symbol, start=start
+        )
     )
     for name, rows in written.items():
         typer.echo(f"{name}: {rows} bars")

@@ -76,6 +76,14 @@ def test_empty_date_range_is_named(tate: CliRunner, home: Path) -> None:
     assert snapshot(home) == before
 
 
+def test_terminal_source_without_its_package_is_named(tate: CliRunner, home: Path) -> None:
+    before = snapshot(home)
+    code, output = invoke(tate, "ingest", "--source", "mt5", "--start", "2024-01-01")
+    assert code == 2
+    assert "MetaTrader5" in output and "Windows" in output
+    assert snapshot(home) == before
+
+
 def test_missing_alias_is_named(tate: CliRunner, home: Path) -> None:
     before = snapshot(home)
     code, output = invoke(tate, "promote")
