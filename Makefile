@@ -39,7 +39,7 @@ lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (no download addresses recorded)
-	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra test --extra bench --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:  ## remove the virtual environment and everything under TATE_HOME
 	rm -rf $(VENV) $(TATE_HOME)
