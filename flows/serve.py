@@ -18,7 +18,7 @@ from flows.settings import TateSettings
 from serving.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
-from serving.model_source import AliasPoller
+from serving.model_source import AliasPoller, BackgroundPoller, ModelSource
 from serving.sim_terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
@@ -87,6 +87,22 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
     return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
 
 
+def model_source(settings: TateSettings, *, background: bool) -> ModelSource:
+    """Aliases polled on a background thread (live, paced) or between bars (a fast replay).
+
+    A replay at full speed polls between bars so an alias move is traded from the next bar
+    deterministically; anything facing a clock polls off the hot path every `poll_seconds`.
+    """
+    poller = AliasPoller.for_registry(
+        settings.model_name,
+        tracking.tracking_uri(settings),
+        cache_dir=settings.run_dir / "models",
+    )
+    if not background:
+        return poller
+    return BackgroundPoller(poller, settings.poll_seconds).start()
+
+
 def run_worker(
     settings: TateSettings,
     *,
@@ -114,11 +130,12 @@ def run_worker(
     port = settings.metrics_port if metrics_port is None else metrics_port
     server = serve_metrics(metrics, port, settings.metrics_host)
     journal = Journal(settings.journal)
+    source = model_source(settings, background=terminal != "sim" or pace_seconds > 0)
     worker = Worker(
         term,
         Mt5Broker(term, magic=settings.magic, deviation=settings.deviation_points, now=clock.now),
         journal,
-        AliasPoller(settings.model_name, tracking_uri=tracking.tracking_uri(settings)),
+        source,
         metrics,
         clock,
         symbols,
@@ -138,6 +155,8 @@ def run_worker(
         worker.stop()
         bars = -1
     finally:
+        if isinstance(source, BackgroundPoller):
+            source.stop()
         server.shutdown()
         server.server_close()
         journal.close()

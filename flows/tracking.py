@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -17,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from flows.settings import TateSettings
+from models.packaging import DIGEST_TAG, model_digest
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +168,21 @@ def rollback_champion(settings: TateSettings, *, by: str, to_version: str | None
         settings.model_name, str(target), "rolled_back_from", champion.version
     )
     return str(target)
+
+
+def record_model_digest(mlflow_client: MlflowClient, name: str, version: str) -> str:
+    """Tag a new version with the digest of its logged files (``tate.model_sha256``).
+
+    The digest is taken from the registry's own copy, downloaded the way the worker will
+    download it, so what the worker checks is exactly what was registered.
+    """
+    with tempfile.TemporaryDirectory(prefix="tate-digest-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}",
+            dst_path=tmp,
+            tracking_uri=mlflow_client.tracking_uri,
+            registry_uri=mlflow_client.tracking_uri,
+        )
+        digest = model_digest(Path(local))
+    mlflow_client.set_model_version_tag(name, version, DIGEST_TAG, digest)
+    return digest

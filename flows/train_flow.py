@@ -157,6 +157,8 @@ def log_and_register(
             registered_model_name=settings.model_name,
         )
         version = str(info.registered_model_version)
+        # before any alias can point at it: the worker refuses a version without its digest
+        tracking.record_model_digest(tracking.client(settings), settings.model_name, version)
         decision = _decide_aliases(settings, outcome, version, run.info.run_id)
     return {"run_id": run.info.run_id, "version": version, **decision}
 

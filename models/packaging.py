@@ -7,6 +7,7 @@ the keyword arguments for ``mlflow.pyfunc.log_model``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from importlib.metadata import version
@@ -60,3 +61,24 @@ def log_model_kwargs(
         "input_example": lgbm_momentum.input_example(),
         "pip_requirements": pip_requirements(),
     }
+
+
+DIGEST_TAG = "tate.model_sha256"
+# Written by MLflow into a registry download, not part of what was logged.
+NOT_DIGESTED: frozenset[str] = frozenset({"registered_model_meta"})
+
+
+def model_digest(directory: Path) -> str:
+    """sha256 over every file of a logged model (relative path and content, sorted).
+
+    Registration records it as the version tag ``tate.model_sha256``; the worker recomputes it
+    on the downloaded copy before loading, so a flipped byte in the strategy code, the booster
+    or the MLmodel file is refused, not traded.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in NOT_DIGESTED)
+    for path in files:
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

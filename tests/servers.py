@@ -85,6 +85,13 @@ def base_env(home: Path) -> dict[str, str]:
 @contextmanager
 def mlflow_server(home: Path) -> Iterator[str]:
     """`mlflow/start-server.sh` — the same script `tate up` runs — on a free loopback port."""
+    with mlflow_server_process(home) as (url, _process):
+        yield url
+
+
+@contextmanager
+def mlflow_server_process(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The MLflow server and its process, for tests that kill it mid-run."""
     port = free_port()
     env = base_env(home) | {"MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1"}
     url = f"http://127.0.0.1:{port}"
@@ -93,8 +100,14 @@ def mlflow_server(home: Path) -> Iterator[str]:
         env,
         home / "mlflow-server.log",
         f"{url}/health",
-    ):
-        yield url
+    ) as process:
+        yield url, process
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group: a crash, not a shutdown."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextmanager

@@ -1,10 +1,13 @@
-"""An alias moved through MLflow's REST API (what the UI does) reaches the worker on the next bar."""
+"""The registry is the control plane: an alias moved or a `halted` tag set through MLflow's REST
+API (what the UI does) reaches the worker; a registry that dies mid-run does not stop trading."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,31 +21,34 @@ from models.training import TrainConfig, run_training
 from serving.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import AliasPoller
+from serving.model_source import AliasPoller, BackgroundPoller
 from serving.worker import ReplayClock, Worker
-from tests.servers import mlflow_server
+from tests.servers import kill, mlflow_server_process
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TateSettings, str]]:
+def registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[TateSettings, str, subprocess.Popen[bytes]]]:
     home = tmp_path / "home"
     market = generate_market()
     store = BarStore(home / "data")
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, "H1", bars)
     store.write_universe(market.universe)
-    with mlflow_server(home) as url:
+    with mlflow_server_process(home) as (url, process):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("TATE_HOME", str(home))
-        yield TateSettings(), url
+        yield TateSettings(), url, process
 
 
-def set_alias_over_rest(url: str, model: str, alias: str, version: str) -> None:
+def post(url: str, endpoint: str, body: dict[str, str]) -> None:
+    """What the MLflow UI sends: a JSON POST to the REST API."""
     request = urllib.request.Request(
-        f"{url}/api/2.0/mlflow/registered-models/alias",
-        data=json.dumps({"name": model, "alias": alias, "version": version}).encode(),
+        f"{url}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -50,10 +56,14 @@ def set_alias_over_rest(url: str, model: str, alias: str, version: str) -> None:
         assert response.status == 200
 
 
+def set_alias_over_rest(url: str, model: str, alias: str, version: str) -> None:
+    post(url, "registered-models/alias", {"name": model, "alias": alias, "version": version})
+
+
 def test_alias_moved_over_rest_is_traded_from_the_next_bar(
-    registry: tuple[TateSettings, str], tmp_path: Path
+    registry: tuple[TateSettings, str, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    settings, url = registry
+    settings, url, _ = registry
     bars = BarStore(settings.data_dir).read_bars_set("H1")
     outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
     first = log_and_register.fn(settings, outcome, bars, "v1")
@@ -70,7 +80,9 @@ def test_alias_moved_over_rest_is_traded_from_the_next_bar(
         terminal,
         Mt5Broker(terminal, magic=settings.magic, now=clock.now),
         journal,
-        AliasPoller(settings.model_name, aliases=("champion",), tracking_uri=url),
+        AliasPoller.for_registry(
+            settings.model_name, url, aliases=("champion",), cache_dir=tmp_path / "models"
+        ),
         WorkerMetrics(),
         clock,
         symbols,
@@ -86,3 +98,56 @@ def test_alias_moved_over_rest_is_traded_from_the_next_bar(
     newest = after[after["bar_time"] == after["bar_time"].max()]
     assert set(newest["model_version"]) == {second["version"]}
     assert len(newest) == len(symbols)
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    for _ in range(600):
+        if condition():
+            return True
+        threading.Event().wait(0.05)
+    return False
+
+
+def test_registry_killed_mid_run_trading_goes_on_with_the_last_model(
+    registry: tuple[TateSettings, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    settings, url, server = registry
+    bars = BarStore(settings.data_dir).read_bars_set("H1")
+    outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
+    assert log_and_register.fn(settings, outcome, bars, "v1")["alias"] == "champion"
+
+    from flows.serve import sim_terminal
+
+    terminal, symbols = sim_terminal(settings)
+    terminal.initialize()
+    clock = ReplayClock(terminal)
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    poller = AliasPoller.for_registry(settings.model_name, url, cache_dir=tmp_path / "models")
+    source = BackgroundPoller(poller, interval_seconds=0.1).start()
+    metrics = WorkerMetrics()
+    worker = Worker(
+        terminal,
+        Mt5Broker(terminal, magic=settings.magic, now=clock.now),
+        journal,
+        source,
+        metrics,
+        clock,
+        symbols,
+        "H1",
+    )
+    try:
+        assert worker.run(max_bars=3) == 3
+        post(url, "registered-models/set-tag", {"name": settings.model_name, "key": "halted",
+                                                "value": "true"})  # fmt: skip
+        assert _wait_for(lambda: source.halted is not None)
+
+        kill(server)
+        polls = source.polls
+        assert _wait_for(lambda: source.polls >= polls + 2 and not source.registry_reachable)
+        assert worker.run(max_bars=3) == 3
+    finally:
+        source.stop()
+    decisions = journal.read_decisions()
+    assert len(decisions) == 6 * len(symbols)
+    assert set(decisions["model_version"]) == {"1"}
+    assert metrics.registry.get_sample_value("model_registry_reachable") == 0.0

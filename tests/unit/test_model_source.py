@@ -1,41 +1,35 @@
-"""AliasPoller follows registry aliases, reloads only on a version change, survives outages."""
+"""AliasPoller follows registry aliases, reloads only on a version change, survives outages;
+BackgroundPoller swaps models off the worker's thread."""
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
+import threading
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pytest
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from serving.model_source import AliasPoller
-
-
-class FakeVersion:
-    def __init__(self, version: str) -> None:
-        self.version = version
+from serving.model_source import AliasPoller, BackgroundPoller, halt_reason
+from serving.registry_reader import RegistrySnapshot, RegistryUnreachableError
 
 
-class FakeRegistry:
-    """Aliases a test moves by hand; ``down`` simulates an unreachable server."""
+class FakeReader:
+    """Aliases and tags a test moves by hand; ``down`` simulates an unreachable server."""
 
     def __init__(self, **aliases: str) -> None:
         self.aliases = dict(aliases)
+        self.tags: dict[str, str] = {}
         self.down = False
-        self.calls: list[str] = []
+        self.calls = 0
 
-    def get_model_version_by_alias(self, name: str, alias: str) -> FakeVersion:
-        self.calls.append(alias)
+    def snapshot(self, name: str) -> RegistrySnapshot:
+        self.calls += 1
         if self.down:
-            raise MlflowException("API request failed: connection refused")
-        if alias not in self.aliases:
-            raise MlflowException(
-                f"Registered model alias {alias} not found.", INVALID_PARAMETER_VALUE
-            )
-        return FakeVersion(self.aliases[alias])
+            raise RegistryUnreachableError("connection refused")
+        return RegistrySnapshot(dict(self.aliases), dict(self.tags))
+
+    def version_tags(self, name: str, version: str) -> Mapping[str, str]:
+        return {}
 
 
 class RecordingLoader:
@@ -50,24 +44,20 @@ class RecordingLoader:
         return f"model-{version}"
 
 
-def _poller(registry: FakeRegistry, loader: RecordingLoader) -> AliasPoller:
-    return AliasPoller("m", client=registry, loader=loader, cache_dir=Path("/nonexistent"))
-
-
 def test_missing_alias_means_the_role_is_absent() -> None:
-    poller = _poller(FakeRegistry(champion="3"), loader := RecordingLoader())
+    poller = AliasPoller("m", FakeReader(champion="3"), loader := RecordingLoader())
     poller.refresh()
     assert set(poller.current()) == {"champion"} and poller.registry_reachable
     assert loader.loaded == [("m", "3")]
 
 
 def test_models_reload_only_when_the_alias_moves() -> None:
-    registry = FakeRegistry(champion="3", canary="4")
-    poller = _poller(registry, loader := RecordingLoader())
+    reader = FakeReader(champion="3", canary="4")
+    poller = AliasPoller("m", reader, loader := RecordingLoader())
     poller.refresh()
     poller.refresh()
-    registry.aliases["champion"] = "4"
-    del registry.aliases["canary"]
+    reader.aliases["champion"] = "4"
+    del reader.aliases["canary"]
     poller.refresh()
     assert loader.loaded == [("m", "3"), ("m", "4"), ("m", "4")]
     assert {r: m.version for r, m in poller.current().items()} == {"champion": "4"}
@@ -75,83 +65,102 @@ def test_models_reload_only_when_the_alias_moves() -> None:
 
 
 def test_registry_outage_keeps_the_last_good_models() -> None:
-    registry = FakeRegistry(champion="3")
-    poller = _poller(registry, RecordingLoader())
+    reader = FakeReader(champion="3")
+    poller = AliasPoller("m", reader, RecordingLoader())
     poller.refresh()
-    registry.down = True
+    reader.down = True
     poller.refresh()
     assert not poller.registry_reachable
     assert poller.current()["champion"].version == "3"
-    registry.down = False
+    reader.down = False
     poller.refresh()
     assert poller.registry_reachable
 
 
-def test_a_version_that_fails_to_load_leaves_the_previous_one_serving() -> None:
-    registry = FakeRegistry(champion="3")
-    poller = _poller(registry, loader := RecordingLoader())
+def test_a_version_that_fails_to_load_leaves_the_previous_one_serving_and_is_retried() -> None:
+    reader = FakeReader(champion="3")
+    poller = AliasPoller("m", reader, loader := RecordingLoader())
     poller.refresh()
     loader.fail_versions.add("5")
-    registry.aliases["champion"] = "5"
+    reader.aliases["champion"] = "5"
     poller.refresh()
     assert poller.current()["champion"].version == "3"
-
-
-MODEL_CODE = textwrap.dedent(
-    """
-    from typing import NamedTuple
-    import mlflow
-    import numpy as np
-
-    FEATURE_NAMES = ("last_close",)
-
-    class Decision(NamedTuple):
-        signal: int
-        confidence: float
-        probability: float
-        features: np.ndarray
-
-    class TinyModel(mlflow.pyfunc.PythonModel):
-        window = 3
-
-        def predict(self, context, model_input, params=None):
-            return model_input
-
-        def decide(self, window):
-            close = float(window["close"][-1])
-            return Decision(1, 0.5, 0.6, np.array([close]))
-
-    mlflow.models.set_model(TinyModel())
-    """
-)
-
-
-def test_real_registry_aliases_load_the_unwrapped_python_model(tmp_path: Path) -> None:
-    import mlflow
-    from mlflow import MlflowClient
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = tmp_path / "tiny_model.py"
-    code.write_text(MODEL_CODE)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    experiment = client.create_experiment("serving", artifact_location=(tmp_path / "art").as_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        with mlflow.start_run(experiment_id=experiment):
-            mlflow.pyfunc.log_model(
-                name="model", python_model=str(code), registered_model_name="tiny"
-            )
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-    client.set_registered_model_alias("tiny", "champion", "1")
-    poller = AliasPoller("tiny", tracking_uri=uri, cache_dir=tmp_path / "cache")
+    loader.fail_versions.clear()  # e.g. the digest tag arrived after the alias
     poller.refresh()
-    loaded = poller.current()
-    assert set(loaded) == {"champion"} and poller.registry_reachable
-    model = loaded["champion"].model
-    window = np.zeros(3, dtype=[("time", "<i8"), ("close", "<f8")])
-    window["close"] = [1.0, 1.1, 1.2]
-    assert model.window == 3
-    assert model.decide(window).features.tolist() == pytest.approx([1.2])
+    assert poller.current()["champion"].version == "5"
+
+
+def test_published_models_are_never_edited_in_place() -> None:
+    reader = FakeReader(champion="3")
+    poller = AliasPoller("m", reader, RecordingLoader())
+    poller.refresh()
+    held = poller.current()
+    reader.aliases["champion"] = "4"
+    poller.refresh()
+    assert held["champion"].version == "3" and poller.current()["champion"].version == "4"
+    with pytest.raises(TypeError):
+        held["canary"] = held["champion"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("tags", "halted"),
+    [
+        ({}, False),
+        ({"halted": "false"}, False),
+        ({"halted": "0"}, False),
+        ({"halted": "true"}, True),
+        ({"halted": "true", "halted_reason": "PSI 0.4 on vol_24"}, True),
+        ({"halted": "drift on EURUSD"}, True),
+    ],
+)
+def test_halted_tag_is_read_with_its_reason(tags: dict[str, str], halted: bool) -> None:
+    reason = halt_reason(tags)
+    assert (reason is not None) is halted
+    if "halted_reason" in tags:
+        assert reason is not None and tags["halted_reason"] in reason
+
+
+def test_poller_exposes_the_halted_tag_and_clears_it() -> None:
+    reader = FakeReader(champion="1")
+    poller = AliasPoller("m", reader, RecordingLoader())
+    reader.tags = {"halted": "true", "halted_reason": "set in the MLflow UI"}
+    poller.refresh()
+    assert poller.halted is not None and "MLflow UI" in poller.halted
+    reader.tags = {}
+    poller.refresh()
+    assert poller.halted is None
+
+
+class BlockingLoader(RecordingLoader):
+    """Holds a load until the test releases it: a slow download on the poller thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, name: str, version: str) -> Any:
+        if version == "2":
+            self.started.set()
+            assert self.release.wait(10)
+        return super().__call__(name, version)
+
+
+def test_background_poller_loads_off_thread_and_publishes_whole() -> None:
+    reader = FakeReader(champion="1")
+    loader = BlockingLoader()
+    source = BackgroundPoller(AliasPoller("m", reader, loader), interval_seconds=0.01).start()
+    try:
+        assert source.current()["champion"].version == "1"  # first load before start returns
+        reader.aliases["champion"] = "2"
+        assert loader.started.wait(10)
+        source.refresh()  # the worker's call never blocks on the slow load
+        assert source.current()["champion"].version == "1"
+        loader.release.set()
+        for _ in range(1000):
+            if source.current()["champion"].version == "2":
+                break
+            threading.Event().wait(0.01)
+        assert source.current()["champion"].version == "2"
+    finally:
+        loader.release.set()
+        source.stop()
