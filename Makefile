@@ -32,7 +32,7 @@ test: $(STAMP)  ## lint, then unit, contract, model, integration and e2e tests (
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## benchmarks under bench/, each against a baseline measured in the same run → bench/results.json
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .

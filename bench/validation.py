@@ -20,14 +20,11 @@ Run: ``.venv/bin/python bench/validation.py [--rows N]``; writes the ``validatio
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,12 +33,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import best_of, write_entry
 from data_contracts.config import ContractConfig
 from data_contracts.flags import add_check_flags, check_masks
 from data_contracts.schema import RATE_COLUMNS
 from data_contracts.suites import COLUMN_TYPES, SuiteRun, run_bar_suites
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD")
 TIMEFRAME = "H1"
 MAX_ROWS = 5
@@ -171,23 +168,6 @@ def assert_native_parity(run: SuiteRun, bars: Mapping[str, pd.DataFrame]) -> int
             assert verdict.success == (len(hits) == 0), verdict.check
             compared += 1
     return compared
-
-
-def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Fastest wall time of ``repeats`` calls, and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def write_entry(entry: dict[str, Any], path: Path = RESULTS) -> None:
-    """Replace the entry with the same name in ``path`` (a JSON list), keeping the others."""
-    entries = json.loads(path.read_text()) if path.is_file() else []
-    entries = [e for e in entries if e.get("name") != entry["name"]] + [entry]
-    path.write_text(json.dumps(sorted(entries, key=lambda e: e["name"]), indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

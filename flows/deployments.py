@@ -1,7 +1,8 @@
 """The deployments `tate up` serves from this repo: what a user runs from the Prefect UI.
 
 - `validate/nightly`: the data contracts every night (and on demand);
-- `retrain/on-demand`: retraining with parameters from the UI's Run form, one at a time;
+- `retrain/on-demand`: retraining with parameters from the UI's Run form (symbols, date range,
+  LightGBM overrides or a sweep of them, the leakage canary, folds on Dask), one at a time;
 - `drift-report/daily`: the champion's drift report every morning.
 """
 
@@ -34,7 +35,10 @@ def build_deployments() -> list[Any]:
         retrain.to_deployment(
             name="on-demand",
             concurrency_limit=1,
-            description="Retrain, register a version, gate it into canary.",
+            description=(
+                "Retrain (optionally a sweep of LightGBM configurations, folds on Dask), register "
+                "the chosen version, gate it into canary."
+            ),
             tags=["tate", "training"],
         ),
         drift_report.to_deployment(

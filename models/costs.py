@@ -1,19 +1,33 @@
 """One cost model for the backtest and SimTerminal, so a backtest and a replay agree.
 
-Bars are bid prices: buying pays the ask (bid + spread × point), selling gets the bid, so a
-round trip costs one spread. In return units the backtest charges half the spread per unit of
-position traded, plus commission per lot and side, plus optional slippage in points.
+The execution model both sides implement (SimTerminal by filling orders, the backtest by
+arithmetic on bars):
+
+- A decision made at the close of bar t fills at the open of bar t + 1 + ``latency_bars``.
+- Bars are bid prices. A buy pays the ask (bid + the fill bar's spread × point), a sell gets the
+  bid, so a round trip costs exactly one spread, paid on the buying side (a short pays it when
+  it is bought back). Charging half a spread per side instead would be off by the difference
+  between the entry and exit bars' spreads on every trade.
+- Every fill slips against the trader by ``slippage_fixed_points`` plus
+  ``slippage_range_fraction`` × the high-low range (in points) of the last *closed* bar before
+  the fill: fills slip more when the market moves more, and the closed bar is the volatility
+  both sides know at fill time. The result is rounded *up* to whole points, because fills land
+  on the price grid and a fraction of a tick still moves the fill by one tick.
+- Every fill pays ``commission_per_lot`` per lot, in the account currency.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 JPY_POINT = 1e-3
 DEFAULT_POINT = 1e-5
 KNOWN_POINTS: dict[str, float] = {"XAUUSD": 0.01, "XAGUSD": 0.001}
+_GRID_EPS = 1e-9  # float noise allowed before a value counts as the next whole point
 
 
 def point_for(symbol: str) -> float:
@@ -23,54 +37,119 @@ def point_for(symbol: str) -> float:
     return JPY_POINT if symbol.upper().endswith("JPY") else DEFAULT_POINT
 
 
+def range_points(high: ArrayLike, low: ArrayLike, point: float) -> NDArray[np.float64]:
+    """A bar's high-low range in whole points (bars sit on the price grid; rounding drops noise)."""
+    diff = np.asarray(high, dtype=np.float64) - np.asarray(low, dtype=np.float64)
+    return np.round(diff / point)
+
+
+def slippage_points(
+    range_pts: ArrayLike, *, fixed_points: float, range_fraction: float
+) -> NDArray[np.float64]:
+    """Adverse slippage of one fill in whole points: fixed + fraction × last closed bar's range.
+
+    The single formula the backtest (vectorised over bars) and SimTerminal (per order) share.
+    Rounded up: a fill cannot land between ticks, and slippage never favours the trader.
+    """
+    raw = fixed_points + range_fraction * np.asarray(range_pts, dtype=np.float64)
+    return np.maximum(np.ceil(raw - _GRID_EPS), 0.0)
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Trading frictions, shared by ``models.backtest`` and ``serving.SimTerminal``.
 
     Attributes:
-        commission_per_lot: account-currency commission per lot and per side.
+        commission_per_lot: account-currency commission per lot and per side (fill).
         contract_size: units of the base currency in one lot.
-        slippage_points: adverse slippage per fill, in points.
+        slippage_fixed_points: adverse slippage of every fill, in points.
+        slippage_range_fraction: extra adverse slippage per fill as a fraction of the last
+            closed bar's high-low range in points (the volatility-proportional part).
+        latency_bars: bars between a decision's bar and its fill: 0 fills at the next bar's
+            open, 1 at the open after that.
         account_currency: currency of the account (commissions and PnL).
     """
 
     commission_per_lot: float = 3.5
     contract_size: float = 100_000.0
-    slippage_points: float = 0.0
+    slippage_fixed_points: float = 0.0
+    slippage_range_fraction: float = 0.0
+    latency_bars: int = 0
     account_currency: str = "USD"
 
     def __post_init__(self) -> None:
-        if self.commission_per_lot < 0 or self.slippage_points < 0 or self.contract_size <= 0:
-            raise ValueError(f"costs must be non-negative and contract_size positive: {self}")
+        problems = [
+            f"{name} must be a finite non-negative number, got {value!r}"
+            for name, value in (
+                ("commission_per_lot", self.commission_per_lot),
+                ("slippage_fixed_points", self.slippage_fixed_points),
+                ("slippage_range_fraction", self.slippage_range_fraction),
+            )
+            if not (math.isfinite(value) and value >= 0)
+        ]
+        if not (math.isfinite(self.contract_size) and self.contract_size > 0):
+            problems.append(f"contract_size must be positive, got {self.contract_size!r}")
+        latency = self.latency_bars
+        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
+            problems.append(f"latency_bars must be a whole number of bars >= 0, got {latency!r}")
+        if len(self.account_currency) != 3:
+            problems.append(f"account_currency must be a 3-letter code: {self.account_currency!r}")
+        if problems:
+            raise ValueError("invalid cost model: " + "; ".join(problems))
 
     def commission(self, volume_lots: float) -> float:
         """Commission in account currency for one fill of ``volume_lots``."""
         return abs(volume_lots) * self.commission_per_lot
 
-    def notional(self, symbol: str, price: np.ndarray | float) -> np.ndarray | float:
-        """Account-currency value of one lot: base-currency accounts need no price."""
-        if symbol[:3] == self.account_currency:
-            return self.contract_size
-        return self.contract_size * np.asarray(price, dtype=np.float64)
+    def slippage_points(self, range_pts: ArrayLike) -> NDArray[np.float64]:
+        """This model's adverse slippage per fill, in points (see ``slippage_points``)."""
+        return slippage_points(
+            range_pts,
+            fixed_points=self.slippage_fixed_points,
+            range_fraction=self.slippage_range_fraction,
+        )
 
-    def commission_return(self, symbol: str, price: np.ndarray | float) -> np.ndarray | float:
+    def notional(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
+        """Account-currency value of one lot: base-currency accounts need no price."""
+        price = np.asarray(price, dtype=np.float64)
+        if symbol[:3] == self.account_currency:
+            return np.full(price.shape, self.contract_size)
+        return self.contract_size * price
+
+    def value_per_price_unit(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
+        """Account-currency value of a 1.0 price move for one lot, as the terminal converts it.
+
+        Quote currency = account currency: the contract size. Base currency = account currency:
+        contract size / price (the profit, in the quote currency, converted at ``price``).
+
+        Raises:
+            ValueError: a cross pair, which needs a conversion rate no bar of it carries.
+        """
+        price = np.asarray(price, dtype=np.float64)
+        if symbol[3:6] == self.account_currency:
+            return np.full(price.shape, self.contract_size)
+        if symbol[:3] == self.account_currency:
+            return self.contract_size / price
+        raise ValueError(f"{symbol} is quoted in neither {self.account_currency} nor based in it")
+
+    def commission_return(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
         """Commission per side as a fraction of the position's notional."""
         return self.commission_per_lot / self.notional(symbol, price)
 
-    def half_spread_return(
-        self, spread_points: np.ndarray, point: float, price: np.ndarray
-    ) -> np.ndarray:
-        """Half the bid-ask spread plus slippage, as a fraction of price (cost per unit traded)."""
+    def spread_return(
+        self, spread_points: ArrayLike, point: float, price: ArrayLike
+    ) -> NDArray[np.float64]:
+        """The spread as a fraction of price: what buying one unit of notional costs."""
         spread = np.asarray(spread_points, dtype=np.float64) * point
-        return (0.5 * spread + self.slippage_points * point) / np.asarray(price, dtype=np.float64)
+        return spread / np.asarray(price, dtype=np.float64)
 
-    def cost_per_unit_traded(
-        self, symbol: str, spread_points: np.ndarray, point: float, price: np.ndarray
-    ) -> np.ndarray:
-        """Total cost, in return units, of changing the position by 1 (100 % of equity)."""
-        return self.half_spread_return(spread_points, point, price) + np.asarray(
-            self.commission_return(symbol, price)
-        )
+    def fill_return(
+        self, symbol: str, range_pts: ArrayLike, point: float, price: ArrayLike
+    ) -> NDArray[np.float64]:
+        """Slippage plus commission as a fraction of price: what any fill of one unit costs."""
+        price = np.asarray(price, dtype=np.float64)
+        slip = self.slippage_points(range_pts) * point / price
+        return slip + self.commission_return(symbol, price)
 
 
 ZERO_COSTS = CostModel(commission_per_lot=0.0)

@@ -1,8 +1,11 @@
 """A training panel across symbols: features, labels, label windows and trading costs per row.
 
 Rows are (symbol, bar) pairs sorted by time, so the walk-forward splitter can cut the panel
-on time alone. Each row carries the time its label ends (for purging) and the cost of trading
-one unit at that bar (for the cost-aware backtest), so downstream code needs no bars.
+on time alone. Each row carries the time its label ends (for purging) and what trading one
+unit at that bar costs under the cost model (for the cost-aware backtest), so downstream code
+needs no bars: a decision at the bar's close fills at the next bar's open (≈ this close), a
+buy pays the *next* bar's spread (the fill bar's, as SimTerminal charges it), and every fill
+pays slippage from *this* bar's range (the last closed bar at fill time) plus commission.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.costs import CostModel, point_for
+from models.costs import CostModel, point_for, range_points
 from models.features import FEATURE_NAMES, features_frame
 from models.labels import forward_log_returns, forward_return_labels
 
@@ -31,8 +34,11 @@ class Dataset:
         fwd_returns: log return over the label horizon.
         next_returns: simple return from this bar's close to the next bar's close (what a
             position taken now earns over one bar).
-        cost_per_unit: cost, in return units, of changing the position by 1 at this bar.
+        buy_cost: cost, in return units, of buying 1 unit here: the fill bar's spread.
+        trade_cost: cost, in return units, of trading 1 unit here on either side: slippage
+            and commission.
         horizon: label horizon in bars.
+        costs: the cost model the costs were computed with (its latency applies to fills).
     """
 
     X: pd.DataFrame
@@ -42,8 +48,10 @@ class Dataset:
     symbols: np.ndarray
     fwd_returns: np.ndarray
     next_returns: np.ndarray
-    cost_per_unit: np.ndarray
+    buy_cost: np.ndarray
+    trade_cost: np.ndarray
     horizon: int
+    costs: CostModel
 
     def __len__(self) -> int:
         return len(self.y)
@@ -58,8 +66,10 @@ class Dataset:
             symbols=self.symbols[mask],
             fwd_returns=self.fwd_returns[mask],
             next_returns=self.next_returns[mask],
-            cost_per_unit=self.cost_per_unit[mask],
+            buy_cost=self.buy_cost[mask],
+            trade_cost=self.trade_cost[mask],
             horizon=self.horizon,
+            costs=self.costs,
         )
 
 
@@ -76,8 +86,11 @@ def _symbol_rows(
     frame["symbol"] = symbol
     frame["fwd_return"] = forward_log_returns(close, horizon)
     frame["next_return"] = np.append(close[1:] / close[:-1] - 1.0, np.nan)
-    frame["cost_per_unit"] = costs.cost_per_unit_traded(
-        symbol, bars["spread"].to_numpy(np.float64), point, close
+    spread = bars["spread"].to_numpy(np.float64)
+    fill_spread = np.append(spread[1:], spread[-1:])  # the last bar closes at its own spread
+    frame["buy_cost"] = costs.spread_return(fill_spread, point, close)
+    frame["trade_cost"] = costs.fill_return(
+        symbol, range_points(bars["high"], bars["low"], point), point, close
     )
     usable = ~np.isnan(y) & ~frame[list(FEATURE_NAMES)].isna().all(axis=1).to_numpy()
     return frame.loc[usable]
@@ -95,7 +108,7 @@ def build_dataset(
     Args:
         points: tick size per symbol (spread × point is the spread in price); defaults from
             ``models.costs.point_for``.
-        costs: cost model for ``cost_per_unit`` (default ``CostModel()``).
+        costs: cost model for ``buy_cost``/``trade_cost`` (default ``CostModel()``).
     """
     costs = costs or CostModel()
     points = points or {}
@@ -115,6 +128,8 @@ def build_dataset(
         symbols=panel["symbol"].to_numpy(dtype=object),
         fwd_returns=panel["fwd_return"].to_numpy(np.float64),
         next_returns=panel["next_return"].fillna(0.0).to_numpy(np.float64),
-        cost_per_unit=panel["cost_per_unit"].to_numpy(np.float64),
+        buy_cost=panel["buy_cost"].to_numpy(np.float64),
+        trade_cost=panel["trade_cost"].to_numpy(np.float64),
         horizon=horizon,
+        costs=costs,
     )

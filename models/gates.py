@@ -6,6 +6,8 @@ be meaningfully worse than the champion; a model trained on shuffled labels fail
 two by construction. It must also be judged on enough folds, keep a deflated Sharpe (the
 probability its Sharpe beats the best of its trials' luck) above a bar, and not hand most of
 its gross edge to the broker: a thin edge eaten by costs dies with a slightly wider spread.
+When a retraining chose among several configurations, the choice itself must not be a fit to
+noise: the probability of backtest overfitting must stay below a bar.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class GateThresholds:
         min_folds: walk-forward folds the OOF metrics must come from (``n_folds``).
         min_deflated_sharpe: the OOF deflated Sharpe (a probability) must exceed this.
         max_cost_share: costs may take at most this share of the gross PnL (``cost_share``).
+        max_pbo: when several configurations were tried (``n_configurations`` > 1), the
+            probability of backtest overfitting (``pbo``) must be below this; ``None`` skips
+            the check. A chosen configuration no better than its rivals out of sample has a
+            PBO near 0.5.
     """
 
     min_auc: float = 0.51
@@ -32,6 +38,7 @@ class GateThresholds:
     min_folds: int = 3
     min_deflated_sharpe: float = 0.95
     max_cost_share: float = 0.9
+    max_pbo: float | None = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,9 @@ def decide_promotion(
     """Check the candidate's OOF metrics against minimums and the champion.
 
     Reads ``auc``, ``sharpe_net``, ``n_folds``, ``deflated_sharpe`` and ``cost_share`` of the
-    candidate (as ``run_training`` reports them). A missing or NaN metric fails its check (no
-    silent passes); every failed check has its own reason.
+    candidate (as ``run_training`` reports them), and ``pbo`` when ``n_configurations`` says
+    several were tried. A missing or NaN metric fails its check (no silent passes); every
+    failed check has its own reason.
     """
     t = thresholds or GateThresholds()
     failed: list[str] = []
@@ -81,6 +89,13 @@ def decide_promotion(
         costs <= t.max_cost_share,
         f"costs take {costs:.2f} of gross PnL, at most {t.max_cost_share:.2f} allowed",
     )
+    tried = _metric(candidate, "n_configurations")
+    if t.max_pbo is not None and tried > 1:
+        pbo = _metric(candidate, "pbo")
+        check(
+            pbo < t.max_pbo,
+            f"PBO {pbo:.2f} over {tried:.0f} configurations must be below {t.max_pbo:.2f}",
+        )
     if champion is not None:
         champ_auc, champ_sharpe = _metric(champion, "auc"), _metric(champion, "sharpe_net")
         if not math.isnan(champ_auc):

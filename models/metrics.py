@@ -14,7 +14,7 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.metrics import log_loss, roc_auc_score
 
-from models.backtest import closing_trades, position_changes
+from models.backtest import traded_units
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -89,7 +89,7 @@ def sortino_ratio(returns: np.ndarray, periods_per_year: float, target: float = 
 
 
 def turnover(positions: np.ndarray, symbols: np.ndarray | None = None) -> float:
-    """Mean |Δ position| per row, entering from flat and closing each symbol's last row.
+    """Mean |Δ position| per row, entering from flat, each symbol's last row ending flat.
 
     The same units the backtest charges costs on, so ``cost ≈ turnover × cost per unit``.
     """
@@ -97,8 +97,7 @@ def turnover(positions: np.ndarray, symbols: np.ndarray | None = None) -> float:
     if pos.size == 0:
         return 0.0
     sym = np.zeros(pos.size) if symbols is None else np.asarray(symbols)
-    traded = position_changes(pos, sym) + closing_trades(pos, sym)
-    return float(traded.mean())
+    return float(traded_units(pos, sym).mean())
 
 
 def cost_share(gross_returns: np.ndarray, net_returns: np.ndarray) -> float:

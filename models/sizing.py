@@ -3,26 +3,96 @@
 Confidence scales risk linearly up to ``max_volume``; the result is floored to
 ``volume_step`` (never rounded up past the budget) and anything under ``min_volume`` is not
 traded, because the broker would reject it as an invalid volume.
+
+One implementation serves both sides: ``size_from_confidence`` is what the worker calls per
+decision (plain floats: a decision pays no numpy overhead), and ``sizes_from_confidence``,
+which the backtest calls on every bar at once, applies that same function to each value, so
+a backtest and a live run size alike.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_STEP_EPS = 1e-9  # 0.29 / 0.01 is 28.999999999999996 in floats; it is 29 steps
+_MIN_EPS = 1e-12
+
+
+def _check_grid(max_volume: float, min_volume: float, volume_step: float) -> None:
+    if volume_step <= 0 or min_volume < 0 or max_volume < 0:
+        raise ValueError(
+            f"invalid volume grid: step={volume_step}, min={min_volume}, max={max_volume}"
+        )
 
 
 def size_from_confidence(
     confidence: float, *, max_volume: float, min_volume: float, volume_step: float
 ) -> float:
     """Lots to hold for a confidence in [0, 1] (clipped); 0.0 when below the minimum lot."""
-    if volume_step <= 0 or min_volume < 0 or max_volume < 0:
-        raise ValueError(
-            f"invalid volume grid: step={volume_step}, min={min_volume}, max={max_volume}"
-        )
+    _check_grid(max_volume, min_volume, volume_step)
     if not math.isfinite(confidence):
         return 0.0
     raw = min(max(confidence, 0.0), 1.0) * max_volume
-    steps = math.floor(raw / volume_step + 1e-9)
+    steps = math.floor(raw / volume_step + _STEP_EPS)
     volume = round(steps * volume_step, 8)
-    if volume < min_volume - 1e-12:
+    if volume < min_volume - _MIN_EPS:
         return 0.0
     return volume
+
+
+def sizes_from_confidence(
+    confidence: ArrayLike, *, max_volume: float, min_volume: float, volume_step: float
+) -> NDArray[np.float64]:
+    """``size_from_confidence`` of every element: the worker's own function, not a copy.
+
+    Applied once per distinct confidence (a backtest often has few), then spread back.
+    """
+    _check_grid(max_volume, min_volume, volume_step)
+    c = np.asarray(confidence, dtype=np.float64)
+    distinct, where = np.unique(c, return_inverse=True)
+    sizes = np.array(
+        [
+            size_from_confidence(
+                float(x), max_volume=max_volume, min_volume=min_volume, volume_step=volume_step
+            )
+            for x in distinct
+        ],
+        dtype=np.float64,
+    )
+    return sizes[where].reshape(c.shape)
+
+
+@dataclass(frozen=True)
+class RiskBudget:
+    """The lots one model may hold per symbol at confidence 1, and the broker's volume grid.
+
+    The defaults are the worker's (``max_volume=1.0``) on the majors' grid in
+    ``serving.symbols`` (0.01-lot minimum and step), so training's backtest sizes as the
+    champion trades.
+    """
+
+    max_volume: float = 1.0
+    min_volume: float = 0.01
+    volume_step: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check_grid(self.max_volume, self.min_volume, self.volume_step)
+
+    def lots(self, signal: ArrayLike, confidence: ArrayLike) -> NDArray[np.float64]:
+        """Signed lots per decision: the signal's direction times the confidence's size."""
+        size = sizes_from_confidence(
+            confidence,
+            max_volume=self.max_volume,
+            min_volume=self.min_volume,
+            volume_step=self.volume_step,
+        )
+        return np.sign(np.asarray(signal, dtype=np.float64)) * size
+
+    def fractions(self, signal: ArrayLike, confidence: ArrayLike) -> NDArray[np.float64]:
+        """Signed lots as a fraction of the budget: the position a return backtest holds."""
+        lots = self.lots(signal, confidence)
+        return lots / self.max_volume if self.max_volume > 0 else np.zeros_like(lots)

@@ -1,9 +1,11 @@
 """Training: purged walk-forward LightGBM with out-of-fold evaluation, and the final fit.
 
-``run_training`` is the single pure entry point the train flow calls: it returns everything
-the flow logs (params, per-fold and overall metrics, equity curve, booster, drift reference)
-and touches no files, trackers or clocks. LightGBM runs deterministic (fixed seed, few threads,
-``deterministic=True``) so the same bars and config give the same model.
+The steps are plain functions so a flow can run each as a task (folds in parallel) and a test
+can run them in a loop: ``development_set`` → ``plan_folds`` → ``fit_fold`` per configuration
+and fold → ``choose_configuration`` → ``fit_final`` (and the leakage canary's folds) →
+``assemble_outcome``. ``run_training`` is that sequence, sequentially; nothing here touches
+files, trackers or clocks. LightGBM runs deterministic (fixed seed, one thread,
+``deterministic=True``) so the same bars and config give the same trees wherever they run.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +22,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import TIMEFRAME_SECONDS
 from models.backtest import backtest_signals
-from models.costs import CostModel
-from models.cv import PurgedWalkForward, utc_values
-from models.dataset import Dataset, build_dataset
-from models.features import FEATURE_NAMES, WINDOW
+from models.cv import PurgedWalkForward
+from models.dataset import Dataset
+from models.development import DevelopmentSet, development_set
+from models.development import holdout_start_time as holdout_start_time  # re-exported
+from models.features import WINDOW
+from models.folds import FoldPlan, FoldResult, WalkForwardResult, combine_folds, plan_folds
 from models.gates import GateThresholds
+from models.leakage import LeakCanaryReport, add_leaked_feature, leak_canary_report
 from models.metrics import (
     PERIODS_PER_YEAR,
     classification_metrics,
@@ -36,88 +40,12 @@ from models.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from models.strategies.lgbm_momentum import signal_from_probability
+from models.sizing import RiskBudget
+from models.strategies.lgbm_momentum import confidence_from_probability, signal_from_probability
+from models.sweep import SweepSelection, select_configuration
+from models.train_config import TrainConfig, normalize_sweep, sweep_configs
 
 logger = logging.getLogger(__name__)
-
-
-def default_lgbm_params() -> dict[str, Any]:
-    """Small, regularised trees: the signal is weak and the panel is tens of thousands of rows."""
-    return {
-        "objective": "binary",
-        "learning_rate": 0.03,
-        "num_leaves": 15,
-        "min_data_in_leaf": 400,
-        "feature_fraction": 0.8,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "lambda_l2": 10.0,
-        "num_threads": 1,
-        "seed": 7,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbosity": -1,
-    }
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What a training run needs besides the bars; every field is logged as a parameter.
-
-    Attributes:
-        horizon: label horizon in bars.
-        n_splits, embargo_bars: walk-forward folds and the embargo between train and test.
-        holdout_bars: the last bars kept out of CV and of the final fit (the worker replays
-            them); the final fit's labels end before ``holdout_start - embargo``.
-        threshold: probability distance from 0.5 needed to take a position.
-        shuffle_labels: permute training labels (a control that must fail the gate).
-        n_trials: configurations tried before this one (a sweep's size); the deflated Sharpe
-            discounts the OOF Sharpe for them.
-        params: LightGBM parameters; costs: the backtest's cost model; gate: promotion gate.
-    """
-
-    horizon: int = 6
-    n_splits: int = 5
-    embargo_bars: int = 24
-    holdout_bars: int = 1500
-    timeframe: str = "H1"
-    num_boost_round: int = 150
-    threshold: float = 0.02
-    seed: int = 7
-    shuffle_labels: bool = False
-    n_trials: int = 1
-    params: Mapping[str, Any] = field(default_factory=default_lgbm_params)
-    costs: CostModel = field(default_factory=CostModel)
-    gate: GateThresholds = field(default_factory=GateThresholds)
-
-    def __post_init__(self) -> None:
-        if self.n_trials < 1:
-            raise ValueError(f"n_trials counts this run too, so it must be >= 1: {self.n_trials}")
-
-    @property
-    def embargo(self) -> pd.Timedelta:
-        return pd.Timedelta(seconds=self.embargo_bars * TIMEFRAME_SECONDS[self.timeframe])
-
-    def flat_params(self) -> dict[str, Any]:
-        """Flat parameter dict for the tracker (lgbm params prefixed with ``lgbm_``)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("params", "costs", "gate")}
-        out.update({f"lgbm_{k}": v for k, v in self.params.items()})
-        out.update({f"cost_{k}": v for k, v in asdict(self.costs).items()})
-        out.update({f"gate_{k}": v for k, v in asdict(self.gate).items()})
-        return out
-
-
-@dataclass(frozen=True)
-class WalkForwardResult:
-    """Out-of-fold probabilities (NaN for rows never tested), per-fold metrics, fold boosters.
-
-    ``fold_metrics`` holds numbers only (ready for a tracker); ``fold_bounds`` the ISO times.
-    """
-
-    oof_proba: np.ndarray
-    fold_metrics: list[dict[str, float]]
-    fold_bounds: list[dict[str, str]]
-    boosters: list[lgb.Booster]
 
 
 @dataclass(frozen=True)
@@ -126,6 +54,9 @@ class TrainingOutcome:
 
     ``train_features``/``train_labels`` are the final fit's rows (the drift reference);
     ``fold_metrics`` and ``metrics`` are numbers only; ``oof`` has time, symbol, y, probability.
+    ``configurations`` has one entry per configuration tried (its overrides, OOF ``auc``,
+    ``sharpe_net``, ``deflated_sharpe`` and whether it was ``chosen``); with more than one,
+    ``metrics`` carries ``pbo``. ``leak_canary`` is set when the config asked for the canary.
     """
 
     params: dict[str, Any]
@@ -140,6 +71,9 @@ class TrainingOutcome:
     oof: pd.DataFrame
     model_config: dict[str, Any]
     gate_thresholds: GateThresholds
+    fold_boosters_sha256: list[str] = dataclasses.field(default_factory=list)
+    configurations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    leak_canary: LeakCanaryReport | None = None
 
     @property
     def booster_sha256(self) -> str:
@@ -148,8 +82,12 @@ class TrainingOutcome:
 
 
 def _train(X: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any], rounds: int) -> lgb.Booster:
+    # feature names from the data: the canary adds a column, benchmarks use their own panels
     data = lgb.Dataset(
-        X.to_numpy(np.float64), label=y, feature_name=list(FEATURE_NAMES), free_raw_data=True
+        X.to_numpy(np.float64),
+        label=y,
+        feature_name=[str(c) for c in X.columns],
+        free_raw_data=True,
     )
     return lgb.train(dict(params), data, num_boost_round=rounds)
 
@@ -159,12 +97,26 @@ def _trading_metrics(
 ) -> dict[str, Any]:
     """Backtest metrics of the signal; the deflated Sharpe uses the net per-time returns.
 
+    Positions are sized from the model's confidence by the worker's own sizing code
+    (``RiskBudget``: the default budget and volume grid), under the dataset's cost model
+    (spread on buys, slippage and commission on every fill, fills delayed by its latency).
+
     With one trial the DSR is the probabilistic Sharpe against zero; with more, the spread of
     the trials' Sharpes is taken as this Sharpe's standard error (skill-less trials differ by
     estimation noise), since only the chosen trial's returns are at hand.
     """
-    signals = signal_from_probability(proba, threshold)
-    result = backtest_signals(ds.times, ds.symbols, signals, ds.next_returns, ds.cost_per_unit)
+    positions = RiskBudget().fractions(
+        signal_from_probability(proba, threshold), confidence_from_probability(proba)
+    )  # sized by the worker's sizing code, as a fraction of its risk budget
+    result = backtest_signals(
+        ds.times,
+        ds.symbols,
+        positions,
+        ds.next_returns,
+        ds.trade_cost,
+        ds.buy_cost,
+        latency_bars=ds.costs.latency_bars,
+    )
     net, gross = result.net_returns.to_numpy(), result.gross_returns.to_numpy()
     return {
         "sharpe_net": sharpe_ratio(net, periods),
@@ -178,52 +130,143 @@ def _trading_metrics(
     }
 
 
-def walk_forward_fit(
-    dataset: Dataset,
-    params: Mapping[str, Any],
-    cv: PurgedWalkForward,
-    *,
-    num_boost_round: int = 150,
-    threshold: float = 0.02,
-    periods_per_year: float = PERIODS_PER_YEAR["H1"],
-    n_trials: int = 1,
-) -> WalkForwardResult:
-    """Fit one booster per fold on purged training rows; predict the fold's test rows."""
-    oof = np.full(len(dataset), np.nan)
-    fold_metrics: list[dict[str, float]] = []
-    fold_bounds: list[dict[str, str]] = []
-    boosters: list[lgb.Booster] = []
-    for fold, (train, test) in zip(cv.folds(dataset), cv.split(dataset), strict=True):
-        if train.size == 0 or test.size == 0:
-            logger.warning(
-                "fold %d skipped: %d train, %d test rows", fold.index, train.size, test.size
-            )
-            continue
-        booster = _train(dataset.X.iloc[train], dataset.y[train], params, num_boost_round)
-        oof[test] = booster.predict(dataset.X.iloc[test].to_numpy(np.float64))
-        test_ds = dataset.subset(test)
-        trading = _trading_metrics(test_ds, oof[test], threshold, periods_per_year, n_trials)
-        trading.pop("_equity")
-        fold_metrics.append(
-            {
-                "fold": float(fold.index),
-                "n_train": float(train.size),
-                "n_test": float(test.size),
-                **classification_metrics(dataset.y[test], oof[test]),
-                **trading,
-            }
-        )
-        fold_bounds.append(
-            {
-                "fold": str(fold.index),
-                "test_start": fold.test_start.isoformat(),
-                "test_end": fold.test_end.isoformat(),
-            }
-        )
-        boosters.append(booster)
-    return WalkForwardResult(
-        oof_proba=oof, fold_metrics=fold_metrics, fold_bounds=fold_bounds, boosters=boosters
+def _periods(config: TrainConfig) -> float:
+    return PERIODS_PER_YEAR[config.timeframe]
+
+
+def _without_features(dataset: Dataset) -> Dataset:
+    """The dataset minus its feature columns: what a backtest reads, without copying ``X``."""
+    return dataclasses.replace(dataset, X=dataset.X.iloc[:, :0])
+
+
+def splitter(config: TrainConfig) -> PurgedWalkForward:
+    """The purged walk-forward splitter a config asks for."""
+    return PurgedWalkForward(n_splits=config.n_splits, embargo=config.embargo)
+
+
+def fit_fold(dataset: Dataset, fold: FoldPlan, config: TrainConfig) -> FoldResult:
+    """Fit one booster on the fold's purged training rows; predict and score its test rows."""
+    booster = _train(
+        dataset.X.iloc[fold.train], dataset.y[fold.train], config.params, config.num_boost_round
     )
+    proba = booster.predict(dataset.X.iloc[fold.test].to_numpy(np.float64))
+    test = _without_features(dataset).subset(fold.test)
+    trading = _trading_metrics(test, proba, config.threshold, _periods(config), config.n_trials)
+    trading.pop("_equity")
+    metrics = {
+        "fold": float(fold.index),
+        "n_train": float(fold.train.size),
+        "n_test": float(fold.test.size),
+        **classification_metrics(test.y, proba),
+        **{k: float(v) for k, v in trading.items()},
+    }
+    gains = booster.feature_importance(importance_type="gain")
+    return FoldResult(
+        index=fold.index,
+        test=fold.test,
+        proba=proba,
+        metrics=metrics,
+        bounds=fold.bounds(),
+        booster_text=booster.model_to_string(),
+        importance={name: float(g) for name, g in zip(booster.feature_name(), gains, strict=True)},
+    )
+
+
+def walk_forward(
+    dataset: Dataset, config: TrainConfig, folds: Sequence[FoldPlan] | None = None
+) -> WalkForwardResult:
+    """Every fold of ``config``'s splitter (or the given plans), fitted one after another."""
+    plans = plan_folds(dataset, splitter(config)) if folds is None else folds
+    return combine_folds(len(dataset), [fit_fold(dataset, fold, config) for fold in plans])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One configuration's walk-forward, judged out of fold.
+
+    ``tested`` are the row positions with an out-of-fold prediction; ``equity`` the cost-aware
+    backtest of their signal; ``metrics`` numbers only.
+    """
+
+    config: TrainConfig
+    walk_forward: WalkForwardResult
+    tested: np.ndarray
+    metrics: dict[str, float]
+    equity: pd.DataFrame
+
+    @property
+    def net_returns(self) -> pd.Series:
+        """Per-time out-of-fold net returns, recovered from the compounded equity curve."""
+        equity = self.equity["equity_net"].to_numpy(np.float64)
+        previous = np.concatenate([[1.0], equity[:-1]])
+        return pd.Series(equity / previous - 1.0, index=pd.DatetimeIndex(self.equity["time"]))
+
+
+def evaluate_walk_forward(
+    dataset: Dataset, result: WalkForwardResult, config: TrainConfig
+) -> Evaluation:
+    """Backtest and score the out-of-fold signal of one walk-forward."""
+    tested = np.flatnonzero(~np.isnan(result.oof_proba))
+    oof_ds = _without_features(dataset).subset(tested)
+    proba = result.oof_proba[tested]
+    trading = _trading_metrics(oof_ds, proba, config.threshold, _periods(config), config.n_trials)
+    equity = trading.pop("_equity")
+    metrics = {
+        **classification_metrics(oof_ds.y, proba),
+        **{k: float(v) for k, v in trading.items()},
+        "n_folds": float(len(result.folds)),
+        "n_train_rows": float(len(dataset)),
+    }
+    return Evaluation(config, result, tested, metrics, equity)
+
+
+def oof_predictions(dataset: Dataset, evaluation: Evaluation) -> pd.DataFrame:
+    """The tested rows' ``time, symbol, y, probability``: what every OOF score is computed from."""
+    tested = _without_features(dataset).subset(evaluation.tested)
+    return pd.DataFrame(
+        {
+            "time": tested.times,
+            "symbol": tested.symbols,
+            "y": tested.y,
+            "probability": evaluation.walk_forward.oof_proba[evaluation.tested],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Every configuration's evaluation, and which one the sweep keeps."""
+
+    evaluations: list[Evaluation]
+    selection: SweepSelection
+    overrides: list[dict[str, Any]]
+
+    @property
+    def chosen(self) -> Evaluation:
+        return self.evaluations[self.selection.chosen]
+
+
+def choose_configuration(
+    dataset: Dataset,
+    configs: Sequence[TrainConfig],
+    fold_results: Sequence[Sequence[FoldResult]],
+    sweep: Sequence[Mapping[str, Any]] | None = None,
+) -> Choice:
+    """Evaluate each configuration's folds; keep the best OOF net Sharpe; measure the PBO.
+
+    Args:
+        fold_results: per configuration (in ``configs`` order), its folds' results.
+        sweep: the override sets the configs were made from (for the record).
+    """
+    evaluations = [
+        evaluate_walk_forward(dataset, combine_folds(len(dataset), results), config)
+        for config, results in zip(configs, fold_results, strict=True)
+    ]
+    selection = select_configuration(
+        [e.metrics["sharpe_net"] for e in evaluations], [e.net_returns for e in evaluations]
+    )
+    overrides = normalize_sweep(sweep) if sweep else [{} for _ in configs]
+    return Choice(evaluations, selection, overrides)
 
 
 def fit_final(
@@ -237,12 +280,66 @@ def fit_final(
     return _train(dataset.X.iloc[rows], dataset.y[rows], params, num_boost_round)
 
 
-def holdout_start_time(bars: Mapping[str, pd.DataFrame], holdout_bars: int) -> pd.Timestamp:
-    """Open time of the first of the last ``holdout_bars`` bar times across all symbols."""
-    times = np.unique(np.concatenate([utc_values(frame["time"]) for frame in bars.values()]))
-    if times.size <= holdout_bars + WINDOW:
-        raise ValueError(f"{times.size} bar times leave nothing to train on before the hold-out")
-    return pd.Timestamp(times[-holdout_bars]).tz_localize("UTC")
+def canary_report(
+    dataset: Dataset, choice: Choice, canary_folds: Sequence[FoldResult]
+) -> LeakCanaryReport:
+    """Judge the leakage canary's folds (the chosen config on the leaked panel) against it."""
+    leaked = evaluate_walk_forward(
+        dataset, combine_folds(len(dataset), canary_folds), choice.chosen.config
+    )
+    return leak_canary_report(
+        choice.chosen.metrics, leaked.metrics, leaked.walk_forward.importance()
+    )
+
+
+def _configurations(choice: Choice) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": i,
+            "overrides": overrides,
+            "chosen": i == choice.selection.chosen,
+            **{k: e.metrics[k] for k in ("auc", "sharpe_net", "deflated_sharpe")},
+        }
+        for i, (e, overrides) in enumerate(zip(choice.evaluations, choice.overrides, strict=True))
+    ]
+
+
+def assemble_outcome(
+    dev: DevelopmentSet,
+    choice: Choice,
+    booster: lgb.Booster,
+    canary_folds: Sequence[FoldResult] | None = None,
+) -> TrainingOutcome:
+    """The outcome of the chosen configuration, with the sweep's record and the canary's report."""
+    chosen, selection = choice.chosen, choice.selection
+    metrics = {**chosen.metrics, "n_configurations": float(selection.n_configurations)}
+    if selection.n_configurations > 1:
+        metrics["pbo"] = selection.pbo
+    canary = canary_report(dev.dataset, choice, canary_folds) if canary_folds else None
+    config = chosen.config
+    return TrainingOutcome(
+        params=config.flat_params(),
+        fold_metrics=chosen.walk_forward.fold_metrics,
+        fold_bounds=chosen.walk_forward.fold_bounds,
+        metrics=metrics,
+        equity=chosen.equity,
+        booster=booster,
+        holdout_start=dev.holdout_start.to_pydatetime(),
+        train_features=dev.dataset.X.copy(),
+        train_labels=dev.dataset.y.copy(),
+        oof=oof_predictions(dev.dataset, chosen),
+        model_config={
+            "threshold": config.threshold,
+            "horizon": config.horizon,
+            "timeframe": config.timeframe,
+            "window": WINDOW,
+            "feature_names": [str(c) for c in dev.dataset.X.columns],
+        },
+        gate_thresholds=config.gate,
+        fold_boosters_sha256=[fold.booster_sha256 for fold in chosen.walk_forward.folds],
+        configurations=_configurations(choice),
+        leak_canary=canary,
+    )
 
 
 def run_training(
@@ -250,70 +347,34 @@ def run_training(
     config: TrainConfig,
     *,
     points: Mapping[str, float] | None = None,
+    sweep: Sequence[Mapping[str, Any]] | None = None,
 ) -> TrainingOutcome:
-    """Build the panel, walk forward, backtest the out-of-fold signal and fit the final model.
+    """Build the panel, walk forward every configuration, keep the best, fit the final model.
 
     Everything before ``holdout_start - embargo`` (by label end) is the development set: CV,
     the OOF backtest and the final fit use it; the hold-out is left for the worker's replay.
+    ``sweep`` lists LightGBM overrides, one configuration each (none: ``config`` alone).
     """
-    dataset = build_dataset(bars, horizon=config.horizon, points=points, costs=config.costs)
-    holdout_start = holdout_start_time(bars, config.holdout_bars)
-    cutoff = holdout_start - config.embargo
-    dev = dataset.subset(np.flatnonzero((dataset.label_end_times < cutoff).to_numpy()))
-    if config.shuffle_labels:
-        rng = np.random.default_rng(config.seed)
-        dev = dataclasses.replace(dev, y=rng.permutation(dev.y))
-    periods = PERIODS_PER_YEAR[config.timeframe]
-    params = dict(config.params)
-    cv = PurgedWalkForward(n_splits=config.n_splits, embargo=config.embargo)
-    wf = walk_forward_fit(
-        dev,
-        params,
-        cv,
-        num_boost_round=config.num_boost_round,
-        threshold=config.threshold,
-        periods_per_year=periods,
-        n_trials=config.n_trials,
+    dev = development_set(bars, config, points=points)
+    configs = sweep_configs(config, sweep)
+    folds = plan_folds(dev.dataset, splitter(config))
+    results = [[fit_fold(dev.dataset, fold, c) for fold in folds] for c in configs]
+    choice = choose_configuration(dev.dataset, configs, results, sweep)
+    chosen = choice.chosen.config
+    booster = fit_final(
+        dev.dataset,
+        chosen.params,
+        dev.cutoff.to_pydatetime(),
+        num_boost_round=chosen.num_boost_round,
     )
-    tested = np.flatnonzero(~np.isnan(wf.oof_proba))
-    oof_ds = dev.subset(tested)
-    trading = _trading_metrics(
-        oof_ds, wf.oof_proba[tested], config.threshold, periods, config.n_trials
+    canary = None
+    if config.leak_canary:
+        leaked = add_leaked_feature(dev.dataset, seed=config.seed)
+        canary = [fit_fold(leaked, fold, chosen) for fold in folds]
+    outcome = assemble_outcome(dev, choice, booster, canary)
+    logger.info(
+        "trained: OOF AUC %.4f, net Sharpe %.2f",
+        outcome.metrics["auc"],
+        outcome.metrics["sharpe_net"],
     )
-    equity = trading.pop("_equity")
-    metrics = {
-        **classification_metrics(oof_ds.y, wf.oof_proba[tested]),
-        **trading,
-        "n_folds": float(len(wf.fold_metrics)),
-        "n_train_rows": float(len(dev)),
-    }
-    booster = fit_final(dev, params, cutoff.to_pydatetime(), num_boost_round=config.num_boost_round)
-    oof = pd.DataFrame(
-        {
-            "time": oof_ds.times,
-            "symbol": oof_ds.symbols,
-            "y": oof_ds.y,
-            "probability": wf.oof_proba[tested],
-        }
-    )
-    logger.info("trained: OOF AUC %.4f, net Sharpe %.2f", metrics["auc"], metrics["sharpe_net"])
-    return TrainingOutcome(
-        params=config.flat_params(),
-        fold_metrics=wf.fold_metrics,
-        fold_bounds=wf.fold_bounds,
-        metrics=metrics,
-        equity=equity,
-        booster=booster,
-        holdout_start=holdout_start.to_pydatetime(),
-        train_features=dev.X.copy(),
-        train_labels=dev.y.copy(),
-        oof=oof,
-        model_config={
-            "threshold": config.threshold,
-            "horizon": config.horizon,
-            "timeframe": config.timeframe,
-            "window": WINDOW,
-            "feature_names": list(FEATURE_NAMES),
-        },
-        gate_thresholds=config.gate,
-    )
+    return outcome

@@ -109,21 +109,41 @@ def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> 
     nightly = deployments["validate/nightly"]
     assert [s.schedule.cron for s in nightly.schedules] == ["15 0 * * *"]
     assert deployments["retrain/on-demand"].global_concurrency_limit.limit == 1
+    form = deployments["retrain/on-demand"].parameter_openapi_schema["properties"]
+    assert {
+        "symbols",
+        "start",
+        "end",
+        "num_boost_round",
+        "learning_rate",
+        "sweep",
+        "leak_canary",
+        "parallel_folds",
+        "dask_address",
+    } <= set(form)
 
 
 def test_retrain_deployment_with_parameters_registers_versions(stack: dict[str, str]) -> None:
-    first = run(stack["api"], "retrain/on-demand", {"num_boost_round": 60})
+    first = run(stack["api"], "retrain/on-demand", {"num_boost_round": 60, "leak_canary": True})
     assert first.state.is_completed(), first.state
     client = MlflowClient(tracking_uri=stack["mlflow"])
     assert [v.version for v in client.search_model_versions(f"name='{MODEL}'")] == ["1"]
     assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
     run_of_v1 = client.get_run(client.get_model_version(MODEL, "1").run_id)
     assert run_of_v1.data.params["num_boost_round"] == "60"
+    assert run_of_v1.data.tags["tate.leak_canary"] == "detected"
 
+    sweep = [{"num_leaves": 7}, {"num_leaves": 15}]
     control = run(
-        stack["api"], "retrain/on-demand", {"num_boost_round": 60, "shuffle_labels": True}
+        stack["api"],
+        "retrain/on-demand",
+        {"num_boost_round": 60, "shuffle_labels": True, "sweep": sweep},
     )
     assert control.state.is_completed(), control.state
     shuffled = client.get_model_version(MODEL, "2")
     assert shuffled.tags["gate_passed"] == "False", "a model of shuffled labels must fail the gate"
+    assert "FAIL: OOF deflated Sharpe" in shuffled.tags["gate_reasons"]
+    swept = client.get_run(shuffled.run_id)
+    assert swept.data.params["n_trials"] == "2"
+    assert "oof_pbo" in swept.data.metrics
     assert "canary" not in client.get_registered_model(MODEL).aliases

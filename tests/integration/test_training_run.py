@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
@@ -46,7 +49,7 @@ def test_run_records_data_code_environment_metrics_and_plots(
 
     artifacts = {
         f.path
-        for folder in ("backtest", "model_insight", "environment", "reference")
+        for folder in ("backtest", "model_insight", "environment", "reference", "cv")
         for f in client.list_artifacts(run.info.run_id, folder)
     }
     assert artifacts >= {
@@ -58,7 +61,18 @@ def test_run_records_data_code_environment_metrics_and_plots(
         "environment/requirements.lock",
         "environment/package_versions.json",
         "reference/features.parquet",
+        "cv/folds.json",
+        "cv/oof_predictions.parquet",
     }
+    folds = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "cv/folds.json", str(tmp_path))).read_text()
+    )["folds"]
+    assert [f["booster_sha256"] for f in folds] == outcome.fold_boosters_sha256
+    assert [f["test_start"] for f in folds] == [b["test_start"] for b in outcome.fold_bounds]
+    oof = pd.read_parquet(
+        client.download_artifacts(run.info.run_id, "cv/oof_predictions.parquet", str(tmp_path))
+    )
+    assert roc_auc_score(oof["y"], oof["probability"]) == pytest.approx(metrics["oof_auc"])
     version = client.get_model_version(settings.model_name, result["version"])
     assert version.tags["gate_passed"] in {"True", "False"}
     assert version.tags["booster_sha256"] == outcome.booster_sha256

@@ -66,3 +66,31 @@ def test_thresholds_are_configurable() -> None:
     assert decide_promotion(
         {**GOOD, "deflated_sharpe": 0.9}, None, GateThresholds(min_deflated_sharpe=0.8)
     ).passed
+
+
+SWEPT = {**GOOD, "n_configurations": 4.0}
+
+
+def test_a_sweep_whose_choice_is_a_coin_flip_fails_on_pbo() -> None:
+    decision = decide_promotion({**SWEPT, "pbo": 0.55}, None)
+    assert not decision.passed
+    failed = [reason for reason in decision.reasons if reason.startswith("FAIL")]
+    assert len(failed) == 1 and "PBO" in failed[0] and "4 configurations" in failed[0]
+    assert decide_promotion({**SWEPT, "pbo": 0.1}, None).passed
+
+
+def test_pbo_is_checked_only_when_several_configurations_were_tried() -> None:
+    single = decide_promotion({**GOOD, "n_configurations": 1.0, "pbo": 0.9}, None)
+    assert single.passed
+    assert not any("PBO" in reason for reason in single.reasons)
+    assert not decide_promotion(SWEPT, None).passed, "a sweep without its PBO fails"
+    assert decide_promotion({**SWEPT, "pbo": 0.9}, None, GateThresholds(max_pbo=None)).passed
+
+
+def test_candidate_sharpe_far_below_the_champions_fails_even_when_everything_else_passes() -> None:
+    champion = {**GOOD, "sharpe_net": 3.0}
+    decision = decide_promotion({**GOOD, "sharpe_net": 2.4}, champion)
+    assert not decision.passed
+    failed = [reason for reason in decision.reasons if reason.startswith("FAIL")]
+    assert len(failed) == 1 and "champion" in failed[0] and "Sharpe" in failed[0]
+    assert decide_promotion({**GOOD, "sharpe_net": 2.6}, champion).passed

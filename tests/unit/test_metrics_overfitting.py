@@ -43,8 +43,8 @@ def test_turnover_matches_what_the_backtest_charges_for() -> None:
     symbols = np.array(["A", "B"] * 4, dtype=object)
     positions = np.array([1, -1, 1, 0, -1, 0, 0, 1], dtype=float)
     result = backtest_signals(times, symbols, positions, np.zeros(8), np.full(8, 1e-4))
-    # A: 1, 0, 2, 1 (entry, hold, flip, close); B: 1, 1, 0, 1 and close 1
-    assert turnover(positions, symbols) == pytest.approx(8 / 8)
+    # A: 1, 0, 2, 1 (entry, hold, flip, close); B: 1, 1, 0, 0 (its last decision never fills)
+    assert turnover(positions, symbols) == pytest.approx(6 / 8)
     assert turnover(positions, symbols) == pytest.approx(result.turnover)
     assert turnover(np.array([1.0, 1.0, 1.0])) == pytest.approx(2 / 3)
 

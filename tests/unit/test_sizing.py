@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.sizing import size_from_confidence
+from models.sizing import RiskBudget, size_from_confidence, sizes_from_confidence
 
 GRID = {"max_volume": 1.0, "min_volume": 0.01, "volume_step": 0.01}
 
@@ -34,3 +35,20 @@ def test_size_stays_on_the_grid_within_budget(confidence: float) -> None:
     size = size_from_confidence(confidence, **GRID)
     assert 0.0 <= size <= GRID["max_volume"]
     assert abs(round(size / 0.01) * 0.01 - size) < 1e-9
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30))
+def test_the_backtests_array_sizing_is_the_workers_per_decision_sizing(
+    confidences: list[float],
+) -> None:
+    sizes = sizes_from_confidence(np.array(confidences, dtype=np.float64), **GRID)
+    assert sizes.tolist() == [size_from_confidence(c, **GRID) for c in confidences]
+
+
+def test_risk_budget_signs_sizes_and_normalises_by_the_budget() -> None:
+    budget = RiskBudget(max_volume=2.0, min_volume=0.1, volume_step=0.1)
+    lots = budget.lots([1, -1, 0, 1], [0.5, 0.26, 0.9, 0.02])
+    np.testing.assert_array_equal(lots, [1.0, -0.5, 0.0, 0.0])  # 0.04 lots is under the minimum
+    np.testing.assert_array_equal(budget.fractions([1, -1], [1.0, 0.5]), [1.0, -0.5])
+    with pytest.raises(ValueError, match="volume grid"):
+        RiskBudget(volume_step=0.0)
