@@ -118,11 +118,29 @@ def train(
     end: Annotated[str | None, typer.Option(help="last bar, ISO date (UTC)")] = None,
     num_boost_round: Annotated[int | None, typer.Option(help="LightGBM rounds")] = None,
     shuffle_labels: Annotated[bool, typer.Option(help="control run on shuffled labels")] = False,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            help="configurations to try, JSON list of LightGBM overrides, e.g. "
+            '\'[{"num_leaves": 7}, {"num_leaves": 31}]\'; the best OOF Sharpe is registered, '
+            "PBO and the deflated Sharpe count every one"
+        ),
+    ] = None,
+    leak_canary: Annotated[
+        bool, typer.Option(help="also train with a planted future-return feature; report the jump")
+    ] = False,
+    parallel_folds: Annotated[
+        bool, typer.Option(help="fit folds on a local Dask cluster (2 workers × 1 thread)")
+    ] = False,
+    dask_address: Annotated[
+        str | None, typer.Option(help="fit folds on this Dask scheduler, e.g. tcp://host:8786")
+    ] = None,
 ) -> None:
     """Retrain, log one MLflow run, register a version; the gate decides whether it becomes canary."""
     _settings()
     from flows.train_flow import retrain
 
+    configurations = _json_list(sweep, "--sweep") if sweep else None
     result = _run(
         lambda: retrain(
             symbols=symbol or None,
@@ -130,12 +148,29 @@ def train(
             end=end,
             num_boost_round=num_boost_round,
             shuffle_labels=shuffle_labels,
+            sweep=configurations,
+            leak_canary=leak_canary,
+            parallel_folds=parallel_folds,
+            dask_address=dask_address,
         )
     )
     typer.echo(
         f"version {result['version']} (run {result['run_id']}): alias {result['alias'] or 'none'}; "
         f"gate {'passed' if result['gate_passed'] else 'failed'}: {'; '.join(result['gate_reasons'])}"
     )
+
+
+def _json_list(text: str, option: str) -> list[dict[str, Any]]:
+    """A JSON list of objects from the command line, or exit 2 naming the option."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        _fail(2, f"{option}: not JSON ({error.msg} at column {error.colno})")
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        _fail(2, f"{option}: expected a JSON list of objects, got {text!r}")
+    return value
 
 
 @app.command()
@@ -186,10 +221,16 @@ def serve(
         str | None, typer.Option(help="sim: replay from this UTC time instead of the hold-out")
     ] = None,
 ) -> None:
-    """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out)."""
+    """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out).
+
+    Logs are JSON lines on stderr (secrets redacted); the summary goes to stdout.
+    """
     settings = _settings()
     from flows.serve import run_worker
     from flows.times import utc_time
+    from serving.logs import configure_json_logging
+
+    configure_json_logging(settings.log_level.upper())
 
     summary = _run(
         lambda: run_worker(
@@ -202,6 +243,29 @@ def serve(
         )
     )
     typer.echo(summary)
+
+
+@app.command("reset-breaker")
+def reset_breaker(
+    name: Annotated[str, typer.Argument(help="breaker to reset (see the journal or /metrics)")],
+    by: Annotated[str, typer.Option(help="who decided trading may resume")],
+    note: Annotated[str, typer.Option(help="why")] = "",
+) -> None:
+    """Ask the running (or next) worker to reset a tripped circuit breaker; it journals the reset."""
+    settings = _settings()
+    from datetime import UTC, datetime
+
+    from serving.journal import Journal
+    from serving.safety import BREAKER_NAMES
+
+    if name not in BREAKER_NAMES:
+        _fail(2, f"unknown breaker {name!r}: expected one of {', '.join(BREAKER_NAMES)}")
+    journal = Journal(settings.journal)
+    try:
+        journal.request_breaker_reset(name, by=by, at=datetime.now(UTC), note=note)
+    finally:
+        journal.close()
+    typer.echo(f"reset of {name} requested by {by}; the worker applies it before its next bar")
 
 
 @app.command()

@@ -8,7 +8,6 @@ TATE_HOME/reports/drift/<stamp>/.
 from __future__ import annotations
 
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.drift import any_drift, drift_table
 from serving.journal import Journal
+from serving.model_loading import training_reference
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,7 @@ def resolve_version(settings: TateSettings, role: str, version: str | None) -> s
 @task
 def reference_features(settings: TateSettings, version: str) -> pd.DataFrame:
     """The training features stored with the version's run (artifact reference/features.parquet)."""
-    run_id = tracking.client(settings).get_model_version(settings.model_name, version).run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id,
-            artifact_path="reference/features.parquet",
-            dst_path=tmp,
-            tracking_uri=tracking.tracking_uri(settings),
-        )
-        return pd.read_parquet(path)
+    return training_reference(settings.model_name, version, tracking.tracking_uri(settings))
 
 
 @task

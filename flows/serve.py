@@ -7,6 +7,7 @@ replays the champion's hold-out (the bars its final fit never saw) from the bar 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,9 @@ from flows.settings import TateSettings
 from serving.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
+from serving.model_loading import TrainingReferences
 from serving.model_source import AliasPoller, BackgroundPoller, ModelSource
+from serving.safety import RiskLimits
 from serving.sim_terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
@@ -39,8 +42,14 @@ def holdout_start(settings: TateSettings) -> datetime:
     return pd.Timestamp(champion.tags["holdout_start"]).to_pydatetime()
 
 
+def new_sim_login() -> int:
+    """Each replay is a new simulated account, so it gets a login of its own (intent ids and
+    the journal's books are per account)."""
+    return time.time_ns() // 1_000_000 % 2_000_000_000
+
+
 def sim_terminal(
-    settings: TateSettings, start: datetime | None = None
+    settings: TateSettings, start: datetime | None = None, account_mode: str | None = None
 ) -> tuple[SimTerminal, tuple[str, ...]]:
     """A SimTerminal over the stored bars of every symbol still trading when the replay starts.
 
@@ -56,13 +65,14 @@ def sim_terminal(
     live = {s: b for s, b in bars.items() if b["time"].iloc[-1] >= start}
     if not live:
         raise ValueError(f"no stored symbol has bars after the hold-out start {start.isoformat()}")
-    mode = "hedging" if settings.account_mode == "hedging" else "netting"
+    mode = "hedging" if (account_mode or settings.account_mode) == "hedging" else "netting"
     terminal = SimTerminal(
         live,
         timeframe=settings.timeframe,
         account_mode=mode,
         start=start,
         balance=settings.sim_balance,
+        login=new_sim_login(),
     )
     return terminal, tuple(sorted(live))
 
@@ -85,6 +95,37 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
             "--terminal mt5linux needs the mt5linux bridge (pip install 'tate[mt5linux]')"
         ) from error
     return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+
+
+LIVE_SETTLE_SECONDS = 1.5
+SIM_ACCOUNT = "sim-replay: a new simulated account"
+
+
+def start_fresh_sim_account(worker: Worker) -> None:
+    """A replay opens a new simulated account: flat, with no breaker tripped.
+
+    The journal outlives replays (the drift report reads every replay's decisions), and a
+    live account's book and trips must survive restarts; a replay's must not. So the worker
+    adopts the fresh account's (empty) book and resets breakers a previous replay tripped —
+    both explicitly, and journaled under `SIM_ACCOUNT`.
+    """
+    report = worker.executor.start_up(b.magic for b in worker.brokers.values())
+    if not report.agreed:
+        worker.executor.adopt_terminal_state(by=SIM_ACCOUNT, note="; ".join(report.reasons))
+    for name, tripped in worker.breakers.states().items():
+        if tripped:
+            worker.reset_breaker(name, by=SIM_ACCOUNT)
+
+
+def risk_limits(settings: TateSettings) -> RiskLimits:
+    """The worker's breaker limits and tripped policy from `TATE_*` settings."""
+    return RiskLimits(
+        latency_slo_seconds=settings.latency_slo_seconds,
+        psi_threshold=settings.psi_threshold,
+        drift_sizing=settings.drift_sizing,
+        daily_loss_limit=settings.daily_loss_limit,
+        tripped_policy=settings.tripped_policy,  # type: ignore[arg-type]  # validated there
+    )
 
 
 def model_source(settings: TateSettings, *, background: bool) -> ModelSource:
@@ -116,8 +157,12 @@ def run_worker(
     if terminal not in ("sim", "mt5", "mt5linux"):
         raise ValueError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
     clock: Clock
+    shadow: SimTerminal | None = None
     if terminal == "sim":
         term, symbols = sim_terminal(settings, start)
+        if term.account_mode == "netting":
+            shadow, _ = sim_terminal(settings, start, account_mode="hedging")
+            shadow.initialize()
         clock = ReplayClock(term)
     else:
         term, symbols = live_terminal(settings, terminal), settings.symbols
@@ -133,7 +178,15 @@ def run_worker(
     source = model_source(settings, background=terminal != "sim" or pace_seconds > 0)
     worker = Worker(
         term,
-        Mt5Broker(term, magic=settings.magic, deviation=settings.deviation_points, now=clock.now),
+        Mt5Broker(
+            term,
+            magic=settings.magic,
+            deviation=settings.deviation_points,
+            now=clock.now,
+            sleep=clock.sleep,
+            # a live server may show an order in history a moment after a lost reply
+            settle_seconds=0.0 if terminal == "sim" else LIVE_SETTLE_SECONDS,
+        ),
         journal,
         source,
         metrics,
@@ -142,7 +195,12 @@ def run_worker(
         settings.timeframe,
         max_volume=settings.max_volume,
         canary_fraction=settings.canary_fraction,
+        limits=risk_limits(settings),
+        drift_reference=TrainingReferences(tracking.tracking_uri(settings)),
+        shadow_terminal=shadow,
     )
+    if terminal == "sim":
+        start_fresh_sim_account(worker)
     logger.info(
         "worker: %s terminal, symbols %s, /metrics on port %s",
         terminal,

@@ -44,6 +44,16 @@ class TateSettings(BaseSettings):
     mt5linux_host: str = "127.0.0.1"
     mt5linux_port: int = 18812
     mlflow_port: int = 5000
+    tripped_policy: str = Field(
+        default="hold", description="positions when a breaker trips: hold, reduce or close"
+    )
+    daily_loss_limit: float | None = Field(
+        default=None, description="account-currency loss per UTC day that trips daily_loss"
+    )
+    latency_slo_seconds: float = 0.25
+    psi_threshold: float = 0.25
+    drift_sizing: bool = True
+    log_level: str = "INFO"
 
     @field_validator("home")
     @classmethod

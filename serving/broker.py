@@ -1,11 +1,18 @@
 """Mt5Broker: the only code that calls ``order_send``, on any terminal with the MT5 API.
 
-Every answer a terminal can give is translated once, through ``RETCODE_OUTCOMES``, into an
-``Outcome`` that says what happens next (see ``OPERATOR_ACTION``). The dangerous answer is
-``None`` (or a timeout/connection retcode): the order may have reached the server. The
-broker never resends blindly then; it first looks for the order by magic number and the
-intent's comment among deals, positions and pending orders, and resends (a bounded number
-of times) only when nothing is found.
+Every answer a terminal can give is translated once, through ``RETCODE_OUTCOMES`` (and
+``NO_ANSWER_OUTCOMES`` when ``order_send`` returns ``None``), into an ``Outcome`` that says
+what happens next (see ``serving.outcomes``). Each order is built from the symbol's own facts:
+filling mode from ``symbol_info().filling_mode``, volume on its step and within its limits,
+``deviation`` in points, the worker's ``magic`` and the order key as comment; ``order_check``
+runs before every ``order_send``.
+
+The dangerous answer is the unclear one (``None`` with an IPC error, 10011, 10012, 10031): the
+order may have reached the server. The broker never resends blindly then: it looks for the
+order by ticket, magic + comment and fingerprint (``serving.reconcile.find_trace``) and resends
+(at most ``max_resends`` times, under the same key) only when the order is *proven absent*.
+An ``OrderLog`` (``serving.execution``) is told before every send and after the last word,
+so a journal can survive a crash at any point.
 """
 
 from __future__ import annotations
@@ -14,76 +21,46 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
 from serving import mt5_constants as mt5
-from serving.outcomes import OPERATOR_ACTION, RETCODE_OUTCOMES, Outcome, outcome_of
+from serving.intents import NoOrderLog, OrderLog, PlannedOrder, order_comment
+from serving.order_events import OrderEvent, choose_filling, round_volume, slippage_points
+from serving.outcomes import (
+    NO_ANSWER_OUTCOMES,
+    OPERATOR_ACTION,
+    RETCODE_OUTCOMES,
+    Outcome,
+    outcome_of,
+)
+from serving.reconcile import Trace, TraceKind, locate
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_ANSWER_OUTCOMES",
     "OPERATOR_ACTION",
     "RETCODE_OUTCOMES",
     "Mt5Broker",
     "OrderEvent",
     "Outcome",
+    "choose_filling",
     "outcome_of",
+    "round_volume",
 ]
 _R = Outcome.REJECTED
 _CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
 
 
-@dataclass(frozen=True)
-class OrderEvent:
-    """One order's fate, as the journal records it (``state`` = outcome, maybe reconciled)."""
+class _Attempts:
+    """Counts checks and sends of one order across requotes, back-offs and resends."""
 
-    intent_id: str
-    symbol: str
-    magic: int
-    comment: str
-    outcome: Outcome
-    retcode: int | None
-    ticket: int = 0
-    deal: int = 0
-    price: float = 0.0
-    volume: float = 0.0
-    requested_price: float = 0.0
-    slippage_points: float = 0.0
-    latency_seconds: float = 0.0
-    attempts: int = 0
-    reconciled: bool = False
-    message: str = ""
-    request: dict[str, Any] = field(default_factory=dict)
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def state(self) -> str:
-        return f"{self.outcome.value}_reconciled" if self.reconciled else self.outcome.value
-
-
-@dataclass(frozen=True)
-class _Leg:
-    buy: bool
-    volume: float
-    position: int  # ticket of the hedging position this leg closes, 0 to open
-    comment: str
-
-
-def choose_filling(filling_mode: int) -> int:
-    """FOK when the symbol allows it, else IOC, else RETURN (MQL5 CTrade's rule)."""
-    if filling_mode & mt5.SYMBOL_FILLING_FOK:
-        return mt5.ORDER_FILLING_FOK
-    if filling_mode & mt5.SYMBOL_FILLING_IOC:
-        return mt5.ORDER_FILLING_IOC
-    return mt5.ORDER_FILLING_RETURN
-
-
-def round_volume(volume: float, step: float, vmin: float, vmax: float) -> float:
-    """Signed volume rounded to the step, 0 below the minimum, clamped to the maximum."""
-    size = min(round(round(abs(volume) / step) * step, 8), vmax)
-    return 0.0 if size < vmin - 1e-9 else math.copysign(size, volume)
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class Mt5Broker:
@@ -93,9 +70,14 @@ class Mt5Broker:
         terminal: the MetaTrader5 module, an mt5linux bridge or a SimTerminal.
         magic: stamped on every order; positions of other magics are never touched.
         deviation: allowed price deviation in points.
-        max_requotes: fresh-price retries after a requote.
-        max_resends: resends after an unknown outcome that reconciliation found nothing for.
+        max_requotes: fresh-price retries after a requote (10004, 10020, 10021).
+        max_resends: resends after an unknown outcome whose order was proven absent.
+        max_throttled: retries after 10024/10028, each after an exponential back-off.
+        backoff_seconds, backoff_max_seconds: the back-off's first and largest wait.
+        settle_seconds: wait before looking for an order after an unknown outcome, so a
+            request still inside the terminal can land first (live: a second or two).
         now: the event timestamp source (the worker passes its clock).
+        sleep: how back-offs and settling wait (the worker's ``clock.sleep``; tests record).
     """
 
     def __init__(
@@ -106,23 +88,40 @@ class Mt5Broker:
         deviation: int = 10,
         max_requotes: int = 3,
         max_resends: int = 1,
+        max_throttled: int = 3,
+        backoff_seconds: float = 0.5,
+        backoff_max_seconds: float = 8.0,
+        settle_seconds: float = 0.0,
         now: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.terminal, self.magic, self.deviation = terminal, magic, deviation
         self.max_requotes, self.max_resends = max_requotes, max_resends
+        self.max_throttled = max_throttled
+        self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
+        self.settle_seconds = settle_seconds
         self.now = now or (lambda: datetime.now(UTC))
+        self.sleep = sleep
+        self._seen: set[int] = set()  # order tickets answered in this session
 
-    def for_magic(self, magic: int) -> Mt5Broker:
-        """The same broker under another magic number (the canary trades as magic + 1)."""
+    def for_magic(self, magic: int, terminal: Any | None = None) -> Mt5Broker:
+        """The same broker under another magic number (the canary trades as magic + 1), on
+        another terminal if given (the canary's shadow SimTerminal on a netting account)."""
         return Mt5Broker(
-            self.terminal,
+            self.terminal if terminal is None else terminal,
             magic=magic,
             deviation=self.deviation,
             max_requotes=self.max_requotes,
             max_resends=self.max_resends,
+            max_throttled=self.max_throttled,
+            backoff_seconds=self.backoff_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            settle_seconds=self.settle_seconds,
             now=self.now,
+            sleep=self.sleep,
         )
 
+    # -- what this magic holds -----------------------------------------------------------
     def _own_positions(self, symbol: str) -> list[Any]:
         positions = self.terminal.positions_get(symbol=symbol) or ()
         return sorted((p for p in positions if p.magic == self.magic), key=lambda p: p.ticket)
@@ -137,87 +136,216 @@ class Mt5Broker:
             8,
         )
 
-    def _plan(self, symbol: str, delta: float, hedging: bool, intent_id: str) -> list[_Leg]:
-        """Orders that move the net position by ``delta``: netting needs one; hedging closes
-        opposite positions (oldest first) and opens a new one for what is left."""
-        legs: list[_Leg] = []
+    def _own_pending(self, symbol: str) -> list[Any]:
+        """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
+        orders = self.terminal.orders_get(symbol=symbol) or ()
+        market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
+        return [o for o in orders if o.magic == self.magic and o.type in market]
+
+    def pending_volume(self, symbol: str) -> float:
+        """Signed lots of this magic's pending market orders (buy positive)."""
+        return round(
+            sum(
+                o.volume_current if o.type == mt5.ORDER_TYPE_BUY else -o.volume_current
+                for o in self._own_pending(symbol)
+            ),
+            8,
+        )
+
+    # -- planning ------------------------------------------------------------------------
+    def _legs(self, symbol: str, delta: float, hedging: bool) -> list[tuple[bool, float, int]]:
+        """(buy, lots, position) legs that move the net position by ``delta``: netting needs
+        one; hedging closes opposite positions (oldest first, less what pending orders already
+        close) and opens a new one for what is left."""
+        legs: list[tuple[bool, float, int]] = []
         remaining = delta
         if hedging:
+            closing: dict[int, float] = {}
+            for order in self._own_pending(symbol):
+                if order.position_id:
+                    closing[order.position_id] = (
+                        closing.get(order.position_id, 0.0) + order.volume_current
+                    )
             for pos in self._own_positions(symbol):
                 pos_sign = 1 if pos.type == mt5.POSITION_TYPE_BUY else -1
-                if abs(remaining) < 1e-9 or pos_sign * remaining > 0:
+                free = round(pos.volume - closing.get(pos.ticket, 0.0), 8)
+                if abs(remaining) < 1e-9 or pos_sign * remaining > 0 or free <= 0:
                     continue
-                closed = min(pos.volume, abs(remaining))
-                legs.append(_Leg(remaining > 0, closed, pos.ticket, ""))
+                closed = min(free, abs(remaining))
+                legs.append((remaining > 0, closed, pos.ticket))
                 remaining = round(remaining - math.copysign(closed, remaining), 8)
         if abs(remaining) > 1e-9:
-            legs.append(_Leg(remaining > 0, abs(remaining), 0, ""))
-        tag = f"t{intent_id[:24]}"
-        return [
-            _Leg(leg.buy, leg.volume, leg.position, f"{tag}.{i}"[:31]) for i, leg in enumerate(legs)
-        ]
+            legs.append((remaining > 0, abs(remaining), 0))
+        return legs
 
-    def rebalance(self, symbol: str, target_volume: float, *, intent_id: str) -> list[OrderEvent]:
-        """Send the orders that bring this magic's net position to ``target_volume`` lots.
+    def plan(
+        self, symbol: str, target_volume: float, *, intent_id: str, first_seq: int = 0
+    ) -> list[PlannedOrder] | None:
+        """The orders that bring this magic's net position to ``target_volume`` lots (None
+        when the symbol cannot be read).
 
-        Returns one event per order sent (empty when already at target). Netting accounts
-        need one order; a hedging account reversing needs a close and an open.
+        Orders still pending (answered 10008, e.g. under latency) count as already held, so a
+        repeated target never doubles the exposure in flight; a changed one sends only the
+        difference. Volumes are on the symbol's step and within its limits.
         """
         info = self.terminal.symbol_info(symbol)
         if info is None:
-            err = self.terminal.last_error()
-            return [self._event(intent_id, symbol, "", Outcome.REJECTED, None, message=f"{err}")]
+            return None
+        return self._plan(info, symbol, target_volume, intent_id, first_seq)
+
+    def _plan(
+        self, info: Any, symbol: str, target_volume: float, intent_id: str, first_seq: int
+    ) -> list[PlannedOrder]:
         target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
-        delta = round(target - self.net_position(symbol), 8)
+        held = self.net_position(symbol) + self.pending_volume(symbol)
+        delta = round(target - held, 8)
         if abs(delta) < info.volume_step / 2:
             return []
         account = self.terminal.account_info()
         hedging = (
             account is not None and account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
         )
-        filling = choose_filling(info.filling_mode)
-        events = []
-        for leg in self._plan(symbol, delta, hedging, intent_id):
-            volume = abs(
-                round_volume(leg.volume, info.volume_step, info.volume_min, info.volume_max)
-            )
+        orders: list[PlannedOrder] = []
+        for buy, lots, position in self._legs(symbol, delta, hedging):
+            volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
             if volume:
-                events.append(self._submit(symbol, leg, volume, filling, info.point, intent_id))
+                seq = first_seq + len(orders)
+                comment = order_comment(intent_id, seq)
+                orders.append(
+                    PlannedOrder(intent_id, seq, symbol, self.magic, buy, volume, position, comment)
+                )
+        return orders
+
+    def rebalance(
+        self, symbol: str, target_volume: float, *, intent_id: str, log: OrderLog | None = None
+    ) -> list[OrderEvent]:
+        """Send the orders that bring this magic's net position to ``target_volume`` lots.
+
+        Returns one event per order sent (empty when already at target; one rejected event
+        without a request when the symbol cannot be read). A hedging reversal's second order
+        is not sent after an unknown or operational outcome of the first. ``log`` hears of
+        every order before it is sent and after its last word (``serving.execution``
+        journals it).
+        """
+        log = log or NoOrderLog()
+        info = self.terminal.symbol_info(symbol)
+        if info is None:
+            err = self.terminal.last_error()
+            return [self._event(intent_id, symbol, "", Outcome.REJECTED, None, message=f"{err}")]
+        planned = self._plan(info, symbol, target_volume, intent_id, log.next_seq(intent_id))
+        log.planned(planned)
+        filling = choose_filling(info.filling_mode)
+        events: list[OrderEvent] = []
+        for order in planned:
+            events.append(self.submit(order, filling=filling, point=info.point, log=log))
+            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+                break  # the book is uncertain or a human must act: send nothing more
         return events
 
-    def _request(
-        self, symbol: str, leg: _Leg, volume: float, filling: int, price: float
-    ) -> dict[str, Any]:
+    # -- sending -------------------------------------------------------------------------
+    def _request(self, order: PlannedOrder, filling: int, price: float) -> dict[str, Any]:
         request = {
             "action": mt5.TRADE_ACTION_DEAL,
-            "symbol": symbol,
-            "volume": volume,
-            "type": mt5.ORDER_TYPE_BUY if leg.buy else mt5.ORDER_TYPE_SELL,
+            "symbol": order.symbol,
+            "volume": order.volume,
+            "type": mt5.ORDER_TYPE_BUY if order.buy else mt5.ORDER_TYPE_SELL,
             "price": price,
             "deviation": self.deviation,
             "magic": self.magic,
-            "comment": leg.comment,
+            "comment": order.comment,
             "type_time": mt5.ORDER_TIME_GTC,
             "type_filling": filling,
         }
-        if leg.position:
-            request["position"] = leg.position
+        if order.position:
+            request["position"] = order.position
         return request
 
-    def _submit(
-        self, symbol: str, leg: _Leg, volume: float, filling: int, point: float, intent_id: str
+    def submit(
+        self, order: PlannedOrder, *, filling: int, point: float, log: OrderLog
     ) -> OrderEvent:
-        attempts = requotes = resends = 0
+        """One order to its last word: send, and after an unknown outcome look for it and
+        resend only when it is proven absent. ``log.settled`` hears the result."""
+        attempts, resends = _Attempts(), 0
         while True:
-            attempts += 1
-            tick = self.terminal.symbol_info_tick(symbol)
+            event = self._send(order, filling, point, log, attempts)
+            if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
+                break
+            trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
+            if trace.kind in (TraceKind.FILLED, TraceKind.PENDING):
+                event = self._found(event, trace, order, point)
+                break
+            if trace.kind is TraceKind.ABSENT and resends < self.max_resends:
+                resends += 1
+                logger.warning("order %s unknown and proven absent; resending", order.key)
+                continue
+            absent = trace.kind is TraceKind.ABSENT
+            event = replace(event, proven_absent=absent, message=trace.reason)
+            logger.error("order %s: %s (%s)", order.key, event.state, trace.reason)
+            break
+        if event.ticket:
+            self._seen.add(event.ticket)
+        log.settled(order, event)
+        return event
+
+    def _found(
+        self, event: OrderEvent, trace: Trace, order: PlannedOrder, point: float
+    ) -> OrderEvent:
+        if len(trace.tickets) > 1:
+            logger.critical("order %s: %s", order.key, trace.reason)
+        else:
+            logger.warning("order %s had no clear answer but was found: %s", order.key, trace.kind)
+        outcome = Outcome.FILLED if trace.kind is TraceKind.FILLED else Outcome.PENDING
+        return replace(
+            event,
+            outcome=outcome,
+            ticket=trace.ticket,
+            deal=trace.deal,
+            price=trace.price,
+            volume=trace.volume,
+            reconciled=True,
+            matched_by=trace.matched_by,
+            message=trace.reason or event.message,
+            slippage_points=slippage_points(order.buy, event.requested_price, trace.price, point),
+        )
+
+    def trace(
+        self, order: PlannedOrder, *, ticket: int, sent_time: int, log: OrderLog | None = None
+    ) -> Trace:
+        """Where ``order`` is now, after ``settle_seconds``: ``serving.reconcile.find_trace``
+        over this symbol's deals, history orders, open orders and positions."""
+        if self.settle_seconds > 0:
+            self.sleep(self.settle_seconds)
+        claimed = frozenset(self._seen) | (log or NoOrderLog()).claimed(order.symbol, self.magic)
+        return locate(self.terminal, order, ticket=ticket, sent_time=sent_time, claimed=claimed)
+
+    def _send(
+        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    ) -> OrderEvent:
+        """Send until a clear answer; throttled answers back off (tenacity, injected sleep)."""
+        retrying = Retrying(
+            retry=retry_if_result(lambda e: e.outcome is Outcome.THROTTLED),
+            stop=stop_after_attempt(self.max_throttled + 1),
+            wait=wait_exponential(multiplier=self.backoff_seconds, max=self.backoff_max_seconds),
+            sleep=self.sleep,
+            before_sleep=lambda s: logger.warning("order %s throttled; backing off", order.key),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        event: OrderEvent = retrying(self._send_once, order, filling, point, log, attempts)
+        return event
+
+    def _send_once(
+        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    ) -> OrderEvent:
+        """Fresh price, ``order_check``, ``log.sending``, ``order_send``; requotes retried."""
+        requotes = 0
+        while True:
+            attempts.count += 1
+            tick = self.terminal.symbol_info_tick(order.symbol)
             if tick is None:
                 msg = f"no tick: {self.terminal.last_error()}"
-                return self._event(
-                    intent_id, symbol, leg.comment, _R, None, attempts=attempts, message=msg
-                )
-            price = tick.ask if leg.buy else tick.bid
-            request = self._request(symbol, leg, volume, filling, price)
+                return self._event_for(order, _R, None, attempts=attempts.count, message=msg)
+            price = tick.ask if order.buy else tick.bid
+            request = self._request(order, filling, price)
             check = self.terminal.order_check(request)
             if check is None or check.retcode not in _CHECK_OK:
                 retcode = None if check is None else check.retcode
@@ -226,96 +354,58 @@ class Mt5Broker:
                     requotes += 1
                     continue
                 msg = f"order_check: {check.comment if check else self.terminal.last_error()}"
-                return self._event(
-                    intent_id,
-                    symbol,
-                    leg.comment,
-                    outcome,
-                    retcode,
-                    request=request,
-                    attempts=attempts,
-                    message=msg,
+                return self._event_for(
+                    order, outcome, retcode, request=request, attempts=attempts.count, message=msg
                 )
+            sent_time = int(tick.time)
+            log.sending(order, request, sent_time, attempts.count)
             started = time.perf_counter()
             try:
                 result = self.terminal.order_send(request)
             except Exception:  # a bridge may raise where the module returns None
-                logger.exception("order_send raised for %s; treating as unknown", leg.comment)
+                logger.exception("order_send raised for %s; treating as unknown", order.key)
                 result = None
             latency = time.perf_counter() - started
-            retcode = None if result is None else result.retcode
-            outcome = outcome_of(retcode)
+            error: tuple[int, str] | None = None
+            if result is None:
+                error = self.terminal.last_error()
+                retcode, outcome = None, outcome_of(None, error[0])
+            else:
+                retcode, outcome = result.retcode, outcome_of(result.retcode)
             if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
                 requotes += 1
                 continue
-            common = dict(
-                request=request, attempts=attempts, latency_seconds=latency, requested_price=price
-            )
-            if outcome is Outcome.UNKNOWN:
-                found = self._reconcile(symbol, leg.comment, tick.time)
-                if found is not None:
-                    ticket, deal, fill_price, fill_volume, found_outcome = found
-                    logger.warning(
-                        "order %s had no clear answer but was found: %s", leg.comment, found_outcome
-                    )
-                    return self._event(
-                        intent_id,
-                        symbol,
-                        leg.comment,
-                        found_outcome,
-                        retcode,
-                        ticket=ticket,
-                        deal=deal,
-                        price=fill_price,
-                        volume=fill_volume,
-                        reconciled=True,
-                        slippage_points=self._slippage(leg.buy, price, fill_price, point),
-                        **common,
-                    )
-                if resends < self.max_resends:
-                    resends += 1
-                    logger.warning("order %s unknown and not found; resending", leg.comment)
-                    continue
-            assert result is not None or outcome is Outcome.UNKNOWN
             fill_price = result.price if result is not None else 0.0
-            return self._event(
-                intent_id,
-                symbol,
-                leg.comment,
+            return self._event_for(
+                order,
                 outcome,
                 retcode,
+                request=request,
+                attempts=attempts.count,
+                latency_seconds=latency,
+                requested_price=price,
+                sent_time=sent_time,
                 ticket=result.order if result else 0,
                 deal=result.deal if result else 0,
                 price=fill_price,
                 volume=result.volume if result else 0.0,
-                slippage_points=self._slippage(leg.buy, price, fill_price, point)
-                if fill_price
-                else 0.0,
-                message=(result.comment if result else f"no answer: {self.terminal.last_error()}"),
-                **common,
+                slippage_points=slippage_points(order.buy, price, fill_price, point),
+                message=result.comment if result else f"no answer: {error}",
             )
 
-    def _reconcile(
-        self, symbol: str, comment: str, around: int
-    ) -> tuple[int, int, float, float, Outcome] | None:
-        """Find an order sent under ``comment`` by this magic: deal, then position, then pending."""
-        week = 7 * 86_400
-        deals = self.terminal.history_deals_get(around - week, around + week, group=symbol) or ()
-        for d in deals:
-            if d.magic == self.magic and d.comment == comment and d.symbol == symbol:
-                return d.order, d.ticket, d.price, d.volume, Outcome.FILLED
-        for p in self.terminal.positions_get(symbol=symbol) or ():
-            if p.magic == self.magic and p.comment == comment:
-                return p.ticket, 0, p.price_open, p.volume, Outcome.FILLED
-        for o in self.terminal.orders_get(symbol=symbol) or ():
-            if o.magic == self.magic and o.comment == comment:
-                return o.ticket, 0, o.price_open, o.volume_current, Outcome.PENDING
-        return None
-
-    @staticmethod
-    def _slippage(buy: bool, requested: float, filled: float, point: float) -> float:
-        """Adverse slippage in points (positive = paid more / received less than quoted)."""
-        return round(((filled - requested) if buy else (requested - filled)) / point, 3)
+    def _event_for(
+        self, order: PlannedOrder, outcome: Outcome, retcode: int | None, **fields: Any
+    ) -> OrderEvent:
+        return self._event(
+            order.intent_id,
+            order.symbol,
+            order.comment,
+            outcome,
+            retcode,
+            order_key=order.key,
+            requested_volume=order.volume,
+            **fields,
+        )
 
     def _event(
         self,

@@ -44,11 +44,12 @@ class FakeModel:
 
 
 class FakeModelSource:
-    """A model source whose roles a test sets directly; counts refreshes."""
+    """A model source whose roles (and ``halted`` reason) a test sets directly; counts refreshes."""
 
     def __init__(self, models: dict[str, LoadedModel] | None = None) -> None:
         self.models = dict(models or {})
         self.registry_reachable = True
+        self.halted: str | None = None
         self.refreshes = 0
 
     @classmethod

@@ -5,6 +5,11 @@ they are stored as JSON and parsed back into columns). SQLAlchemy 2 Core keeps o
 path for the embedded SQLite file (WAL, so flows can read while the worker writes) and for
 PostgreSQL by URL. The worker records a decision, with its intent id, *before* it sends an
 order, so a crash between the two leaves a visible intent rather than an orphan order.
+
+``breaker_events`` is the circuit breakers' memory: every trip, reset and daily-loss baseline,
+so a restarted worker rebuilds its breakers (a restart is not a reset). An operator's reset
+*request* is the one row written from outside the worker (``request_breaker_reset``); the
+worker applies it between bars and writes the ``reset`` itself.
 """
 
 from __future__ import annotations
@@ -71,6 +76,20 @@ order_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+breaker_events = Table(
+    "breaker_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("breaker", String(32), nullable=False, index=True),
+    # trip | reset | reset_requested | baseline | policy (serving.breakers.BreakerEvent)
+    Column("event", String(16), nullable=False),
+    Column("reason", String(512), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("value", Float, nullable=True),  # the daily-loss baseline, a policy's target lots
+    Column("intent_id", String(64), nullable=True),  # orders a tripped policy sent
+)
+
 
 def _clean(value: float) -> float | None:
     """JSON has no NaN; a feature without enough history is stored as null."""
@@ -81,6 +100,11 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}; the journal stores tz-aware UTC only")
     return value.astimezone(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive (they were stored as UTC); PostgreSQL tz-aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -177,6 +201,65 @@ class Journal:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(order_events), [row])
+
+    def record_breaker_event(
+        self,
+        *,
+        breaker: str,
+        event: str,
+        reason: str,
+        at: datetime,
+        by: str,
+        value: float | None = None,
+        intent_id: str | None = None,
+    ) -> int:
+        """Write one breaker event; returns its ``event_id`` (the order events are read in)."""
+        row = {
+            "breaker": breaker,
+            "event": event,
+            "reason": reason[:512],
+            "at": _utc(at),
+            "by": by[:64],
+            "value": None if value is None else float(value),
+            "intent_id": intent_id,
+        }
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(breaker_events).values(**row)).inserted_primary_key
+        return int(key[0]) if key else 0
+
+    def request_breaker_reset(self, breaker: str, *, by: str, at: datetime, note: str = "") -> int:
+        """Ask the worker to reset ``breaker``; it applies the request between bars (or at
+        start-up) and journals the reset under ``by``. What an operator's CLI calls."""
+        return self.record_breaker_event(
+            breaker=breaker, event="reset_requested", reason=note or "reset requested", at=at, by=by
+        )
+
+    def breaker_event_rows(
+        self, *, after_id: int = 0, event: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Breaker events after ``after_id`` (of one ``event`` kind if given), oldest first, as
+        plain rows — cheap enough for the worker to poll between bars."""
+        query = (
+            select(breaker_events)
+            .where(breaker_events.c.event_id > after_id)
+            .order_by(breaker_events.c.event_id)
+        )
+        if event is not None:
+            query = query.where(breaker_events.c.event == event)
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        for row in rows:
+            row["at"] = _as_utc(row["at"])
+        return rows
+
+    def read_breaker_events(self, breaker: str | None = None, *, after_id: int = 0) -> pd.DataFrame:
+        """Breaker events in the order they happened (``at`` tz-aware UTC)."""
+        rows = self.breaker_event_rows(after_id=after_id)
+        if breaker is not None:
+            rows = [row for row in rows if row["breaker"] == breaker]
+        frame = pd.DataFrame(rows, columns=breaker_events.c.keys())
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        return frame
 
     def read_decisions(
         self, model_name: str | None = None, version: str | None = None

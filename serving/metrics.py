@@ -2,15 +2,22 @@
 
 Each ``WorkerMetrics`` owns a private ``CollectorRegistry`` so two workers (or two tests) in
 one process never collide on the global registry. Alert rules and dashboards in ``infra/``
-refer to these names.
+refer to these names (``infra/prometheus/rules.yml``; change both together).
+
+Units are in the names: ``_seconds``, ``_lots``, ``_account_currency`` (the account's deposit
+currency), ``_total`` for counters; ``_info`` gauges carry their facts in labels with value 1;
+``feature_drift_psi`` is a dimensionless index.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from serving.book import RoleBook
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +25,8 @@ logger = logging.getLogger(__name__)
 LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0
 )  # fmt: skip
+# one order_send is a millisecond on a SimTerminal and up to seconds through a bridge
+ORDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class WorkerMetrics:
@@ -57,9 +66,50 @@ class WorkerMetrics:
         self.registry_reachable = Gauge(
             "model_registry_reachable", "1 when the last alias refresh reached MLflow", registry=r
         )
-        self.circuit_breaker_tripped = Gauge(
-            "circuit_breaker_tripped", "1 while the circuit breaker stops trading", registry=r
+        self.trading_refused = Gauge(
+            "trading_refused",
+            "1 while start-up reconciliation refuses to trade: journal and terminal disagree",
+            registry=r,
         )
+        self.circuit_breaker_tripped = Gauge(
+            "circuit_breaker_tripped",
+            "1 while the breaker stops new positions (any: max without the label)",
+            ["breaker"],
+            registry=r,
+        )
+        self.order_send_latency = Histogram(
+            "order_send_latency_seconds",
+            "Time from order_send to its answer, retries and reconciliation included",
+            ["role", "symbol"],
+            buckets=ORDER_BUCKETS,
+            registry=r,
+        )
+        self.order_retcodes = Counter(
+            "order_retcodes",
+            "Every order event by retcode ('none': no answer) and its outcome (filled, rejected…)",
+            ["symbol", "role", "retcode", "outcome"],
+            registry=r,
+        )
+        self.position_volume = Gauge(
+            "position_volume_lots", "Net lots held (buy positive) by role", ["role", "symbol"],
+            registry=r,
+        )  # fmt: skip
+        self.pnl = Gauge(
+            "pnl_account_currency",
+            "Profit by role: kind=floating (open positions now), realised_today (deals since "
+            "the trading day began); sum by role for the total",
+            ["role", "kind"],
+            registry=r,
+        )
+        self.daily_pnl = Gauge(
+            "daily_pnl_account_currency",
+            "The trading day's PnL of all roles, as the daily-loss breaker compares it",
+            registry=r,
+        )
+        self.feature_drift = Gauge(
+            "feature_drift_psi", "PSI of the key feature over the drift breaker's window",
+            ["feature"], registry=r,
+        )  # fmt: skip
         self.model_version = Gauge(
             "model_version_info", "Model version serving each role (value 1)", ["role", "version"],
             registry=r,
@@ -73,6 +123,34 @@ class WorkerMetrics:
     def count_order_error(self, symbol: str, role: str, retcode: int | None) -> None:
         label = "none" if retcode is None else str(retcode)
         self.order_execution_errors.labels(symbol=symbol, role=role, retcode=label).inc()
+
+    def observe_order(
+        self, symbol: str, role: str, retcode: int | None, outcome: str, latency: float
+    ) -> None:
+        """Count every order event by retcode and outcome, and time it; non-fills are errors."""
+        label = "none" if retcode is None else str(retcode)
+        self.order_retcodes.labels(symbol=symbol, role=role, retcode=label, outcome=outcome).inc()
+        self.order_send_latency.labels(role=role, symbol=symbol).observe(latency)
+        if outcome not in ("filled", "pending"):
+            self.count_order_error(symbol, role, retcode)
+
+    def set_refusing(self, reason: str | None) -> None:
+        """1 while start-up reconciliation refuses to trade (journal and terminal disagree)."""
+        self.trading_refused.set(0 if reason is None else 1)
+
+    def set_breakers(self, states: Mapping[str, bool]) -> None:
+        for name, tripped in states.items():
+            self.circuit_breaker_tripped.labels(breaker=name).set(1 if tripped else 0)
+
+    def set_book(self, books: Mapping[str, RoleBook], symbols: Iterable[str]) -> None:
+        """Every role's lots per symbol (0 when flat, so a closed position reads 0) and PnL."""
+        for role, book in books.items():
+            for symbol in symbols:
+                self.position_volume.labels(role=role, symbol=symbol).set(
+                    book.volumes.get(symbol, 0.0)
+                )
+            self.pnl.labels(role=role, kind="floating").set(book.floating)
+            self.pnl.labels(role=role, kind="realised_today").set(book.realised)
 
     def set_versions(self, versions: dict[str, str]) -> None:
         """Expose which version serves each role; stale role/version pairs are dropped."""

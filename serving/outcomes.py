@@ -1,7 +1,16 @@
 """One table from every MT5 trade retcode (and no answer at all) to what happens next.
 
 DESIGN rule 5: translate outcomes once, and say what the operator does. A test walks every
-``TRADE_RETCODE_*`` constant of the real module and asserts it is listed here.
+``TRADE_RETCODE_*`` constant of the real module and asserts it is listed here, and every
+``RES_*`` code ``last_error()`` can give when ``order_send`` returns ``None``.
+
+How ``serving.broker`` acts on each outcome: FILLED is journaled (10010: the part dealt; the
+cancelled remainder is left to the next intent); PENDING is followed by ticket until its deal
+appears; REQUOTE is retried with a fresh price up to ``max_requotes`` times; THROTTLED is
+retried after an exponential back-off (``tenacity``, on the broker's injected ``sleep``) up to
+``max_throttled`` times; UNKNOWN is reconciled by ticket, magic + comment and fingerprint
+(``serving.reconcile``) and resent only when proven absent; REJECTED and OPERATIONAL are
+returned at once (the worker counts the one and trips the breaker on the other).
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ class Outcome(StrEnum):
 
 OPERATOR_ACTION: dict[Outcome, str] = {
     Outcome.FILLED: "nothing; 10010 partial fills leave the rest to the next rebalance",
-    Outcome.PENDING: "nothing; the next reconciliation or rebalance sees the deal",
+    Outcome.PENDING: "nothing; followed by ticket until its deal appears",
     Outcome.REQUOTE: "nothing; retried with a fresh price a bounded number of times",
-    Outcome.THROTTLED: "nothing; the order is retried at the next bar",
-    Outcome.UNKNOWN: "check the terminal if it repeats; reconciled by magic + comment",
+    Outcome.THROTTLED: "nothing; retried after a back-off, then at the next bar",
+    Outcome.UNKNOWN: "if it stays unresolved, the symbol is blocked: check the terminal, then "
+    "adopt its state (OrderExecutor.adopt_terminal_state)",
     Outcome.REJECTED: "counted; investigate if they burst (the breaker trips on a burst)",
     Outcome.OPERATIONAL: "a human must act (enable auto-trading, fix the account); trading stopped",
 }
@@ -79,10 +89,34 @@ RETCODE_OUTCOMES: dict[int, Outcome] = {
 }
 
 
-def outcome_of(retcode: int | None) -> Outcome:
-    """The outcome of a retcode; ``None`` (no answer) is UNKNOWN, unlisted codes REJECTED."""
+NO_ANSWER_OUTCOMES: dict[int, Outcome] = {
+    mt5.RES_S_OK: Outcome.UNKNOWN,  # None with "success": nothing to go on
+    mt5.RES_E_FAIL: Outcome.UNKNOWN,
+    mt5.RES_E_INVALID_PARAMS: _R,  # the module refused the request before sending it
+    mt5.RES_E_NO_MEMORY: Outcome.UNKNOWN,
+    mt5.RES_E_NOT_FOUND: Outcome.UNKNOWN,
+    mt5.RES_E_INVALID_VERSION: Outcome.OPERATIONAL,
+    mt5.RES_E_AUTH_FAILED: Outcome.OPERATIONAL,
+    mt5.RES_E_UNSUPPORTED: Outcome.OPERATIONAL,
+    mt5.RES_E_AUTO_TRADING_DISABLED: Outcome.OPERATIONAL,
+    mt5.RES_E_INTERNAL_FAIL: Outcome.UNKNOWN,  # IPC: the request may have reached the server
+    mt5.RES_E_INTERNAL_FAIL_SEND: Outcome.UNKNOWN,
+    mt5.RES_E_INTERNAL_FAIL_RECEIVE: Outcome.UNKNOWN,
+    mt5.RES_E_INTERNAL_FAIL_INIT: Outcome.UNKNOWN,
+    mt5.RES_E_INTERNAL_FAIL_CONNECT: Outcome.UNKNOWN,
+    mt5.RES_E_INTERNAL_FAIL_TIMEOUT: Outcome.UNKNOWN,
+}
+"""``order_send`` returned ``None``: the outcome by ``last_error()`` code. Only errors that
+prove the request never left (bad parameters) or that a human must act are not UNKNOWN."""
+
+
+def outcome_of(retcode: int | None, last_error: int | None = None) -> Outcome:
+    """The outcome of a retcode; ``None`` (no answer) goes by ``last_error`` (UNKNOWN when it
+    is not given or not listed); unlisted retcodes are REJECTED."""
     if retcode is None:
-        return Outcome.UNKNOWN
+        if last_error is None:
+            return Outcome.UNKNOWN
+        return NO_ANSWER_OUTCOMES.get(last_error, Outcome.UNKNOWN)
     outcome = RETCODE_OUTCOMES.get(retcode)
     if outcome is None:
         logger.warning("retcode %s is not in RETCODE_OUTCOMES; treated as rejected", retcode)

@@ -1,65 +1,40 @@
-"""Risk controls the worker consults before every order.
+"""Risk decisions the worker consults before every order — pure functions of numbers.
 
-A ``CircuitBreaker`` stops trading (decisions are still made and journaled) until a human
-resets it; it trips on an operational outcome or on a burst of rejections, and takes a
-clock so tests never sleep. ``PositionCap`` bounds the absolute lots any role may hold.
+- ``PositionCap`` bounds the absolute lots any role may hold.
+- ``drift_scale`` shrinks the risk taken as the key feature's PSI rises towards the drift
+  breaker's threshold: full size while the shift is insignificant (PSI ≤ 0.1, the usual
+  "no change" band), nothing at the threshold (0.25), linear in between. The worker applies
+  it to the confidence before ``models.sizing.size_from_confidence``, so the broker's volume
+  grid and the budget cap stay that function's business.
+- ``policy_target`` is what "tripped" does to a position already held: ``hold`` it, ``reduce``
+  it (never grow, never flip: at most the new target's size on the same side, else flat), or
+  ``close`` it. New positions are never opened while tripped, whatever the policy.
+
+The breakers themselves live in ``serving.breakers`` (``CircuitBreaker`` is re-exported here
+for the code that imported it from this module).
 """
 
 from __future__ import annotations
 
-import logging
-from collections import deque
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from typing import Literal, get_args
 
-logger = logging.getLogger(__name__)
+from serving.breakers import CircuitBreaker
 
+__all__ = [
+    "TRIPPED_POLICIES",
+    "CircuitBreaker",
+    "PositionCap",
+    "TrippedPolicy",
+    "drift_scale",
+    "policy_target",
+]
 
-class CircuitBreaker:
-    """Trips once, stays tripped with its reason until ``reset()``.
+TrippedPolicy = Literal["hold", "reduce", "close"]
+TRIPPED_POLICIES: tuple[str, ...] = get_args(TrippedPolicy)
 
-    Args:
-        now: the clock (``Clock.now``).
-        max_rejections: rejections within ``window`` that trip it.
-        window: the burst window.
-    """
-
-    def __init__(
-        self,
-        now: Callable[[], datetime],
-        *,
-        max_rejections: int = 5,
-        window: timedelta = timedelta(minutes=10),
-    ) -> None:
-        self._now, self.max_rejections, self.window = now, max_rejections, window
-        self.reason: str | None = None
-        self.tripped_at: datetime | None = None
-        self._rejections: deque[datetime] = deque()
-
-    @property
-    def tripped(self) -> bool:
-        return self.reason is not None
-
-    def trip(self, reason: str) -> None:
-        if not self.tripped:
-            self.reason, self.tripped_at = reason, self._now()
-            logger.error("circuit breaker tripped: %s", reason)
-
-    def record_rejection(self, what: str) -> None:
-        """Count a rejected order; trip when ``max_rejections`` fall within ``window``."""
-        now = self._now()
-        self._rejections.append(now)
-        while self._rejections and now - self._rejections[0] > self.window:
-            self._rejections.popleft()
-        if len(self._rejections) >= self.max_rejections:
-            self.trip(f"{len(self._rejections)} rejections within {self.window} (last: {what})")
-
-    def reset(self) -> None:
-        """A human decided trading may resume."""
-        logger.warning("circuit breaker reset (was: %s)", self.reason)
-        self.reason, self.tripped_at = None, None
-        self._rejections.clear()
+DRIFT_FULL_SIZE_BELOW = 0.1
 
 
 @dataclass(frozen=True)
@@ -70,3 +45,34 @@ class PositionCap:
 
     def apply(self, target: float) -> float:
         return max(-self.max_volume, min(self.max_volume, target))
+
+
+def drift_scale(
+    score: float, *, full_below: float = DRIFT_FULL_SIZE_BELOW, zero_at: float = 0.25
+) -> float:
+    """The share of the confidence-based size to take given the drift score (PSI).
+
+    1.0 at or below ``full_below``, 0.0 at or above ``zero_at``, linear between. An unknown
+    score (NaN: the window is still filling) scales nothing — the breaker, not the sizing,
+    is what guards an unmeasured market.
+    """
+    if math.isnan(score) or score <= full_below:
+        return 1.0
+    if score >= zero_at:
+        return 0.0
+    return (zero_at - score) / (zero_at - full_below)
+
+
+def policy_target(current: float, target: float, policy: TrippedPolicy) -> float:
+    """The signed lots to hold while tripped, given what is held and what the model wants.
+
+    ``hold`` keeps ``current``; ``close`` goes flat; ``reduce`` keeps the smaller of the two
+    sizes when they are on the same side and goes flat otherwise — it can only shrink risk.
+    """
+    if policy not in TRIPPED_POLICIES:
+        raise ValueError(f"unknown tripped policy {policy!r}; expected one of {TRIPPED_POLICIES}")
+    if policy == "hold":
+        return current
+    if policy == "close" or current * target <= 0:
+        return 0.0
+    return math.copysign(min(abs(current), abs(target)), current)

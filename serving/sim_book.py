@@ -3,7 +3,8 @@
 Kept apart from the market replay so the accounting rules (netting: one position per
 symbol that grows, shrinks or reverses; hedging: one position per opening order, closed by
 naming its ticket) can be read on their own. Tickets follow MT5's habit: a position's ticket
-and identifier are the ticket of the order that opened it.
+and identifier are the ticket of the order that opened it. Orders that wait for latency sit
+in ``pending`` (``orders_get``) until the terminal fills or rejects them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,23 @@ class _Position:
 
 
 @dataclass(frozen=True)
+class PendingOrder:
+    """A market order accepted (10008 placed) but not yet filled: it waits for latency.
+
+    Attributes:
+        ticket: the order ticket ``order_send`` answered with.
+        request: the validated request.
+        time_setup: when it was placed, epoch seconds.
+        due: replay index of the bar at whose open it fills (later if the symbol is closed).
+    """
+
+    ticket: int
+    request: TradeRequest
+    time_setup: int
+    due: int
+
+
+@dataclass(frozen=True)
 class Fill:
     """What one market order did on the book (one order, one deal)."""
 
@@ -51,6 +69,7 @@ class Book:
     balance: float
     next_ticket: int = 1_000_001
     positions: dict[int, _Position] = field(default_factory=dict)
+    pending: dict[int, PendingOrder] = field(default_factory=dict)
     history_orders: list[TradeOrder] = field(default_factory=list)
     deals: list[TradeDeal] = field(default_factory=list)
 
@@ -61,6 +80,26 @@ class Book:
     def find_netting(self, symbol: str) -> _Position | None:
         return next((p for p in self.positions.values() if p.symbol == symbol), None)
 
+    def place(self, request: TradeRequest, time: int, due: int) -> int:
+        """Accept a market order that fills later (latency); returns its order ticket."""
+        ticket = self._ticket()
+        self.pending[ticket] = PendingOrder(ticket, request, time, due)
+        return ticket
+
+    def reject(self, order: PendingOrder, time: int) -> None:
+        """Drop a pending order the server refuses at fill time (history: rejected, no deal)."""
+        del self.pending[order.ticket]
+        self.history_orders.append(
+            self._order_record(
+                order.request,
+                order.ticket,
+                0,
+                time,
+                time_setup=order.time_setup,
+                state=mt5.ORDER_STATE_REJECTED,
+            )
+        )
+
     def execute(
         self,
         request: TradeRequest,
@@ -68,6 +107,9 @@ class Book:
         time: int,
         commission: float,
         value_per_price_unit: float,
+        *,
+        order: PendingOrder | None = None,
+        requested: float | None = None,
     ) -> Fill:
         """Book a filled market order: one history order, one deal, the position updated.
 
@@ -78,8 +120,16 @@ class Book:
             commission: account-currency commission for this deal (<= 0).
             value_per_price_unit: account-currency value of a 1.0 price move for one lot
                 (the terminal derives it from tick value / tick size).
+            order: the pending order this fill completes (its ticket and setup time are
+                kept); None for an order filled as it is sent.
+            requested: the order's volume when ``request.volume`` is only part of it (10010:
+                the history order shows it partially filled, the rest cancelled).
         """
-        order_ticket = self._ticket()
+        if order is None:
+            order_ticket, time_setup = self._ticket(), time
+        else:
+            del self.pending[order.ticket]
+            order_ticket, time_setup = order.ticket, order.time_setup
         sign = 1 if request.type == mt5.ORDER_TYPE_BUY else -1
         if self.hedging:
             target = self.positions.get(request.position) if request.position else None
@@ -111,7 +161,14 @@ class Book:
                 entry = mt5.DEAL_ENTRY_INOUT
         deal_ticket = self._ticket()
         self.balance += profit + commission
-        self.history_orders.append(self._order_record(request, order_ticket, position_id, time))
+        record = self._order_record(request, order_ticket, position_id, time, time_setup=time_setup)
+        if requested is not None:
+            record = record._replace(
+                state=mt5.ORDER_STATE_PARTIAL,
+                volume_initial=requested,
+                volume_current=round(requested - request.volume, 8),
+            )
+        self.history_orders.append(record)
         self.deals.append(
             TradeDeal(
                 ticket=deal_ticket,
@@ -154,27 +211,47 @@ class Book:
         self.positions[ticket] = pos
         return pos
 
+    def pending_tuple(self, order: PendingOrder) -> TradeOrder:
+        """The pending order as ``orders_get`` returns it (``position_id``: the position a
+        hedging close names, 0 for an order that opens or nets)."""
+        return self._order_record(
+            order.request,
+            order.ticket,
+            order.request.position,
+            0,
+            time_setup=order.time_setup,
+            state=mt5.ORDER_STATE_PLACED,
+            volume_current=order.request.volume,
+        )
+
     @staticmethod
     def _order_record(
-        request: TradeRequest, ticket: int, position_id: int, time: int
+        request: TradeRequest,
+        ticket: int,
+        position_id: int,
+        time: int,
+        *,
+        time_setup: int,
+        state: int = mt5.ORDER_STATE_FILLED,
+        volume_current: float = 0.0,
     ) -> TradeOrder:
         return TradeOrder(
             ticket=ticket,
-            time_setup=time,
-            time_setup_msc=time * 1000,
+            time_setup=time_setup,
+            time_setup_msc=time_setup * 1000,
             time_done=time,
             time_done_msc=time * 1000,
             time_expiration=0,
             type=request.type,
             type_time=request.type_time,
             type_filling=request.type_filling,
-            state=mt5.ORDER_STATE_FILLED,
+            state=state,
             magic=request.magic,
             position_id=position_id,
             position_by_id=0,
             reason=mt5.ORDER_REASON_EXPERT,
             volume_initial=request.volume,
-            volume_current=0.0,
+            volume_current=volume_current,
             price_open=request.price,
             sl=request.sl,
             tp=request.tp,

@@ -23,6 +23,20 @@ def to_epoch(value: datetime | int | float) -> int:
     return int(value)
 
 
+def history_window(
+    date_from: datetime | int | None,
+    date_to: datetime | int | None,
+    ticket: int | None,
+    position: int | None,
+) -> tuple[int, int]:
+    """The epoch range a ``history_*_get`` call asks for; a ticket or position alone: all."""
+    if date_from is None or date_to is None:
+        if ticket is None and position is None:
+            raise TypeError("history_*_get needs date_from and date_to, ticket or position")
+        return -(2**62), 2**62
+    return to_epoch(date_from), to_epoch(date_to)
+
+
 def to_rates(bars: pd.DataFrame) -> np.ndarray:
     """Bars in the MT5 rate layout (tz-aware ``time``) → the terminal's structured array."""
     out = np.empty(len(bars), dtype=RATES_DTYPE)
@@ -75,6 +89,11 @@ class Replay:
             row["high"] = row["low"] = row["close"] = row["open"]
             row["tick_volume"], row["real_volume"] = 1, 0
         return rates
+
+    def last_closed(self, symbol: str) -> np.void | None:
+        """The symbol's last closed bar now (None before it has one)."""
+        k = self.last_index(symbol) - (1 if self.is_open(symbol) else 0)
+        return self.rates[symbol][k] if k >= 0 else None
 
     def price(self, symbol: str) -> tuple[float, int]:
         """(bid, spread in points) now: the forming bar's open, else the last close."""

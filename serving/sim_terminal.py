@@ -7,22 +7,26 @@ close and its future is not visible), rates are numpy structured arrays with MT5
 bid is the chart price and ask = bid + spread × point, orders carry magic and comment, and
 ``order_send`` may return ``None`` after the order reached the server. Times are the stored
 bars' UTC epoch seconds (a live terminal would report server time). Costs come from the
-shared ``models.costs.CostModel`` (commission per lot and side, adverse slippage in points),
-so a replay and the backtest charge the same frictions.
+shared ``models.costs.CostModel``, so a replay and the backtest (``models.backtest_bars``)
+charge the same frictions: a market order fills at the forming bar's open — buys at the ask,
+sells at the bid — slipped against the trader by ``CostModel.slippage_points`` of the last
+closed bar's range, and pays commission per lot. With ``latency_bars > 0`` the order is
+answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of the bar
+``latency_bars`` bars later, when ``advance()`` reaches it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from models.costs import CostModel
+from models.costs import CostModel, range_points
 from serving import mt5_constants as mt5
 from serving.mt5_types import (
     AccountInfo,
@@ -34,17 +38,24 @@ from serving.mt5_types import (
     TradePosition,
     TradeRequest,
 )
-from serving.sim_book import Book
+from serving.sim_book import Book, Fill, PendingOrder
 from serving.sim_checks import check_request, in_group, parse_request
+from serving.sim_faults import (
+    ANSWERING_FAULTS,
+    LOST_AFTER_PLACING,
+    LOST_BEFORE_PLACING,
+    Fault,
+    partial_volume,
+)
 from serving.sim_fields import account_tuple, symbol_info_tuple
-from serving.sim_market import Replay, to_epoch
+from serving.sim_market import Replay, history_window, to_epoch
 from serving.symbols import SYMBOL_SPECS, SymbolSpec, tick_value
 
 logger = logging.getLogger(__name__)
 
-Fault = Literal["requote", "none", "no_connection"] | int
 _OK = (mt5.RES_S_OK, "Success")
 _NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
+_TIMEOUT = (mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
 
 
 class SimTerminal:
@@ -56,7 +67,9 @@ class SimTerminal:
         specs: symbol specifications (default: ``serving.symbols.SYMBOL_SPECS``).
         account_mode: "netting" (one position per symbol) or "hedging".
         start: index into the merged bar timeline, or a time, of the first forming bar.
-        costs: commission per lot and side and slippage; default ``CostModel()``.
+        costs: commission, slippage and latency; default ``CostModel()``.
+        comment_rewrite: a broker's habit of rewriting order comments (e.g. ``lambda c: ""``),
+            applied to what the server stores: orders, deals and positions.
     """
 
     def __init__(
@@ -73,6 +86,7 @@ class SimTerminal:
         currency: str = "USD",
         login: int = 5_000_001,
         server: str = "Tate-SimReplay",
+        comment_rewrite: Callable[[str], str] | None = None,
     ) -> None:
         all_specs = dict(specs or SYMBOL_SPECS)
         missing = sorted(set(bars) - set(all_specs))
@@ -89,6 +103,7 @@ class SimTerminal:
         self._error: tuple[int, str] = _OK
         self._request_id = 0
         self.faults: deque[Fault] = deque()
+        self.comment_rewrite = comment_rewrite
 
     # -- session -------------------------------------------------------------------------
     def initialize(self, *args: Any, **kwargs: Any) -> bool:
@@ -101,6 +116,11 @@ class SimTerminal:
 
     def shutdown(self) -> None:
         self._connected = False
+
+    def disconnect(self) -> None:
+        """Lose the terminal mid-session: every call fails (``None``, no IPC) until
+        ``initialize()``; the server side (orders, positions, deals) carries on."""
+        self._connected, self._error = False, _NO_IPC
 
     def last_error(self) -> tuple[int, str]:
         return self._error
@@ -120,8 +140,14 @@ class SimTerminal:
         return datetime.fromtimestamp(self.now, tz=UTC)
 
     def advance(self) -> bool:
-        """Close the forming bar and open the next one; False when the replay is over."""
-        return self._replay.advance()
+        """Close the forming bar and open the next one, filling the orders due at its open.
+
+        Returns False when the replay is over (nothing changes then).
+        """
+        if not self._replay.advance():
+            return False
+        self._fill_due()
+        return True
 
     def inject(self, *faults: Fault) -> None:
         """Queue faults for the next ``order_send`` calls, one per call, in order."""
@@ -207,6 +233,10 @@ class SimTerminal:
     def account_info(self) -> AccountInfo | None:
         if not self._online():
             return None
+        return self._account()
+
+    def _account(self) -> AccountInfo:
+        """The account as the server sees it (it carries on while the terminal is offline)."""
         profit = sum((p.profit for p in self._valued()), 0.0)
         margin = sum(p.volume * self._margin_per_lot(p.symbol) for p in self._valued())
         mode = (
@@ -233,13 +263,21 @@ class SimTerminal:
         )
 
     def orders_total(self) -> int:
-        return 0
+        return len(self._book.pending)
 
     def orders_get(
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradeOrder, ...] | None:
-        """Active pending orders: none, since the replay fills market orders at once."""
-        return () if self._online() else None
+        """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
+        if not self._online():
+            return None
+        return tuple(
+            self._book.pending_tuple(o)
+            for o in self._book.pending.values()
+            if (symbol is None or o.request.symbol == symbol)
+            and in_group(o.request.symbol, group)
+            and (ticket is None or o.ticket == ticket)
+        )
 
     def history_orders_get(
         self,
@@ -251,7 +289,7 @@ class SimTerminal:
     ) -> tuple[TradeOrder, ...] | None:
         if not self._online():
             return None
-        lo, hi = self._range(date_from, date_to, ticket, position)
+        lo, hi = history_window(date_from, date_to, ticket, position)
         return tuple(
             o
             for o in self._book.history_orders
@@ -272,7 +310,7 @@ class SimTerminal:
         """Deals by time range (+ group), by order ``ticket`` or by ``position`` id."""
         if not self._online():
             return None
-        lo, hi = self._range(date_from, date_to, ticket, position)
+        lo, hi = history_window(date_from, date_to, ticket, position)
         return tuple(
             d
             for d in self._book.deals
@@ -282,20 +320,10 @@ class SimTerminal:
             and (position is None or d.position_id == position)
         )
 
-    def _range(
-        self, date_from: Any, date_to: Any, ticket: int | None, position: int | None
-    ) -> tuple[int, int]:
-        if date_from is None or date_to is None:
-            if ticket is None and position is None:
-                raise TypeError("history_*_get needs date_from and date_to, ticket or position")
-            return -(2**62), 2**62
-        return to_epoch(date_from), to_epoch(date_to)
-
     # -- trading -------------------------------------------------------------------------
     def _validate(self, req: TradeRequest) -> tuple[int, str]:
         spec = self.specs.get(req.symbol)
-        account = self.account_info()
-        assert account is not None
+        account = self._account()
         return check_request(
             req,
             spec,
@@ -321,11 +349,12 @@ class SimTerminal:
         )
 
     def order_send(self, request: Mapping[str, Any]) -> OrderSendResult | None:
-        """Fill a market order at ask (buy) / bid (sell) plus adverse slippage.
+        """Fill a market order at ask (buy) / bid (sell) plus adverse slippage, or place it.
 
-        A queued fault changes the outcome: "requote" and integer retcodes answer without
-        placing; "no_connection" answers TRADE_RETCODE_CONNECTION without placing; "none"
-        places the order and then returns None, as when the reply is lost.
+        With ``costs.latency_bars > 0`` a valid order is answered TRADE_RETCODE_PLACED with
+        its order ticket and fills when ``advance()`` reaches its bar. A queued fault (see
+        ``serving.sim_faults``) changes the outcome, placing the order or not, as a live
+        terminal might.
         """
         if not self._online():
             return None
@@ -335,41 +364,86 @@ class SimTerminal:
         bid, ask = self._quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
 
         def answer(
-            retcode: int, comment: str, deal: int = 0, order: int = 0, price: float = 0.0
+            retcode: int, comment: str, fill: Fill | None = None, order: int = 0
         ) -> OrderSendResult:
-            volume = req.volume if deal else 0.0
+            deal, volume, price = (fill.deal, fill.volume, fill.price) if fill else (0, 0.0, 0.0)
+            order = fill.order if fill else order
             return OrderSendResult(
                 retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req
             )
 
-        if fault == "requote":
-            return answer(mt5.TRADE_RETCODE_REQUOTE, "Requote")
-        if fault == "no_connection":
-            return answer(mt5.TRADE_RETCODE_CONNECTION, "No connection with the trade server")
+        if isinstance(fault, str) and fault in ANSWERING_FAULTS:
+            return answer(*ANSWERING_FAULTS[fault])
         if isinstance(fault, int):
             return answer(fault, "Injected fault")
+        if fault in LOST_BEFORE_PLACING:
+            return self._lose_reply(str(fault))
         retcode, comment = self._validate(req)
         if retcode:
             return answer(retcode, comment)
+        stored = (
+            req._replace(comment=self.comment_rewrite(req.comment)) if self.comment_rewrite else req
+        )
+        part = partial_volume(self.specs[req.symbol], req.volume) if fault == "partial" else None
+        if part is not None:
+            fill = self._fill(stored, volume=part)
+            result = answer(mt5.TRADE_RETCODE_DONE_PARTIAL, "Request executed partially", fill)
+        elif self.costs.latency_bars:
+            due = self._replay.cursor + self.costs.latency_bars
+            order = self._book.place(stored, self.now, due)
+            result = answer(mt5.TRADE_RETCODE_PLACED, "Request placed", order=order)
+        else:
+            result = answer(mt5.TRADE_RETCODE_DONE, "Request executed", self._fill(stored))
+        if fault in LOST_AFTER_PLACING:
+            return self._lose_reply(str(fault))
+        return result
+
+    def _lose_reply(self, fault: str) -> None:
+        """``order_send``'s ``None``: an IPC timeout, or the terminal gone until initialize."""
+        if fault.startswith("disconnect"):
+            self.disconnect()
+        else:
+            self._error = _TIMEOUT
+        return None
+
+    def _fill(
+        self, req: TradeRequest, order: PendingOrder | None = None, volume: float | None = None
+    ) -> Fill:
+        """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
+        (``volume``: deal only that much, the rest of the order cancelled)."""
         spec, buy = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY
-        slip = self.costs.slippage_points * spec.point
+        bid, ask = self._quote(req.symbol)
+        closed = self._replay.last_closed(req.symbol)
+        bar_range = (
+            0.0 if closed is None else range_points(closed["high"], closed["low"], spec.point)
+        )
+        slip = float(self.costs.slippage_points(bar_range)) * spec.point
         price = round(ask + slip if buy else bid - slip, spec.digits)
+        dealt = req if volume is None else req._replace(volume=volume)
         fill = self._book.execute(
-            req,
+            dealt,
             price,
             self.now,
-            -self.costs.commission(req.volume),
+            -self.costs.commission(dealt.volume),
             self._value_per_price_unit(req.symbol, bid),
+            order=order,
+            requested=None if volume is None else req.volume,
         )
         logger.debug(
-            "sim fill %s %s %.2f @ %s magic=%s",
-            req.symbol,
-            "buy" if buy else "sell",
-            req.volume,
-            price,
-            req.magic,
+            "sim fill %s %s %.2f @ %s", req.symbol, "buy" if buy else "sell", req.volume, price
         )
-        if fault == "none":
-            self._error = (mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
-            return None
-        return answer(mt5.TRADE_RETCODE_DONE, "Request executed", fill.deal, fill.order, price)
+        return fill
+
+    def _fill_due(self) -> None:
+        """Fill placed orders whose bar has come, oldest first; a symbol without a bar now
+        keeps its orders waiting, and an order the server would refuse now is rejected."""
+        for order in sorted(self._book.pending.values(), key=lambda o: o.ticket):
+            req = order.request
+            if order.due > self._replay.cursor or not self._replay.is_open(req.symbol):
+                continue
+            retcode, comment = self._validate(req)
+            if retcode:
+                logger.info("sim order %d rejected at fill time: %s", order.ticket, comment)
+                self._book.reject(order, self.now)
+                continue
+            self._fill(req, order)

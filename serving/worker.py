@@ -1,4 +1,4 @@
-"""The serving worker: per closed bar, resolve → fetch → predict → risk → journal → submit.
+"""The serving worker: per closed bar, resolve → watch → fetch → predict → risk → journal → submit.
 
 The loop reads like the lifecycle (STYLE rule 7); each step is a small function taking its
 collaborators. Decisions are made only on *closed* bars (``copy_rates_from_pos(..., 1, n)``;
@@ -6,6 +6,13 @@ position 0 is still forming), each (symbol, role) at most once per bar. The inte
 journaled before any order is sent, so every order in the terminal has a journal row that
 explains it. The champion trades the full risk budget; the canary a fraction of it under its
 own magic number (magic + 1), which only a hedging account can keep apart.
+
+Circuit breakers (``serving.safety``) are watched before the decisions of each pass: operator
+reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
+decisions feed the latency and drift breakers. While any breaker is tripped, decisions are
+still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
+closed bar, what happens to positions already held; its orders are journaled as order events
+under their own intent, named by a ``policy`` row in ``breaker_events``.
 """
 
 from __future__ import annotations
@@ -14,59 +21,51 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from models.sizing import size_from_confidence
 from serving import mt5_constants as mt5
+from serving.book import read_book
+from serving.breakers import BreakerEvent
 from serving.broker import Mt5Broker, OrderEvent, Outcome
+from serving.clocks import Clock, ReplayClock, SystemClock
+from serving.execution import OrderExecutor
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
 from serving.model_source import LoadedModel, ModelSource
-from serving.risk import CircuitBreaker, PositionCap
+from serving.risk import CircuitBreaker, PositionCap, drift_scale, policy_target
+from serving.safety import JournaledBreakers, RiskLimits, WorkerBreakers
+
+__all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 
 logger = logging.getLogger(__name__)
 
 TRADING_ROLES = ("champion", "canary")
 
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-    def sleep(self, seconds: float) -> None: ...
+DriftReference = Callable[[LoadedModel, str], ArrayLike | None]
+"""``(loaded model, feature) -> reference sample`` (its training values) or None to warm up."""
 
 
-class SystemClock:
-    """Wall-clock time, for a live terminal."""
+def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
+    """Short, deterministic id of one decision's trading intent (fits an MT5 comment).
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-class ReplayClock:
-    """The replay's time (the forming bar's open); ``sleep`` paces a replay in wall time."""
-
-    def __init__(self, terminal: Any) -> None:
-        self.terminal = terminal
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(int(self.terminal.now), tz=UTC)
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
-def make_intent_id(version: str, role: str, symbol: str, bar_time: int) -> str:
-    """Short, deterministic id of one decision's trading intent (fits an MT5 comment)."""
-    key = f"{version}-{role}-{symbol}-{bar_time}".encode()
+    The account (login@server) is part of it: the same decision on the same account is one
+    intent however often a restart re-decides it, while a new account (a new sim replay of the
+    same bars) is a new one.
+    """
+    key = f"{version}-{role}-{symbol}-{bar_time}-{account}".encode()
     return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:16]
+
+
+def account_key(terminal: Any) -> str:
+    """``login@server`` of the terminal's account ("" when it does not say)."""
+    info = terminal.account_info()
+    return "" if info is None else f"{info.login}@{info.server}"
 
 
 def feature_names(model: Any, count: int) -> tuple[str, ...]:
@@ -95,7 +94,14 @@ class Worker:
         symbols, timeframe: what to trade, e.g. ("EURUSD",), "H1".
         max_volume: the champion's risk budget in lots at confidence 1.
         canary_fraction: share of ``max_volume`` the canary may trade.
-        breaker, position_cap: risk controls (defaults: a breaker on ``clock``; cap = max_volume).
+        breaker, position_cap: the order-error breaker (default: one from ``limits``) and the
+            position cap (default: ``max_volume``).
+        limits: every breaker's limit and the tripped policy (``RiskLimits()``).
+        drift_reference: the key feature's reference sample for a loaded champion (default:
+            a warm-up reference, see ``serving.drift_breaker``).
+        timer: measures decision latency (``time.perf_counter``; a fake in tests).
+
+    Breakers tripped before a restart are still tripped after it (rebuilt from the journal).
     """
 
     def __init__(
@@ -113,18 +119,46 @@ class Worker:
         canary_fraction: float = 0.05,
         breaker: CircuitBreaker | None = None,
         position_cap: PositionCap | None = None,
+        limits: RiskLimits | None = None,
+        drift_reference: DriftReference | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+        shadow_terminal: Any | None = None,
     ) -> None:
         self.terminal, self.journal, self.model_source = terminal, journal, model_source
         self.metrics, self.clock, self.symbols = metrics, clock, tuple(symbols)
         self.timeframe = mt5.TIMEFRAMES[timeframe]
         self.max_volume, self.canary_fraction = max_volume, canary_fraction
-        self.breaker = breaker or CircuitBreaker(clock.now)
         self.position_cap = position_cap or PositionCap(max_volume)
         self.brokers = {"champion": broker, "canary": broker.for_magic(broker.magic + 1)}
+        # netting: positions cannot be split, so the canary trades a shadow SimTerminal instead
+        self.shadow_terminal = shadow_terminal
+        self._shadow_broker = (
+            None if shadow_terminal is None else broker.for_magic(broker.magic + 1, shadow_terminal)
+        )
+        self.limits = limits or RiskLimits()
+        self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
+        self.breaker = self.breakers.order_errors
+        self._journaled = JournaledBreakers(self.breakers, journal)
+        self._journaled.restore()
+        self.metrics.set_breakers(self.breakers.states())
+        self._drift_reference, self._timer = drift_reference, timer
+        self._drift_version: str | None = None
         self._last_bar: dict[tuple[str, str], int] = {}
+        self._newest_bar: dict[str, int | None] = {}
+        self._desired: dict[tuple[str, str], float] = {}
+        self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
         self._warned_netting = False
         self.poll_seconds = 1.0
+        self.account = account_key(terminal)
+        self.executor = OrderExecutor(journal, terminal, now=clock.now)
+
+    def reset_breaker(self, name: str, by: str) -> bool:
+        """Reset one breaker by name on behalf of ``by`` (journaled); True if it was tripped.
+        From another process, ``Journal.request_breaker_reset`` does the same between bars."""
+        reset = self.breakers.reset(name, by)
+        self.metrics.set_breakers(self.breakers.states())
+        return reset
 
     def stop(self) -> None:
         """Ask ``run`` to return after the current bar (safe from another thread)."""
@@ -136,6 +170,7 @@ class Worker:
         Aliases are refreshed between bars only, so one bar is never decided by two versions.
         Returns the number of bars processed.
         """
+        self.executor.start_up(b.magic for b in self.brokers.values())  # before any signal
         processed = 0
         while (max_bars is None or processed < max_bars) and not self._stop.is_set():
             self.model_source.refresh()
@@ -149,6 +184,9 @@ class Worker:
         return processed
 
     def _next_bar(self) -> bool:
+        shadow_advance = getattr(self.shadow_terminal, "advance", None)
+        if shadow_advance is not None:
+            shadow_advance()  # a replayed shadow moves in lockstep with the market it mirrors
         advance = getattr(self.terminal, "advance", None)
         if advance is not None:
             return bool(advance())
@@ -156,29 +194,113 @@ class Worker:
         return True
 
     def process_bar(self) -> None:
-        """Decide (and trade) every symbol for every loaded role on the last closed bar."""
+        """Watch the breakers, decide (and trade) every symbol for every loaded role on the
+        last closed bar, then apply the tripped policy if any breaker is tripped."""
         models = self.model_source.current()
         self.metrics.set_versions({role: m.version for role, m in models.items()})
-        self.metrics.circuit_breaker_tripped.set(1 if self.breaker.tripped else 0)
+        try:
+            self.watch()
+        except Exception:
+            logger.exception("watching the breakers failed; deciding on what is known")
+        roles = sorted(models, key=lambda r: (r != "champion", r))
         for symbol in self.symbols:
-            for role in sorted(models, key=lambda r: (r != "champion", r)):
+            for role in roles:
                 try:
                     self.decide_and_trade(symbol, models[role])
                 except Exception:
                     logger.exception("%s %s: decision failed; skipping this bar", role, symbol)
+        self._evaluate_drift()
+        if self.breakers.tripped and self.limits.tripped_policy != "hold":
+            for symbol in self.symbols:
+                for role in roles:
+                    try:
+                        self.apply_tripped_policy(symbol, models[role])
+                    except Exception:
+                        logger.exception("%s %s: tripped policy failed; next bar", role, symbol)
+        self.metrics.set_breakers(self.breakers.states())
+        self.metrics.set_refusing(self.executor.refusing)
         self.metrics.bars_processed.inc()
 
+    def watch(self) -> None:
+        """Reset requests, the halted tag, stale bars and the books (daily loss), in that order."""
+        self._journaled.apply_reset_requests()
+        self.breakers.halted.observe(self.model_source.halted)
+        for symbol in self.symbols:
+            rates = self.terminal.copy_rates_from_pos(symbol, self.timeframe, 1, 1)
+            bar = int(rates["time"][-1]) if rates is not None and len(rates) else None
+            tick = self.terminal.symbol_info_tick(symbol)
+            self._newest_bar[symbol] = bar
+            quote = None if tick is None else (tick.bid, tick.ask)
+            self.breakers.stale_bars.observe(symbol, bar, quote)
+        roles = {self.brokers[role].magic: role for role in TRADING_ROLES}
+        loss = self.breakers.daily_loss
+        books = read_book(self.terminal, roles, loss.day_start(), self.clock.now())
+        if books is None:
+            return
+        self.metrics.set_book(books, self.symbols)
+        pnl = loss.observe(
+            realised=sum(b.realised for b in books.values()),
+            floating=sum(b.floating for b in books.values()),
+        )
+        self.metrics.daily_pnl.set(pnl)
+
+    def apply_tripped_policy(self, symbol: str, loaded: LoadedModel) -> None:
+        """Bring a role's held position to what the policy allows, once per closed bar and
+        trip; the orders go under their own intent, named by a ``policy`` breaker event."""
+        role, policy = loaded.role, self.limits.tripped_policy
+        tripped = [b for b in self.breakers if b.tripped]
+        latest_trip = max((b.tripped_at for b in tripped if b.tripped_at), default=None)
+        key, marker = (symbol, role), (self._newest_bar.get(symbol), latest_trip)
+        if not tripped or self._policy_done.get(key) == marker or not self._can_trade(role):
+            return
+        self._policy_done[key] = marker
+        broker = self.brokers[role]
+        current = broker.net_position(symbol)
+        target = policy_target(current, self._desired.get(key, 0.0), policy)
+        if abs(target - current) < 1e-9:
+            return
+        now = self.clock.now()
+        intent_id = make_intent_id(
+            f"{loaded.version}-{policy}", role, symbol, int(now.timestamp()), self.account
+        )
+        why = "; ".join(f"{b.name}: {b.reason}" for b in tripped)
+        self._journaled.record(
+            BreakerEvent(
+                breaker=tripped[0].name,
+                event="policy",
+                reason=f"{policy} {role} {symbol} {current:+g} -> {target:+g} lots; {why}",
+                at=now,
+                value=target,
+                intent_id=intent_id,
+            )
+        )
+        for event in self.executor.rebalance(
+            broker, symbol, target, intent_id=intent_id, role=role
+        ):
+            self._record(event, role)
+
+    def _hedging(self) -> bool:
+        account = self.terminal.account_info()
+        hedging = mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+        return account is not None and account.margin_mode == hedging
+
+    def _in_shadow(self, role: str) -> bool:
+        """The canary on a netting account with a shadow terminal: it trades there, as 'shadow'."""
+        return role == "canary" and self._shadow_broker is not None and not self._hedging()
+
     def _can_trade(self, role: str) -> bool:
-        if role not in TRADING_ROLES or self.breaker.tripped:
+        """Whether the role may hold positions on the account at all (breakers aside)."""
+        if role not in TRADING_ROLES:
             return False
         if role == "canary":
-            account = self.terminal.account_info()
-            hedging = (
-                account is not None
-                and account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-            )
+            hedging = self._hedging()
             if not hedging and not self._warned_netting:
-                logger.warning("netting account: the canary decides but does not trade")
+                logger.warning(
+                    "netting account: the canary %s",
+                    "trades in shadow on a SimTerminal"
+                    if self._shadow_broker is not None
+                    else "decides but does not trade (no shadow terminal)",
+                )
                 self._warned_netting = True
             return hedging
         return True
@@ -192,41 +314,91 @@ class Worker:
         if self._last_bar.get((symbol, role), -1) >= bar_time:
             return  # no new closed bar for this symbol (weekend, delisted, live polling)
         self._last_bar[(symbol, role)] = bar_time
-        started = time.perf_counter()
+        started = self._timer()
         decision = model.decide(window)
-        latency = time.perf_counter() - started
+        latency = self._timer() - started
         self.metrics.observe_decision(role, symbol, latency, float(decision.probability))
         self.metrics.last_bar_timestamp.set(bar_time)
-        size = (
-            self._size(symbol, role, float(decision.confidence)) if self._can_trade(role) else 0.0
-        )
-        target = self.position_cap.apply(int(decision.signal) * size)
-        intent_id = make_intent_id(loaded.version, role, symbol, bar_time)
+        self.breakers.latency.observe(latency)
         features = np.asarray(decision.features, dtype=np.float64)
+        names = feature_names(model, len(features))
+        if role == "champion":
+            self._observe_drift(loaded, names, features)
+        shadow = self._in_shadow(role)
+        tradable = self._can_trade(role) or shadow
+        size = self._size(symbol, role, float(decision.confidence)) if tradable else 0.0
+        target = self.position_cap.apply(int(decision.signal) * size)
+        if not shadow:
+            self._desired[(symbol, role)] = target
+        tripped = self.breakers.tripped
+        journal_role = "shadow" if shadow else role
+        intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
         self.journal.record_decision(
             bar_time=datetime.fromtimestamp(bar_time, tz=UTC),
             symbol=symbol,
-            role=role,
+            role=journal_role,
             model_name=loaded.name,
             model_version=loaded.version,
-            features=dict(zip(feature_names(model, len(features)), features.tolist(), strict=True)),
+            features=dict(zip(names, features.tolist(), strict=True)),
             signal=int(decision.signal),
             confidence=float(decision.confidence),
-            size=abs(target),
+            size=0.0 if tripped else abs(target),
             intent_id=intent_id,
         )
-        if not self._can_trade(role):
+        if not tradable or tripped:
+            return  # a tripped worker's positions are the policy's business
+        if shadow and self._shadow_broker is not None:
+            # paper orders: the account's journal book (intents) and reconciliation ignore them
+            for event in self._shadow_broker.rebalance(symbol, target, intent_id=intent_id):
+                self._record(event, "shadow")
             return
-        for event in self.brokers[role].rebalance(symbol, target, intent_id=intent_id):
+        for event in self.executor.rebalance(
+            self.brokers[role], symbol, target, intent_id=intent_id, role=role, bar_time=bar_time
+        ):
             self._record(event, role)
 
+    def _observe_drift(
+        self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray
+    ) -> None:
+        """Feed the champion's key feature to the drift breaker; a new version starts over
+        against its own reference."""
+        drift = self.breakers.drift
+        if loaded.version != self._drift_version and names:
+            self._drift_version = loaded.version
+            feature = self.limits.drift_feature or names[0]
+            reference = None
+            try:
+                if self._drift_reference is not None:
+                    reference = self._drift_reference(loaded, feature)
+            except Exception:
+                logger.exception("no drift reference for v%s; warming up", loaded.version)
+            drift.rebase(reference, feature)
+            self.metrics.feature_drift.clear()
+            if feature not in names:
+                logger.warning("drift feature %r is not among %s; not watched", feature, names)
+        watched = drift.feature
+        if watched is not None and watched in names:
+            drift.observe(float(features[list(names).index(watched)]))
+
+    def _evaluate_drift(self) -> None:
+        score = self.breakers.drift.evaluate()
+        if self.breakers.drift.feature is not None:
+            self.metrics.feature_drift.labels(feature=self.breakers.drift.feature).set(score)
+
     def _size(self, symbol: str, role: str, confidence: float) -> float:
+        """Lots from confidence, shrunk by the drift score, on the broker's grid and budget."""
         info = self.terminal.symbol_info(symbol)
         if info is None:
             return 0.0
         budget = self.max_volume * (self.canary_fraction if role == "canary" else 1.0)
+        scale = 1.0
+        if self.limits.drift_sizing:
+            scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)
         return size_from_confidence(
-            confidence, max_volume=budget, min_volume=info.volume_min, volume_step=info.volume_step
+            confidence * scale,
+            max_volume=budget,
+            min_volume=info.volume_min,
+            volume_step=info.volume_step,
         )
 
     def _record(self, event: OrderEvent, role: str) -> None:
@@ -242,9 +414,9 @@ class Worker:
             latency_seconds=event.latency_seconds,
             at=event.at,
         )
-        if event.outcome in (Outcome.FILLED, Outcome.PENDING):
-            return
-        self.metrics.count_order_error(event.symbol, role, event.retcode)
+        self.metrics.observe_order(
+            event.symbol, role, event.retcode, event.outcome.value, event.latency_seconds
+        )
         if event.outcome is Outcome.OPERATIONAL:
             self.breaker.trip(f"{event.symbol} {role}: retcode {event.retcode} {event.message}")
         elif event.outcome is Outcome.REJECTED:

@@ -28,6 +28,15 @@ def run_demo(home: Path) -> subprocess.CompletedProcess[str]:
     return run_tate(home, "demo")
 
 
+def champion_orders(db: sqlite3.Connection) -> int:
+    """Order events of the champion's intents."""
+    query = (
+        "select count(*) from order_events where intent_id in "
+        "(select intent_id from decisions where role = 'champion')"
+    )
+    return int(db.execute(query).fetchone()[0])
+
+
 def alias(client: MlflowClient, name: str) -> str:
     return str(client.get_model_version_by_alias("tate-lgbm-momentum", name).version)
 
@@ -49,8 +58,9 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
             "select count(*), count(distinct model_version) from decisions"
         ).fetchone()
         orders = db.execute("select count(*) from order_events").fetchone()[0]
+        champion_first = champion_orders(db)
     assert decisions[0] > 100 and decisions[1] == 1
-    assert orders > 0
+    assert orders > 0 and champion_first > 0
 
     second = run_demo(home)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-5000:]
@@ -65,7 +75,10 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     assert trained.data.tags["tate.validation_result_id"] in {v["result_id"] for v in verdicts}
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}
+        champion_second = champion_orders(db) - champion_first
     assert {"champion", "canary"} <= roles
+    # a second replay is a new simulated account: the champion trades it again from flat
+    assert champion_second > 0
 
     # What a person does next in the MLflow UI, from the command line: promote, then roll back.
     promoted = run_tate(home, "promote")

@@ -6,8 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from models.costs import CostModel
 from serving import mt5_constants as mt5
 from serving.broker import (
+    NO_ANSWER_OUTCOMES,
     RETCODE_OUTCOMES,
     Mt5Broker,
     Outcome,
@@ -164,3 +166,188 @@ def test_order_check_rejection_is_not_sent() -> None:
     (event,) = broker.rebalance("EURUSD", 0.1, intent_id="m")
     assert (event.outcome, event.retcode) == (Outcome.REJECTED, mt5.TRADE_RETCODE_TRADE_DISABLED)
     assert event.latency_seconds == 0.0 and _deals(term) == ()
+
+
+def _delayed(mode: str, latency: int) -> tuple[SimTerminal, Mt5Broker]:
+    term = SimTerminal(
+        make_bars(("EURUSD", "USDJPY"), n=40), account_mode=mode, start=10,  # type: ignore[arg-type]
+        costs=CostModel(latency_bars=latency),
+    )  # fmt: skip
+    term.initialize()
+    return term, Mt5Broker(term, magic=MAGIC)
+
+
+def test_a_placed_order_counts_as_held_so_a_repeated_target_sends_nothing() -> None:
+    term, broker = _delayed("netting", latency=2)
+    (placed,) = broker.rebalance("EURUSD", 0.4, intent_id="n")
+    assert (placed.outcome, placed.retcode) == (Outcome.PENDING, mt5.TRADE_RETCODE_PLACED)
+    assert placed.ticket > 0 and broker.pending_volume("EURUSD") == 0.4
+    assert broker.rebalance("EURUSD", 0.4, intent_id="o") == []
+    term.advance()
+    (change,) = broker.rebalance("EURUSD", -0.2, intent_id="p")  # only the difference
+    assert change.request["type"] == mt5.ORDER_TYPE_SELL and change.request["volume"] == 0.6
+    term.advance()
+    assert broker.net_position("EURUSD") == 0.4 and broker.pending_volume("EURUSD") == -0.6
+    term.advance()
+    assert broker.net_position("EURUSD") == -0.2 and broker.pending_volume("EURUSD") == 0.0
+    assert [d.volume for d in _deals(term)] == [0.4, 0.6]
+
+
+def test_hedging_does_not_close_a_position_twice_while_its_close_is_pending() -> None:
+    term, broker = _delayed("hedging", latency=1)
+    broker.rebalance("EURUSD", 0.3, intent_id="q")
+    term.advance()
+    close, open_ = broker.rebalance("EURUSD", -0.2, intent_id="r")
+    assert close.outcome is Outcome.PENDING and close.request["position"] > 0
+    assert "position" not in open_.request and open_.request["volume"] == 0.2
+    assert broker.rebalance("EURUSD", -0.2, intent_id="s") == []
+    (more,) = broker.rebalance("EURUSD", -0.5, intent_id="t")  # the long is already closing
+    assert "position" not in more.request and more.request["volume"] == 0.3
+    term.advance()
+    positions = term.positions_get(symbol="EURUSD")
+    assert {p.type for p in positions} == {mt5.POSITION_TYPE_SELL}
+    assert broker.net_position("EURUSD") == -0.5 and term.orders_get() == ()
+
+
+def test_pending_orders_of_other_magics_are_not_counted() -> None:
+    _term, broker = _delayed("hedging", latency=1)
+    broker.for_magic(MAGIC + 1).rebalance("EURUSD", 0.5, intent_id="u")
+    assert broker.pending_volume("EURUSD") == 0.0
+    (event,) = broker.rebalance("EURUSD", 0.5, intent_id="v")
+    assert event.outcome is Outcome.PENDING and event.request["volume"] == 0.5
+
+
+class RecordingSleep:
+    """Records every wait instead of sleeping (STYLE: fakes that record calls)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def _quiet(term: SimTerminal, **kwargs: object) -> tuple[Mt5Broker, RecordingSleep]:
+    sleep = RecordingSleep()
+    return Mt5Broker(term, magic=MAGIC, sleep=sleep, **kwargs), sleep  # type: ignore[arg-type]
+
+
+def test_no_answer_goes_by_last_error_and_every_res_code_is_listed() -> None:
+    codes = {name: code for name, code in vars(mt5).items() if name.startswith("RES_")}
+    assert set(NO_ANSWER_OUTCOMES) == set(codes.values()) and len(codes) == 15
+    assert outcome_of(None, mt5.RES_E_INTERNAL_FAIL_TIMEOUT) is Outcome.UNKNOWN
+    assert outcome_of(None, mt5.RES_E_INTERNAL_FAIL_CONNECT) is Outcome.UNKNOWN
+    assert outcome_of(None, mt5.RES_E_AUTH_FAILED) is Outcome.OPERATIONAL
+    assert outcome_of(None, mt5.RES_E_AUTO_TRADING_DISABLED) is Outcome.OPERATIONAL
+    assert outcome_of(None, mt5.RES_E_INVALID_PARAMS) is Outcome.REJECTED
+    assert outcome_of(None, -12345) is Outcome.UNKNOWN
+
+
+def test_throttled_orders_back_off_exponentially_then_give_up_without_sleeping() -> None:
+    term, _ = _setup()
+    broker, sleep = _quiet(term, backoff_seconds=0.5, backoff_max_seconds=1.5)
+    term.inject(mt5.TRADE_RETCODE_TOO_MANY_REQUESTS, mt5.TRADE_RETCODE_LOCKED)
+    (event,) = broker.rebalance("EURUSD", 0.1, intent_id="w")
+    assert (event.outcome, event.attempts, sleep.waits) == (Outcome.FILLED, 3, [0.5, 1.0])
+    term.inject(*[mt5.TRADE_RETCODE_TOO_MANY_REQUESTS] * 10)
+    (event,) = broker.rebalance("EURUSD", 0.3, intent_id="x")
+    assert (event.outcome, event.attempts) == (Outcome.THROTTLED, broker.max_throttled + 1)
+    assert sleep.waits[2:] == [0.5, 1.0, 1.5]
+    assert len(_deals(term)) == 1
+
+
+def test_a_requote_storm_is_bounded_and_places_nothing() -> None:
+    term, _ = _setup()
+    broker, sleep = _quiet(term, max_requotes=5)
+    term.inject(*["requote"] * 50)
+    (event,) = broker.rebalance("EURUSD", 0.2, intent_id="y")
+    assert (event.outcome, event.attempts, event.state) == (Outcome.REQUOTE, 6, "requote")
+    assert _deals(term) == () and term.orders_get() == () and sleep.waits == []
+
+
+def test_a_timeout_that_placed_nothing_is_proven_absent_then_resent_once() -> None:
+    term, _ = _setup()
+    broker, sleep = _quiet(term, settle_seconds=2.0)
+    term.inject("timeout")
+    (event,) = broker.rebalance("EURUSD", 0.2, intent_id="z")
+    assert (event.outcome, event.attempts, event.reconciled) == (Outcome.FILLED, 2, False)
+    assert sleep.waits == [2.0]  # settled before looking
+    (deal,) = _deals(term)
+    assert deal.comment == event.comment
+
+
+def test_unknown_twice_is_recorded_absent_and_not_sent_a_third_time() -> None:
+    term, _ = _setup()
+    broker, _sleep = _quiet(term)
+    term.inject("timeout", "timeout", "timeout")
+    (event,) = broker.rebalance("EURUSD", 0.2, intent_id="aa")
+    assert (event.outcome, event.state, event.attempts) == (Outcome.UNKNOWN, "absent", 2)
+    assert _deals(term) == () and term.faults[0] == "timeout"
+
+
+def test_a_disconnect_after_placing_is_not_resent_until_the_terminal_tells() -> None:
+    term, _ = _setup()
+    broker, _sleep = _quiet(term)
+    term.inject("disconnect_placed")
+    (event,) = broker.rebalance("EURUSD", 0.2, intent_id="ab")
+    assert (event.outcome, event.state, event.proven_absent) == (Outcome.UNKNOWN, "unknown", False)
+    assert "did not answer" in event.message
+    term.initialize()
+    (deal,) = _deals(term)
+    assert deal.comment == event.comment
+    assert broker.rebalance("EURUSD", 0.2, intent_id="ab2") == []  # already held: no double
+
+
+def test_a_partial_fill_is_journaled_as_partial_and_the_rest_is_not_chased() -> None:
+    term, _ = _setup()
+    term.inject("partial")
+    broker, _sleep = _quiet(term)
+    (event,) = broker.rebalance("EURUSD", 0.4, intent_id="ac")
+    assert (event.outcome, event.retcode, event.state) == (
+        Outcome.FILLED, mt5.TRADE_RETCODE_DONE_PARTIAL, "partial",
+    )  # fmt: skip
+    assert (event.volume, event.requested_volume) == (0.2, 0.4)
+    assert len(_deals(term)) == 1 and broker.net_position("EURUSD") == 0.2
+    (rest,) = broker.rebalance("EURUSD", 0.4, intent_id="ad")  # the next intent closes the gap
+    assert rest.volume == 0.2 and broker.net_position("EURUSD") == 0.4
+
+
+def test_a_lost_reply_with_a_rewritten_comment_is_found_by_fingerprint() -> None:
+    term = SimTerminal(make_bars(("EURUSD",), n=30), start=10, comment_rewrite=lambda c: "")
+    term.initialize()
+    broker, _sleep = _quiet(term)
+    broker.rebalance("EURUSD", 0.1, intent_id="ae")
+    term.inject("none")
+    (event,) = broker.rebalance("EURUSD", 0.3, intent_id="af")
+    assert (event.state, event.matched_by) == ("filled_reconciled", "fingerprint")
+    assert event.volume == 0.2
+    assert len(_deals(term)) == 2 and broker.net_position("EURUSD") == 0.3
+
+
+class NoAnswerTerminal(SimTerminal):
+    """A terminal whose ``order_send`` returns None with a chosen ``last_error``."""
+
+    error: tuple[int, str] = (mt5.RES_E_AUTH_FAILED, "Authorization failed")
+
+    def order_send(self, request: object) -> None:  # type: ignore[override]
+        self._error = self.error
+        return None
+
+
+def test_no_answer_with_an_auth_failure_is_operational_and_not_reconciled() -> None:
+    term = NoAnswerTerminal(make_bars(("EURUSD",), n=30), start=10)
+    term.initialize()
+    broker, _sleep = _quiet(term)
+    (event,) = broker.rebalance("EURUSD", 0.1, intent_id="ag")
+    assert (event.outcome, event.attempts, event.retcode) == (Outcome.OPERATIONAL, 1, None)
+
+
+def test_a_reversal_sends_no_second_order_after_an_unknown_first() -> None:
+    term, _ = _setup("hedging")
+    broker, _sleep = _quiet(term)
+    broker.rebalance("EURUSD", 0.3, intent_id="ah")
+    term.inject("disconnect")
+    (close,) = broker.rebalance("EURUSD", -0.2, intent_id="ai")
+    assert close.request["position"] > 0 and close.state == "unknown"
+    term.initialize()
+    assert len(_deals(term)) == 1 and term.orders_get() == ()

@@ -6,6 +6,7 @@ import urllib.request
 
 from prometheus_client import generate_latest
 
+from serving.book import RoleBook
 from serving.metrics import WorkerMetrics, serve_metrics
 
 
@@ -48,3 +49,49 @@ def test_serve_metrics_exposes_the_registry_and_shuts_down() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_every_order_event_is_counted_by_retcode_and_outcome_and_timed() -> None:
+    metrics = WorkerMetrics()
+    metrics.observe_order("EURUSD", "champion", 10009, "filled", 0.003)
+    metrics.observe_order("EURUSD", "champion", None, "unknown", 2.0)
+    r = metrics.registry
+    labels = {"symbol": "EURUSD", "role": "champion"}
+    assert (
+        r.get_sample_value(
+            "order_retcodes_total", {**labels, "retcode": "10009", "outcome": "filled"}
+        )
+        == 1
+    )
+    assert (
+        r.get_sample_value(
+            "order_retcodes_total", {**labels, "retcode": "none", "outcome": "unknown"}
+        )
+        == 1
+    )
+    assert r.get_sample_value("order_execution_errors_total", {**labels, "retcode": "none"}) == 1
+    assert (
+        r.get_sample_value("order_execution_errors_total", {**labels, "retcode": "10009"}) is None
+    )
+    count = r.get_sample_value(
+        "order_send_latency_seconds_count", {"role": "champion", "symbol": "EURUSD"}
+    )
+    assert count == 2
+    le = {"role": "champion", "symbol": "EURUSD", "le": "0.005"}
+    assert r.get_sample_value("order_send_latency_seconds_bucket", le) == 1
+
+
+def test_breaker_positions_and_pnl_gauges_carry_units_and_labels() -> None:
+    metrics = WorkerMetrics()
+    metrics.set_breakers({"halted": True, "latency": False})
+    metrics.set_book(
+        {"champion": RoleBook({"EURUSD": -0.3}, floating=-12.5, realised=4.0)},
+        ("EURUSD", "USDJPY"),
+    )
+    text = generate_latest(metrics.registry).decode()
+    assert 'circuit_breaker_tripped{breaker="halted"} 1.0' in text
+    assert 'circuit_breaker_tripped{breaker="latency"} 0.0' in text
+    assert 'position_volume_lots{role="champion",symbol="EURUSD"} -0.3' in text
+    assert 'position_volume_lots{role="champion",symbol="USDJPY"} 0.0' in text
+    assert 'pnl_account_currency{kind="floating",role="champion"} -12.5' in text
+    assert 'pnl_account_currency{kind="realised_today",role="champion"} 4.0' in text

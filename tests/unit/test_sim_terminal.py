@@ -176,3 +176,113 @@ def test_advance_returns_false_at_the_end_of_the_replay() -> None:
     term = _terminal(start=58)
     assert term.advance() is True
     assert term.advance() is False
+
+
+def test_fills_slip_by_fixed_points_plus_a_share_of_the_last_closed_bars_range() -> None:
+    costs = CostModel(
+        commission_per_lot=0.0, slippage_fixed_points=1.0, slippage_range_fraction=0.1
+    )
+    term = _terminal(costs=costs)
+    closed = term.copy_rates_from_pos("EURUSD", H1, 1, 1)[0]
+    slip = np.ceil(1.0 + 0.1 * round((closed["high"] - closed["low"]) / 1e-5) - 1e-9)
+    tick = term.symbol_info_tick("EURUSD")
+    buy = term.order_send(_order(term, "EURUSD", 0.1, buy=True))
+    sell = term.order_send(_order(term, "EURUSD", 0.1, buy=False))
+    assert slip >= 2
+    assert buy.price == pytest.approx(tick.ask + slip * 1e-5, abs=1e-9)
+    assert sell.price == pytest.approx(tick.bid - slip * 1e-5, abs=1e-9)
+
+
+def test_with_latency_an_order_is_placed_then_filled_at_the_open_bars_later() -> None:
+    term = _terminal(costs=CostModel(commission_per_lot=3.5, latency_bars=2))
+    sent = term.order_send(_order(term, "EURUSD", 0.2, buy=True))
+    assert sent.retcode == mt5.TRADE_RETCODE_PLACED and sent.order > 0 and sent.deal == 0
+    (pending,) = term.orders_get(symbol="EURUSD")
+    assert (pending.ticket, pending.state, pending.magic, pending.volume_current) == (
+        sent.order, mt5.ORDER_STATE_PLACED, 77, 0.2,
+    )  # fmt: skip
+    assert term.orders_total() == 1 and term.orders_get(symbol="USDJPY") == ()
+    placed_at = term.now
+    term.advance()
+    assert term.positions_get() == () and term.history_deals_get(0, 2**40) == ()
+    term.advance()
+    (deal,) = term.history_deals_get(ticket=sent.order)
+    open_ask = term.symbol_info_tick("EURUSD").ask  # the forming bar's open, its own spread
+    assert (deal.time, deal.price, deal.volume) == (term.now, open_ask, 0.2)
+    assert deal.commission == pytest.approx(-0.7)
+    assert term.orders_get() == () and len(term.positions_get(symbol="EURUSD")) == 1
+    (order,) = term.history_orders_get(ticket=sent.order)
+    assert (order.time_setup, order.time_done, order.state) == (
+        placed_at, term.now, mt5.ORDER_STATE_FILLED,
+    )  # fmt: skip
+
+
+def test_a_lost_reply_under_latency_still_leaves_the_order_pending() -> None:
+    term = _terminal(costs=CostModel(latency_bars=1))
+    term.inject("none")
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    (pending,) = term.orders_get()
+    assert pending.comment == "test" and term.history_deals_get(0, 2**40) == ()
+
+
+def test_a_delayed_order_the_server_refuses_at_fill_time_is_rejected_without_a_deal() -> None:
+    term = _terminal("hedging", costs=CostModel(latency_bars=1))
+    opened = term.order_send(_order(term, "EURUSD", 0.3, buy=True))
+    term.advance()
+    (pos,) = term.positions_get()
+    first = term.order_send(_order(term, "EURUSD", 0.3, buy=False, position=pos.ticket))
+    second = term.order_send(_order(term, "EURUSD", 0.3, buy=False, position=pos.ticket))
+    assert [o.position_id for o in term.orders_get()] == [pos.ticket, pos.ticket]
+    term.advance()
+    assert term.positions_get() == () and term.orders_get() == ()
+    states = {o.ticket: o.state for o in term.history_orders_get(0, 2**40)}
+    assert states == {
+        opened.order: mt5.ORDER_STATE_FILLED,
+        first.order: mt5.ORDER_STATE_FILLED,
+        second.order: mt5.ORDER_STATE_REJECTED,
+    }
+    assert len(term.history_deals_get(0, 2**40)) == 2
+
+
+def test_a_timeout_answers_none_and_places_nothing() -> None:
+    term = _terminal()
+    term.inject("timeout")
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_TIMEOUT
+    assert term.history_deals_get(0, 2**40) == () and term.orders_get() == ()
+
+
+@pytest.mark.parametrize(("fault", "placed"), [("disconnect", False), ("disconnect_placed", True)])
+def test_a_disconnect_fails_every_call_until_initialize(fault: str, placed: bool) -> None:
+    term = _terminal()
+    term.inject(fault)  # type: ignore[arg-type]
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
+    assert term.positions_get() is None and term.history_deals_get(0, 2**40) is None
+    assert term.symbol_info_tick("EURUSD") is None and term.order_check({}) is None
+    assert term.initialize()
+    assert len(term.history_deals_get(0, 2**40)) == int(placed)
+    term.disconnect()
+    assert term.account_info() is None and term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
+
+
+def test_a_partial_fill_deals_half_on_the_step_and_cancels_the_rest() -> None:
+    term = _terminal(costs=CostModel(commission_per_lot=3.5, latency_bars=1))
+    term.inject("partial")
+    sent = term.order_send(_order(term, "EURUSD", 0.35, buy=True))
+    assert (sent.retcode, sent.volume) == (mt5.TRADE_RETCODE_DONE_PARTIAL, 0.17)
+    (deal,) = term.history_deals_get(ticket=sent.order)
+    assert (deal.volume, deal.commission) == (0.17, pytest.approx(-0.595))
+    (order,) = term.history_orders_get(ticket=sent.order)
+    assert (order.state, order.volume_initial, order.volume_current) == (
+        mt5.ORDER_STATE_PARTIAL, 0.35, 0.18,
+    )  # fmt: skip
+    assert term.orders_get() == () and term.positions_get()[0].volume == 0.17
+
+
+def test_a_broker_that_rewrites_comments_stores_the_rewritten_one() -> None:
+    term = _terminal(comment_rewrite=lambda c: f"[{c[:3]}]")
+    sent = term.order_send(_order(term, "EURUSD", 0.1, buy=True))
+    assert sent.request.comment == "test"
+    (deal,) = term.history_deals_get(0, 2**40)
+    assert deal.comment == "[tes]" and term.positions_get()[0].comment == "[tes]"

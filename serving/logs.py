@@ -1,0 +1,109 @@
+"""Structured logs for the worker process: one JSON object per line, secrets redacted.
+
+``configure_json_logging`` is called once by the entry point (the CLI's ``serve``), never at
+import time (STYLE rule 3). Every line carries ``time``, ``level``, ``logger`` and
+``message``, plus whatever a call passed in ``extra=``.
+
+Secrets are never logged, belt and braces: settings hold them as ``SecretStr`` (which prints
+as ``**********``), and the handler still redacts what slips through — any field whose name
+looks like a secret (password, passwd, secret, token, api_key…), ``key=value`` fragments
+with such a key inside messages, and the password of URLs written ``scheme://user:password@``
+(a PostgreSQL journal URL, an MLflow URI with basic auth), tracebacks included.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+REDACTED = "***"
+
+SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|authorization|credential", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@/\s]+)(?=@)", re.I
+)
+_KEY_VALUE = re.compile(
+    r"(?P<head>\b[\w\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key)[\w\-]*[\"']?"
+    r"\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&\\]+)",
+    re.I,
+)
+# the LogRecord's own attributes: never secrets, and some are not ours to rewrite
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def redact_text(text: str) -> str:
+    """``text`` with URL passwords and ``secret-looking-key=value`` values replaced."""
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    return _KEY_VALUE.sub(lambda m: m["head"] + REDACTED, text)
+
+
+def redact(key: str, value: Any) -> Any:
+    """A field's value with secrets removed: all of it when ``key`` names a secret, the
+    secret parts of strings, and the same inside mappings and sequences."""
+    if SECRET_KEY.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(key, v) for v in value]
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record before any handler formats it: the message (its ``%`` arguments
+    merged in) and every ``extra=`` attribute."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, Mapping):
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):
+                message = str(record.msg)
+            record.msg, record.args = redact_text(message), None
+        for key in [k for k in vars(record) if k not in _RECORD_ATTRS]:
+            setattr(record, key, redact(key, getattr(record, key)))
+        return True
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter with a last redaction pass over every field, so a
+    traceback (formatted after the filters ran) cannot carry a password out either."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: redact(key, value) for key, value in log_data.items()}
+
+
+def json_handler(stream: TextIO | None = None) -> logging.Handler:
+    """A stream handler writing one redacted JSON object per line."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        RedactingJsonFormatter(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601, UTC
+        )
+    )
+    handler.addFilter(RedactSecrets())
+    return handler
+
+
+def configure_json_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
+    """Route every logger through one JSON handler on stderr (``stream`` in tests) at
+    ``level``; handlers installed earlier on the root logger are replaced."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(json_handler(stream))
+    root.setLevel(level)

@@ -1,0 +1,121 @@
+"""Breaker events live in the journal: a restart is not a reset, and a reset is journaled once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from serving.journal import Journal
+from serving.safety import JournaledBreakers, RiskLimits, WorkerBreakers, timeframe_period
+
+
+class StepClock:
+    def __init__(self, t: datetime = datetime(2024, 1, 2, 9, tzinfo=UTC)) -> None:
+        self.t = t
+
+    def now(self) -> datetime:
+        return self.t
+
+
+def _start(journal: Journal, clock: StepClock, limit: float | None = 50.0) -> WorkerBreakers:
+    breakers = WorkerBreakers(clock.now, "H1", RiskLimits(daily_loss_limit=limit))
+    JournaledBreakers(breakers, journal).restore()
+    return breakers
+
+
+def test_every_trip_and_reset_is_a_journal_row(tmp_path: Path) -> None:
+    journal, clock = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"), StepClock()
+    breakers = _start(journal, clock)
+    breakers.halted.observe("registered model tagged halted: drift")
+    clock.t += timedelta(minutes=5)
+    breakers.reset("halted", by="alice")
+    rows = journal.read_breaker_events("halted")
+    assert rows[["event", "by"]].values.tolist() == [["trip", "worker"], ["reset", "alice"]]
+    assert rows["reason"].iloc[0] == "registered model tagged halted: drift"
+    assert rows["at"].iloc[1] == clock.t
+
+
+def test_daily_loss_trip_survives_a_restart_and_a_new_day_keeps_it(tmp_path: Path) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    first = _start(Journal(url), clock)
+    first.daily_loss.observe(realised=0.0, floating=-10.0)
+    first.daily_loss.observe(realised=-45.0, floating=-20.0)
+    assert first.daily_loss.tripped
+    reason = first.daily_loss.reason
+
+    clock.t += timedelta(hours=2)
+    again = _start(Journal(url), clock)
+    assert again.daily_loss.tripped and again.daily_loss.reason == reason
+    assert again.daily_loss.baseline == -10.0  # today's baseline, not a new one
+
+    clock.t += timedelta(days=1)
+    next_day = _start(Journal(url), clock)
+    assert next_day.daily_loss.tripped  # reset is explicit, even across days
+    assert next_day.daily_loss.observe(realised=0.0, floating=3.0) == 0.0
+    baselines = Journal(url).read_breaker_events("daily_loss").query("event == 'baseline'")
+    assert baselines["value"].tolist() == [-10.0, 3.0]
+
+
+def test_a_restart_mid_day_keeps_the_losses_already_made(tmp_path: Path) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    first = _start(Journal(url), clock)
+    first.daily_loss.observe(realised=0.0, floating=0.0)
+    first.daily_loss.observe(realised=-30.0, floating=-15.0)
+    assert not first.daily_loss.tripped
+    clock.t += timedelta(hours=1)
+    restarted = _start(Journal(url), clock)
+    assert restarted.daily_loss.observe(realised=-30.0, floating=-25.0) == pytest.approx(-55.0)
+    assert restarted.daily_loss.tripped
+
+
+def test_a_reset_requested_in_the_journal_is_applied_and_journaled_by_the_worker(
+    tmp_path: Path,
+) -> None:
+    journal, clock = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"), StepClock()
+    breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
+    journaled = JournaledBreakers(breakers, journal)
+    journaled.restore()
+    breakers.order_errors.trip("retcode 10027")
+    journal.request_breaker_reset("order_errors", by="frank", at=clock.t, note="AT re-enabled")
+    journaled.apply_reset_requests()
+    assert not breakers.order_errors.tripped
+    journaled.apply_reset_requests()  # seen once, applied once
+    events = journal.read_breaker_events("order_errors")["event"].tolist()
+    assert events == ["trip", "reset_requested", "reset"]
+
+
+def test_a_reset_requested_while_the_worker_was_down_applies_at_start_up(tmp_path: Path) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    _start(Journal(url), clock).latency.trip("p99 over the SLO")
+    Journal(url).request_breaker_reset("latency", by="gina", at=clock.t)
+    assert not _start(Journal(url), clock).latency.tripped
+    assert not _start(Journal(url), clock).latency.tripped  # and the next start agrees
+    rows = Journal(url).read_breaker_events("latency")
+    assert rows[["event", "by"]].values.tolist() == [
+        ["trip", "worker"],
+        ["reset_requested", "gina"],
+        ["reset", "gina"],
+    ]
+
+
+def test_limits_refuse_an_unknown_policy_and_timeframes_have_lengths() -> None:
+    with pytest.raises(ValueError, match="tripped_policy"):
+        RiskLimits(tripped_policy="panic")  # type: ignore[arg-type]
+    assert timeframe_period("M15") == timedelta(minutes=15)
+    assert timeframe_period("H4") == timedelta(hours=4)
+    assert timeframe_period("D1") == timedelta(days=1)
+    with pytest.raises(ValueError, match="timeframe"):
+        timeframe_period("X1")
+
+
+def test_breaker_events_read_back_tz_aware(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
+    at = datetime(2024, 3, 1, 13, tzinfo=UTC)
+    journal.record_breaker_event(
+        breaker="daily_loss", event="baseline", reason="r", at=at, by="worker", value=-2.5
+    )
+    frame = journal.read_breaker_events()
+    assert frame["at"].iloc[0] == at and frame["value"].iloc[0] == -2.5
+    assert journal.read_breaker_events(after_id=int(frame["event_id"].iloc[0])).empty
