@@ -14,6 +14,7 @@ own modules (``drift_breaker``, ``stale_bars``, ``daily_loss``).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -178,12 +179,24 @@ class LatencyBreaker(Breaker):
         super().__init__(name, now)
         self.slo_seconds, self.quantile, self.min_samples = slo_seconds, quantile, min_samples
         self._latencies: deque[float] = deque(maxlen=window)
+        self._over = 0  # samples in the window above the SLO
 
     def observe(self, seconds: float) -> None:
-        self._latencies.append(seconds)
-        if len(self._latencies) < self.min_samples:
+        """Record one decision's latency; on the hot path, so the quantile is computed only
+        when enough samples exceed the SLO for it possibly to exceed it too."""
+        window = self._latencies
+        if len(window) == window.maxlen and window[0] > self.slo_seconds:
+            self._over -= 1
+        window.append(seconds)
+        self._over += seconds > self.slo_seconds
+        n = len(window)
+        if n < self.min_samples:
             return
-        q = float(np.quantile(np.fromiter(self._latencies, float), self.quantile))
+        # np.quantile (linear) can exceed the SLO only if its upper neighbour, sorted index
+        # ceil((n-1)q), does: that needs n - ceil((n-1)q) samples over it (one spare for rounding)
+        if self._over < n - math.ceil((n - 1) * self.quantile) - 1:
+            return
+        q = float(np.quantile(np.fromiter(window, float), self.quantile))
         if q > self.slo_seconds:
             self.trip(
                 f"p{self.quantile * 100:g} decision latency {q * 1000:.1f} ms over the last "
@@ -192,6 +205,7 @@ class LatencyBreaker(Breaker):
 
     def _clear(self) -> None:
         self._latencies.clear()
+        self._over = 0
 
 
 class BreakerBoard:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from serving.breakers import (
     BreakerBoard,
@@ -262,3 +264,24 @@ def test_restore_replays_trips_and_applies_a_pending_reset_request_once() -> Non
     assert board.reasons() == {"halted": "tagged"}
     assert board["halted"].tripped_at == t0
     assert [(e.breaker, e.event, e.by) for e in events] == [("order_errors", "reset", "dave")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.001, 0.2, 0.25, 0.26, 0.4, 1.0]), min_size=1, max_size=400),
+    st.sampled_from([0.5, 0.9, 0.99]),
+)
+def test_latency_breaker_trips_exactly_when_the_windowed_quantile_exceeds_the_slo(
+    latencies: list[float], quantile: float
+) -> None:
+    """The hot-path shortcut (count over the SLO first) never changes when it trips."""
+    now = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
+    breaker = LatencyBreaker(now, slo_seconds=0.25, quantile=quantile, window=50, min_samples=10)
+    expected_trip = None
+    for i, seconds in enumerate(latencies):
+        breaker.observe(seconds)
+        window = latencies[max(0, i - 49) : i + 1]
+        naive = len(window) >= 10 and float(np.quantile(window, quantile)) > 0.25
+        if naive and expected_trip is None:
+            expected_trip = i
+        assert breaker.tripped == (expected_trip is not None), i

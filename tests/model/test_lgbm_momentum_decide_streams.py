@@ -1,0 +1,224 @@
+"""``decide`` keeps features bar by bar, yet its answer never depends on how it is called.
+
+A window that continues a stream (same bars but one, new bar not older) costs one bar's
+update; anything else — a skipped bar, a revised bar, out-of-order bars, another symbol's
+window — rebuilds from the window. Either way the decision is the one a fresh model makes.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.strategies.lgbm_momentum import (
+    FEATURE_NAMES,
+    WINDOW,
+    Decision,
+    LgbmMomentumModel,
+    RowPredictor,
+    build_features,
+    last_features,
+)
+from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
+
+HOUR = 3600
+
+
+def make_rates(n: int, seed: int, price: float = 1.1) -> np.ndarray:
+    """A random-walk bar series in ``copy_rates_from_pos``' layout, hourly."""
+    rng = np.random.default_rng(seed)
+    close = price * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+    rates = np.zeros(n, dtype=RATES_DTYPE)
+    rates["time"] = 1_641_168_000 + HOUR * np.arange(n)
+    rates["open"] = np.concatenate([[price], close[:-1]])
+    wick = np.abs(rng.normal(0.0, 5e-4 * price, (2, n)))
+    rates["high"] = np.maximum(rates["open"], close) + wick[0]
+    rates["low"] = np.minimum(rates["open"], close) - wick[1]
+    rates["close"] = close
+    rates["tick_volume"] = rng.integers(50, 5_000, n)
+    rates["spread"] = rng.integers(5, 25, n)
+    return rates
+
+
+def columns(rates: np.ndarray) -> list[np.ndarray]:
+    return [
+        rates[name].astype(np.float64)
+        for name in ("open", "high", "low", "close", "tick_volume", "spread")
+    ]
+
+
+def train_booster(names: tuple[str, ...], seed: int = 0) -> lgb.Booster:
+    rates = make_rates(3_000, seed)
+    features = build_features(*columns(rates), names=names)
+    close = rates["close"]
+    label = (np.roll(close, -1) > close).astype(int)
+    usable = ~np.isnan(features).any(axis=1)
+    usable[-1] = False
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": seed}
+    return lgb.train(params, lgb.Dataset(features[usable], label[usable]), num_boost_round=40)
+
+
+@pytest.fixture(scope="module")
+def booster() -> lgb.Booster:
+    return train_booster(FEATURE_NAMES)
+
+
+def new_model(booster: lgb.Booster, names: tuple[str, ...] = FEATURE_NAMES) -> LgbmMomentumModel:
+    model = LgbmMomentumModel()
+    model.use_booster(booster, {"threshold": 0.02, "feature_names": list(names)})
+    return model
+
+
+def assert_same_decision(got: Decision, want: Decision) -> None:
+    assert got.signal == want.signal
+    assert got.probability == pytest.approx(want.probability, rel=1e-12)
+    np.testing.assert_allclose(got.features, want.features, rtol=1e-11, atol=1e-12)
+
+
+def test_consecutive_windows_push_one_bar_each_and_rebuild_once(booster: lgb.Booster) -> None:
+    rates = make_rates(400, 1)
+    model = new_model(booster)
+    batch = build_features(*columns(rates))
+    for end in range(WINDOW, len(rates) + 1):
+        decision = model.decide(rates[end - WINDOW : end].copy())
+        assert_same_decision(decision, new_model(booster).decide(rates[end - WINDOW : end]))
+        np.testing.assert_allclose(decision.features, batch[end - 1], rtol=1e-11, atol=1e-12)
+    assert model.rebuilds == 1
+
+
+def test_a_skipped_bar_rebuilds_from_the_window(booster: lgb.Booster) -> None:
+    rates = make_rates(200, 2)
+    model = new_model(booster)
+    for end in range(WINDOW, 100):
+        model.decide(rates[end - WINDOW : end])
+    window = rates[101 - WINDOW : 101]  # bar 99 never seen
+    decision = model.decide(window)
+    assert model.rebuilds == 2
+    assert_same_decision(decision, new_model(booster).decide(window))
+
+
+def test_out_of_order_bars_are_sorted_and_rebuilt(booster: lgb.Booster) -> None:
+    rates = make_rates(200, 3)
+    model = new_model(booster)
+    for end in range(WINDOW, 120):
+        model.decide(rates[end - WINDOW : end])
+    ordered = rates[121 - WINDOW : 121]
+    shuffled = ordered[np.random.default_rng(0).permutation(WINDOW)]
+    decision = model.decide(shuffled)
+    assert model.rebuilds == 2
+    assert_same_decision(decision, new_model(booster).decide(ordered))
+
+
+def test_a_new_bar_older_than_the_last_one_rebuilds(booster: lgb.Booster) -> None:
+    rates = make_rates(200, 4)
+    model = new_model(booster)
+    for end in range(WINDOW, 120):
+        model.decide(rates[end - WINDOW : end])
+    late = rates[120 - WINDOW + 1 : 121].copy()  # the overlap matches; the new bar is dated early
+    late["time"][-1] = late["time"][0] - HOUR
+    decision = model.decide(late)
+    assert model.rebuilds == 2
+    assert_same_decision(decision, new_model(booster).decide(np.sort(late, order="time")))
+
+
+def test_a_revised_bar_inside_the_window_rebuilds(booster: lgb.Booster) -> None:
+    rates = make_rates(200, 5)
+    model = new_model(booster)
+    for end in range(WINDOW, 150):
+        model.decide(rates[end - WINDOW : end])
+    revised = rates[151 - WINDOW : 151].copy()
+    revised["close"][10] *= 1.01  # the broker corrected an old bar
+    decision = model.decide(revised)
+    assert model.rebuilds == 2
+    np.testing.assert_allclose(
+        decision.features, last_features(*columns(revised)), rtol=1e-11, atol=1e-12
+    )
+
+
+def test_interleaved_symbols_each_continue_their_own_stream(booster: lgb.Booster) -> None:
+    eurusd, usdjpy = make_rates(300, 6), make_rates(300, 7, price=115.0)
+    shared, alone = new_model(booster), {"EURUSD": new_model(booster), "USDJPY": new_model(booster)}
+    for end in range(WINDOW, 300):
+        for symbol, rates in (("EURUSD", eurusd), ("USDJPY", usdjpy)):
+            window = rates[end - WINDOW : end]
+            assert_same_decision(shared.decide(window), alone[symbol].decide(window))
+    assert shared.rebuilds == 2
+
+
+def test_the_same_window_twice_gives_the_same_decision_without_a_rebuild(
+    booster: lgb.Booster,
+) -> None:
+    rates = make_rates(100, 8)
+    model = new_model(booster)
+    for end in range(WINDOW, 90):
+        model.decide(rates[end - WINDOW : end])
+    first = model.decide(rates[90 - WINDOW : 90])
+    again = model.decide(rates[90 - WINDOW : 90])
+    assert model.rebuilds == 1
+    assert again.probability == first.probability
+    np.testing.assert_array_equal(again.features, first.features)
+
+
+def test_decisions_do_not_share_their_feature_arrays(booster: lgb.Booster) -> None:
+    rates = make_rates(100, 9)
+    model = new_model(booster)
+    first = model.decide(rates[:WINDOW])
+    kept = first.features.copy()
+    model.decide(rates[1 : WINDOW + 1])
+    np.testing.assert_array_equal(first.features, kept)
+
+
+def test_the_single_row_path_agrees_with_booster_predict(booster: lgb.Booster) -> None:
+    predictor = RowPredictor(booster, len(FEATURE_NAMES))
+    assert predictor.fast  # lightgbm 4.x ships the single-row C API
+    rows = np.random.default_rng(1).normal(0.0, 2.0, (200, len(FEATURE_NAMES)))
+    rows[::7, 3] = np.nan
+    expected = booster.predict(rows)
+    got = [predictor.predict(row.tolist()) for row in rows]
+    assert got == expected.tolist()
+
+
+def test_without_the_fast_path_booster_predict_gives_the_same_numbers(
+    booster: lgb.Booster,
+) -> None:
+    predictor = RowPredictor(booster, len(FEATURE_NAMES))
+    rows = np.random.default_rng(2).normal(0.0, 2.0, (20, len(FEATURE_NAMES)))
+    fast = [predictor.predict(row.tolist()) for row in rows]
+    predictor._close_fast_path()
+    assert not predictor.fast
+    assert [predictor.predict(row.tolist()) for row in rows] == fast
+
+
+def test_a_pickled_model_decides_the_same(booster: lgb.Booster) -> None:
+    rates = make_rates(120, 10)
+    model = new_model(booster)
+    model.decide(rates[:WINDOW])
+    copy = pickle.loads(pickle.dumps(model))
+    window = rates[1 : WINDOW + 1]
+    assert_same_decision(copy.decide(window), model.decide(window))
+
+
+def test_a_model_of_another_named_feature_set_decides_like_it_predicts() -> None:
+    names = (*FEATURE_NAMES, "mom_2", "vol_6", "range_3", "ma_gap_6", "volume_z_48")
+    model = new_model(train_booster(names, seed=3), names)
+    rates = make_rates(200, 11)
+    assert model.window == WINDOW and model.feature_names == names
+    frame = pd.DataFrame({name: rates[name] for name in RATES_DTYPE.names})
+    predicted = model.predict(None, frame)
+    for end in range(WINDOW, len(rates) + 1, 9):
+        decision = model.decide(rates[end - WINDOW : end])
+        assert decision.features.shape == (len(names),)
+        assert decision.probability == pytest.approx(
+            predicted["probability"].iloc[end - 1], rel=1e-12
+        )
+
+
+def test_a_booster_trained_on_other_features_is_refused(booster: lgb.Booster) -> None:
+    with pytest.raises(ValueError, match="12 features, config names 13"):
+        new_model(booster, (*FEATURE_NAMES, "mom_2"))
+    with pytest.raises(ValueError, match="unknown feature"):
+        new_model(booster, (*FEATURE_NAMES[:-1], "leak"))

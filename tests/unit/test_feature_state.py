@@ -1,0 +1,229 @@
+"""Features kept bar by bar (``FeatureState``) equal the batch features of the same bars.
+
+Agreement is to 1e-12 relative, except where the batch value is itself a difference of two
+nearly equal numbers: ``ma_gap`` (a log close minus its mean) and ``volume_z`` (a log volume
+minus its mean). There both paths round the mean once and then divide a tiny difference by a
+small std, so they may differ by a few roundings of the mean, scaled by 1/std — the batch
+path's own rounding, not the incremental path's error. ``tolerance`` says exactly that.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.decision_path import NAMES_30  # the benchmark's 30 features
+from models.strategies.lgbm_momentum import (
+    FEATURE_NAMES,
+    WINDOW,
+    FeatureState,
+    build_features,
+    last_features,
+    parse_features,
+    window_of,
+)
+
+Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+EPS = np.finfo(np.float64).eps
+
+
+def make_bars(
+    n: int,
+    seed: int,
+    *,
+    price: float = 1.1,
+    sigma: float = 1e-3,
+    flat: float = 0.0,
+    volumes: tuple[int, int] = (50, 5_000),
+    spreads: tuple[int, int] = (5, 25),
+) -> Bars:
+    """A random walk in MT5 rate columns; ``flat`` is the share of bars that do not move
+    (runs of equal closes make the near-constant windows the fallback is for)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, sigma, n) * (rng.random(n) >= flat)
+    close = price * np.exp(np.cumsum(steps))
+    open_ = np.concatenate([[price], close[:-1]])
+    wick = np.abs(rng.normal(0.0, sigma * price, (2, n)))
+    high = np.maximum(open_, close) + wick[0]
+    low = np.minimum(open_, close) - wick[1]
+    tick_volume = rng.integers(volumes[0], volumes[1] + 1, n).astype(np.float64)
+    spread = rng.integers(spreads[0], spreads[1] + 1, n).astype(np.float64)
+    return open_, high, low, close, tick_volume, spread
+
+
+@st.composite
+def bar_sets(draw: st.DrawFn) -> Bars:
+    low_volume = draw(st.sampled_from([0, 1, 50, 900]))
+    return make_bars(
+        draw(st.integers(WINDOW, 4 * WINDOW)),
+        draw(st.integers(0, 2**32 - 1)),
+        price=draw(st.sampled_from([0.62, 1.1, 115.0, 1_800.0, 60_000.0])),
+        sigma=draw(st.sampled_from([1e-5, 1e-3, 2e-2])),
+        flat=draw(st.sampled_from([0.0, 0.0, 0.5, 0.95, 1.0])),
+        volumes=(low_volume, low_volume + draw(st.sampled_from([0, 1, 3, 5_000]))),
+        spreads=draw(st.sampled_from([(0, 0), (12, 12), (5, 25), (0, 3)])),
+    )
+
+
+def tolerance(bars: Bars, t: int, names: tuple[str, ...], batch_row: np.ndarray) -> np.ndarray:
+    """Allowed |incremental - batch| per feature at bar ``t`` (see the module docstring)."""
+    _, _, _, close, tick_volume, _ = bars
+    log_close = np.log(close[: t + 1])
+    returns = np.diff(log_close)
+    log_volume = np.log(np.maximum(tick_volume[: t + 1], 1.0))
+    scale = np.zeros(len(names))
+    for i, spec in enumerate(parse_features(names)):
+        if spec.kind == "ma_gap":
+            std = returns[-spec.length :].std()
+            scale[i] = abs(log_close[-1]) / std if std > 0 else 0.0
+        elif spec.kind == "volume_z":
+            std = log_volume[-spec.length :].std()
+            scale[i] = abs(log_volume[-1]) / std if std > 0 else 0.0
+    return 1e-12 * np.abs(np.nan_to_num(batch_row)) + 8 * EPS * scale
+
+
+def assert_incremental_equals_batch(bars: Bars, names: tuple[str, ...]) -> None:
+    _, high, low, close, tick_volume, spread = bars
+    batch = build_features(*bars, names=names)
+    state = FeatureState(names)
+    for t in range(len(close)):
+        got = state.update(high[t], low[t], close[t], tick_volume[t], spread[t])
+        want = batch[t]
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"bar {t}")
+        both = ~np.isnan(want)
+        with np.errstate(invalid="ignore"):
+            off = np.abs(got - want)
+        tol = tolerance(bars, t, names, want)
+        bad = both & ~(off <= tol) & ~(got == want)  # equal infinities are fine
+        assert not bad.any(), (
+            f"bar {t}: {[n for n, b in zip(names, bad, strict=True) if b]} "
+            f"got {got[bad]} want {want[bad]} tol {tol[bad]}"
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(bars=bar_sets())
+def test_incremental_features_equal_the_batch_features_bar_by_bar(bars: Bars) -> None:
+    assert_incremental_equals_batch(bars, FEATURE_NAMES)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bars=bar_sets())
+def test_a_thirty_feature_set_is_kept_incrementally_like_the_batch(bars: Bars) -> None:
+    assert window_of(NAMES_30) == WINDOW
+    assert_incremental_equals_batch(bars, NAMES_30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.lists(
+        st.one_of(
+            st.builds(
+                lambda kind, n: f"{kind}_{n}",
+                st.sampled_from(["mom", "range", "spread_ratio"]),
+                st.integers(1, 60),
+            ),
+            st.builds(
+                lambda kind, n: f"{kind}_{n}",
+                st.sampled_from(["vol", "ma_gap", "volume_z"]),
+                st.integers(2, 60),
+            ),
+            st.builds(lambda a, b: f"vol_ratio_{a}_{b}", st.integers(2, 60), st.integers(2, 60)),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_named_feature_set_is_kept_incrementally_like_the_batch(
+    names: list[str], seed: int
+) -> None:
+    chosen = tuple(names)
+    assert_incremental_equals_batch(make_bars(window_of(chosen) + 80, seed), chosen)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bars=bar_sets())
+def test_last_row_path_is_bit_equal_to_the_batch_row(bars: Bars) -> None:
+    batch = build_features(*bars)
+    for end in range(WINDOW, len(bars[3]) + 1, 5):
+        row = last_features(*(column[end - WINDOW : end] for column in bars))
+        np.testing.assert_array_equal(row, batch[end - 1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(bars=bar_sets(), cut=st.integers(0, 3 * WINDOW))
+def test_rebuilding_from_a_window_equals_pushing_every_bar(bars: Bars, cut: int) -> None:
+    _, high, low, close, tick_volume, spread = bars
+    end = max(WINDOW, min(cut, len(close)))
+    pushed = FeatureState()
+    for t in range(end):
+        values = pushed.push(high[t], low[t], close[t], tick_volume[t], spread[t])
+    rebuilt = FeatureState().rebuild(
+        high[:end], low[:end], close[:end], tick_volume[:end], spread[:end]
+    )
+    want = build_features(*bars)[end - 1]
+    tol = tolerance(bars, end - 1, FEATURE_NAMES, want)
+    for got in (values, rebuilt):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = np.isnan(want) | (np.abs(np.asarray(got) - want) <= tol) | (np.asarray(got) == want)
+        assert ok.all()
+
+
+def test_a_constant_volume_window_falls_back_to_the_batch_arithmetic() -> None:
+    # 24 equal volumes: numpy's std is rounding noise (or 0); the state reproduces it exactly
+    bars = make_bars(3 * WINDOW, 5, volumes=(1_234, 1_234))
+    batch = build_features(*bars)
+    state = FeatureState()
+    _, high, low, close, tick_volume, spread = bars
+    for t in range(len(close)):
+        got = state.update(high[t], low[t], close[t], tick_volume[t], spread[t])
+    np.testing.assert_array_equal(got, batch[-1])
+
+
+def test_features_are_nan_until_a_full_window_has_been_pushed() -> None:
+    _, high, low, close, tick_volume, spread = make_bars(WINDOW, 1)
+    state = FeatureState()
+    for t in range(WINDOW - 1):
+        assert np.isnan(state.update(high[t], low[t], close[t], tick_volume[t], spread[t])).all()
+        assert not state.ready
+    last = state.update(high[-1], low[-1], close[-1], tick_volume[-1], spread[-1])
+    assert state.ready
+    assert np.isfinite(last).all()
+
+
+def test_rounding_does_not_accumulate_over_a_long_stream() -> None:
+    bars = make_bars(20_000, 11, price=115.0)
+    _, high, low, close, tick_volume, spread = bars
+    state = FeatureState()
+    for t in range(len(close)):
+        got = state.update(high[t], low[t], close[t], tick_volume[t], spread[t])
+    want = last_features(*(column[-WINDOW:] for column in bars))
+    assert (np.abs(got - want) <= tolerance(bars, len(close) - 1, FEATURE_NAMES, want)).all()
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (("momentum_3",), "unknown feature"),
+        (("vol_1",), "shorter than 2"),
+        (("vol_ratio_6",), "wrong number of windows"),
+        (("mom_3_4",), "wrong number of windows"),
+        ((), "no features"),
+    ],
+)
+def test_names_this_file_cannot_compute_are_refused(names: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_features(names)
+
+
+def test_the_production_window_is_the_longest_lookback_plus_the_bar() -> None:
+    assert WINDOW == 49 == window_of(FEATURE_NAMES)
+    assert window_of(("mom_60",)) == 61
+    assert window_of(("range_5",)) == 5
+    assert math.isclose(window_of(("vol_ratio_6_24",)), 25)
