@@ -7,7 +7,8 @@ traded, because the broker would reject it as an invalid volume.
 One implementation serves both sides: ``size_from_confidence`` is what the worker calls per
 decision (plain floats: a decision pays no numpy overhead), and ``sizes_from_confidence``,
 which the backtest calls on every bar at once, applies that same function to each value, so
-a backtest and a live run size alike.
+a backtest and a live run size alike. ``drift_scale`` shrinks that size as the live drift
+score rises (the worker multiplies it in; a backtest has no live drift, so it scales by 1).
 """
 
 from __future__ import annotations
@@ -20,6 +21,25 @@ from numpy.typing import ArrayLike, NDArray
 
 _STEP_EPS = 1e-9  # 0.29 / 0.01 is 28.999999999999996 in floats; it is 29 steps
 _MIN_EPS = 1e-12
+
+
+DRIFT_FULL_SIZE_BELOW = 0.1
+
+
+def drift_scale(
+    score: float, *, full_below: float = DRIFT_FULL_SIZE_BELOW, zero_at: float = 0.25
+) -> float:
+    """The share of the confidence-based size to take given the drift score (PSI).
+
+    1.0 at or below ``full_below``, 0.0 at or above ``zero_at``, linear between. An unknown
+    score (NaN: the window is still filling) scales nothing — the breaker, not the sizing,
+    is what guards an unmeasured market.
+    """
+    if math.isnan(score) or score <= full_below:
+        return 1.0
+    if score >= zero_at:
+        return 0.0
+    return (zero_at - score) / (zero_at - full_below)
 
 
 def _check_grid(max_volume: float, min_volume: float, volume_step: float) -> None:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from models.sizing import drift_scale
 from serving.breakers import CircuitBreaker
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
 TrippedPolicy = Literal["hold", "reduce", "close"]
 TRIPPED_POLICIES: tuple[str, ...] = get_args(TrippedPolicy)
 
-DRIFT_FULL_SIZE_BELOW = 0.1
-
 
 @dataclass(frozen=True)
 class PositionCap:
@@ -45,22 +44,6 @@ class PositionCap:
 
     def apply(self, target: float) -> float:
         return max(-self.max_volume, min(self.max_volume, target))
-
-
-def drift_scale(
-    score: float, *, full_below: float = DRIFT_FULL_SIZE_BELOW, zero_at: float = 0.25
-) -> float:
-    """The share of the confidence-based size to take given the drift score (PSI).
-
-    1.0 at or below ``full_below``, 0.0 at or above ``zero_at``, linear between. An unknown
-    score (NaN: the window is still filling) scales nothing — the breaker, not the sizing,
-    is what guards an unmeasured market.
-    """
-    if math.isnan(score) or score <= full_below:
-        return 1.0
-    if score >= zero_at:
-        return 0.0
-    return (zero_at - score) / (zero_at - full_below)
 
 
 def policy_target(current: float, target: float, policy: TrippedPolicy) -> float:

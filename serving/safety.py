@@ -62,7 +62,7 @@ class RiskLimits:
         psi_threshold, psi_window, psi_min_samples, drift_feature: the ``drift`` breaker on
             the key feature (None: the model's first feature).
         drift_sizing: shrink sizes as the PSI rises from 0.1 to ``psi_threshold``
-            (``serving.risk.drift_scale``); off, a replay sizes exactly as a backtest.
+            (``models.sizing.drift_scale``); off, a replay sizes exactly as a backtest.
         stale_bar_factor: periods without a new closed bar, while ticks arrive, that trip
             ``stale_bars``.
         daily_loss_limit, day_roll_hour: ``daily_loss`` (None: measure, never trip).
