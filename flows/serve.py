@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,9 @@ from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.model_loading import TrainingReferences
 from serving.model_source import AliasPoller, BackgroundPoller, ModelSource
+from serving.mt5_constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
 from serving.safety import RiskLimits
+from serving.shadow import ShadowTerminal
 from serving.sim_terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
@@ -144,6 +147,20 @@ def model_source(settings: TateSettings, *, background: bool) -> ModelSource:
     return BackgroundPoller(poller, settings.poll_seconds).start()
 
 
+def live_shadow(term: Any, symbols: Sequence[str], settings: TateSettings) -> SimTerminal | None:
+    """On a live netting account, the canary's shadow SimTerminal over the terminal's bars."""
+    account = term.account_info()
+    if account is None or account.margin_mode == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING:
+        return None
+    try:
+        shadow = ShadowTerminal(term, symbols, settings.timeframe, balance=settings.sim_balance)
+    except (KeyError, ValueError) as error:
+        logger.warning("netting account without a canary shadow: %s", error)
+        return None
+    shadow.initialize()
+    return shadow
+
+
 def run_worker(
     settings: TateSettings,
     *,
@@ -171,6 +188,8 @@ def run_worker(
         raise TerminalUnavailableError(
             f"{terminal} terminal did not initialize: {term.last_error()}"
         )
+    if terminal != "sim":
+        shadow = live_shadow(term, symbols, settings)
     metrics = WorkerMetrics()
     port = settings.metrics_port if metrics_port is None else metrics_port
     server = serve_metrics(metrics, port, settings.metrics_host)

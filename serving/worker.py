@@ -5,7 +5,9 @@ collaborators. Decisions are made only on *closed* bars (``copy_rates_from_pos(.
 position 0 is still forming), each (symbol, role) at most once per bar. The intent is
 journaled before any order is sent, so every order in the terminal has a journal row that
 explains it. The champion trades the full risk budget; the canary a fraction of it under its
-own magic number (magic + 1), which only a hedging account can keep apart.
+own magic number (magic + 1), which only a hedging account can keep apart: on a netting
+account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
+``shadow``), whose paper orders never enter the account's book.
 
 Circuit breakers (``serving.safety``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
@@ -184,14 +186,15 @@ class Worker:
         return processed
 
     def _next_bar(self) -> bool:
-        shadow_advance = getattr(self.shadow_terminal, "advance", None)
-        if shadow_advance is not None:
-            shadow_advance()  # a replayed shadow moves in lockstep with the market it mirrors
         advance = getattr(self.terminal, "advance", None)
         if advance is not None:
-            return bool(advance())
-        self.clock.sleep(self.poll_seconds)  # live: poll; bars already seen are skipped
-        return True
+            more = bool(advance())
+        else:
+            self.clock.sleep(self.poll_seconds)  # live: poll; bars already seen are skipped
+            more = True
+        if self.shadow_terminal is not None:
+            self.shadow_terminal.advance()  # after the market moved: the shadow follows it
+        return more
 
     def process_bar(self) -> None:
         """Watch the breakers, decide (and trade) every symbol for every loaded role on the
