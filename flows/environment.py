@@ -31,6 +31,8 @@ def prepare_environment(settings: TateSettings) -> None:
         "DO_NOT_TRACK": "1",
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # MLflow reads DO_NOT_TRACK only when it is "true"; without this it writes ~/.config
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

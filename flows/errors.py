@@ -5,8 +5,9 @@ from __future__ import annotations
 
 def check_failures() -> tuple[type[BaseException], ...]:
     from flows.data_flows import ValidationFailedError
+    from flows.serve import NothingServedError
 
-    return (ValidationFailedError,)
+    return (ValidationFailedError, NothingServedError)
 
 
 def input_errors() -> tuple[type[BaseException], ...]:

@@ -35,6 +35,14 @@ class TerminalUnavailableError(ValueError):
     """The chosen terminal cannot be reached or is not installed on this platform."""
 
 
+class NothingServedError(RuntimeError):
+    """A worker run ended without a single decision: no role had a model it could load.
+
+    The operator fixes the registry (an alias on a version that loads and verifies); the
+    message carries the run's summary and why each alias served nothing.
+    """
+
+
 def holdout_start(settings: TateSettings) -> datetime:
     """Where the champion's final fit stopped looking: the replay starts there."""
     champion = tracking.alias_version(settings, tracking.CHAMPION)
@@ -217,6 +225,9 @@ def run_worker(
         limits=risk_limits(settings),
         drift_reference=TrainingReferences(tracking.tracking_uri(settings)),
         shadow_terminal=shadow,
+        # a full-speed replay asks the registry every N bars; a paced or live one polls in
+        # the background, so refreshing on the worker's thread is free
+        refresh_every_bars=settings.replay_refresh_bars if terminal == "sim" else 1,
     )
     if terminal == "sim":
         start_fresh_sim_account(worker)
@@ -238,4 +249,23 @@ def run_worker(
         server.server_close()
         journal.close()
         term.shutdown()
-    return f"{bars} closed bars on {terminal}, symbols {', '.join(symbols)}"
+    summary = describe_run(bars, terminal, symbols, worker.summary())
+    if not worker.decided:
+        raise NothingServedError(
+            f"{summary}\nno role decided a single bar: {worker.no_model or 'no model loaded'}"
+        )
+    return summary
+
+
+def describe_run(
+    bars: int, terminal: str, symbols: Sequence[str], roles: dict[str, dict[str, int]]
+) -> str:
+    """The closing line: bars, terminal, symbols, and per role decisions and orders."""
+    per_role = "; ".join(
+        f"{role}: {counts['decided']} decisions, {counts['orders']} orders"
+        for role, counts in roles.items()
+    )
+    return (
+        f"{bars} closed bars on {terminal}, symbols {', '.join(symbols)}; "
+        f"{per_role or 'no role decided anything'}"
+    )

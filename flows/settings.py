@@ -36,6 +36,11 @@ class TateSettings(BaseSettings):
     metrics_port: int = 9464
     journal_url: str | None = None
     poll_seconds: float = 5.0
+    replay_refresh_bars: int = Field(
+        default=24,
+        ge=1,
+        description="a full-speed replay re-reads aliases every N bars (a swap lands there)",
+    )
     prefect_port: int = 4200
     account_mode: str = Field(
         default="hedging", description="SimTerminal account: hedging (canary trades) or netting"

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from flows.settings import TateSettings
 from models.packaging import DIGEST_TAG, model_digest
+from serving.model_loading import download_model_version
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ def use_experiment(settings: TateSettings) -> str:
 
 
 def client(settings: TateSettings) -> MlflowClient:
-    return MlflowClient(tracking_uri=tracking_uri(settings))
+    """A client on the settings' store for tracking *and* registry (never MLflow's default)."""
+    uri = tracking_uri(settings)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def git_commit() -> str | None:
@@ -177,12 +180,9 @@ def record_model_digest(mlflow_client: MlflowClient, name: str, version: str) ->
     download it, so what the worker checks is exactly what was registered.
     """
     with tempfile.TemporaryDirectory(prefix="tate-digest-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}",
-            dst_path=tmp,
-            tracking_uri=mlflow_client.tracking_uri,
-            registry_uri=mlflow_client.tracking_uri,
+        local = download_model_version(
+            name, version, tracking_uri=mlflow_client.tracking_uri, dst=Path(tmp) / "model"
         )
-        digest = model_digest(Path(local))
+        digest = model_digest(local)
     mlflow_client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     return digest

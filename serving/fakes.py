@@ -50,6 +50,8 @@ class FakeModelSource:
         self.models = dict(models or {})
         self.registry_reachable = True
         self.halted: str | None = None
+        self.unavailable: dict[str, str] = {}
+        self.failures: dict[tuple[str, str], int] = {}
         self.refreshes = 0
 
     @classmethod

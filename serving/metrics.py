@@ -34,6 +34,7 @@ class WorkerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._load_failures_seen: dict[tuple[str, str], int] = {}
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -68,9 +69,18 @@ class WorkerMetrics:
         )
         self.trading_refused = Gauge(
             "trading_refused",
-            "1 while start-up reconciliation refuses to trade: journal and terminal disagree",
+            "1 while the worker refuses to trade: no role has a loadable model, or start-up "
+            "reconciliation found journal and terminal disagreeing",
             registry=r,
         )
+        self.model_load_failures = Counter(
+            "model_load_failures",
+            "Attempts to load a version for a role that failed or were refused (retried with "
+            "back-off)",
+            ["role", "version"],
+            registry=r,
+        )
+
         self.circuit_breaker_tripped = Gauge(
             "circuit_breaker_tripped",
             "1 while the breaker stops new positions (any: max without the label)",
@@ -135,8 +145,17 @@ class WorkerMetrics:
             self.count_order_error(symbol, role, retcode)
 
     def set_refusing(self, reason: str | None) -> None:
-        """1 while start-up reconciliation refuses to trade (journal and terminal disagree)."""
+        """1 while the worker refuses to trade (no model loads, or the books disagree)."""
         self.trading_refused.set(0 if reason is None else 1)
+
+    def count_load_failures(self, failures: Mapping[tuple[str, str], int]) -> None:
+        """Bring ``model_load_failures_total`` up to the source's running counts."""
+        for (role, version), count in failures.items():
+            child = self.model_load_failures.labels(role=role, version=version)
+            seen = self._load_failures_seen.get((role, version), 0)
+            if count > seen:
+                child.inc(count - seen)
+                self._load_failures_seen[(role, version)] = count
 
     def set_breakers(self, states: Mapping[str, bool]) -> None:
         for name, tripped in states.items():

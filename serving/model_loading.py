@@ -118,16 +118,43 @@ def warm(model: Any) -> None:
     model.decide(synthetic_window(int(model.window)))
 
 
+def download_model_version(name: str, version: str, *, tracking_uri: str, dst: Path) -> Path:
+    """Copy a registered version's files into ``dst`` (emptied first); return where they are.
+
+    Every MLflow call gets the registry explicitly. A ``models:/name/version`` URI would not
+    do: MLflow resolves it (and a version's ``source``, itself a ``models:/`` URI in MLflow 3)
+    through the process's *default* registry, which in a worker started on its own is
+    ``./mlflow.db`` of whatever folder it was started from.
+    """
+    import shutil
+
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    location = client.get_model_version_download_uri(name, version)
+    if location.startswith("models:/"):
+        raise UnsafeModelError(
+            f"model {name!r} version {version}: the registry gives no storage location "
+            f"(only {location}); re-register it from its run"
+        )
+    shutil.rmtree(dst, ignore_errors=True)  # a half-finished earlier download must not linger
+    dst.mkdir(parents=True)
+    return Path(
+        download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=tracking_uri)
+    )
+
+
 def load_verified_model(
     name: str,
     version: str,
     *,
     reader: RegistryReader,
-    tracking_uri: str | None,
+    tracking_uri: str,
     cache_dir: Path,
     allow_pickle: bool | None = None,
 ) -> Any:
-    """Download ``models:/name/version``, check it, load it, warm it; return the python model.
+    """Download a registered version, check it, load it, warm it; return the python model.
 
     Explicit URIs pin the registry without touching MLflow's process-global tracking URI.
     """
@@ -135,13 +162,8 @@ def load_verified_model(
 
     label = f"model {name!r} version {version}"
     expected = reader.version_tags(name, version).get(DIGEST_TAG)
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}",
-            dst_path=str(cache_dir / f"{name}-{version}"),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
-        )
+    local = download_model_version(
+        name, version, tracking_uri=tracking_uri, dst=cache_dir / f"{name}-{version}"
     )
     allow = pickle_allowed() if allow_pickle is None else allow_pickle
     check_model_dir(local, expected, label=label, allow_pickle=allow)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
@@ -40,10 +42,17 @@ class LoadedModel(NamedTuple):
 
 
 class ModelSource(Protocol):
-    """What the worker needs from a model source."""
+    """What the worker needs from a model source.
+
+    ``unavailable`` says, per alias that serves nothing, why (no such alias, the version
+    failed to load or was refused), so a worker with nothing to trade can say so;
+    ``failures`` counts failed load attempts for the metrics.
+    """
 
     registry_reachable: bool
     halted: str | None
+    unavailable: Mapping[str, str]
+    failures: Mapping[tuple[str, str], int]  # (role, version) -> failed load attempts
 
     def current(self) -> Mapping[str, LoadedModel]: ...
 
@@ -59,14 +68,30 @@ def halt_reason(tags: Mapping[str, str]) -> str | None:
     return f"registered model tagged halted: {reason}"
 
 
+@dataclass
+class LoadFailure:
+    """A version that failed to load: why, how often, and when it may be tried again."""
+
+    reason: str
+    attempts: int
+    retry_at: float
+
+
 class AliasPoller:
     """Resolves registry aliases to loaded models, keeping the last good ones.
+
+    A version that fails to load (or is refused) is not tried again on every refresh: the
+    next attempt waits ``retry_seconds`` (doubling per failure up to ``max_retry_seconds``),
+    the refusal is logged once per version, and ``failures`` counts every attempt for the
+    metrics.
 
     Args:
         model_name: registered model name.
         reader: registry reader (short time limits; see ``serving.registry_reader``).
         loader: ``(name, version) -> python model``; raises to refuse a version.
         aliases: roles to look up; each alias name is the role name.
+        retry_seconds, max_retry_seconds: back-off after a failed load.
+        now: monotonic seconds (a fake in tests).
     """
 
     def __init__(
@@ -75,24 +100,33 @@ class AliasPoller:
         reader: RegistryReader,
         loader: Callable[[str, str], Any],
         aliases: tuple[str, ...] = ("champion", "canary"),
+        *,
+        retry_seconds: float = 5.0,
+        max_retry_seconds: float = 300.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model_name, self.aliases = model_name, aliases
         self._reader, self._loader = reader, loader
         self._models: Mapping[str, LoadedModel] = MappingProxyType({})
-        self._refused: set[str] = set()
+        self._failed: dict[str, LoadFailure] = {}
+        self.retry_seconds, self.max_retry_seconds = retry_seconds, max_retry_seconds
+        self._now = now
         self.registry_reachable = False
         self.halted: str | None = None
+        self.unavailable: Mapping[str, str] = MappingProxyType({})
+        self.failures: dict[tuple[str, str], int] = {}  # (role, version) -> failed attempts
 
     @classmethod
     def for_registry(
         cls,
         model_name: str,
-        tracking_uri: str | None,
+        tracking_uri: str,
         *,
         aliases: tuple[str, ...] = ("champion", "canary"),
         cache_dir: Path | None = None,
         timeout_seconds: float = 2.0,
         retries: int = 1,
+        retry_seconds: float = 5.0,
     ) -> AliasPoller:
         """A poller on a real registry, loading verified models into ``cache_dir``."""
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
@@ -103,7 +137,7 @@ class AliasPoller:
                 name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache
             )
 
-        return cls(model_name, reader, load, aliases)
+        return cls(model_name, reader, load, aliases, retry_seconds=retry_seconds)
 
     def current(self) -> Mapping[str, LoadedModel]:
         """The published models: a read-only mapping replaced whole, never edited in place."""
@@ -121,35 +155,54 @@ class AliasPoller:
         self.registry_reachable = True
         self.halted = halt_reason(snapshot.tags)
         models = dict(self._models)
+        unavailable: dict[str, str] = {}
         for role in set(models) - {a for a in self.aliases if a in snapshot.aliases}:
             logger.info("alias %s removed; role %s stops", role, role)
             del models[role]
         for role in self.aliases:
             version = snapshot.aliases.get(role)
             loaded = models.get(role)
-            if version is None or (loaded is not None and loaded.version == version):
+            if version is None:
+                unavailable[role] = f"model {self.model_name!r} has no alias {role!r}"
+                continue
+            if loaded is not None and loaded.version == version:
                 continue
             model = self._load(version, role)
             if model is not None:
                 logger.info("%s now serves %s v%s", role, self.model_name, version)
                 models[role] = LoadedModel(self.model_name, version, role, model)
+            elif role not in models:
+                unavailable[role] = (
+                    f"{role} -> {self.model_name!r} v{version} failed to load "
+                    f"(retried with back-off): {self._failed[version].reason}"
+                )
         self._models = MappingProxyType(models)
+        self.unavailable = MappingProxyType(unavailable)
 
     def _load(self, version: str, role: str) -> Any | None:
-        """The loaded model, or None (logged once per version) when it fails or is refused."""
+        """The loaded model, or None when it fails, is refused, or is still backing off."""
+        failure = self._failed.get(version)
+        if failure is not None and self._now() < failure.retry_at:
+            return None
         try:
-            return self._loader(self.model_name, version)
+            model = self._loader(self.model_name, version)
         except Exception as error:
-            if version not in self._refused:
-                self._refused.add(version)
+            attempts = 1 if failure is None else failure.attempts + 1
+            wait = min(self.max_retry_seconds, self.retry_seconds * 2 ** (attempts - 1))
+            self._failed[version] = LoadFailure(str(error), attempts, self._now() + wait)
+            self.failures[(role, version)] = self.failures.get((role, version), 0) + 1
+            if failure is None:
                 logger.error(
-                    "loading %s v%s for %s failed; keeping the last good: %s",
+                    "loading %s v%s for %s failed (retrying with back-off); %s: %s",
                     self.model_name,
                     version,
                     role,
+                    "keeping the last good" if role in self._models else "nothing serves it",
                     error,
                 )
             return None
+        self._failed.pop(version, None)
+        return model
 
 
 class BackgroundPoller:
@@ -172,6 +225,14 @@ class BackgroundPoller:
     @property
     def halted(self) -> str | None:
         return self.poller.halted
+
+    @property
+    def unavailable(self) -> Mapping[str, str]:
+        return self.poller.unavailable
+
+    @property
+    def failures(self) -> Mapping[tuple[str, str], int]:
+        return self.poller.failures
 
     def current(self) -> Mapping[str, LoadedModel]:
         return self.poller.current()

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +103,9 @@ class Worker:
         drift_reference: the key feature's reference sample for a loaded champion (default:
             a warm-up reference, see ``serving.drift_breaker``).
         timer: measures decision latency (``time.perf_counter``; a fake in tests).
+        refresh_every_bars: re-read the model source every N bars (1: every bar). A fast
+            replay sets more, so the registry is not asked per bar; a swap still lands on a
+            bar boundary, the same one in every replay.
 
     Breakers tripped before a restart are still tripped after it (rebuilt from the journal).
     """
@@ -125,7 +129,10 @@ class Worker:
         drift_reference: DriftReference | None = None,
         timer: Callable[[], float] = time.perf_counter,
         shadow_terminal: Any | None = None,
+        refresh_every_bars: int = 1,
     ) -> None:
+        if refresh_every_bars < 1:
+            raise ValueError(f"refresh_every_bars must be at least 1, not {refresh_every_bars}")
         self.terminal, self.journal, self.model_source = terminal, journal, model_source
         self.metrics, self.clock, self.symbols = metrics, clock, tuple(symbols)
         self.timeframe = mt5.TIMEFRAMES[timeframe]
@@ -154,6 +161,10 @@ class Worker:
         self.poll_seconds = 1.0
         self.account = account_key(terminal)
         self.executor = OrderExecutor(journal, terminal, now=clock.now)
+        self.refresh_every_bars = refresh_every_bars
+        self.no_model: str | None = None  # why nothing trades, while no role has a model
+        self.decided: Counter[str] = Counter()  # decisions journaled, by journal role
+        self.orders_sent: Counter[str] = Counter()  # order events, by journal role
 
     def reset_breaker(self, name: str, by: str) -> bool:
         """Reset one breaker by name on behalf of ``by`` (journaled); True if it was tripped.
@@ -169,14 +180,14 @@ class Worker:
     def run(self, max_bars: int | None = None, pace_seconds: float = 0.0) -> int:
         """Process closed bars until ``max_bars``, the end of a replay, or ``stop()``.
 
-        Aliases are refreshed between bars only, so one bar is never decided by two versions.
-        Returns the number of bars processed.
+        Aliases are refreshed between bars only (every ``refresh_every_bars``), so one bar is
+        never decided by two versions. Returns the number of bars processed.
         """
         self.executor.start_up(b.magic for b in self.brokers.values())  # before any signal
         processed = 0
         while (max_bars is None or processed < max_bars) and not self._stop.is_set():
-            self.model_source.refresh()
-            self.metrics.registry_reachable.set(1 if self.model_source.registry_reachable else 0)
+            if processed % self.refresh_every_bars == 0:
+                self.refresh_models()
             self.process_bar()
             processed += 1
             if not self._next_bar():
@@ -184,6 +195,31 @@ class Worker:
             if pace_seconds > 0:
                 self.clock.sleep(pace_seconds)
         return processed
+
+    def refresh_models(self) -> None:
+        """Re-read the model source; say once, loudly, when no role has a model to trade."""
+        source = self.model_source
+        source.refresh()
+        self.metrics.registry_reachable.set(1 if source.registry_reachable else 0)
+        self.metrics.count_load_failures(source.failures)
+        if source.current():
+            if self.no_model is not None:
+                logger.info("trading resumes: %s", ", ".join(sorted(source.current())))
+            self.no_model = None
+            return
+        reasons = "; ".join(source.unavailable.values())
+        if not source.registry_reachable:
+            reasons = reasons or "the model registry is unreachable"
+        reason = f"no model to trade, refusing: {reasons or 'no role has a model'}"
+        if reason != self.no_model:
+            logger.error(reason)
+        self.no_model = reason
+        self.metrics.set_refusing(reason)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Per journal role: decisions made and order events journaled in this process."""
+        roles = sorted(set(self.decided) | set(self.orders_sent))
+        return {r: {"decided": self.decided[r], "orders": self.orders_sent[r]} for r in roles}
 
     def _next_bar(self) -> bool:
         advance = getattr(self.terminal, "advance", None)
@@ -221,7 +257,7 @@ class Worker:
                     except Exception:
                         logger.exception("%s %s: tripped policy failed; next bar", role, symbol)
         self.metrics.set_breakers(self.breakers.states())
-        self.metrics.set_refusing(self.executor.refusing)
+        self.metrics.set_refusing(self.executor.refusing or self.no_model)
         self.metrics.bars_processed.inc()
 
     def watch(self) -> None:
@@ -348,6 +384,7 @@ class Worker:
             size=0.0 if tripped else abs(target),
             intent_id=intent_id,
         )
+        self.decided[journal_role] += 1
         if not tradable or tripped:
             return  # a tripped worker's positions are the policy's business
         if shadow and self._shadow_broker is not None:
@@ -405,6 +442,7 @@ class Worker:
         )
 
     def _record(self, event: OrderEvent, role: str) -> None:
+        self.orders_sent[role] += 1
         self.journal.record_order_event(
             intent_id=event.intent_id,
             ticket=event.ticket,

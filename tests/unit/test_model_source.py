@@ -77,17 +77,89 @@ def test_registry_outage_keeps_the_last_good_models() -> None:
     assert poller.registry_reachable
 
 
+class FakeMonotonic:
+    """Seconds a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_version_that_fails_to_load_leaves_the_previous_one_serving_and_is_retried() -> None:
     reader = FakeReader(champion="3")
-    poller = AliasPoller("m", reader, loader := RecordingLoader())
+    clock = FakeMonotonic()
+    poller = AliasPoller("m", reader, loader := RecordingLoader(), now=clock)
     poller.refresh()
     loader.fail_versions.add("5")
     reader.aliases["champion"] = "5"
     poller.refresh()
     assert poller.current()["champion"].version == "3"
+    assert "champion" not in poller.unavailable  # the last good one still serves it
     loader.fail_versions.clear()  # e.g. the digest tag arrived after the alias
+    clock.now += poller.retry_seconds
     poller.refresh()
     assert poller.current()["champion"].version == "5"
+
+
+class CountingFailingLoader(RecordingLoader):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def __call__(self, name: str, version: str) -> Any:
+        self.attempts += 1
+        return super().__call__(name, version)
+
+
+def test_a_refused_version_is_retried_with_back_off_not_on_every_refresh(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeMonotonic()
+    loader = CountingFailingLoader()
+    loader.fail_versions.add("2")
+    poller = AliasPoller("m", FakeReader(champion="2"), loader, retry_seconds=5, now=clock)
+    with caplog.at_level("ERROR"):
+        for _ in range(50):  # a replay refreshing per bar
+            poller.refresh()
+        assert loader.attempts == 1
+        clock.now = 5.0
+        poller.refresh()
+        assert loader.attempts == 2
+        clock.now = 14.9  # the second failure doubled the wait to 10 s
+        poller.refresh()
+        assert loader.attempts == 2
+        clock.now = 15.0
+        poller.refresh()
+    assert loader.attempts == 3
+    assert poller.failures == {("champion", "2"): 3}
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1  # logged once
+    assert not poller.current()
+    assert "v2 failed to load" in poller.unavailable["champion"]
+    assert "artifact download failed" in poller.unavailable["champion"]
+
+
+def test_back_off_is_capped() -> None:
+    clock = FakeMonotonic()
+    loader = CountingFailingLoader()
+    loader.fail_versions.add("2")
+    poller = AliasPoller(
+        "m", FakeReader(champion="2"), loader, retry_seconds=5, max_retry_seconds=20, now=clock
+    )
+    for _ in range(8):
+        poller.refresh()
+        clock.now += 20.0
+    assert loader.attempts == 8
+
+
+def test_unavailable_names_each_missing_alias() -> None:
+    poller = AliasPoller("m", FakeReader(), RecordingLoader())
+    poller.refresh()
+    assert dict(poller.unavailable) == {
+        "champion": "model 'm' has no alias 'champion'",
+        "canary": "model 'm' has no alias 'canary'",
+    }
 
 
 def test_published_models_are_never_edited_in_place() -> None:
