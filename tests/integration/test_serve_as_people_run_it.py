@@ -1,0 +1,200 @@
+"""`tate serve` and the worker `tate up` starts, run the way people run them: the installed
+command as a subprocess, from an empty folder, with an empty HOME and only TATE_HOME set.
+
+Earlier tests called the worker in-process after a fixture had set MLflow's process-global
+tracking URI, which hid that a worker started on its own resolved its models through
+MLflow's default registry (``./mlflow.db`` of the folder it was started in) and traded
+nothing while saying "ok".
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from data_contracts.store import BarStore
+from data_contracts.synthetic import generate_market
+from flows import tracking
+from flows.settings import TateSettings
+from flows.train_flow import log_and_register
+from models.packaging import DIGEST_TAG
+from models.training import TrainConfig, run_training
+from serving.intent_journal import IntentJournal
+from serving.journal import Journal
+from tests.servers import BIN, free_port
+
+pytestmark = pytest.mark.integration
+
+MODEL = "tate-lgbm-momentum"
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A demo-like home: the synthetic market, v1 as champion and v2 as canary."""
+    home = tmp_path_factory.mktemp("serve") / "home"
+    market = generate_market()
+    store = BarStore(home / "data")
+    for symbol, bars in market.bars.items():
+        store.write_bars(symbol, "H1", bars)
+    store.write_universe(market.universe)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TATE_HOME", str(home))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        settings = TateSettings()
+        bars = store.read_bars_set("H1")
+        outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
+        first = log_and_register.fn(settings, outcome, bars, "v1")
+        second = log_and_register.fn(settings, outcome, bars, "v2")
+        assert first["alias"] == "champion"
+        tracking.set_alias(settings, "canary", second["version"], by="test")
+    yield home
+
+
+def copy_home(home: Path, to: Path) -> Path:
+    """A home of its own for a test that changes it (the registry keeps pointing at the
+    original's artifact files, which nobody edits)."""
+    return Path(shutil.copytree(home, to / "home"))
+
+
+def as_a_person(home: Path, tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path, Path]:
+    """Only TATE_HOME (plus what a test names), an empty HOME and an empty working folder."""
+    user_home, folder = tmp_path / "user-home", tmp_path / "elsewhere"
+    user_home.mkdir()
+    folder.mkdir()
+    env = {"TATE_HOME": str(home), "HOME": str(user_home), "PATH": "/usr/bin:/bin", **extra}
+    return env, user_home, folder
+
+
+def tate(
+    env: dict[str, str], cwd: Path, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "tate"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def decisions(home: Path) -> pd.DataFrame:
+    journal = Journal(f"sqlite:///{home / 'journal.sqlite'}")
+    try:
+        return journal.read_decisions()
+    finally:
+        journal.close()
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
+
+
+@pytest.mark.timeout(600)
+def test_tate_serve_from_a_foreign_folder_trades_the_registry_of_tate_home(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    home = copy_home(trained_home, tmp_path)
+    env, user_home, folder = as_a_person(home, tmp_path)
+
+    done = tate(env, folder, "serve", "--terminal", "sim", "--bars", "40", "--metrics-port", "0")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "champion: " in done.stdout and "canary: " in done.stdout
+    made = decisions(home)
+    by_role = made.groupby("role")["model_version"].agg(set).to_dict()
+    assert by_role == {"champion": {"1"}, "canary": {"2"}}
+    journal = Journal(f"sqlite:///{home / 'journal.sqlite'}")
+    orders = IntentJournal(journal).read_orders()
+    journal.close()
+    dealt = orders[(orders["state"] == "filled") & (orders["deal"] > 0)]
+    assert not dealt.empty, "no order was dealt on the simulated account"
+    assert list(folder.iterdir()) == [], "tate serve wrote into the folder it was started from"
+    assert list(user_home.iterdir()) == [], "tate serve wrote into HOME"
+
+
+@pytest.mark.timeout(600)
+def test_tate_serve_with_no_loadable_model_says_why_once_and_exits_1(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    home = copy_home(trained_home, tmp_path)
+    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    for version in ("1", "2"):  # the registry says something the files do not match
+        client.set_model_version_tag(MODEL, version, DIGEST_TAG, "0" * 64)
+    env, _user_home, folder = as_a_person(home, tmp_path, TATE_REPLAY_REFRESH_BARS="1")
+
+    done = tate(env, folder, "serve", "--terminal", "sim", "--bars", "30", "--metrics-port", "0")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("no role decided a single bar: no model to trade, refusing: ")
+    assert "champion -> 'tate-lgbm-momentum' v1 failed to load" in done.stderr
+    assert "differs from tate.model_sha256" in done.stderr
+    logs = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    failed = [r["message"] for r in logs if "failed (retrying with back-off)" in r["message"]]
+    assert len(failed) == 2, failed  # once per version, not once per bar
+    refusals = [r for r in logs if r["message"].startswith("no model to trade")]
+    assert len(refusals) == 1
+    assert decisions(home).empty
+
+
+def post(url: str, endpoint: str, body: dict[str, str]) -> None:
+    """What the MLflow UI sends: a JSON POST to the REST API."""
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.timeout(900)
+def test_the_worker_tate_up_starts_follows_an_alias_moved_over_rest(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    home = copy_home(trained_home, tmp_path)
+    mlflow_port = free_port()
+    env, _user_home, folder = as_a_person(
+        home,
+        tmp_path,
+        TATE_PREFECT_PORT=str(free_port()),
+        TATE_MLFLOW_PORT=str(mlflow_port),
+        TATE_METRICS_PORT=str(free_port()),
+        TATE_POLL_SECONDS="1",
+    )
+    up = tate(env, folder, "up", timeout=400)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+
+        def champion_versions() -> set[str]:
+            made = decisions(home) if (home / "journal.sqlite").exists() else pd.DataFrame()
+            return set() if made.empty else set(made[made["role"] == "champion"]["model_version"])
+
+        wait_until(lambda: "1" in champion_versions(), 180, "the worker trades champion v1")
+        post(f"http://127.0.0.1:{mlflow_port}", "registered-models/alias",
+             {"name": MODEL, "alias": "champion", "version": "2"})  # fmt: skip
+        wait_until(lambda: "2" in champion_versions(), 180, "champion v2 traded after the move")
+    finally:
+        down = tate(env, folder, "down", timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped worker" in down.stdout
+    assert list(folder.iterdir()) == []
