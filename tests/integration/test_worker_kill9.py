@@ -283,10 +283,13 @@ def assert_injected_kills_hit(
             )  # fmt: skip
             assert evidence.orders[mark["comment"]]["matched_by"] != "answer"
         else:  # intent committed, no order row: abandoned, then executed by a later process
-            (intent_id,) = mark["intents"]
-            senders = {s["pid"] for s in evidence.sends if s["journal"]["intent_id"] == intent_id}
-            assert senders and pid not in senders
-            assert evidence.intents.loc[intent_id, "state"] == "filled"
+            assert mark["intents"]  # one; several if a bar's intents are committed together
+            for intent_id in mark["intents"]:
+                senders = {
+                    s["pid"] for s in evidence.sends if s["journal"]["intent_id"] == intent_id
+                }
+                assert senders and pid not in senders
+                assert evidence.intents.loc[intent_id, "state"] == "filled"
 
 
 def run_the_kills(workers: Workers, rng: random.Random) -> list[tuple[Kill, int]]:
