@@ -1,10 +1,11 @@
 """Start-up reconciliation: the journal and the terminal must agree before the first signal.
 
 ``StartupCheck.run`` resolves every open order in the journal against the terminal (orders a
-dead process left ``sent``, ``unknown`` or ``pending``), marks intents that never sent
-anything ``abandoned``, then compares, per (symbol, magic) of ours, the lots the journal
-expects (filled orders, pending ones, adoptions) with what the terminal holds (positions plus
-pending market orders). Positions of other magics are *external*: reported and left alone.
+dead process left ``sent``, ``unknown`` or ``pending``), marks intents left ``intended`` that
+never sent anything ``abandoned`` (and recomputes those that did from their orders), then
+compares, per (symbol, magic) of ours, the lots the journal expects (filled orders, pending
+ones, adoptions) with what the terminal holds (positions plus pending market orders).
+Positions of other magics are *external*: reported and left alone.
 
 Any unresolved order or disagreement sets ``refusing`` (a reason string the worker logs and
 metrics can export) and the executor sends nothing until a later check agrees — the executor
@@ -55,10 +56,16 @@ class StartupCheck:
         self.refusing: str | None = None
         self.last: StartupReport | None = None
 
-    def _abandon_unsent(self) -> tuple[str, ...]:
+    def _settle_intended(self) -> tuple[str, ...]:
+        """Intents a dead process left ``intended``: abandoned when it sent nothing; else it
+        died between an order's outcome and the intent's, so the intent is refreshed from its
+        orders (left alone, it would stay ``intended`` with nothing filled, forever: the
+        re-decided bar finds it reached the terminal and skips it)."""
         store, abandoned = self.x.store, []
         for intent in store.intents_in([IntentState.INTENDED]):
-            if not store.orders(intent_id=intent["intent_id"]):
+            if store.orders(intent_id=intent["intent_id"]):
+                self.x.refresh_intent(intent["intent_id"])
+            else:
                 store.write_intent(
                     intent_id=intent["intent_id"],
                     at=self.x.now(),
@@ -69,10 +76,11 @@ class StartupCheck:
         return tuple(abandoned)
 
     def run(self, magics: Set[int]) -> StartupReport:
-        """Resolve open orders, abandon unsent intents, compare the books; sets ``refusing``."""
+        """Resolve open orders, settle intents left intended, compare the books; sets
+        ``refusing``."""
         x = self.x
         unresolved = x.resolve(x.store.orders(states=OPEN_ORDER_STATES))
-        abandoned = self._abandon_unsent()
+        abandoned = self._settle_intended()
         reasons = [f"order {row['order_key']} unresolved: {row['reason']}" for row in unresolved]
         positions, orders = x.terminal.positions_get(), x.terminal.orders_get()
         disagreements: list[Disagreement] = []

@@ -146,6 +146,25 @@ def test_a_kill_right_after_the_intent_abandons_it_at_restart(tmp_path: Path) ->
     assert len(restarted.trade("EURUSD", 0.3, "i1")) == 1 and len(_deals(term)) == 1
 
 
+def test_a_kill_between_an_orders_outcome_and_its_intent_is_settled_at_restart(
+    tmp_path: Path,
+) -> None:
+    term = _term()
+    proc = Process(term, _url(tmp_path))
+
+    def die(intent_id: str) -> None:  # the order's outcome is journaled, the intent's is not
+        raise Killed("refresh")
+
+    proc.executor.refresh_intent = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        proc.trade("EURUSD", 0.3, "i1")
+    restarted = Process(term, _url(tmp_path))
+    assert restarted.executor.start_up({MAGIC}).agreed
+    assert restarted.trade("EURUSD", 0.3, "i1") == []  # the same bar again: reached already
+    intent = restarted.store.intent("i1")
+    assert (intent["state"], intent["filled_volume"]) == ("filled", 0.3)
+
+
 def test_an_unresolved_order_blocks_its_symbol_until_the_terminal_answers(tmp_path: Path) -> None:
     term = _term()
     proc = Process(term, _url(tmp_path))
