@@ -108,6 +108,8 @@ def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
                 prometheus.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 prometheus.kill()
+                prometheus.wait(timeout=10)
         thread.join(timeout=10)
         server.shutdown()
         server.server_close()
+    assert not thread.is_alive(), "the worker thread did not stop within 10 s of stop()"
