@@ -27,7 +27,8 @@ venv: $(STAMP)  ## create .venv from requirements.lock (hash-checked), then inst
 demo: $(STAMP)  ## the main job: data → validate → train → serve → drift, on embedded defaults
 	$(BIN)/tate demo
 
-test: $(STAMP)  ## lint, then unit, contract, model, integration and e2e tests (real servers on loopback)
+test: $(STAMP)  ## system packages (.ci/system-setup), lint, then every test (real servers on loopback)
+	.ci/system-setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -12,6 +12,9 @@ leakage canary's folds are submitted to one task runner:
 - `dask_address`: an existing Dask scheduler (its workers must be able to import tate and
   reach the Prefect API), again one LightGBM thread per fold.
 
+Every wait on a fold is bounded (`flows.bounded_waits`): a cluster that lost its workers fails
+the run with a message naming it instead of hanging.
+
 Task inputs are not cached (hashing a panel of a million rows would cost more than the fold);
 on a cluster each fold ships the panel with it, which is fine for the panels tate trains on and
 is the first thing to change for much larger ones (scatter the panel once).
@@ -32,6 +35,7 @@ from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.bounded_waits import DEFAULT_BOUND, WaitBound, results_within
 from models.dataset import Dataset
 from models.folds import FoldPlan, FoldResult, plan_folds
 from models.leakage import add_leaked_feature
@@ -146,16 +150,22 @@ def run_folds(
     dataset: Dataset,
     folds: Sequence[FoldPlan],
     configs: Sequence[TrainConfig],
+    bound: WaitBound = DEFAULT_BOUND,
 ) -> list[list[FoldResult]]:
-    """Submit every (configuration, fold) at once; results per configuration, in fold order."""
+    """Submit every (configuration, fold) at once; results per configuration, in fold order.
+
+    Raises:
+        TaskWaitError: the cluster lost its workers, or the folds outlived ``bound``.
+    """
     futures = [
-        [
-            runner.submit(fit_fold_task, {"dataset": dataset, "fold": fold, "config": config})
-            for fold in folds
-        ]
+        runner.submit(fit_fold_task, {"dataset": dataset, "fold": fold, "config": config})
         for config in configs
+        for fold in folds
     ]
-    return [[future.result() for future in row] for row in futures]
+    what = f"folds ({len(folds)} × {len(configs)} configuration{'s' * (len(configs) > 1)})"
+    results = results_within(futures, what, runner, bound)
+    n = len(folds)
+    return [results[i * n : (i + 1) * n] for i in range(len(configs))]
 
 
 def train_in_tasks(
@@ -184,5 +194,5 @@ def train_in_tasks(
         if config.leak_canary:
             leaked = plant_leak(dev.dataset, config.seed)
             canary = run_folds(runner, leaked, folds, [chosen])[0]
-        booster = final.result()
+        [booster] = results_within([final], "final fit", runner)
     return summarise(dev, choice, booster, canary)

@@ -1,11 +1,13 @@
 """Real servers on loopback for integration tests: MLflow, Prefect, Prometheus. No mocks.
 
 Each starts as a child process in its own session, with its output in a log file the failure message
-points at, and is stopped (whole process group) when the fixture ends.
+points at, and is stopped (whole process group) when the fixture ends. Every wait here has a bound:
+a server that never answers or never exits fails the test, naming it, instead of hanging the suite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,6 +22,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# A SIGKILLed process is reaped at once; longer means it is stuck in the kernel.
+KILLED_EXIT_SECONDS = 30
 
 
 def free_port() -> int:
@@ -72,7 +76,42 @@ def child(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                process.wait(timeout=KILLED_EXIT_SECONDS)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_command(
+    command: list[str], env: dict[str, str], timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with a bound that holds for what the command starts too: it runs in its own
+    session, and past ``timeout_s`` (or when the test is stopped) its whole process group is
+    killed and the test fails naming the command."""
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate(timeout=KILLED_EXIT_SECONDS)
+        raise AssertionError(
+            f"`{' '.join(command)}` did not finish within {timeout_s:.0f} s and was killed; "
+            f"its output ended:\n{stdout[-2000:]}\n{stderr[-3000:]}"
+        ) from None
+    except BaseException:  # pytest-timeout's failure, Ctrl-C: leave no orphans behind
+        _kill_group(process)
+        process.wait(timeout=KILLED_EXIT_SECONDS)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -107,7 +146,7 @@ def mlflow_server_process(home: Path) -> Iterator[tuple[str, subprocess.Popen[by
 def kill(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process group: a crash, not a shutdown."""
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    process.wait(timeout=KILLED_EXIT_SECONDS)
 
 
 @contextmanager

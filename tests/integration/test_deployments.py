@@ -14,17 +14,19 @@ from mlflow import MlflowClient
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
-from tests.servers import BIN, base_env, free_port
+from tests.servers import BIN, base_env, free_port, run_command
 
-pytestmark = pytest.mark.integration
+# Measured on a loaded 2-core machine: `tate up` 107-128 s, a retraining deployment run ~60-100 s,
+# `tate down` 30 s. The bounds are several times that; past them the stack is hung, not slow.
+STACK_COMMAND_SECONDS = 600  # `tate up` waits up to 120 s for each server's health
+DEPLOYMENT_RUN_SECONDS = 400
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 MODEL = "tate-lgbm-momentum"
 
 
 def tate(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "tate"), *args], env=env, capture_output=True, text=True, check=False
-    )
+    return run_command([str(BIN / "tate"), *args], env, timeout_s=STACK_COMMAND_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,9 @@ def run(api_url: str, name: str, parameters: dict[str, object]) -> object:
                     break
                 except Exception:
                     await asyncio.sleep(0.5)
-        return await run_deployment(name, parameters=parameters, timeout=900, poll_interval=2)
+        return await run_deployment(
+            name, parameters=parameters, timeout=DEPLOYMENT_RUN_SECONDS, poll_interval=2
+        )
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         return asyncio.run(go())

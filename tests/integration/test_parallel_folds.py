@@ -17,6 +17,7 @@ from prefect import flow
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import SyntheticMarket, generate_market
+from flows.bounded_waits import TaskWaitError, WaitBound
 from flows.data_flows import validation_of_store
 from flows.settings import TateSettings
 from flows.train_flow import drop_quarantined, retrain
@@ -25,7 +26,9 @@ from models.dataset import Dataset
 from models.folds import FoldPlan, FoldResult, plan_folds
 from models.training import TrainConfig, development_set, fit_fold, run_training, splitter
 
-pytestmark = pytest.mark.integration
+# The first flow starts Prefect's temporary server and the cluster's workers import tate: 123 s
+# measured on a loaded 2-core machine for the first test, ~60 s for the others.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROUNDS = 30
 SWEEP = [{"num_leaves": 7}, {"num_leaves": 15, "learning_rate": 0.05}]
@@ -104,6 +107,22 @@ def test_parallel_folds_start_a_two_worker_loopback_cluster_of_single_threads(
     parallel = on_temporary_cluster()
     assert seen == {"hosts": {"127.0.0.1"}, "threads": [1, 1]}
     assert_same_folds(parallel, folds.sequential[:2])
+
+
+def test_folds_on_a_cluster_without_workers_fail_naming_it_instead_of_waiting(folds: Folds) -> None:
+    """The hang this replaces: a scheduler whose workers went away holds the folds forever."""
+    bound = WaitBound(timeout_seconds=600, no_workers_seconds=3, poll_seconds=0.5)
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as empty:
+        address = empty.scheduler_address
+
+        @flow(name="folds-on-a-cluster-without-workers")
+        def on_empty_cluster() -> list[FoldResult]:
+            with fold_runner(dask_address=address) as runner:
+                return run_folds(runner, folds.dataset, folds.plans[:2], [folds.config], bound)[0]
+
+        with pytest.raises(TaskWaitError, match="has had no workers for 3 s; 2 of 2 folds") as e:
+            on_empty_cluster()
+    assert address in str(e.value)
 
 
 def test_retrain_sweep_with_canary_on_dask_registers_what_a_sequential_run_chooses(

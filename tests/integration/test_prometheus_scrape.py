@@ -20,8 +20,7 @@ from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.sim_terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-
-PROMETHEUS = Path("/usr/bin/prometheus")
+from tests.system import executable
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 DEFAULT_TARGET = "127.0.0.1:9464"
@@ -57,6 +56,7 @@ def _poll(predicate, what: str, attempts: int = 240, every: float = 0.5):  # typ
 
 @pytest.mark.integration
 def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
+    prometheus_bin = executable("prometheus")
     term = SimTerminal(make_bars(("EURUSD", "USDJPY"), n=5_000), account_mode="hedging")
     term.initialize()
     metrics = WorkerMetrics()
@@ -79,7 +79,7 @@ def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
         thread.start()
         prometheus = subprocess.Popen(
             [
-                str(PROMETHEUS),
+                prometheus_bin,
                 f"--config.file={tmp_path / 'prometheus.yml'}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address={web}",
@@ -108,6 +108,8 @@ def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
                 prometheus.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 prometheus.kill()
+                prometheus.wait(timeout=10)
         thread.join(timeout=10)
         server.shutdown()
         server.server_close()
+    assert not thread.is_alive(), "the worker thread did not stop within 10 s of stop()"
