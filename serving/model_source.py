@@ -251,6 +251,8 @@ class BackgroundPoller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_seconds + 30)
+            if self._thread.is_alive():  # a daemon: it dies with the process, but say so
+                logger.warning("alias poller still busy after stop (a slow registry call)")
 
     def _poll_once(self) -> None:
         try:
