@@ -4,6 +4,7 @@ refuses to trade while the journal and the terminal disagree."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +136,33 @@ def test_a_kill_between_send_and_journal_is_recovered_and_never_resent(tmp_path:
     assert len(_deals(term)) == 1
 
 
-def test_a_kill_right_after_the_intent_abandons_it_at_restart(tmp_path: Path) -> None:
+def test_a_kill_after_the_bars_commit_before_any_send_is_proven_absent_and_sent_once(
+    tmp_path: Path,
+) -> None:
     term = _term()
     with pytest.raises(Killed):
         Process(term, _url(tmp_path), crash=crash_at("intent")).trade("EURUSD", 0.3, "i1")
+    assert _deals(term) == ()
+    restarted = Process(term, _url(tmp_path))
+    assert restarted.store.intent("i1")["state"] == "intended"
+    assert restarted.store.orders(intent_id="i1")[0]["state"] == "sent"  # maybe sent
+    report = restarted.executor.start_up({MAGIC})
+    assert report.agreed and report.abandoned == ()
+    assert restarted.store.orders(intent_id="i1")[0]["state"] == "absent"
+    (event,) = restarted.trade("EURUSD", 0.3, "i1")
+    assert event.order_key == "i1.1" and len(_deals(term)) == 1
+
+
+def test_an_intent_an_older_worker_left_without_orders_is_abandoned_at_restart(
+    tmp_path: Path,
+) -> None:
+    term = _term()
+    old = Process(term, _url(tmp_path))  # what a worker that journaled intents alone left
+    old.store.write_intent(
+        intent_id="i1", at=datetime(2024, 1, 1, tzinfo=UTC), state="intended", reason="",
+        role="champion", symbol="EURUSD", magic=MAGIC, target_volume=0.3,
+        bar_time=datetime.fromtimestamp(0, UTC),  # the bar Process.trade decides
+    )  # fmt: skip
     restarted = Process(term, _url(tmp_path))
     report = restarted.executor.start_up({MAGIC})
     assert report.agreed and report.abandoned == ("i1",)
@@ -293,7 +317,8 @@ def test_a_worker_killed_mid_order_restarts_and_trades_each_order_once(
     assert second.executor.refusing is None and killed_at < term.now
     deals = _deals(term)
     assert len({d.comment for d in deals}) == len(deals) > 3
-    rows = IntentJournal(second.journal).orders()
+    rows = IntentJournal(second.journal, second.account).orders()
+    assert second.account == "5000001@Tate-SimReplay"
     held = {r["ticket"] for r in rows if r["state"] in ("filled", "partial")}
     assert held == {d.order for d in deals}
     assert {r["state"] for r in rows} <= {"filled", "absent"}
