@@ -290,8 +290,8 @@ class OrderExecutor:
         bars = [t.bar_time for t in targets if t.bar_time is not None]
         if bars:
             self._newest = max(bars) if self._newest is None else max(self._newest, *bars)
-        for trade in trades:
-            self._open.update({order.key: trade.rows[order.key] for order in trade.orders})
+        for trade in trades:  # copies: the mirror changes only with what was committed
+            self._open.update({order.key: dict(trade.rows[order.key]) for order in trade.orders})
         if any(trade.orders for trade in trades):
             self.crash("intent")
         events: list[OrderEvent] = []
@@ -308,7 +308,10 @@ class OrderExecutor:
         self.journal.commit(writes)
         for trade in trades:
             for order in trade.orders:
-                if trade.rows[order.key]["state"] not in OPEN_ORDER_STATES:
+                row = trade.rows[order.key]
+                if row["state"] in OPEN_ORDER_STATES:
+                    self._open[order.key] = dict(row)
+                else:
                     self._open.pop(order.key, None)
         return events
 

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from models.costs import CostModel
 from serving import mt5_constants as mt5
 from serving.broker import Mt5Broker
-from serving.execution import OrderExecutor
+from serving.execution import OrderExecutor, Target
 from serving.fakes import FakeModelSource, make_bars
 from serving.intent_journal import IntentJournal
-from serving.journal import Journal
+from serving.journal import Journal, JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.sim_terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
@@ -44,12 +45,21 @@ class Process:
     """One run of the worker's execution side: journal, executor and broker over a terminal
     that outlives it (a restart is a new ``Process`` on the same file and terminal)."""
 
-    def __init__(self, term: SimTerminal, url: str, crash: Callable[[str], None] | None = None):
-        self.journal = Journal(url)
+    def __init__(
+        self,
+        term: SimTerminal,
+        url: str,
+        crash: Callable[[str], None] | None = None,
+        account: str = "",
+        journal: Journal | None = None,
+    ):
+        self.journal = journal or Journal(url)
         clock = ReplayClock(term)
-        self.executor = OrderExecutor(self.journal, term, now=clock.now, crash=crash)
+        self.executor = OrderExecutor(
+            self.journal, term, account=account, now=clock.now, crash=crash
+        )
         self.broker = Mt5Broker(term, magic=MAGIC, now=clock.now, sleep=lambda s: None)
-        self.store = IntentJournal(self.journal)
+        self.store = IntentJournal(self.journal, account)
 
     def trade(self, symbol: str, target: float, intent: str) -> list[Any]:
         return self.executor.rebalance(
@@ -322,3 +332,118 @@ def test_a_worker_killed_mid_order_restarts_and_trades_each_order_once(
     held = {r["ticket"] for r in rows if r["state"] in ("filled", "partial")}
     assert held == {d.order for d in deals}
     assert {r["state"] for r in rows} <= {"filled", "absent"}
+
+
+def test_another_accounts_orders_are_neither_reconciled_nor_in_its_book(tmp_path: Path) -> None:
+    first, second = _term(login=1), _term(login=2)
+    a = Process(first, _url(tmp_path), account="1@sim")
+    a.trade("EURUSD", 0.3, "a1")
+    with pytest.raises(Killed):  # leaves a "sent" order of account 1 in the journal
+        Process(first, _url(tmp_path), crash_at("answered"), account="1@sim").trade(
+            "EURUSD", 0.5, "a2"
+        )
+    b = Process(second, _url(tmp_path), account="2@sim")
+    report = b.executor.start_up({MAGIC})
+    assert report.agreed and report.unresolved == ()  # account 1's +0.5 is not account 2's
+    assert b.store.orders() == [] and b.store.expected_book() == {}
+    (event,) = b.trade("EURUSD", 0.2, "b1")
+    assert event.volume == pytest.approx(0.2) and b.store.intent("a1") is None
+    assert a.store.orders(intent_id="a2")[0]["state"] == "sent"  # untouched by account 2
+    again = Process(first, _url(tmp_path), account="1@sim")
+    assert again.executor.start_up({MAGIC}).agreed
+    assert again.store.orders(intent_id="a2")[0]["state"] == "filled"
+    assert {row["account"] for row in again.store.orders()} == {"1@sim"}
+    events = again.journal.read_order_events(account="1@sim")
+    assert events["state"].tolist() == ["filled_reconciled"]
+
+
+def test_a_bars_targets_are_journaled_in_one_commit_and_answered_in_one_more(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    proc = Process(term, _url(tmp_path))
+    proc.executor.start_up({MAGIC})
+    commits: list[int] = []
+    sa_event.listen(proc.journal.engine, "commit", lambda conn: commits.append(1))
+    canary = proc.broker.for_magic(MAGIC + 1)
+    targets = [
+        Target(proc.broker, "EURUSD", 0.3, "i1", "champion", 0),
+        Target(canary, "EURUSD", -0.1, "i2", "canary", 0),
+        Target(proc.broker, "USDJPY", 0.2, "i3", "champion", 0),
+    ]
+    events = proc.executor.trade(targets)
+    assert len(commits) == 2 and [e.state for e in events] == ["filled"] * 3
+    assert set(proc.store.read_intents()["state"]) == {"filled"}
+
+
+def test_a_kill_after_a_bars_commit_sends_each_of_its_orders_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    first = Process(term, _url(tmp_path), crash=crash_at("intent"))
+    first.executor.start_up({MAGIC})
+    targets = [
+        Target(first.broker, "EURUSD", 0.3, "i1", "champion", 0),
+        Target(first.broker, "USDJPY", 0.2, "i2", "champion", 0),
+    ]
+    with pytest.raises(Killed):
+        first.executor.trade(targets)
+    assert _deals(term) == ()
+    restarted = Process(term, _url(tmp_path))
+    assert restarted.executor.start_up({MAGIC}).agreed
+    assert {r["state"] for r in restarted.store.orders()} == {"absent"}
+    restarted.executor.trade(targets)  # the same bar decided again (brokers are the same kind)
+    restarted.executor.trade(targets)  # and once more: nothing twice
+    assert sorted(d.comment for d in _deals(term)) == ["ti1.1", "ti2.1"]
+
+
+def test_orders_a_bar_withholds_or_that_follow_an_unknown_one_are_journaled_never_sent(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    proc = Process(term, _url(tmp_path))
+    proc.trade("EURUSD", 0.3, "i1")
+    term.inject("disconnect_placed")  # the close is placed, its answer lost, the terminal gone
+    (event,) = proc.trade("EURUSD", -0.2, "i2")  # a reversal: close 0.3, then open 0.2
+    assert event.state == "unknown"
+    close, opening = proc.store.orders(intent_id="i2")
+    assert (close["state"], opening["state"]) == ("unknown", "absent")
+    assert opening["matched_by"] == "unsent" and "i2.0 ended unknown" in opening["reason"]
+    assert proc.store.intent("i2")["state"] == "unknown"
+    term.initialize()
+    target = Target(proc.broker, "USDJPY", 0.2, "i3", "champion", 0)
+    assert proc.executor.trade([target], withhold=lambda: "order_errors: 10027") == []
+    (row,) = proc.store.orders(intent_id="i3")
+    assert row["state"] == "absent" and row["reason"] == "not sent: order_errors: 10027"
+    assert proc.store.intent("i3")["state"] == "absent"
+    assert [d.comment for d in _deals(term)] == ["ti1.0", "ti2.0"]  # the close did deal
+
+
+class LosingJournal(Journal):
+    """A journal whose ``lose``-th next commit fails (a full disk, a lost connection)."""
+
+    lose: int | None = None
+
+    def commit(self, writes: JournalWrites) -> None:
+        if self.lose is not None:
+            self.lose -= 1
+            if self.lose == 0:
+                self.lose = None
+                raise OSError("disk full")
+        super().commit(writes)
+
+
+def test_answers_lost_with_their_commit_are_reconciled_before_the_symbol_trades_again(
+    tmp_path: Path,
+) -> None:
+    term = _term()
+    proc = Process(term, _url(tmp_path), journal=LosingJournal(_url(tmp_path)))
+    proc.executor.start_up({MAGIC})
+    proc.journal.lose = 2  # the answers' commit
+    with pytest.raises(OSError, match="disk full"):
+        proc.trade("EURUSD", 0.3, "i1")
+    assert len(_deals(term)) == 1 and proc.store.orders()[0]["state"] == "sent"
+    assert proc.trade("EURUSD", 0.3, "i2") == []  # the same process: found, held, not doubled
+    (row,) = proc.store.orders(intent_id="i1")
+    assert (row["state"], row["matched_by"]) == ("filled", "comment")
+    assert len(_deals(term)) == 1
