@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,8 +49,6 @@ from serving.intents import (
     IntentState,
     OrderState,
     PlannedOrder,
-    intent_state_of,
-    order_state_of,
     reached_terminal,
 )
 from serving.journal import Journal, JournalWrites
@@ -59,6 +56,9 @@ from serving.order_events import OrderEvent, choose_filling
 from serving.outcomes import Outcome
 from serving.reconcile import Trace, TraceKind, locate
 from serving.startup import StartupCheck, StartupReport
+from serving.trades import Target, Trade, TradeLog, intent_totals, order_fields, planned_order
+
+__all__ = ["OrderExecutor", "Target", "Trade", "planned_order", "state_after"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +71,6 @@ def _no_crash(point: str) -> None:
     return None
 
 
-def planned_order(row: Mapping[str, Any]) -> PlannedOrder:
-    """The order an ``intent_orders`` row describes."""
-    return PlannedOrder(
-        intent_id=row["intent_id"],
-        seq=int(row["seq"]),
-        symbol=row["symbol"],
-        magic=int(row["magic"]),
-        buy=row["side"] > 0,
-        volume=float(row["volume"]),
-        position=int(row["position"]),
-        comment=row["comment"],
-    )
-
-
 def state_after(trace: Trace, row: Mapping[str, Any]) -> OrderState:
     """An open order's state once the terminal has shown what became of it."""
     if trace.kind is TraceKind.FILLED:
@@ -95,105 +81,6 @@ def state_after(trace: Trace, row: Mapping[str, Any]) -> OrderState:
     if trace.kind is TraceKind.ABSENT:
         return OrderState.REJECTED if trace.ticket else OrderState.ABSENT
     return OrderState.UNKNOWN
-
-
-def intent_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """An intent's state, filled lots and partial remainder from its order rows."""
-    rows = list(rows)
-    held = [row for row in rows if row["state"] in HELD_ORDER_STATES]
-    filled = round(sum(row["side"] * row["filled_volume"] for row in held), 8)
-    undone = round(sum(row["side"] * row["volume"] for row in held) - filled, 8)
-    return {
-        "state": intent_state_of(row["state"] for row in rows).value,
-        "filled_volume": filled,
-        "remainder_volume": undone,
-    }
-
-
-@dataclass(frozen=True)
-class Target:
-    """One decision's target: bring ``broker``'s magic to ``volume`` lots in ``symbol``.
-
-    ``bar_time`` (epoch seconds) is the decided bar, None for orders no bar decided (the
-    tripped policy's).
-    """
-
-    broker: Mt5Broker
-    symbol: str
-    volume: float
-    intent_id: str
-    role: str
-    bar_time: int | None = None
-
-
-@dataclass
-class Trade:
-    """A target whose orders are planned and journaled in the bar's first transaction.
-
-    ``rows`` holds every order row of the intent by key, earlier attempts' included, as the
-    journal will have them once the bar's second transaction commits. ``rejected`` is the
-    event of a target whose symbol could not be read (nothing planned, nothing to send).
-    """
-
-    target: Target
-    orders: list[PlannedOrder] = field(default_factory=list)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    rejected: OrderEvent | None = None
-
-
-class _TradeLog:
-    """The broker's ``OrderLog`` for one planned trade: the rows are already committed as
-    ``sent``; answers are added to the bar's second transaction."""
-
-    def __init__(self, executor: OrderExecutor, trade: Trade, writes: JournalWrites) -> None:
-        self.x, self.trade, self.writes = executor, trade, writes
-
-    def next_seq(self, intent_id: str) -> int:
-        return min(order.seq for order in self.trade.orders)
-
-    def planned(self, orders: Sequence[PlannedOrder]) -> None:
-        return None  # journaled before the send phase began
-
-    def claimed(self, symbol: str, magic: int) -> frozenset[int]:
-        return self.x.store.claimed(symbol, magic)
-
-    def sending(
-        self, order: PlannedOrder, request: Mapping[str, Any], sent_time: int, attempt: int
-    ) -> None:
-        # the committed row already says "maybe sent", from a time no later than this send
-        self.x.crash("sent")
-
-    def settled(self, order: PlannedOrder, event: OrderEvent) -> None:
-        self.x.crash("answered")
-        state = order_state_of(event)
-        answer = {
-            "state": state.value,
-            "retcode": event.retcode,
-            "ticket": event.ticket,
-            "deal": event.deal,
-            "filled_volume": event.volume if state in HELD_ORDER_STATES else 0.0,
-            "price": event.price,
-            "attempts": event.attempts,
-            "sent_time": event.sent_time,
-            "matched_by": event.matched_by or ("answer" if event.ticket else ""),
-            "request": event.request,
-            "reason": event.message,
-        }
-        self.trade.rows[order.key].update(answer)
-        self.x.store.add_order_update(self.writes, order.key, at=self.x.now(), **answer)
-
-
-def _static(order: PlannedOrder) -> dict[str, Any]:
-    return {
-        "intent_id": order.intent_id,
-        "seq": order.seq,
-        "symbol": order.symbol,
-        "magic": order.magic,
-        "side": order.sign,
-        "volume": order.volume,
-        "position": order.position,
-        "comment": order.comment,
-    }
 
 
 class OrderExecutor:
@@ -423,7 +310,11 @@ class OrderExecutor:
         )
         for order in orders:
             row = self.store.order_row(
-                order.key, at=at, **_static(order), state=OrderState.SENT.value, sent_time=sent_time
+                order.key,
+                at=at,
+                **order_fields(order),
+                state=OrderState.SENT.value,
+                sent_time=sent_time,
             )
             self.store.add_order(writes, row)
             trade.rows[order.key] = row
@@ -446,7 +337,8 @@ class OrderExecutor:
             event = self._unreadable(t)
             self._unsent(trade, trade.orders, f"not sent: {event.message}", writes)
             return [event]
-        filling, log = choose_filling(info.filling_mode), _TradeLog(self, trade, writes)
+        filling = choose_filling(info.filling_mode)
+        log = TradeLog(self.store, trade, writes, crash=self.crash, now=self.now)
         events: list[OrderEvent] = []
         for i, order in enumerate(trade.orders):
             events.append(t.broker.submit(order, filling=filling, point=info.point, log=log))

@@ -21,15 +21,16 @@ bar's decisions, intents and orders cost one commit before the first send and it
 one after (``serving.execution``). The schema is migrated by Alembic when a journal opens
 (``serving.journal_migrations``).
 
-Durability, setting by setting: WAL with ``synchronous=NORMAL`` makes a commit durable
-against a killed process (the commit is in the WAL file, which the OS keeps), but not against
-a power loss or an OS crash (the last commits may be lost: the WAL is synced at checkpoints
-only). ``synchronous=NORMAL`` in WAL survives a killed process but not a power loss; after a
-power loss, reconciliation by magic and intent id against the terminal keeps orders single: an
-order whose ``sent`` row was lost with the power is found in the terminal under our magic with
-its intent key in the comment, and a decision re-made for the same bar gets the same intent id.
-``busy_timeout`` lets a flow's read and the worker's write wait for each other instead of
-failing.
+Which crash each SQLite setting covers. WAL with ``synchronous=NORMAL``: a commit is in the
+WAL file when ``commit`` returns, so it survives a killed process (``kill -9``, an OOM kill)
+but not a power loss or an OS crash, which may take the last commits with them (the WAL is
+synced at checkpoints only). ``synchronous=NORMAL`` in WAL survives a killed process but not a
+power loss; after a power loss, reconciliation by magic and intent id against the terminal
+keeps orders single: a position the journal no longer explains makes start-up reconciliation
+disagree for that (symbol, magic) and the worker refuses to trade until an operator adopts it
+(``serving.startup``), and a bar decided again gets the same intent id, whose order the
+terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
+read and the worker's write wait for each other instead of failing.
 """
 
 from __future__ import annotations

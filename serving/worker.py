@@ -6,15 +6,16 @@ position 0 is still forming), each (symbol, role) at most once per bar. Every (s
 is decided first; then one transaction journals the bar's decisions, intents and orders before
 its first order is sent, and one more its answers (``serving.execution``), so every order in
 the terminal has a journal row that explains it. Every row carries the account
-(``login@server``). The champion trades the full risk budget; the canary a fraction of it under its
-own magic number (magic + 1), which only a hedging account can keep apart: on a netting
+(``login@server``). The champion trades the full risk budget; the canary a fraction of it
+under its own magic number (magic + 1), which only a hedging account can keep apart: on a netting
 account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
 ``shadow``), whose paper orders never enter the account's book.
 
 Circuit breakers (``serving.safety``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
-decisions feed the latency and drift breakers. While any breaker is tripped, decisions are
-still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
+decisions feed the latency and drift breakers. A trip by one of a bar's orders withholds the
+bar's orders not yet sent (journaled as never sent). While any breaker is tripped, decisions
+are still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
 closed bar, what happens to positions already held; its orders are journaled as order events
 under their own intent, named by a ``policy`` row in ``breaker_events``.
 """
