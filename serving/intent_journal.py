@@ -217,12 +217,6 @@ class IntentJournal:
             self.add_order(writes, self.order_row(order_key, at=at, **fields))
         self.journal.commit(writes)
 
-    def update_order(self, order_key: str, *, at: datetime, **fields: Any) -> None:
-        """Update the given fields of an existing order row (committed)."""
-        writes = JournalWrites()
-        self.add_order_update(writes, order_key, at=at, **fields)
-        self.journal.commit(writes)
-
     # -- reading (this account only) -----------------------------------------------------
     def intent(self, intent_id: str) -> dict[str, Any] | None:
         query = select(intents).where(
