@@ -109,23 +109,6 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
 
 
 LIVE_SETTLE_SECONDS = 1.5
-SIM_ACCOUNT = "sim-replay: a new simulated account"
-
-
-def start_fresh_sim_account(worker: Worker) -> None:
-    """A replay opens a new simulated account: flat, with no breaker tripped.
-
-    The journal outlives replays (the drift report reads every replay's decisions), and a
-    live account's book and trips must survive restarts; a replay's must not. So the worker
-    adopts the fresh account's (empty) book and resets breakers a previous replay tripped —
-    both explicitly, and journaled under `SIM_ACCOUNT`.
-    """
-    report = worker.executor.start_up(b.magic for b in worker.brokers.values())
-    if not report.agreed:
-        worker.executor.adopt_terminal_state(by=SIM_ACCOUNT, note="; ".join(report.reasons))
-    for name, tripped in worker.breakers.states().items():
-        if tripped:
-            worker.reset_breaker(name, by=SIM_ACCOUNT)
 
 
 def risk_limits(settings: TateSettings) -> RiskLimits:
@@ -196,6 +179,12 @@ def run_worker(
         raise TerminalUnavailableError(
             f"{terminal} terminal did not initialize: {term.last_error()}"
         )
+    if term.account_info() is None:
+        # every journal row and reconciliation is scoped to login@server: without it the
+        # worker would take another account's (or no account's) book for its own
+        raise TerminalUnavailableError(
+            f"{terminal} terminal has no account (not logged in?): {term.last_error()}"
+        )
     if terminal != "sim":
         shadow = live_shadow(term, symbols, settings)
     metrics = WorkerMetrics()
@@ -229,8 +218,6 @@ def run_worker(
         # the background, so refreshing on the worker's thread is free
         refresh_every_bars=settings.replay_refresh_bars if terminal == "sim" else 1,
     )
-    if terminal == "sim":
-        start_fresh_sim_account(worker)
     logger.info(
         "worker: %s terminal, symbols %s, /metrics on port %s",
         terminal,

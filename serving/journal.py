@@ -6,10 +6,31 @@ path for the embedded SQLite file (WAL, so flows can read while the worker write
 PostgreSQL by URL. The worker records a decision, with its intent id, *before* it sends an
 order, so a crash between the two leaves a visible intent rather than an orphan order.
 
+Every row carries the ``account`` it was made on (``login@server``; "" for rows written
+before the column existed): reconciliation, breaker state and evidence are scoped to one
+account, and two replays of the same bars on two simulated accounts are told apart.
+
 ``breaker_events`` is the circuit breakers' memory: every trip, reset and daily-loss baseline,
 so a restarted worker rebuilds its breakers (a restart is not a reset). An operator's reset
 *request* is the one row written from outside the worker (``request_breaker_reset``); the
 worker applies it between bars and writes the ``reset`` itself.
+
+Writes on the decision path go through ``JournalWrites``: rows gathered in order and committed
+in one transaction (``Journal.commit``), each table's rows by one prepared statement, so a
+bar's decisions, intents and orders cost one commit before the first send and its outcomes
+one after (``serving.execution``). The schema is migrated by Alembic when a journal opens
+(``serving.journal_migrations``).
+
+Which crash each SQLite setting covers. WAL with ``synchronous=NORMAL``: a commit is in the
+WAL file when ``commit`` returns, so it survives a killed process (``kill -9``, an OOM kill)
+but not a power loss or an OS crash, which may take the last commits with them (the WAL is
+synced at checkpoints only). ``synchronous=NORMAL`` in WAL survives a killed process but not a
+power loss; after a power loss, reconciliation by magic and intent id against the terminal
+keeps orders single: a position the journal no longer explains makes start-up reconciliation
+disagree for that (symbol, magic) and the worker refuses to trade until an operator adopts it
+(``serving.startup``), and a bar decided again gets the same intent id, whose order the
+terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
+read and the worker's write wait for each other instead of failing.
 """
 
 from __future__ import annotations
@@ -18,7 +39,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,10 +50,12 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -40,9 +63,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import StaticPool
 
+from serving.journal_migrations import upgrade_journal
+
 logger = logging.getLogger(__name__)
 
 metadata = MetaData()
+
+ACCOUNT_LENGTH = 96
+"""Room for ``login@server`` (MT5 server names run to ~40 characters)."""
+
+
+def account_column() -> Column[str]:
+    """The ``account`` column every journal table has ("" on rows from before it existed)."""
+    return Column("account", String(ACCOUNT_LENGTH), nullable=False, server_default="")
+
 
 decisions = Table(
     "decisions",
@@ -58,6 +92,8 @@ decisions = Table(
     Column("confidence", Float, nullable=False),
     Column("size", Float, nullable=False),
     Column("intent_id", String(64), nullable=False, index=True),
+    account_column(),
+    Index("ix_decisions_account_bar_time", "account", "bar_time"),
 )
 
 order_events = Table(
@@ -74,6 +110,8 @@ order_events = Table(
     Column("slippage_points", Float, nullable=False),
     Column("latency_seconds", Float, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    account_column(),
+    Index("ix_order_events_account_intent_id", "account", "intent_id"),
 )
 
 breaker_events = Table(
@@ -88,6 +126,22 @@ breaker_events = Table(
     Column("by", String(64), nullable=False),
     Column("value", Float, nullable=True),  # the daily-loss baseline, a policy's target lots
     Column("intent_id", String(64), nullable=True),  # orders a tripped policy sent
+    # "" on a reset request from the CLI: whichever worker runs on this home applies it
+    account_column(),
+)
+
+INSERT_DECISION = insert(decisions)
+INSERT_ORDER_EVENT = insert(order_events)
+_BREAKER_EVENTS_SINCE = (
+    select(breaker_events)
+    .where(
+        breaker_events.c.event_id > bindparam("after_id"),
+        breaker_events.c.account.in_(bindparam("accounts", expanding=True)),
+    )
+    .order_by(breaker_events.c.event_id)
+)
+_BREAKER_EVENTS_OF_KIND_SINCE = _BREAKER_EVENTS_SINCE.where(
+    breaker_events.c.event == bindparam("event")
 )
 
 
@@ -115,92 +169,165 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def to_json(value: Any) -> str:
+    """JSON columns' serializer: what JSON cannot say (numpy scalars, enums) as its string."""
+    return json.dumps(value, default=str)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL on every connection, in-memory one shared one."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=to_json)
+    args: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False},
+        "json_serializer": to_json,
+    }
     if url in ("sqlite://", "sqlite:///:memory:"):
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(url, poolclass=StaticPool, **args)
     else:
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, **args)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def decision_row(
+    *,
+    bar_time: datetime,
+    symbol: str,
+    role: str,
+    model_name: str,
+    model_version: str,
+    features: Mapping[str, float],
+    signal: int,
+    confidence: float,
+    size: float,
+    intent_id: str,
+    account: str = "",
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """One ``decisions`` row (``decision_id`` a fresh uuid unless given)."""
+    return {
+        "decision_id": decision_id or uuid.uuid4().hex,
+        "bar_time": _utc(bar_time),
+        "symbol": symbol,
+        "role": role,
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "features": {k: _clean(v) for k, v in features.items()},
+        "signal": int(signal),
+        "confidence": float(confidence),
+        "size": float(size),
+        "intent_id": intent_id,
+        "account": account,
+    }
+
+
+def order_event_row(
+    *,
+    intent_id: str,
+    ticket: int,
+    request: Mapping[str, Any],
+    retcode: int | None,
+    state: str,
+    price: float,
+    volume: float,
+    slippage_points: float,
+    latency_seconds: float,
+    at: datetime,
+    account: str = "",
+) -> dict[str, Any]:
+    """One ``order_events`` row (several per intent when a hedging reversal needs two)."""
+    return {
+        "intent_id": intent_id,
+        "ticket": int(ticket),
+        "request": dict(request),
+        "retcode": retcode,
+        "state": state,
+        "price": float(price),
+        "volume": float(volume),
+        "slippage_points": float(slippage_points),
+        "latency_seconds": float(latency_seconds),
+        "at": _utc(at),
+        "account": account,
+    }
+
+
+class JournalWrites:
+    """Rows to write in one transaction (``Journal.commit``).
+
+    A table's rows are written in the order they were added; rows of different tables
+    commute (the journal has no foreign keys or triggers), so a row joins the last batch of
+    the same statement and columns unless a later batch touched its table. Each batch is one
+    ``executemany`` of a statement built once (SQLAlchemy compiles it once).
+    """
+
+    def __init__(self) -> None:
+        self._batches: list[tuple[Any, tuple[str, ...], list[dict[str, Any]]]] = []
+
+    def add(self, statement: Any, row: dict[str, Any]) -> None:
+        """Add one row for ``statement`` (an INSERT or UPDATE of one table)."""
+        keys = tuple(row)
+        for batch_statement, batch_keys, rows in reversed(self._batches):
+            if batch_statement is statement and batch_keys == keys:
+                rows.append(row)
+                return
+            if batch_statement.table is statement.table:
+                break
+        self._batches.append((statement, keys, [row]))
+
+    def add_decision(self, **fields: Any) -> str:
+        """Add one decision (``decision_row``'s arguments); returns its ``decision_id``."""
+        row = decision_row(**fields)
+        self.add(INSERT_DECISION, row)
+        return str(row["decision_id"])
+
+    def add_order_event(self, **fields: Any) -> None:
+        """Add one order event (``order_event_row``'s arguments)."""
+        self.add(INSERT_ORDER_EVENT, order_event_row(**fields))
+
+    def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+        return ((statement, rows) for statement, _, rows in self._batches)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for _, _, rows in self._batches)
+
+    def clear(self) -> None:
+        self._batches.clear()
+
+
 class Journal:
-    """Decisions and order events in one SQL database (tables created when missing)."""
+    """Decisions, order events and breaker events in one SQL database, migrated to the
+    current schema when opened (a corrupt file raises; nothing is ever recreated)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        upgrade_journal(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def record_decision(
-        self,
-        *,
-        bar_time: datetime,
-        symbol: str,
-        role: str,
-        model_name: str,
-        model_version: str,
-        features: Mapping[str, float],
-        signal: int,
-        confidence: float,
-        size: float,
-        intent_id: str,
-        decision_id: str | None = None,
-    ) -> str:
-        """Write one decision; returns its ``decision_id`` (a fresh uuid unless given)."""
-        decision_id = decision_id or uuid.uuid4().hex
-        row = {
-            "decision_id": decision_id,
-            "bar_time": _utc(bar_time),
-            "symbol": symbol,
-            "role": role,
-            "model_name": model_name,
-            "model_version": str(model_version),
-            "features": {k: _clean(v) for k, v in features.items()},
-            "signal": int(signal),
-            "confidence": float(confidence),
-            "size": float(size),
-            "intent_id": intent_id,
-        }
+    def commit(self, writes: JournalWrites) -> None:
+        """Write every row of ``writes`` in one transaction, then empty it."""
+        if not len(writes):
+            return
         with self.engine.begin() as conn:
-            conn.execute(insert(decisions), [row])
+            for statement, rows in writes:
+                conn.execute(statement, rows)
+        writes.clear()
+
+    def record_decision(self, **fields: Any) -> str:
+        """Write one decision now (``decision_row``'s arguments); returns its ``decision_id``."""
+        writes = JournalWrites()
+        decision_id = writes.add_decision(**fields)
+        self.commit(writes)
         return decision_id
 
-    def record_order_event(
-        self,
-        *,
-        intent_id: str,
-        ticket: int,
-        request: Mapping[str, Any],
-        retcode: int | None,
-        state: str,
-        price: float,
-        volume: float,
-        slippage_points: float,
-        latency_seconds: float,
-        at: datetime,
-    ) -> None:
-        """Write one order event (several per intent when a hedging reversal needs two)."""
-        row = {
-            "intent_id": intent_id,
-            "ticket": int(ticket),
-            "request": json.loads(json.dumps(dict(request), default=str)),
-            "retcode": retcode,
-            "state": state,
-            "price": float(price),
-            "volume": float(volume),
-            "slippage_points": float(slippage_points),
-            "latency_seconds": float(latency_seconds),
-            "at": _utc(at),
-        }
-        with self.engine.begin() as conn:
-            conn.execute(insert(order_events), [row])
+    def record_order_event(self, **fields: Any) -> None:
+        """Write one order event now (``order_event_row``'s arguments)."""
+        writes = JournalWrites()
+        writes.add_order_event(**fields)
+        self.commit(writes)
 
     def record_breaker_event(
         self,
@@ -212,6 +339,7 @@ class Journal:
         by: str,
         value: float | None = None,
         intent_id: str | None = None,
+        account: str = "",
     ) -> int:
         """Write one breaker event; returns its ``event_id`` (the order events are read in)."""
         row = {
@@ -222,39 +350,59 @@ class Journal:
             "by": by[:64],
             "value": None if value is None else float(value),
             "intent_id": intent_id,
+            "account": account,
         }
         with self.engine.begin() as conn:
             key = conn.execute(insert(breaker_events).values(**row)).inserted_primary_key
         return int(key[0]) if key else 0
 
-    def request_breaker_reset(self, breaker: str, *, by: str, at: datetime, note: str = "") -> int:
+    def request_breaker_reset(
+        self, breaker: str, *, by: str, at: datetime, note: str = "", account: str = ""
+    ) -> int:
         """Ask the worker to reset ``breaker``; it applies the request between bars (or at
-        start-up) and journals the reset under ``by``. What an operator's CLI calls."""
+        start-up) and journals the reset under ``by``. What an operator's CLI calls: with
+        ``account`` "" (the CLI does not know it) whichever worker runs on this home applies it."""
         return self.record_breaker_event(
-            breaker=breaker, event="reset_requested", reason=note or "reset requested", at=at, by=by
+            breaker=breaker,
+            event="reset_requested",
+            reason=note or "reset requested",
+            at=at,
+            by=by,
+            account=account,
         )
 
     def breaker_event_rows(
-        self, *, after_id: int = 0, event: str | None = None
+        self,
+        *,
+        after_id: int = 0,
+        event: str | None = None,
+        accounts: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Breaker events after ``after_id`` (of one ``event`` kind if given), oldest first, as
-        plain rows — cheap enough for the worker to poll between bars."""
-        query = (
-            select(breaker_events)
-            .where(breaker_events.c.event_id > after_id)
-            .order_by(breaker_events.c.event_id)
-        )
-        if event is not None:
-            query = query.where(breaker_events.c.event == event)
-        with self.engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
+        """Breaker events after ``after_id`` (of one ``event`` kind, of ``accounts``, if
+        given), oldest first, as plain rows — cheap enough for the worker to poll between bars."""
+        if accounts is None:
+            query = select(breaker_events).where(breaker_events.c.event_id > after_id)
+            if event is not None:
+                query = query.where(breaker_events.c.event == event)
+            with self.engine.connect() as conn:
+                found = conn.execute(query.order_by(breaker_events.c.event_id))
+                rows = [dict(row) for row in found.mappings()]
+        else:  # the worker's poll between bars: statements built once
+            statement = _BREAKER_EVENTS_SINCE if event is None else _BREAKER_EVENTS_OF_KIND_SINCE
+            params = {"after_id": after_id, "accounts": sorted(accounts), "event": event}
+            with self.engine.connect() as conn:
+                rows = [dict(row) for row in conn.execute(statement, params).mappings()]
         for row in rows:
             row["at"] = _as_utc(row["at"])
         return rows
 
-    def read_breaker_events(self, breaker: str | None = None, *, after_id: int = 0) -> pd.DataFrame:
-        """Breaker events in the order they happened (``at`` tz-aware UTC)."""
-        rows = self.breaker_event_rows(after_id=after_id)
+    def read_breaker_events(
+        self, breaker: str | None = None, *, after_id: int = 0, account: str | None = None
+    ) -> pd.DataFrame:
+        """Breaker events in the order they happened (``at`` tz-aware UTC), of one
+        ``account`` if given."""
+        accounts = None if account is None else [account]
+        rows = self.breaker_event_rows(after_id=after_id, accounts=accounts)
         if breaker is not None:
             rows = [row for row in rows if row["breaker"] == breaker]
         frame = pd.DataFrame(rows, columns=breaker_events.c.keys())
@@ -262,9 +410,14 @@ class Journal:
         return frame
 
     def read_decisions(
-        self, model_name: str | None = None, version: str | None = None
+        self,
+        model_name: str | None = None,
+        version: str | None = None,
+        *,
+        account: str | None = None,
     ) -> pd.DataFrame:
-        """Decisions, oldest bar first, with each feature as its own float column.
+        """Decisions, oldest bar first, with each feature as its own float column; of one
+        model, version and ``account`` when given.
 
         ``bar_time`` comes back tz-aware UTC whichever database stored it.
         """
@@ -273,6 +426,8 @@ class Journal:
             query = query.where(decisions.c.model_name == model_name)
         if version is not None:
             query = query.where(decisions.c.model_version == str(version))
+        if account is not None:
+            query = query.where(decisions.c.account == account)
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=decisions.c.keys())
         frame["bar_time"] = pd.to_datetime(frame["bar_time"], utc=True)
@@ -282,11 +437,16 @@ class Journal:
             features = features.add_prefix("feature_")
         return pd.concat([frame, features.astype("float64")], axis=1)
 
-    def read_order_events(self, intent_id: str | None = None) -> pd.DataFrame:
-        """Order events in insertion order (``at`` tz-aware UTC)."""
+    def read_order_events(
+        self, intent_id: str | None = None, *, account: str | None = None
+    ) -> pd.DataFrame:
+        """Order events in insertion order (``at`` tz-aware UTC), of one intent and
+        ``account`` when given."""
         query = select(order_events).order_by(order_events.c.event_id)
         if intent_id is not None:
             query = query.where(order_events.c.intent_id == intent_id)
+        if account is not None:
+            query = query.where(order_events.c.account == account)
         with self.engine.connect() as conn:
             frame = pd.DataFrame(
                 conn.execute(query).mappings().all(), columns=order_events.c.keys()

@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from serving.breakers import (
     BreakerBoard,
@@ -148,10 +149,18 @@ class WorkerBreakers(BreakerBoard):
 
 
 class JournaledBreakers:
-    """Keeps a board and the journal in step: events written, history replayed, requests read."""
+    """Keeps a board and the journal in step: events written, history replayed, requests read.
 
-    def __init__(self, board: BreakerBoard, journal: Journal) -> None:
-        self.board, self.journal = board, journal
+    Breakers belong to an account (``login@server``): events are journaled under it and a
+    restart rebuilds the breakers from that account's events only, so a new simulated account
+    starts untripped while a live account's trips survive restarts. Reset requests written
+    with account "" — what ``tate reset-breaker`` writes, since the CLI does not know the
+    account — are applied by whichever worker runs on the home. Events journaled before
+    accounts existed (account "") are history, not state: they are not restored.
+    """
+
+    def __init__(self, board: BreakerBoard, journal: Journal, account: str = "") -> None:
+        self.board, self.journal, self.account = board, journal, account
         self._seen = 0
         for breaker in board:
             breaker.listener = self.record
@@ -159,22 +168,26 @@ class JournaledBreakers:
     def record(self, event: BreakerEvent) -> None:
         """Journal one event (the breakers' listener)."""
         # ``_seen`` is not moved past our own row: a request written meanwhile would be skipped
-        self.journal.record_breaker_event(**event._asdict())
+        self.journal.record_breaker_event(**event._asdict(), account=self.account)
 
     def restore(self) -> None:
-        """Rebuild the breakers from every event journaled so far (a restart is not a reset)."""
-        events = self._read()
-        self.board.restore(events)
+        """Rebuild the breakers from this account's events so far (a restart is not a reset)."""
+        rows = self._rows()
+        ours = [r for r in rows if r["account"] == self.account or r["event"] == "reset_requested"]
+        self.board.restore(BreakerEvent.from_row(row) for row in ours)
         tripped = self.board.reasons()
         if tripped:
             logger.warning("breakers still tripped from before the restart: %s", tripped)
 
     def apply_reset_requests(self) -> None:
         """Apply reset requests journaled by an operator since the last look."""
-        self.board.apply_requests(self._read("reset_requested"))
+        self.board.apply_requests(BreakerEvent.from_row(r) for r in self._rows("reset_requested"))
 
-    def _read(self, event: str | None = None) -> list[BreakerEvent]:
-        rows = self.journal.breaker_event_rows(after_id=self._seen, event=event)
+    def _rows(self, event: str | None = None) -> list[dict[str, Any]]:
+        """This account's events (and requests for any account) not read before."""
+        rows = self.journal.breaker_event_rows(
+            after_id=self._seen, event=event, accounts={self.account, ""}
+        )
         if rows:
             self._seen = max(self._seen, max(int(row["event_id"]) for row in rows))
-        return [BreakerEvent.from_row(row) for row in rows]
+        return rows

@@ -14,6 +14,11 @@ fills clears it — or an operator adopts the terminal's state (``adopt``), whic
 unresolved orders become ``adopted`` (never counted) and each difference an ``adopt-…``
 intent with one filled order row for the lots the terminal holds beyond the journal.
 
+Everything is the executor's account's (``login@server``): another account's orders are
+neither resolved nor counted, so a new simulated account starts with an empty book. Rows from
+before the journal had accounts carry "" and belong to no worker's account: a live worker
+upgraded over such a journal while holding positions disagrees until an operator adopts them.
+
 Limits: on a netting account one position per symbol carries the magic of the order that
 opened it, so an external trade in one of our symbols makes per-magic lots unknowable; the
 check then disagrees and says so, which is the safe answer.

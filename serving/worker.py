@@ -2,17 +2,20 @@
 
 The loop reads like the lifecycle (STYLE rule 7); each step is a small function taking its
 collaborators. Decisions are made only on *closed* bars (``copy_rates_from_pos(..., 1, n)``;
-position 0 is still forming), each (symbol, role) at most once per bar. The intent is
-journaled before any order is sent, so every order in the terminal has a journal row that
-explains it. The champion trades the full risk budget; the canary a fraction of it under its
-own magic number (magic + 1), which only a hedging account can keep apart: on a netting
+position 0 is still forming), each (symbol, role) at most once per bar. Every (symbol, role)
+is decided first; then one transaction journals the bar's decisions, intents and orders before
+its first order is sent, and one more its answers (``serving.execution``), so every order in
+the terminal has a journal row that explains it. Every row carries the account
+(``login@server``). The champion trades the full risk budget; the canary a fraction of it
+under its own magic number (magic + 1), which only a hedging account can keep apart: on a netting
 account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
 ``shadow``), whose paper orders never enter the account's book.
 
 Circuit breakers (``serving.safety``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
-decisions feed the latency and drift breakers. While any breaker is tripped, decisions are
-still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
+decisions feed the latency and drift breakers. A trip by one of a bar's orders withholds the
+bar's orders not yet sent (journaled as never sent). While any breaker is tripped, decisions
+are still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
 closed bar, what happens to positions already held; its orders are journaled as order events
 under their own intent, named by a ``policy`` row in ``breaker_events``.
 """
@@ -37,8 +40,8 @@ from serving.book import read_book
 from serving.breakers import BreakerEvent
 from serving.broker import Mt5Broker, OrderEvent, Outcome
 from serving.clocks import Clock, ReplayClock, SystemClock
-from serving.execution import OrderExecutor
-from serving.journal import Journal
+from serving.execution import OrderExecutor, Target
+from serving.journal import Journal, JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.model_source import LoadedModel, ModelSource
 from serving.risk import CircuitBreaker, PositionCap, drift_scale, policy_target
@@ -147,7 +150,8 @@ class Worker:
         self.limits = limits or RiskLimits()
         self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
         self.breaker = self.breakers.order_errors
-        self._journaled = JournaledBreakers(self.breakers, journal)
+        self.account = account_key(terminal)
+        self._journaled = JournaledBreakers(self.breakers, journal, self.account)
         self._journaled.restore()
         self.metrics.set_breakers(self.breakers.states())
         self._drift_reference, self._timer = drift_reference, timer
@@ -158,9 +162,9 @@ class Worker:
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
         self._warned_netting = False
+        self._hedging_account: bool | None = None  # the account's margin mode, once known
         self.poll_seconds = 1.0
-        self.account = account_key(terminal)
-        self.executor = OrderExecutor(journal, terminal, now=clock.now)
+        self.executor = OrderExecutor(journal, terminal, account=self.account, now=clock.now)
         self.refresh_every_bars = refresh_every_bars
         self.no_model: str | None = None  # why nothing trades, while no role has a model
         self.decided: Counter[str] = Counter()  # decisions journaled, by journal role
@@ -242,12 +246,21 @@ class Worker:
         except Exception:
             logger.exception("watching the breakers failed; deciding on what is known")
         roles = sorted(models, key=lambda r: (r != "champion", r))
+        writes = JournalWrites()
+        targets: list[Target] = []
         for symbol in self.symbols:
             for role in roles:
                 try:
-                    self.decide_and_trade(symbol, models[role])
+                    target = self.decide(symbol, models[role], writes)
                 except Exception:
                     logger.exception("%s %s: decision failed; skipping this bar", role, symbol)
+                    continue
+                if target is not None:
+                    targets.append(target)
+        try:
+            self.executor.trade(targets, writes, record=self._record, withhold=self._withheld)
+        except Exception:
+            logger.exception("trading this bar failed; its open orders are reconciled next")
         self._evaluate_drift()
         if self.breakers.tripped and self.limits.tripped_policy != "hold":
             for symbol in self.symbols:
@@ -313,15 +326,18 @@ class Worker:
                 intent_id=intent_id,
             )
         )
-        for event in self.executor.rebalance(
-            broker, symbol, target, intent_id=intent_id, role=role
-        ):
-            self._record(event, role)
+        self.executor.trade([Target(broker, symbol, target, intent_id, role)], record=self._record)
 
     def _hedging(self) -> bool:
-        account = self.terminal.account_info()
-        hedging = mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-        return account is not None and account.margin_mode == hedging
+        """Whether the account keeps positions apart (hedging); a run cannot change it, so
+        the terminal is asked until it first answers."""
+        if self._hedging_account is None:
+            account = self.terminal.account_info()
+            if account is None:
+                return False
+            hedging = account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+            self._hedging_account = hedging
+        return self._hedging_account
 
     def _in_shadow(self, role: str) -> bool:
         """The canary on a netting account with a shadow terminal: it trades there, as 'shadow'."""
@@ -344,14 +360,16 @@ class Worker:
             return hedging
         return True
 
-    def decide_and_trade(self, symbol: str, loaded: LoadedModel) -> None:
+    def decide(self, symbol: str, loaded: LoadedModel, writes: JournalWrites) -> Target | None:
+        """Decide one role on the symbol's last closed bar: the decision row goes to
+        ``writes`` (the bar's first transaction); returns the target to trade, if any."""
         model, role = loaded.model, loaded.role
         window = fetch_closed_window(self.terminal, symbol, self.timeframe, int(model.window))
         if window is None:
-            return
+            return None
         bar_time = int(window["time"][-1])
         if self._last_bar.get((symbol, role), -1) >= bar_time:
-            return  # no new closed bar for this symbol (weekend, delisted, live polling)
+            return None  # no new closed bar for this symbol (weekend, delisted, live polling)
         self._last_bar[(symbol, role)] = bar_time
         started = self._timer()
         decision = model.decide(window)
@@ -372,7 +390,7 @@ class Worker:
         tripped = self.breakers.tripped
         journal_role = "shadow" if shadow else role
         intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
-        self.journal.record_decision(
+        writes.add_decision(
             bar_time=datetime.fromtimestamp(bar_time, tz=UTC),
             symbol=symbol,
             role=journal_role,
@@ -383,19 +401,22 @@ class Worker:
             confidence=float(decision.confidence),
             size=0.0 if tripped else abs(target),
             intent_id=intent_id,
+            account=self.account,
         )
         self.decided[journal_role] += 1
         if not tradable or tripped:
-            return  # a tripped worker's positions are the policy's business
+            return None  # a tripped worker's positions are the policy's business
         if shadow and self._shadow_broker is not None:
             # paper orders: the account's journal book (intents) and reconciliation ignore them
             for event in self._shadow_broker.rebalance(symbol, target, intent_id=intent_id):
-                self._record(event, "shadow")
-            return
-        for event in self.executor.rebalance(
-            self.brokers[role], symbol, target, intent_id=intent_id, role=role, bar_time=bar_time
-        ):
-            self._record(event, role)
+                self._record(event, "shadow", writes)
+            return None
+        return Target(self.brokers[role], symbol, target, intent_id, role, bar_time)
+
+    def _withheld(self) -> str | None:
+        """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
+        tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
+        return "; ".join(tripped) or None
 
     def _observe_drift(
         self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray
@@ -441,9 +462,10 @@ class Worker:
             volume_step=info.volume_step,
         )
 
-    def _record(self, event: OrderEvent, role: str) -> None:
+    def _record(self, event: OrderEvent, role: str, writes: JournalWrites) -> None:
+        """Journal an order event (with the bar's answers), count it, feed the breakers."""
         self.orders_sent[role] += 1
-        self.journal.record_order_event(
+        writes.add_order_event(
             intent_id=event.intent_id,
             ticket=event.ticket,
             request=event.request,
@@ -454,6 +476,7 @@ class Worker:
             slippage_points=event.slippage_points,
             latency_seconds=event.latency_seconds,
             at=event.at,
+            account=self.account,
         )
         self.metrics.observe_order(
             event.symbol, role, event.retcode, event.outcome.value, event.latency_seconds

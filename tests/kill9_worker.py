@@ -28,7 +28,7 @@ from typing import Any, Literal, NoReturn
 
 from serving.broker import Mt5Broker
 from serving.fakes import FakeModelSource
-from serving.intents import IntentState, reached_terminal
+from serving.intents import IntentState
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
 from serving.safety import RiskLimits
@@ -109,14 +109,13 @@ class IntentKiller:
         if point != "intent":
             return
         self.seen += 1
-        if self.seen == self.nth:  # the intent just written: intended, nothing sent for it
+        if self.seen == self.nth:  # the bar's intents and order rows committed, none sent
             store = self.worker.executor.store
             intended = [
                 row["intent_id"]
                 for row in store.intents_in([IntentState.INTENDED])
-                if not reached_terminal(
-                    o["state"] for o in store.orders(intent_id=row["intent_id"])
-                )
+                # this bar's orders wait in "sent"; earlier lives' were resolved at start-up
+                if any(o["state"] == "sent" for o in store.orders(intent_id=row["intent_id"]))
             ]
             die(self.markers, point="intent", intents=intended)
 

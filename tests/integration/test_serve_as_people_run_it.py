@@ -120,8 +120,10 @@ def test_tate_serve_from_a_foreign_folder_trades_the_registry_of_tate_home(
     made = decisions(home)
     by_role = made.groupby("role")["model_version"].agg(set).to_dict()
     assert by_role == {"champion": {"1"}, "canary": {"2"}}
+    (account,) = set(made["account"])  # login@server of the replay's simulated account
+    assert "@" in account
     journal = Journal(f"sqlite:///{home / 'journal.sqlite'}")
-    orders = IntentJournal(journal).read_orders()
+    orders = IntentJournal(journal, account).read_orders()
     journal.close()
     dealt = orders[(orders["state"] == "filled") & (orders["deal"] > 0)]
     assert not dealt.empty, "no order was dealt on the simulated account"

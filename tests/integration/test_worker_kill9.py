@@ -40,6 +40,7 @@ from serving.intent_journal import IntentJournal
 from serving.intents import OPEN_ORDER_STATES
 from serving.journal import Journal
 from serving.reconcile import compare_books, terminal_book
+from serving.worker import account_key
 from tests.kill9_worker import MAGIC, SYMBOLS, Kill, run_worker
 from tests.recording_terminal import RemoteTerminal, TerminalConfig, read_send_log, serve_terminal
 
@@ -182,7 +183,7 @@ class Evidence:
     @classmethod
     def gather(cls, remote: RemoteTerminal, send_log: Path, journal_url: str) -> Evidence:
         journal = Journal(journal_url)
-        store = IntentJournal(journal)
+        store = IntentJournal(journal, account_key(remote))  # the journal is per account
         try:
             return cls(
                 sends=read_send_log(send_log),

@@ -19,9 +19,11 @@ class StepClock:
         return self.t
 
 
-def _start(journal: Journal, clock: StepClock, limit: float | None = 50.0) -> WorkerBreakers:
+def _start(
+    journal: Journal, clock: StepClock, limit: float | None = 50.0, account: str = ""
+) -> WorkerBreakers:
     breakers = WorkerBreakers(clock.now, "H1", RiskLimits(daily_loss_limit=limit))
-    JournaledBreakers(breakers, journal).restore()
+    JournaledBreakers(breakers, journal, account).restore()
     return breakers
 
 
@@ -119,3 +121,23 @@ def test_breaker_events_read_back_tz_aware(tmp_path: Path) -> None:
     frame = journal.read_breaker_events()
     assert frame["at"].iloc[0] == at and frame["value"].iloc[0] == -2.5
     assert journal.read_breaker_events(after_id=int(frame["event_id"].iloc[0])).empty
+
+
+def test_trips_belong_to_their_account_and_a_cli_request_to_whichever_worker_runs(
+    tmp_path: Path,
+) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    _start(Journal(url), clock, account="1@live").latency.trip("p99 over the SLO")
+    assert not _start(Journal(url), clock, account="2@sim").tripped  # another account's trip
+    assert _start(Journal(url), clock, account="1@live").latency.tripped  # a restart keeps it
+    Journal(url).request_breaker_reset("latency", by="gina", at=clock.t)  # the CLI: account ""
+    assert not _start(Journal(url), clock, account="1@live").latency.tripped
+    rows = Journal(url).read_breaker_events("latency", account="1@live")
+    assert rows[["event", "by"]].values.tolist() == [["trip", "worker"], ["reset", "gina"]]
+
+
+def test_trips_journaled_before_accounts_existed_are_history_not_state(tmp_path: Path) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    _start(Journal(url), clock).halted.trip("tagged halted")  # account "": an older worker
+    assert not _start(Journal(url), clock, account="1@live").tripped
+    assert _start(Journal(url), clock).halted.tripped  # still the "" account's state

@@ -4,18 +4,20 @@ refuses to trade while the journal and the terminal disagree."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from models.costs import CostModel
 from serving import mt5_constants as mt5
 from serving.broker import Mt5Broker
-from serving.execution import OrderExecutor
+from serving.execution import OrderExecutor, Target
 from serving.fakes import FakeModelSource, make_bars
 from serving.intent_journal import IntentJournal
-from serving.journal import Journal
+from serving.journal import Journal, JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.sim_terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
@@ -43,12 +45,21 @@ class Process:
     """One run of the worker's execution side: journal, executor and broker over a terminal
     that outlives it (a restart is a new ``Process`` on the same file and terminal)."""
 
-    def __init__(self, term: SimTerminal, url: str, crash: Callable[[str], None] | None = None):
-        self.journal = Journal(url)
+    def __init__(
+        self,
+        term: SimTerminal,
+        url: str,
+        crash: Callable[[str], None] | None = None,
+        account: str = "",
+        journal: Journal | None = None,
+    ):
+        self.journal = journal or Journal(url)
         clock = ReplayClock(term)
-        self.executor = OrderExecutor(self.journal, term, now=clock.now, crash=crash)
+        self.executor = OrderExecutor(
+            self.journal, term, account=account, now=clock.now, crash=crash
+        )
         self.broker = Mt5Broker(term, magic=MAGIC, now=clock.now, sleep=lambda s: None)
-        self.store = IntentJournal(self.journal)
+        self.store = IntentJournal(self.journal, account)
 
     def trade(self, symbol: str, target: float, intent: str) -> list[Any]:
         return self.executor.rebalance(
@@ -135,10 +146,33 @@ def test_a_kill_between_send_and_journal_is_recovered_and_never_resent(tmp_path:
     assert len(_deals(term)) == 1
 
 
-def test_a_kill_right_after_the_intent_abandons_it_at_restart(tmp_path: Path) -> None:
+def test_a_kill_after_the_bars_commit_before_any_send_is_proven_absent_and_sent_once(
+    tmp_path: Path,
+) -> None:
     term = _term()
     with pytest.raises(Killed):
         Process(term, _url(tmp_path), crash=crash_at("intent")).trade("EURUSD", 0.3, "i1")
+    assert _deals(term) == ()
+    restarted = Process(term, _url(tmp_path))
+    assert restarted.store.intent("i1")["state"] == "intended"
+    assert restarted.store.orders(intent_id="i1")[0]["state"] == "sent"  # maybe sent
+    report = restarted.executor.start_up({MAGIC})
+    assert report.agreed and report.abandoned == ()
+    assert restarted.store.orders(intent_id="i1")[0]["state"] == "absent"
+    (event,) = restarted.trade("EURUSD", 0.3, "i1")
+    assert event.order_key == "i1.1" and len(_deals(term)) == 1
+
+
+def test_an_intent_an_older_worker_left_without_orders_is_abandoned_at_restart(
+    tmp_path: Path,
+) -> None:
+    term = _term()
+    old = Process(term, _url(tmp_path))  # what a worker that journaled intents alone left
+    old.store.write_intent(
+        intent_id="i1", at=datetime(2024, 1, 1, tzinfo=UTC), state="intended", reason="",
+        role="champion", symbol="EURUSD", magic=MAGIC, target_volume=0.3,
+        bar_time=datetime.fromtimestamp(0, UTC),  # the bar Process.trade decides
+    )  # fmt: skip
     restarted = Process(term, _url(tmp_path))
     report = restarted.executor.start_up({MAGIC})
     assert report.agreed and report.abandoned == ("i1",)
@@ -146,23 +180,22 @@ def test_a_kill_right_after_the_intent_abandons_it_at_restart(tmp_path: Path) ->
     assert len(restarted.trade("EURUSD", 0.3, "i1")) == 1 and len(_deals(term)) == 1
 
 
-def test_a_kill_between_an_orders_outcome_and_its_intent_is_settled_at_restart(
+def test_an_intent_left_intended_after_its_orders_had_an_outcome_is_settled_at_restart(
     tmp_path: Path,
 ) -> None:
+    """Today a bar's answers and its intents' states commit together; a journal written by
+    the code before that can hold a filled order under an intent still 'intended'."""
     term = _term()
     proc = Process(term, _url(tmp_path))
-
-    def die(intent_id: str) -> None:  # the order's outcome is journaled, the intent's is not
-        raise Killed("refresh")
-
-    proc.executor.refresh_intent = die  # type: ignore[method-assign]
-    with pytest.raises(Killed):
-        proc.trade("EURUSD", 0.3, "i1")
+    proc.trade("EURUSD", 0.3, "i1")
+    at = proc.store.intent("i1")["updated_at"]
+    proc.store.write_intent(intent_id="i1", at=at, state="intended", filled_volume=0.0)
     restarted = Process(term, _url(tmp_path))
     assert restarted.executor.start_up({MAGIC}).agreed
     assert restarted.trade("EURUSD", 0.3, "i1") == []  # the same bar again: reached already
     intent = restarted.store.intent("i1")
     assert (intent["state"], intent["filled_volume"]) == ("filled", 0.3)
+    assert len(_deals(term)) == 1
 
 
 def test_an_unresolved_order_blocks_its_symbol_until_the_terminal_answers(tmp_path: Path) -> None:
@@ -312,7 +345,123 @@ def test_a_worker_killed_mid_order_restarts_and_trades_each_order_once(
     assert second.executor.refusing is None and killed_at < term.now
     deals = _deals(term)
     assert len({d.comment for d in deals}) == len(deals) > 3
-    rows = IntentJournal(second.journal).orders()
+    rows = IntentJournal(second.journal, second.account).orders()
+    assert second.account == "5000001@Tate-SimReplay"
     held = {r["ticket"] for r in rows if r["state"] in ("filled", "partial")}
     assert held == {d.order for d in deals}
     assert {r["state"] for r in rows} <= {"filled", "absent"}
+
+
+def test_another_accounts_orders_are_neither_reconciled_nor_in_its_book(tmp_path: Path) -> None:
+    first, second = _term(login=1), _term(login=2)
+    a = Process(first, _url(tmp_path), account="1@sim")
+    a.trade("EURUSD", 0.3, "a1")
+    with pytest.raises(Killed):  # leaves a "sent" order of account 1 in the journal
+        Process(first, _url(tmp_path), crash_at("answered"), account="1@sim").trade(
+            "EURUSD", 0.5, "a2"
+        )
+    b = Process(second, _url(tmp_path), account="2@sim")
+    report = b.executor.start_up({MAGIC})
+    assert report.agreed and report.unresolved == ()  # account 1's +0.5 is not account 2's
+    assert b.store.orders() == [] and b.store.expected_book() == {}
+    (event,) = b.trade("EURUSD", 0.2, "b1")
+    assert event.volume == pytest.approx(0.2) and b.store.intent("a1") is None
+    assert a.store.orders(intent_id="a2")[0]["state"] == "sent"  # untouched by account 2
+    again = Process(first, _url(tmp_path), account="1@sim")
+    assert again.executor.start_up({MAGIC}).agreed
+    assert again.store.orders(intent_id="a2")[0]["state"] == "filled"
+    assert {row["account"] for row in again.store.orders()} == {"1@sim"}
+    events = again.journal.read_order_events(account="1@sim")
+    assert events["state"].tolist() == ["filled_reconciled"]
+
+
+def test_a_bars_targets_are_journaled_in_one_commit_and_answered_in_one_more(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    proc = Process(term, _url(tmp_path))
+    proc.executor.start_up({MAGIC})
+    commits: list[int] = []
+    sa_event.listen(proc.journal.engine, "commit", lambda conn: commits.append(1))
+    canary = proc.broker.for_magic(MAGIC + 1)
+    targets = [
+        Target(proc.broker, "EURUSD", 0.3, "i1", "champion", 0),
+        Target(canary, "EURUSD", -0.1, "i2", "canary", 0),
+        Target(proc.broker, "USDJPY", 0.2, "i3", "champion", 0),
+    ]
+    events = proc.executor.trade(targets)
+    assert len(commits) == 2 and [e.state for e in events] == ["filled"] * 3
+    assert set(proc.store.read_intents()["state"]) == {"filled"}
+
+
+def test_a_kill_after_a_bars_commit_sends_each_of_its_orders_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    first = Process(term, _url(tmp_path), crash=crash_at("intent"))
+    first.executor.start_up({MAGIC})
+    targets = [
+        Target(first.broker, "EURUSD", 0.3, "i1", "champion", 0),
+        Target(first.broker, "USDJPY", 0.2, "i2", "champion", 0),
+    ]
+    with pytest.raises(Killed):
+        first.executor.trade(targets)
+    assert _deals(term) == ()
+    restarted = Process(term, _url(tmp_path))
+    assert restarted.executor.start_up({MAGIC}).agreed
+    assert {r["state"] for r in restarted.store.orders()} == {"absent"}
+    restarted.executor.trade(targets)  # the same bar decided again (brokers are the same kind)
+    restarted.executor.trade(targets)  # and once more: nothing twice
+    assert sorted(d.comment for d in _deals(term)) == ["ti1.1", "ti2.1"]
+
+
+def test_orders_a_bar_withholds_or_that_follow_an_unknown_one_are_journaled_never_sent(
+    tmp_path: Path,
+) -> None:
+    term = _term("hedging")
+    proc = Process(term, _url(tmp_path))
+    proc.trade("EURUSD", 0.3, "i1")
+    term.inject("disconnect_placed")  # the close is placed, its answer lost, the terminal gone
+    (event,) = proc.trade("EURUSD", -0.2, "i2")  # a reversal: close 0.3, then open 0.2
+    assert event.state == "unknown"
+    close, opening = proc.store.orders(intent_id="i2")
+    assert (close["state"], opening["state"]) == ("unknown", "absent")
+    assert opening["matched_by"] == "unsent" and "i2.0 ended unknown" in opening["reason"]
+    assert proc.store.intent("i2")["state"] == "unknown"
+    term.initialize()
+    target = Target(proc.broker, "USDJPY", 0.2, "i3", "champion", 0)
+    assert proc.executor.trade([target], withhold=lambda: "order_errors: 10027") == []
+    (row,) = proc.store.orders(intent_id="i3")
+    assert row["state"] == "absent" and row["reason"] == "not sent: order_errors: 10027"
+    assert proc.store.intent("i3")["state"] == "absent"
+    assert [d.comment for d in _deals(term)] == ["ti1.0", "ti2.0"]  # the close did deal
+
+
+class LosingJournal(Journal):
+    """A journal whose ``lose``-th next commit fails (a full disk, a lost connection)."""
+
+    lose: int | None = None
+
+    def commit(self, writes: JournalWrites) -> None:
+        if self.lose is not None:
+            self.lose -= 1
+            if self.lose == 0:
+                self.lose = None
+                raise OSError("disk full")
+        super().commit(writes)
+
+
+def test_answers_lost_with_their_commit_are_reconciled_before_the_symbol_trades_again(
+    tmp_path: Path,
+) -> None:
+    term = _term()
+    proc = Process(term, _url(tmp_path), journal=LosingJournal(_url(tmp_path)))
+    proc.executor.start_up({MAGIC})
+    proc.journal.lose = 2  # the answers' commit
+    with pytest.raises(OSError, match="disk full"):
+        proc.trade("EURUSD", 0.3, "i1")
+    assert len(_deals(term)) == 1 and proc.store.orders()[0]["state"] == "sent"
+    assert proc.trade("EURUSD", 0.3, "i2") == []  # the same process: found, held, not doubled
+    (row,) = proc.store.orders(intent_id="i1")
+    assert (row["state"], row["matched_by"]) == ("filled", "comment")
+    assert len(_deals(term)) == 1

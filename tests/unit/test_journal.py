@@ -9,9 +9,24 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from serving.journal import Journal
+from serving.journal import Journal, JournalWrites
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
+
+
+def _fields(intent_id: str, version: str = "3") -> dict:
+    return {
+        "bar_time": BAR,
+        "symbol": "EURUSD",
+        "role": "champion",
+        "model_name": "lgbm_momentum",
+        "model_version": version,
+        "features": {"ret_1": 0.001},
+        "signal": 1,
+        "confidence": 0.7,
+        "size": 0.35,
+        "intent_id": intent_id,
+    }
 
 
 def _decision(journal: Journal, version: str = "3", **overrides: object) -> str:
@@ -81,3 +96,40 @@ def test_naive_bar_time_is_refused() -> None:
 def test_empty_journal_reads_as_empty_frame() -> None:
     frame = Journal("sqlite://").read_decisions()
     assert frame.empty and "bar_time" in frame.columns
+
+
+def test_every_row_carries_its_account_and_reads_filter_by_it(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    for account in ("1@a", "2@b"):
+        _decision(journal, intent_id=f"i-{account}", account=account)
+        journal.record_order_event(
+            intent_id=f"i-{account}", ticket=1, request={}, retcode=10009, state="filled",
+            price=1.1, volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=BAR,
+            account=account,
+        )  # fmt: skip
+        journal.record_breaker_event(
+            breaker="latency", event="trip", reason="slow", at=BAR, by="worker", account=account
+        )
+    decisions = journal.read_decisions(account="2@b")
+    assert decisions[["intent_id", "account"]].values.tolist() == [["i-2@b", "2@b"]]
+    assert set(journal.read_decisions()["account"]) == {"1@a", "2@b"}
+    assert journal.read_order_events(account="1@a")["intent_id"].tolist() == ["i-1@a"]
+    assert journal.read_breaker_events(account="1@a")["account"].tolist() == ["1@a"]
+    assert journal.read_order_events(account="3@c").empty
+
+
+def test_a_bars_rows_commit_together_in_one_transaction(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    journal, reader = Journal(url), Journal(url)
+    writes = JournalWrites()
+    for i in range(3):
+        writes.add_decision(**_fields(f"i{i}"), account="1@a")
+        writes.add_order_event(
+            intent_id=f"i{i}", ticket=i, request={"n": i}, retcode=None, state="sent", price=0.0,
+            volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=BAR, account="1@a",
+        )  # fmt: skip
+    assert len(writes) == 6 and reader.read_decisions().empty  # nothing before the commit
+    journal.commit(writes)
+    assert len(writes) == 0
+    assert reader.read_decisions()["intent_id"].tolist() == ["i0", "i1", "i2"]
+    assert reader.read_order_events()["request"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]

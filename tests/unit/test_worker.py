@@ -3,6 +3,7 @@ stamps each role's orders with its own magic."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,20 +21,28 @@ MAGIC = 9100
 SYMBOLS = ("EURUSD", "USDJPY")
 
 
-class RecordingJournal(Journal):
-    """A real in-memory journal that also records the order of calls."""
+class JournalCheckingTerminal(SimTerminal):
+    """At each ``order_send``, reads the journal through its own connection — what another
+    process would find after a crash right now — and records what it says of the order."""
 
-    def __init__(self) -> None:
-        super().__init__("sqlite://")
-        self.calls: list[tuple[str, str]] = []
+    journal: Journal
+    seen: list[tuple[int, str, int]]
 
-    def record_decision(self, **fields: Any) -> str:
-        self.calls.append(("decision", fields["intent_id"]))
-        return super().record_decision(**fields)
-
-    def record_order_event(self, **fields: Any) -> None:
-        self.calls.append(("order", fields["intent_id"]))
-        super().record_order_event(**fields)
+    def order_send(self, request: Any) -> Any:
+        key = request["comment"][1:]  # t<intent_id>.<seq>: the worker's ids fit in full
+        intent_id = key.split(".")[0]
+        with self.journal.engine.connect() as conn:
+            decided = conn.exec_driver_sql(
+                "SELECT count(*) FROM decisions WHERE intent_id = ?", (intent_id,)
+            ).scalar()
+            (state,) = conn.exec_driver_sql(
+                "SELECT state FROM intent_orders WHERE order_key = ?", (key,)
+            ).one()
+            answered = conn.exec_driver_sql(
+                "SELECT count(*) FROM order_events WHERE intent_id = ?", (intent_id,)
+            ).scalar()
+        self.seen.append((decided, state, answered))
+        return super().order_send(request)
 
 
 class TerminalWatchingModel(FakeModel):
@@ -52,7 +61,7 @@ class TerminalWatchingModel(FakeModel):
 def _worker(mode: str = "hedging", roles: tuple[str, ...] = ("champion", "canary"), n: int = 60):
     term = SimTerminal(make_bars(SYMBOLS, n=n), account_mode=mode)  # type: ignore[arg-type]
     term.initialize()
-    journal = RecordingJournal()
+    journal = Journal("sqlite://")
     source = FakeModelSource.with_roles(*roles)
     worker = Worker(
         term, Mt5Broker(term, magic=MAGIC), journal, source, WorkerMetrics(), ReplayClock(term),
@@ -83,16 +92,20 @@ def test_the_worker_never_decides_on_the_forming_bar() -> None:
     assert all(len(w) == 8 and (w["high"] != w["low"]).any() for w in model.seen)
 
 
-def test_each_intent_is_journaled_before_its_orders() -> None:
-    _, journal, _, worker = _worker()
+def test_each_decision_and_order_is_committed_before_its_order_send(tmp_path: Path) -> None:
+    term = JournalCheckingTerminal(make_bars(SYMBOLS, n=40), account_mode="hedging")
+    term.initialize()
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    term.journal, term.seen = Journal(url), []
+    source = FakeModelSource.with_roles("champion", "canary")
+    worker = Worker(
+        term, Mt5Broker(term, magic=MAGIC), Journal(url), source, WorkerMetrics(),
+        ReplayClock(term), SYMBOLS, "H1",
+    )  # fmt: skip
     worker.run(max_bars=30)
-    decided: set[str] = set()
-    for kind, intent in journal.calls:
-        if kind == "decision":
-            decided.add(intent)
-        else:
-            assert intent in decided
-    assert any(kind == "order" for kind, _ in journal.calls)
+    assert len(term.seen) > 20
+    assert all(seen == (1, "sent", 0) for seen in term.seen), term.seen
+    assert set(worker.journal.read_decisions()["account"]) == {worker.account}
 
 
 def test_champion_and_canary_orders_carry_their_own_magic_and_budget() -> None:

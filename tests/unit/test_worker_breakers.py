@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import generate_latest
 
+from serving import mt5_constants as mt5
 from serving.broker import Mt5Broker
 from serving.fakes import FakeDecision, FakeModel, FakeModelSource, make_bars
 from serving.journal import Journal
@@ -324,3 +325,23 @@ def test_a_failing_drift_reference_falls_back_to_a_warm_up_and_trading_goes_on()
     worker.run(max_bars=5)
     assert worker.breakers.drift.warming_up and worker.breakers.drift.feature == "return_1"
     assert len(journal.read_decisions()) == 5 * 2 and _deals(term) > 0
+
+
+def test_a_trip_by_a_bars_first_order_withholds_the_rest_of_that_bar() -> None:
+    model = ScriptedModel([(1, 1.0)] * 2 + [(-1, 1.0)] * 2)  # both symbols buy, then reverse
+    source = FakeModelSource({"champion": LoadedModel("fake", "1", "champion", model)})
+    term, journal, _, worker = _worker(source=source)
+    worker.run(max_bars=1)
+    assert _deals(term) == 2
+    term.inject(mt5.TRADE_RETCODE_CLIENT_DISABLES_AT)  # EURUSD's close: a human must act
+    worker.run(max_bars=1)
+    assert worker.breaker.tripped and _deals(term) == 2
+    rows = worker.executor.store.read_orders().set_index("symbol")
+    assert "sent" not in set(rows["state"])  # every order has its last word in the journal
+    eurusd, usdjpy = rows.loc[["EURUSD"]], rows.loc[["USDJPY"]]
+    assert eurusd["state"].tolist() == ["filled", "rejected", "absent"]
+    assert usdjpy["state"].tolist() == ["filled", "absent", "absent"]
+    withheld = usdjpy["reason"].iloc[1:]
+    assert withheld.str.startswith("not sent: order_errors: EURUSD champion: retcode 10027").all()
+    decided = journal.read_decisions()
+    assert len(decided) == 4 and (decided["size"] > 0).all()  # decided before the trip

@@ -1,11 +1,10 @@
 """A worker whose journal and terminal disagree trades nothing and says so on /metrics; a sim
-replay is a new account and starts flat and untripped, journaled as such."""
+replay is a new account and starts flat and untripped, since the journal is scoped by account."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flows.serve import SIM_ACCOUNT, start_fresh_sim_account
 from serving.broker import Mt5Broker
 from serving.fakes import FakeModelSource, make_bars
 from serving.journal import Journal
@@ -43,7 +42,9 @@ def test_a_disagreeing_terminal_is_refused_and_exported(tmp_path: Path) -> None:
     assert worker.executor.refusing is not None and "EURUSD" in worker.executor.refusing
 
 
-def test_a_new_sim_replay_adopts_the_fresh_account_and_resets_old_trips(tmp_path: Path) -> None:
+def test_a_new_sim_account_starts_flat_and_untripped_while_the_old_one_keeps_its_state(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
     first_term = _term()
     first = _worker(first_term, url)
@@ -53,14 +54,21 @@ def test_a_new_sim_replay_adopts_the_fresh_account_and_resets_old_trips(tmp_path
 
     second_term = _term(login=5_000_002)  # a new replay: a new, flat simulated account
     second = _worker(second_term, url)
-    assert second.breakers.halted.tripped  # trips survive a restart...
-    start_fresh_sim_account(second)  # ...but not a new simulated account
-    assert not second.breakers.tripped and second.executor.refusing is None
+    assert not second.breakers.tripped  # the first account's trip is not this one's
+    assert second.executor.start_up({MAGIC}).agreed  # nor is its book
     second.run(max_bars=5)
     assert _deals(second_term) > 0
     assert second.metrics.registry.get_sample_value("trading_refused") == 0.0
-    events = second.journal.read_breaker_events("halted")
-    assert events["by"].iloc[-1] == SIM_ACCOUNT and events["event"].iloc[-1] == "reset"
+    assert second.executor.store.read_intents()["role"].ne("adopt").all()
+    events = second.journal.read_breaker_events(account=second.account)
+    assert set(events["event"]) == {"baseline"}  # no trip, no reset
+
+    restarted = _worker(first_term, url)  # the first account again: a restart, not a reset
+    assert restarted.breakers.halted.tripped
+    assert restarted.executor.start_up({MAGIC}).agreed
+    decisions = restarted.journal.read_decisions()
+    assert set(decisions["account"]) == {first.account, second.account}
+    assert len(restarted.journal.read_decisions(account=second.account)) == 5
 
 
 def test_on_netting_the_canary_trades_in_shadow_and_the_journal_says_so(tmp_path: Path) -> None:

@@ -1,0 +1,249 @@
+"""The journal's schema is migrated by Alembic when it opens: old journals keep every row and
+gain the account, new ones start at the newest revision, and nothing is ever recreated."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    exc,
+    insert,
+)
+
+import serving.intent_journal  # noqa: F401  (its tables join the journal's metadata)
+from serving.journal import Journal, make_engine, metadata
+from serving.journal_migrations import alembic_config, head_revision, upgrade_journal
+
+AT = datetime(2024, 3, 1, 13, tzinfo=UTC)
+TABLES = ("decisions", "order_events", "breaker_events", "intents", "intent_orders")
+
+
+def pre_account_tables() -> MetaData:
+    """The journal's tables as ``metadata.create_all`` made them before Alembic (a copy)."""
+    old = MetaData()
+    Table(
+        "decisions", old,
+        Column("decision_id", String(32), primary_key=True),
+        Column("bar_time", DateTime(timezone=True), nullable=False, index=True),
+        Column("symbol", String(32), nullable=False, index=True),
+        Column("role", String(16), nullable=False),
+        Column("model_name", String(128), nullable=False),
+        Column("model_version", String(32), nullable=False),
+        Column("features", JSON, nullable=False),
+        Column("signal", Integer, nullable=False),
+        Column("confidence", Float, nullable=False),
+        Column("size", Float, nullable=False),
+        Column("intent_id", String(64), nullable=False, index=True),
+    )  # fmt: skip
+    Table(
+        "order_events", old,
+        Column("event_id", Integer, primary_key=True, autoincrement=True),
+        Column("intent_id", String(64), nullable=False, index=True),
+        Column("ticket", Integer, nullable=False),
+        Column("request", JSON, nullable=False),
+        Column("retcode", Integer, nullable=True),
+        Column("state", String(32), nullable=False),
+        Column("price", Float, nullable=False),
+        Column("volume", Float, nullable=False),
+        Column("slippage_points", Float, nullable=False),
+        Column("latency_seconds", Float, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+    )  # fmt: skip
+    Table(
+        "breaker_events", old,
+        Column("event_id", Integer, primary_key=True, autoincrement=True),
+        Column("breaker", String(32), nullable=False, index=True),
+        Column("event", String(16), nullable=False),
+        Column("reason", String(512), nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("by", String(64), nullable=False),
+        Column("value", Float, nullable=True),
+        Column("intent_id", String(64), nullable=True),
+    )  # fmt: skip
+    Table(
+        "intents", old,
+        Column("intent_id", String(64), primary_key=True),
+        Column("role", String(16), nullable=False),
+        Column("symbol", String(32), nullable=False, index=True),
+        Column("magic", Integer, nullable=False, index=True),
+        Column("bar_time", DateTime(timezone=True), nullable=True),
+        Column("target_volume", Float, nullable=False),
+        Column("filled_volume", Float, nullable=False, default=0.0),
+        Column("remainder_volume", Float, nullable=False, default=0.0),
+        Column("state", String(16), nullable=False, index=True),
+        Column("reason", String(512), nullable=False, default=""),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )  # fmt: skip
+    Table(
+        "intent_orders", old,
+        Column("order_key", String(80), primary_key=True),
+        Column("intent_id", String(64), nullable=False, index=True),
+        Column("seq", Integer, nullable=False),
+        Column("symbol", String(32), nullable=False, index=True),
+        Column("magic", Integer, nullable=False, index=True),
+        Column("side", Integer, nullable=False),
+        Column("volume", Float, nullable=False),
+        Column("position", Integer, nullable=False, default=0),
+        Column("comment", String(31), nullable=False),
+        Column("state", String(16), nullable=False, index=True),
+        Column("retcode", Integer, nullable=True),
+        Column("ticket", Integer, nullable=False, default=0),
+        Column("deal", Integer, nullable=False, default=0),
+        Column("filled_volume", Float, nullable=False, default=0.0),
+        Column("price", Float, nullable=False, default=0.0),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("sent_time", Integer, nullable=False, default=0),
+        Column("matched_by", String(16), nullable=False, default=""),
+        Column("request", JSON, nullable=True),
+        Column("reason", String(512), nullable=False, default=""),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )  # fmt: skip
+    return old
+
+
+OLD_ROWS = {
+    "decisions": [
+        {"decision_id": f"d{i}", "bar_time": AT, "symbol": "EURUSD", "role": "champion",
+         "model_name": "m", "model_version": "1", "features": {"ret_1": 0.1 * i}, "signal": 1,
+         "confidence": 0.5, "size": 0.1, "intent_id": f"i{i}"}
+        for i in range(3)
+    ],
+    "order_events": [
+        {"intent_id": "i0", "ticket": 7, "request": {"volume": 0.1}, "retcode": 10009,
+         "state": "filled", "price": 1.1, "volume": 0.1, "slippage_points": 0.0,
+         "latency_seconds": 0.01, "at": AT}
+    ],
+    "breaker_events": [
+        {"breaker": "halted", "event": "trip", "reason": "tagged", "at": AT, "by": "worker"}
+    ],
+    "intents": [
+        {"intent_id": "i0", "role": "champion", "symbol": "EURUSD", "magic": 1, "bar_time": AT,
+         "target_volume": 0.1, "state": "filled", "created_at": AT, "updated_at": AT}
+    ],
+    "intent_orders": [
+        {"order_key": "i0.0", "intent_id": "i0", "seq": 0, "symbol": "EURUSD", "magic": 1,
+         "side": 1, "volume": 0.1, "comment": "ti0.0", "state": "filled", "ticket": 7,
+         "created_at": AT, "updated_at": AT}
+    ],
+}  # fmt: skip
+
+
+def write_pre_account_journal(path: Path, tables: tuple[str, ...] = TABLES) -> None:
+    """A journal as the code before Alembic left it: its tables, some rows, no version."""
+    old = pre_account_tables()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        old.create_all(conn, tables=[old.tables[name] for name in tables])
+        for name in tables:
+            conn.execute(insert(old.tables[name]), OLD_ROWS[name])
+    engine.dispose()
+
+
+def rows(path: Path, table: str) -> list[dict]:
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
+
+
+def version(path: Path) -> list[tuple[str, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_a_journal_from_before_alembic_keeps_every_row_and_gains_the_account(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    write_pre_account_journal(path)
+    before = {name: rows(path, name) for name in TABLES}
+    journal = Journal(f"sqlite:///{path}")
+    assert version(path) == [(head_revision(),)]
+    for name in TABLES:
+        after = rows(path, name)
+        assert [{k: v for k, v in r.items() if k != "account"} for r in after] == before[name]
+        assert {r["account"] for r in after} == {""}
+    decisions = journal.read_decisions()
+    assert decisions["intent_id"].tolist() == ["i0", "i1", "i2"]
+    assert decisions["ret_1"].tolist() == pytest.approx([0.0, 0.1, 0.2])
+    assert journal.read_decisions(account="").shape[0] == 3
+    assert journal.read_decisions(account="1@srv").empty
+    journal.record_decision(
+        **{**OLD_ROWS["decisions"][0], "decision_id": "new", "account": "1@srv"}
+    )
+    assert journal.read_decisions(account="1@srv")["decision_id"].tolist() == ["new"]
+
+
+def test_a_journal_from_before_the_intent_tables_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    write_pre_account_journal(path, tables=("decisions", "order_events", "breaker_events"))
+    Journal(f"sqlite:///{path}")
+    assert len(rows(path, "decisions")) == 3 and rows(path, "intents") == []
+    assert "account" in rows(path, "decisions")[0]
+
+
+def test_the_revisions_build_the_schema_the_code_queries(tmp_path: Path) -> None:
+    fresh, migrated = tmp_path / "fresh.sqlite", tmp_path / "migrated.sqlite"
+    Journal(f"sqlite:///{fresh}")  # a new journal: created at head
+    engine = make_engine(f"sqlite:///{migrated}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")  # every revision from the baseline up
+    for path in (fresh, migrated):
+        assert version(path) == [(head_revision(),)]
+        with make_engine(f"sqlite:///{path}").connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_opening_a_current_journal_again_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    first = Journal(url)
+    first.record_decision(**{**OLD_ROWS["decisions"][0], "account": "1@srv"})
+    statements: list[str] = []
+    engine = make_engine(url)
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    upgrade_journal(engine)
+    assert statements and all(
+        s.lstrip().upper().startswith(("SELECT", "PRAGMA")) for s in statements
+    )
+    assert len(Journal(url).read_decisions()) == 1
+
+
+def test_a_corrupt_journal_fails_loudly_and_is_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    garbage = b"not a database, but somebody's evidence\n" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(exc.DatabaseError, match="not a database"):
+        Journal(f"sqlite:///{path}")
+    assert path.read_bytes() == garbage
+
+
+def test_a_migration_that_fails_part_way_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    write_pre_account_journal(path)
+    with sqlite3.connect(path) as conn:  # the last table the account revision alters clashes
+        conn.execute("ALTER TABLE intent_orders ADD COLUMN account VARCHAR(96)")
+    with pytest.raises(exc.OperationalError, match="duplicate column"):
+        Journal(f"sqlite:///{path}")
+    for name in ("decisions", "order_events", "breaker_events", "intents"):
+        assert "account" not in rows(path, name)[0]  # the earlier tables were rolled back too
+    with sqlite3.connect(path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "alembic_version" not in names
+    assert len(rows(path, "decisions")) == 3
