@@ -56,6 +56,11 @@ class Replay:
 
     def __init__(self, bars: Mapping[str, pd.DataFrame], start: int | datetime = 0) -> None:
         self.rates = {s: to_rates(df) for s, df in bars.items()}
+        # the same memory as rows of bytes: copying a slice of those is a plain memcpy, about
+        # half the time numpy takes to copy a slice of a structured array field by field
+        self._bytes = {
+            s: r.view(np.uint8).reshape(len(r), r.itemsize) for s, r in self.rates.items()
+        }
         self.timeline = np.unique(np.concatenate([r["time"] for r in self.rates.values()]))
         if isinstance(start, datetime):
             cursor = int(np.searchsorted(self.timeline, to_epoch(start)))
@@ -108,7 +113,8 @@ class Replay:
         the whole history first."""
         k = self._last[symbol][self._cursor]
         lo, hi = min(lo, k + 1), min(hi, k + 1)
-        rates = self.rates[symbol][lo:hi].copy()
+        rates = np.empty(max(hi - lo, 0), dtype=RATES_DTYPE)
+        rates.view(np.uint8)[:] = self._bytes[symbol][lo:hi].reshape(-1)
         if lo <= k < hi and self._open[symbol][self._cursor]:
             row = rates[k - lo]
             row["high"] = row["low"] = row["close"] = row["open"]

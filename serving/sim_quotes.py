@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from models.costs import CostModel, range_points
 from serving.mt5_types import SymbolInfo, Tick
 from serving.sim_fields import symbol_info_tuple
 from serving.sim_market import Replay
@@ -25,18 +26,25 @@ class BarQuotes:
         replay: the market; its cursor at construction is the bar quoted.
         specs: symbol specifications by name.
         currency, leverage: the account's, for tick values and margins.
+        costs: the shared cost model, for the slippage of a market order.
     """
 
     def __init__(
-        self, replay: Replay, specs: Mapping[str, SymbolSpec], currency: str, leverage: int
+        self,
+        replay: Replay,
+        specs: Mapping[str, SymbolSpec],
+        currency: str,
+        leverage: int,
+        costs: CostModel,
     ) -> None:
         self.replay, self.cursor, self.now = replay, replay.cursor, replay.now
-        self.specs, self.currency, self.leverage = specs, currency, leverage
+        self.specs, self.currency, self.leverage, self.costs = specs, currency, leverage, costs
         self._quotes: dict[str, tuple[float, float]] = {}
         self._ticks: dict[str, Tick] = {}
         self._infos: dict[str, SymbolInfo] = {}
         self._values: dict[str, float] = {}
         self._margins: dict[str, float] = {}
+        self._slips: dict[str, float] = {}
 
     def shows(self, replay: Replay) -> bool:
         """Whether these are still the quotes of ``replay`` now."""
@@ -89,3 +97,15 @@ class BarQuotes:
             margin = spec.trade_contract_size * base_in_account / self.leverage
             self._margins[symbol] = margin
         return margin
+
+    def slippage(self, symbol: str) -> float:
+        """How far a market order fills against the trader now, in price: the cost model's
+        slippage points for the symbol's last closed bar's range (``models.costs``)."""
+        slip = self._slips.get(symbol)
+        if slip is None:
+            spec, closed = self.specs[symbol], self.replay.last_closed(symbol)
+            bar_range = (
+                0.0 if closed is None else range_points(closed["high"], closed["low"], spec.point)
+            )
+            slip = self._slips[symbol] = float(self.costs.slippage_points(bar_range)) * spec.point
+        return slip

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from models.costs import CostModel, range_points
+from models.costs import CostModel
 from serving import mt5_constants as mt5
 from serving.mt5_types import (
     AccountInfo,
@@ -106,9 +106,10 @@ class SimTerminal:
         self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
         self._replay = Replay(bars, start)
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
-        self._quotes = BarQuotes(self._replay, self.specs, currency, leverage)
+        self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
         self._valuation: tuple[BarQuotes, int] | None = None  # what _positions were valued at
         self._positions: tuple[TradePosition, ...] = ()
+        self._valued_as: dict[tuple[int, int, float, float, int], TradePosition] = {}
         self._by_symbol: dict[str, tuple[TradePosition, ...]] | None = None
         self._account_now: AccountInfo | None = None
         self._connected = False
@@ -170,7 +171,7 @@ class SimTerminal:
         """The quotes of the bar now (a new bar, or a shadow's new market, starts afresh)."""
         quotes = self._quotes
         if not quotes.shows(self._replay):
-            quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage)
+            quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
             self._quotes = quotes
         return quotes
 
@@ -227,13 +228,21 @@ class SimTerminal:
         quotes = self._bar()
         valuation = (quotes, self._book.version)
         if self._valuation != valuation:
-            out = []
+            # a fill changes one position: the others keep the tuple valued at this bar
+            same_bar = self._valuation is not None and self._valuation[0] is quotes
+            kept = self._valued_as if same_bar else {}
+            self._valued_as, out = {}, []
             for pos in self._book.positions.values():
-                bid, ask = quotes.quote(pos.symbol)
-                current = bid if pos.sign > 0 else ask
-                value = quotes.value_per_price_unit(pos.symbol)
-                profit = (current - pos.price_open) * pos.sign * pos.volume * value
-                out.append(self._book.position_tuple(pos, current, profit))
+                state = (pos.ticket, pos.identifier, pos.volume, pos.price_open, pos.time_update)
+                valued = kept.get(state)
+                if valued is None:
+                    bid, ask = quotes.quote(pos.symbol)
+                    current = bid if pos.sign > 0 else ask
+                    value = quotes.value_per_price_unit(pos.symbol)
+                    profit = (current - pos.price_open) * pos.sign * pos.volume * value
+                    valued = self._book.position_tuple(pos, current, profit)
+                self._valued_as[state] = valued
+                out.append(valued)
             self._positions, self._by_symbol, self._account_now = tuple(out), None, None
             self._valuation = valuation
         return self._positions
@@ -435,13 +444,9 @@ class SimTerminal:
     ) -> Fill:
         """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
         (``volume``: deal only that much, the rest of the order cancelled)."""
-        spec, buy = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY
-        bid, ask = self._quote(req.symbol)
-        closed = self._replay.last_closed(req.symbol)
-        bar_range = (
-            0.0 if closed is None else range_points(closed["high"], closed["low"], spec.point)
-        )
-        slip = float(self.costs.slippage_points(bar_range)) * spec.point
+        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._bar()
+        bid, ask = quotes.quote(req.symbol)
+        slip = quotes.slippage(req.symbol)
         price = round(ask + slip if buy else bid - slip, spec.digits)
         dealt = req if volume is None else req._replace(volume=volume)
         fill = self._book.execute(
@@ -449,7 +454,7 @@ class SimTerminal:
             price,
             self.now,
             -self.costs.commission(dealt.volume),
-            self._bar().value_per_price_unit(req.symbol),
+            quotes.value_per_price_unit(req.symbol),
             order=order,
             requested=None if volume is None else req.volume,
         )

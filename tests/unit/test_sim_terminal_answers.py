@@ -40,7 +40,7 @@ class ForgetfulTerminal(SimTerminal):
     match answer for answer."""
 
     def _bar(self) -> BarQuotes:
-        return BarQuotes(self._replay, self.specs, self.currency, self.leverage)
+        return BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
 
 
 def _answers(term: SimTerminal) -> list[Any]:
