@@ -9,10 +9,28 @@ in ``pending`` (``orders_get``) until the terminal fills or rejects them.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TypeVar
 
 from serving import mt5_constants as mt5
 from serving.mt5_types import TradeDeal, TradeOrder, TradePosition, TradeRequest
+
+_Record = TypeVar("_Record", TradeDeal, TradeOrder)
+_DEAL_TIME: Callable[[TradeDeal], int] = attrgetter("time")
+_ORDER_TIME: Callable[[TradeOrder], int] = attrgetter("time_done")
+
+
+def _between(
+    records: Sequence[_Record], key: Callable[[_Record], int], lo: int, hi: int, in_order: bool
+) -> Sequence[_Record]:
+    """The records with ``lo <= key(record) <= hi``, in the order they were booked: found by
+    bisection while they were booked in time order (a replay's clock only moves on)."""
+    if in_order:
+        return records[bisect_left(records, lo, key=key) : bisect_right(records, hi, key=key)]
+    return [r for r in records if lo <= key(r) <= hi]
 
 
 @dataclass
@@ -63,7 +81,11 @@ class Fill:
 
 @dataclass
 class Book:
-    """Positions and history of one account; profit is handed in by the terminal."""
+    """Positions and history of one account; profit is handed in by the terminal.
+
+    ``version`` moves on with every change to the book (a fill, a placed or rejected order),
+    so the terminal can keep a valuation until either the book or the bar changes.
+    """
 
     hedging: bool
     balance: float
@@ -72,6 +94,27 @@ class Book:
     pending: dict[int, PendingOrder] = field(default_factory=dict)
     history_orders: list[TradeOrder] = field(default_factory=list)
     deals: list[TradeDeal] = field(default_factory=list)
+    version: int = field(default=0, init=False)
+    _orders_in_order: bool = field(default=True, init=False, repr=False)
+    _deals_in_order: bool = field(default=True, init=False, repr=False)
+
+    def deals_between(self, lo: int, hi: int) -> Sequence[TradeDeal]:
+        """Deals with ``lo <= time <= hi``, in booking order."""
+        return _between(self.deals, _DEAL_TIME, lo, hi, self._deals_in_order)
+
+    def orders_between(self, lo: int, hi: int) -> Sequence[TradeOrder]:
+        """History orders with ``lo <= time_done <= hi``, in booking order."""
+        return _between(self.history_orders, _ORDER_TIME, lo, hi, self._orders_in_order)
+
+    def _add_order(self, record: TradeOrder) -> None:
+        last = self.history_orders[-1].time_done if self.history_orders else record.time_done
+        self._orders_in_order = self._orders_in_order and record.time_done >= last
+        self.history_orders.append(record)
+
+    def _add_deal(self, deal: TradeDeal) -> None:
+        last = self.deals[-1].time if self.deals else deal.time
+        self._deals_in_order = self._deals_in_order and deal.time >= last
+        self.deals.append(deal)
 
     def _ticket(self) -> int:
         self.next_ticket += 1
@@ -84,12 +127,14 @@ class Book:
         """Accept a market order that fills later (latency); returns its order ticket."""
         ticket = self._ticket()
         self.pending[ticket] = PendingOrder(ticket, request, time, due)
+        self.version += 1
         return ticket
 
     def reject(self, order: PendingOrder, time: int) -> None:
         """Drop a pending order the server refuses at fill time (history: rejected, no deal)."""
         del self.pending[order.ticket]
-        self.history_orders.append(
+        self.version += 1
+        self._add_order(
             self._order_record(
                 order.request,
                 order.ticket,
@@ -125,6 +170,7 @@ class Book:
             requested: the order's volume when ``request.volume`` is only part of it (10010:
                 the history order shows it partially filled, the rest cancelled).
         """
+        self.version += 1
         if order is None:
             order_ticket, time_setup = self._ticket(), time
         else:
@@ -168,8 +214,8 @@ class Book:
                 volume_initial=requested,
                 volume_current=round(requested - request.volume, 8),
             )
-        self.history_orders.append(record)
-        self.deals.append(
+        self._add_order(record)
+        self._add_deal(
             TradeDeal(
                 ticket=deal_ticket,
                 order=order_ticket,

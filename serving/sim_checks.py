@@ -14,6 +14,7 @@ from serving import mt5_constants as mt5
 from serving.mt5_types import TradeRequest
 from serving.symbols import SymbolSpec
 
+_REQUEST_FIELDS = frozenset(TradeRequest._fields)
 _REQUEST_DEFAULTS: dict[str, Any] = dict.fromkeys(TradeRequest._fields, 0)
 _REQUEST_DEFAULTS.update(
     symbol="", volume=0.0, price=0.0, stoplimit=0.0, sl=0.0, tp=0.0, comment=""
@@ -28,8 +29,8 @@ class _OpenPosition(Protocol):
 
 def parse_request(request: Mapping[str, Any]) -> TradeRequest:
     """A request dict → ``TradeRequest``; unknown keys are a programming error."""
-    unknown = sorted(set(request) - set(TradeRequest._fields))
-    if unknown:
+    if not _REQUEST_FIELDS.issuperset(request):
+        unknown = sorted(set(request) - _REQUEST_FIELDS)
         raise TypeError(f"unknown trade request fields {unknown}")
     return TradeRequest(**{**_REQUEST_DEFAULTS, **request})
 

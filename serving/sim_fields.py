@@ -5,6 +5,7 @@ Kept out of ``sim_terminal`` because they are long lists of broker facts, not lo
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from serving import mt5_constants as mt5
@@ -53,6 +54,21 @@ def symbol_info_tuple(
     spec: SymbolSpec, bid: float, ask: float, spread: int, time: int, tick_value: float
 ) -> SymbolInfo:
     """``symbol_info()`` for ``spec`` at the current quote."""
+    return symbol_info_template(spec)._replace(
+        time=time,
+        spread=spread,
+        bid=bid,
+        ask=ask,
+        trade_tick_value=tick_value,
+        trade_tick_value_profit=tick_value,
+        trade_tick_value_loss=tick_value,
+    )
+
+
+@cache
+def symbol_info_template(spec: SymbolSpec) -> SymbolInfo:
+    """The part of ``symbol_info()`` that never moves with the quote, built once per spec
+    (the quote's fields are zero here)."""
     values: dict[str, Any] = dict.fromkeys(SymbolInfo._fields, 0)
     values.update(
         {k: 0.0 for k, t in SymbolInfo.__annotations__.items() if t == "float"},
@@ -63,9 +79,7 @@ def symbol_info_tuple(
         chart_mode=mt5.SYMBOL_CHART_MODE_BID,
         select=True,
         visible=True,
-        time=time,
         digits=spec.digits,
-        spread=spread,
         spread_float=True,
         trade_calc_mode=spec.trade_calc_mode,
         trade_mode=spec.trade_mode,
@@ -78,12 +92,7 @@ def symbol_info_tuple(
         filling_mode=spec.filling_mode,
         order_mode=spec.order_mode,
         order_gtc_mode=mt5.SYMBOL_ORDERS_GTC,
-        bid=bid,
-        ask=ask,
         point=spec.point,
-        trade_tick_value=tick_value,
-        trade_tick_value_profit=tick_value,
-        trade_tick_value_loss=tick_value,
         trade_tick_size=spec.trade_tick_size,
         trade_contract_size=spec.trade_contract_size,
         volume_min=spec.volume_min,

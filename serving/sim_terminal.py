@@ -13,6 +13,12 @@ sells at the bid — slipped against the trader by ``CostModel.slippage_points``
 closed bar's range, and pays commission per lot. With ``latency_bars > 0`` the order is
 answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of the bar
 ``latency_bars`` bars later, when ``advance()`` reaches it.
+
+A replay asks the terminal the same things many times per bar, and the answers only move
+when the bar or the book does: quotes, ticks and symbol infos are kept per bar
+(``serving.sim_quotes``), the valued positions and the account per bar and book version (a
+fill, a placed or a rejected order moves it). They are the same tuples with the same numbers
+as working them out on every call. Specifications, currency and leverage are fixed once built.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from models.costs import CostModel, range_points
+from models.costs import CostModel
 from serving import mt5_constants as mt5
 from serving.mt5_types import (
     AccountInfo,
@@ -47,9 +53,10 @@ from serving.sim_faults import (
     Fault,
     partial_volume,
 )
-from serving.sim_fields import account_tuple, symbol_info_tuple
+from serving.sim_fields import account_tuple
 from serving.sim_market import Replay, history_window, to_epoch
-from serving.symbols import SYMBOL_SPECS, SymbolSpec, tick_value
+from serving.sim_quotes import BarQuotes
+from serving.symbols import SYMBOL_SPECS, SymbolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +106,12 @@ class SimTerminal:
         self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
         self._replay = Replay(bars, start)
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
+        self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
+        self._valuation: tuple[BarQuotes, int] | None = None  # what _positions were valued at
+        self._positions: tuple[TradePosition, ...] = ()
+        self._valued_as: dict[tuple[int, int, float, float, int], TradePosition] = {}
+        self._by_symbol: dict[str, tuple[TradePosition, ...]] | None = None
+        self._account_now: AccountInfo | None = None
         self._connected = False
         self._error: tuple[int, str] = _OK
         self._request_id = 0
@@ -154,10 +167,16 @@ class SimTerminal:
         self.faults.extend(faults)
 
     # -- market data ---------------------------------------------------------------------
+    def _bar(self) -> BarQuotes:
+        """The quotes of the bar now (a new bar, or a shadow's new market, starts afresh)."""
+        quotes = self._quotes
+        if not quotes.shows(self._replay):
+            quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
+            self._quotes = quotes
+        return quotes
+
     def _quote(self, symbol: str) -> tuple[float, float]:
-        bid, spread = self._replay.price(symbol)
-        spec = self.specs[symbol]
-        return bid, round(bid + spread * spec.point, spec.digits)
+        return self._bar().quote(symbol)
 
     def _rates_ok(self, symbol: str, timeframe: int) -> bool:
         if not self._online():
@@ -172,18 +191,17 @@ class SimTerminal:
     ) -> np.ndarray | None:
         if not self._rates_ok(symbol, timeframe):
             return None
-        visible = self._replay.visible(symbol)
-        end = len(visible) - start_pos
-        return visible[max(0, end - count) : max(0, end)]
+        end = self._replay.last_index(symbol) + 1 - start_pos
+        return self._replay.shown(symbol, max(0, end - count), max(0, end))
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from: datetime | int, count: int
     ) -> np.ndarray | None:
         if not self._rates_ok(symbol, timeframe):
             return None
-        visible = self._replay.visible(symbol)
-        end = int(np.searchsorted(visible["time"], to_epoch(date_from), side="right"))
-        return visible[max(0, end - count) : end]
+        times = self._replay.visible_times(symbol)
+        end = int(np.searchsorted(times, to_epoch(date_from), side="right"))
+        return self._replay.shown(symbol, max(0, end - count), end)
 
     def copy_rates_range(
         self, symbol: str, timeframe: int, date_from: datetime | int, date_to: datetime | int
@@ -197,38 +215,47 @@ class SimTerminal:
     def symbol_info_tick(self, symbol: str) -> Tick | None:
         if not self._online() or symbol not in self.specs:
             return None
-        bid, ask = self._quote(symbol)
-        return Tick(self.now, bid, ask, 0.0, 0, self.now * 1000, 6, 0.0)
+        return self._bar().tick(symbol)
 
     def symbol_info(self, symbol: str) -> Any:
         if not self._online() or symbol not in self.specs:
             return None
-        bid, ask = self._quote(symbol)
-        spec = self.specs[symbol]
-        spread = round((ask - bid) / spec.point)
-        return symbol_info_tuple(
-            spec, bid, ask, spread, self.now, tick_value(spec, bid, self.currency)
-        )
-
-    def _value_per_price_unit(self, symbol: str, bid: float) -> float:
-        spec = self.specs[symbol]
-        return tick_value(spec, bid, self.currency) / spec.trade_tick_size
-
-    def _margin_per_lot(self, symbol: str) -> float:
-        spec, (bid, _) = self.specs[symbol], self._quote(symbol)
-        base_in_account = 1.0 if spec.currency_base == self.currency else bid
-        return spec.trade_contract_size * base_in_account / self.leverage
+        return self._bar().info(symbol)
 
     # -- account and positions -----------------------------------------------------------
-    def _valued(self) -> list[TradePosition]:
-        out = []
-        for pos in self._book.positions.values():
-            bid, ask = self._quote(pos.symbol)
-            current = bid if pos.sign > 0 else ask
-            value = self._value_per_price_unit(pos.symbol, bid)
-            profit = (current - pos.price_open) * pos.sign * pos.volume * value
-            out.append(self._book.position_tuple(pos, current, profit))
-        return out
+    def _valued(self) -> tuple[TradePosition, ...]:
+        """The open positions valued at this bar's quotes (kept until the bar or book moves)."""
+        quotes = self._bar()
+        valuation = (quotes, self._book.version)
+        if self._valuation != valuation:
+            # a fill changes one position: the others keep the tuple valued at this bar
+            same_bar = self._valuation is not None and self._valuation[0] is quotes
+            kept = self._valued_as if same_bar else {}
+            self._valued_as, out = {}, []
+            for pos in self._book.positions.values():
+                state = (pos.ticket, pos.identifier, pos.volume, pos.price_open, pos.time_update)
+                valued = kept.get(state)
+                if valued is None:
+                    bid, ask = quotes.quote(pos.symbol)
+                    current = bid if pos.sign > 0 else ask
+                    value = quotes.value_per_price_unit(pos.symbol)
+                    profit = (current - pos.price_open) * pos.sign * pos.volume * value
+                    valued = self._book.position_tuple(pos, current, profit)
+                self._valued_as[state] = valued
+                out.append(valued)
+            self._positions, self._by_symbol, self._account_now = tuple(out), None, None
+            self._valuation = valuation
+        return self._positions
+
+    def _valued_in(self, symbol: str) -> tuple[TradePosition, ...]:
+        """The valued positions in ``symbol``, in booking order."""
+        valued = self._valued()
+        if self._by_symbol is None:
+            grouped: dict[str, list[TradePosition]] = {}
+            for p in valued:
+                grouped.setdefault(p.symbol, []).append(p)
+            self._by_symbol = {s: tuple(ps) for s, ps in grouped.items()}
+        return self._by_symbol.get(symbol, ())
 
     def account_info(self) -> AccountInfo | None:
         if not self._online():
@@ -236,15 +263,19 @@ class SimTerminal:
         return self._account()
 
     def _account(self) -> AccountInfo:
-        """The account as the server sees it (it carries on while the terminal is offline)."""
-        profit = sum((p.profit for p in self._valued()), 0.0)
-        margin = sum(p.volume * self._margin_per_lot(p.symbol) for p in self._valued())
-        mode = (
-            mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-            if self.account_mode == "hedging"
-            else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
-        )
-        return account_tuple(self, self._book.balance, profit, margin, mode)
+        """The account as the server sees it (it carries on while the terminal is offline),
+        valued once per bar and book."""
+        valued, quotes = self._valued(), self._bar()
+        if self._account_now is None:
+            profit = sum((p.profit for p in valued), 0.0)
+            margin = sum(p.volume * quotes.margin_per_lot(p.symbol) for p in valued)
+            mode = (
+                mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+                if self.account_mode == "hedging"
+                else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+            )
+            self._account_now = account_tuple(self, self._book.balance, profit, margin, mode)
+        return self._account_now
 
     def positions_total(self) -> int:
         return len(self._book.positions)
@@ -254,6 +285,8 @@ class SimTerminal:
     ) -> tuple[TradePosition, ...] | None:
         if not self._online():
             return None
+        if group is None and ticket is None:
+            return self._valued() if symbol is None else self._valued_in(symbol)
         return tuple(
             p
             for p in self._valued()
@@ -292,9 +325,8 @@ class SimTerminal:
         lo, hi = history_window(date_from, date_to, ticket, position)
         return tuple(
             o
-            for o in self._book.history_orders
-            if lo <= o.time_done <= hi
-            and in_group(o.symbol, group)
+            for o in self._book.orders_between(lo, hi)
+            if in_group(o.symbol, group)
             and (ticket is None or o.ticket == ticket)
             and (position is None or o.position_id == position)
         )
@@ -313,9 +345,8 @@ class SimTerminal:
         lo, hi = history_window(date_from, date_to, ticket, position)
         return tuple(
             d
-            for d in self._book.deals
-            if lo <= d.time <= hi
-            and in_group(d.symbol, group)
+            for d in self._book.deals_between(lo, hi)
+            if in_group(d.symbol, group)
             and (ticket is None or d.order == ticket)
             and (position is None or d.position_id == position)
         )
@@ -330,7 +361,7 @@ class SimTerminal:
             market_open=spec is not None and self._replay.is_open(req.symbol),
             hedging=self._book.hedging,
             closing=self._book.positions.get(req.position) if req.position else None,
-            margin_needed=req.volume * self._margin_per_lot(req.symbol) if spec else 0.0,
+            margin_needed=req.volume * self._bar().margin_per_lot(req.symbol) if spec else 0.0,
             margin_free=account.margin_free,
         )
 
@@ -341,7 +372,9 @@ class SimTerminal:
         retcode, comment = self._validate(req)
         a = self.account_info()
         assert a is not None
-        margin = req.volume * self._margin_per_lot(req.symbol) if req.symbol in self.specs else 0.0
+        margin = (
+            req.volume * self._bar().margin_per_lot(req.symbol) if req.symbol in self.specs else 0.0
+        )
         free = a.equity - a.margin - margin
         level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
         return OrderCheckResult(
@@ -411,13 +444,9 @@ class SimTerminal:
     ) -> Fill:
         """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
         (``volume``: deal only that much, the rest of the order cancelled)."""
-        spec, buy = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY
-        bid, ask = self._quote(req.symbol)
-        closed = self._replay.last_closed(req.symbol)
-        bar_range = (
-            0.0 if closed is None else range_points(closed["high"], closed["low"], spec.point)
-        )
-        slip = float(self.costs.slippage_points(bar_range)) * spec.point
+        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._bar()
+        bid, ask = quotes.quote(req.symbol)
+        slip = quotes.slippage(req.symbol)
         price = round(ask + slip if buy else bid - slip, spec.digits)
         dealt = req if volume is None else req._replace(volume=volume)
         fill = self._book.execute(
@@ -425,7 +454,7 @@ class SimTerminal:
             price,
             self.now,
             -self.costs.commission(dealt.volume),
-            self._value_per_price_unit(req.symbol, bid),
+            quotes.value_per_price_unit(req.symbol),
             order=order,
             requested=None if volume is None else req.volume,
         )
