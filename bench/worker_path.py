@@ -92,6 +92,8 @@ class StaticModels:
         self._models = MappingProxyType(dict(models))
         self.registry_reachable = True
         self.halted: str | None = None
+        self.unavailable: Mapping[str, str] = MappingProxyType({})
+        self.failures: Mapping[tuple[str, str], int] = MappingProxyType({})
 
     def current(self) -> Mapping[str, LoadedModel]:
         return self._models
