@@ -53,7 +53,7 @@ _TIME = r"\d{2}:\d{2}(?::\d{2})?"
 NEW_YORK = "America/New_York"
 
 
-class Mt5ExportError(ValueError):
+class Mt5ExportError(Exception):
     """An export file is malformed or does not fit ``server_time``; names ``file:line``.
 
     Operator action: re-export the bars or correct the ``server_time`` setting.
