@@ -1,14 +1,19 @@
-"""CLI commands that need no server: breaker resets are journaled, bad options are named."""
+"""CLI commands that need no server: breaker resets are journaled, bad options and settings are
+named in one line (exit 2), and a gate that says no exits 1."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from data_contracts.store import BarStore
+from flows import train_flow
 from flows.cli import app
 from serving.journal import Journal
+from tests.factories import make_bars
 
 
 @pytest.fixture
@@ -35,13 +40,151 @@ def test_unknown_breaker_is_bad_input_and_writes_nothing(home: Path) -> None:
     assert not (home / "journal.sqlite").exists()
 
 
-def test_a_bad_tripped_policy_setting_is_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.serve import risk_limits
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("TATE_TRIPPED_POLICY", "panic", "Input should be 'hold', 'reduce' or 'close'"),
+        ("TATE_ACCOUNT_MODE", "both", "Input should be 'hedging' or 'netting'"),
+        ("TATE_TIMEFRAME", "H2", "unknown timeframe 'H2'"),
+        ("TATE_SERVER_TIME", "Mars", "use 'UTC', 'UTC+3', 'UTC-5' or 'NY+7'"),
+        ("TATE_DAILY_LOSS_LIMIT", "-5", "greater than 0"),
+        ("TATE_CANARY_FRACTION", "1.5", "less than or equal to 1"),
+    ],
+)
+def test_a_bad_setting_is_refused_in_one_line_before_anything_runs(
+    home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["serve", "--bars", "1"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"tate: bad setting {variable}={value!r}: ")
+    assert says in line
+    assert not home.exists(), "nothing was created"
+
+
+def test_the_journal_url_is_a_secret_shown_only_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.settings import TateSettings
 
-    monkeypatch.setenv("TATE_TRIPPED_POLICY", "panic")
-    with pytest.raises(ValueError, match="tripped_policy 'panic'"):
-        risk_limits(TateSettings())
+    url = "postgresql://tate:s3cret-pw@db.example:5432/journal"
+    monkeypatch.setenv("TATE_JOURNAL_URL", url)
+    settings = TateSettings()
+    assert settings.journal == url  # what the journal connects with
+    assert "s3cret-pw" not in repr(settings)
+    assert "s3cret-pw" not in str(settings.model_dump())
+    assert settings.journal_label == "postgresql://tate:***@db.example:5432/journal"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["serve", "--terminal", "mt4"], "'--terminal'"),
+        (["ingest", "--source", "ftp"], "'--source'"),
+        (["promote", "--version", "latest"], "'--version'"),
+    ],
+)
+def test_a_choice_outside_its_list_is_refused_while_parsing(
+    home: Path, args: list[str], option: str
+) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for {option}" in result.output
+    assert "Traceback" not in result.output
+    assert not home.exists()
+
+
+def test_a_csv_ingest_without_a_symbol_is_named(home: Path, tmp_path: Path) -> None:
+    export = tmp_path / "EURUSD_H1.csv"
+    export.write_text("<DATE>\t<TIME>\n")
+    result = CliRunner().invoke(app, ["ingest", "--source", "csv", "--path", str(export)])
+    assert result.exit_code == 2
+    assert result.output.strip() == "tate: ingest --source csv needs --path and --symbol"
+
+
+def stored_home(home: Path) -> Path:
+    BarStore(home / "data").write_bars("EURUSD", "H1", make_bars(n=50))
+    return home
+
+
+GATE_REASONS = [
+    "FAIL: OOF AUC 0.4981 must exceed 0.5100",
+    "FAIL: OOF net Sharpe -0.31 must exceed 0.00",
+    "ok: 5 walk-forward folds, at least 3 needed",
+]
+
+
+def fake_retrain(alias: str | None, passed: bool) -> Any:
+    calls: list[dict[str, Any]] = []
+
+    def retrain(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs)
+        reasons = GATE_REASONS if not passed else ["ok: all"]
+        return {
+            "version": "3",
+            "run_id": "abc123",
+            "alias": alias,
+            "gate_passed": passed,
+            "gate_reasons": reasons,
+        }
+
+    retrain.calls = calls  # type: ignore[attr-defined]
+    return retrain
+
+
+def test_train_exits_1_when_the_gate_says_no_after_naming_version_run_and_checks(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored_home(home)
+    retrain = fake_retrain(alias=None, passed=False)
+    monkeypatch.setattr(train_flow, "retrain", retrain)
+    result = CliRunner().invoke(app, ["train", "--shuffle-labels"])
+    assert result.exit_code == 1
+    assert retrain.calls[0]["shuffle_labels"] is True
+    first, last = result.output.strip().splitlines()
+    assert first.startswith("version 3 (run abc123): alias none; gate failed: FAIL: OOF AUC")
+    assert last == (
+        "tate: the gate said no to version 3 (run abc123): "
+        "FAIL: OOF AUC 0.4981 must exceed 0.5100; FAIL: OOF net Sharpe -0.31 must exceed 0.00"
+    )
+
+
+def test_a_first_version_that_fails_the_gate_is_champion_and_still_exits_1(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored_home(home)
+    monkeypatch.setattr(train_flow, "retrain", fake_retrain(alias="champion", passed=False))
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 1
+    assert "it is champion all the same, being the first version" in result.output
+
+
+def test_train_exits_0_when_the_gate_passes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stored_home(home)
+    monkeypatch.setattr(train_flow, "retrain", fake_retrain(alias="canary", passed=True))
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 0, result.output
+    assert "alias canary; gate passed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--symbol", "XAUEUR"], "no bars stored for symbol 'XAUEUR'"),
+        (["--end", "someday"], "--end 'someday' is not an ISO date or time"),
+        (["--sweep", '[{"num_leaves": [7]}]'], "override num_leaves=[7] must be a number"),
+        (["--sweep", '[{"num_leaves": 7}, {"num_leaves": 7}]'], "are the same configuration"),
+    ],
+)
+def test_bad_training_input_is_named_before_the_flow_starts(
+    home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], says: str
+) -> None:
+    stored_home(home)
+    retrain = fake_retrain(alias=None, passed=True)
+    monkeypatch.setattr(train_flow, "retrain", retrain)
+    result = CliRunner().invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    assert says in result.output
+    assert retrain.calls == [], "the flow (and its Prefect server) never started"
 
 
 @pytest.mark.parametrize(
