@@ -8,6 +8,7 @@ port and its `TATE_` variable instead of after a two-minute wait on a health che
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -125,15 +126,17 @@ def running_pid(settings: TateSettings, name: str) -> int | None:
     return pid if pid and _alive(pid) else None
 
 
-def port_in_use(port: int, host: str = HOST) -> bool:
-    """Whether something already listens on ``host:port`` (a bind is refused)."""
+def port_problem(port: int, host: str = HOST) -> str | None:
+    """Why a service could not listen on ``host:port``, or None when it can."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "is already in use by another program; stop it or"
+            return f"cannot be used ({error.strerror});"
+    return None
 
 
 def check_ports(settings: TateSettings, listed: list[Service]) -> None:
@@ -146,10 +149,11 @@ def check_ports(settings: TateSettings, listed: list[Service]) -> None:
         if service.port is None or running_pid(settings, service.name) is not None:
             continue
         variable, port = service.port
-        if port and port_in_use(port):
+        problem = port_problem(port) if port else None
+        if problem:
             raise StackStartError(
-                f"{service.name}: port {port} on {HOST} is already in use by another program; "
-                f"stop it or choose another port with {variable}"
+                f"{service.name}: port {port} on {HOST} {problem} choose another port with "
+                f"{variable}"
             )
 
 

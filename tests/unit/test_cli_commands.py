@@ -3,6 +3,9 @@ named in one line (exit 2), and a gate that says no exits 1."""
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from flows import train_flow
 from flows.cli import app
 from serving.journal import Journal
 from tests.factories import make_bars
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -195,3 +199,45 @@ def test_a_malformed_sweep_is_bad_input(home: Path, sweep: str, message: str) ->
     result = CliRunner().invoke(app, ["train", "--sweep", sweep])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_tate_up_names_a_taken_port_and_its_variable_and_starts_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("TATE_MLFLOW_PORT", str(port))
+        monkeypatch.setenv("TATE_PREFECT_PORT", str(free_port()))
+        result = CliRunner().invoke(app, ["up"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"tate: mlflow: port {port} on 127.0.0.1 is already in use by another program; "
+        "stop it or choose another port with TATE_MLFLOW_PORT"
+    )
+    assert not (home / "run").exists(), "no service was started"
+
+
+def test_a_service_that_dies_at_start_is_named_with_its_log(home: Path) -> None:
+    from flows.errors import StackStartError
+    from flows.settings import TateSettings
+    from flows.stack import Service, running_pid, start_service
+
+    settings = TateSettings()
+    settings.run_dir.mkdir(parents=True)
+    dying = Service(
+        "prefect",
+        [sys.executable, "-c", "import sys; print('Address already in use'); sys.exit(1)"],
+        f"http://127.0.0.1:{free_port()}/health",
+        "never printed",
+    )
+    with pytest.raises(StackStartError) as info:
+        start_service(settings, dying, dict(os.environ))
+    log = settings.run_dir / "prefect.log"
+    assert str(info.value) == (
+        f"prefect did not become healthy; see {log} "
+        "(a port in use or a misconfiguration is the usual cause)"
+    )
+    assert "Address already in use" in log.read_text()
+    assert running_pid(settings, "prefect") is None
