@@ -117,7 +117,13 @@ def read_mt5_export(path: Path, *, server_time: str) -> pd.DataFrame:
     """
     path = Path(path)
     zone = ServerTime.parse(server_time)
-    lines = _decode(path.read_bytes()).splitlines()
+    try:
+        lines = _decode(path.read_bytes()).splitlines()
+    except UnicodeDecodeError as e:
+        raise Mt5ExportError(
+            f"{path}:1: not UTF-8 or UTF-16 text ({e.reason} at byte {e.start}); "
+            "expected an MT5 'Export bars' file"
+        ) from e
     if not lines or not lines[0].strip():
         raise Mt5ExportError(f"{path}:1: empty file; expected header {' '.join(HEADER)}")
     header = tuple(lines[0].strip().split("\t"))

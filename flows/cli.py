@@ -120,7 +120,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Put bars into the store under TATE_HOME/data (never editing what is there)."""
-    _settings()
+    settings = _settings()
     if source == "csv" and (path is None or symbol is None):
         raise BadOptionError("ingest --source csv needs --path and --symbol")
     from flows.data_flows import ingest as ingest_flow
@@ -128,6 +128,10 @@ def ingest(
 
     if start:
         utc_time(start, "--start")
+    if source in ("mt5", "mt5linux"):
+        from flows.serve import live_terminal
+
+        live_terminal(settings, source)  # installed and answering, before Prefect starts
     written = ingest_flow(
         source=source, path=str(path) if path else None, symbol=symbol, start=start
     )
@@ -294,10 +298,18 @@ def serve(
     """
     settings = _settings()
     from flows.serve import run_worker
+    from flows.stack import port_problem
     from flows.times import utc_time
     from serving.logs import configure_json_logging
 
     first = utc_time(start, "--start") if start else None
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    problem = port_problem(port, settings.metrics_host) if port else None
+    if problem:
+        raise BadOptionError(
+            f"metrics port {port} on {settings.metrics_host} {problem} choose another port with "
+            "--metrics-port or TATE_METRICS_PORT"
+        )
     configure_json_logging(settings.log_level.upper())
     summary = run_worker(
         settings,

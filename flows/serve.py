@@ -101,7 +101,14 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
         raise TerminalUnavailableError(
             "--terminal mt5linux needs the mt5linux bridge (pip install 'tate[mt5linux]')"
         ) from error
-    return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+    try:
+        return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+    except OSError as error:
+        raise TerminalUnavailableError(
+            f"--terminal mt5linux: no bridge answers at {settings.mt5linux_host}:"
+            f"{settings.mt5linux_port} ({error.strerror or error}); start it under Wine, or set "
+            "TATE_MT5LINUX_HOST / TATE_MT5LINUX_PORT"
+        ) from error
 
 
 LIVE_SETTLE_SECONDS = 1.5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,37 @@ def test_a_service_that_dies_at_start_is_named_with_its_log(home: Path) -> None:
     )
     assert "Address already in use" in log.read_text()
     assert running_pid(settings, "prefect") is None
+
+
+def test_serve_names_a_taken_metrics_port_before_it_starts(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--metrics-port", str(port)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"tate: metrics port {port} on 127.0.0.1 is already in use by another program; stop it "
+        "or choose another port with --metrics-port or TATE_METRICS_PORT"
+    )
+    assert not (home / "journal.sqlite").exists()
+
+
+def test_an_unreachable_mt5linux_bridge_is_named_with_its_variables(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge = types.ModuleType("mt5linux")
+
+    def refuse(host: str, port: int) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    bridge.MetaTrader5 = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mt5linux", bridge)
+    monkeypatch.setenv("TATE_MT5LINUX_PORT", "18999")
+    result = CliRunner().invoke(app, ["ingest", "--source", "mt5linux", "--start", "2024-01-01"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "tate: --terminal mt5linux: no bridge answers at 127.0.0.1:18999 (Connection refused); "
+        "start it under Wine, or set TATE_MT5LINUX_HOST / TATE_MT5LINUX_PORT"
+    )
+    assert "Traceback" not in result.output
