@@ -96,6 +96,20 @@ class TateSettings(BaseSettings):
         ServerTime.parse(value)  # raises ValueError naming the value and the accepted forms
         return value
 
+    @field_validator("journal_url")
+    @classmethod
+    def _usable_journal_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value.get_secret_value()).get_dialect()
+        except ArgumentError as error:  # its words never repeat the URL (or its password)
+            raise ValueError(f"not a database URL SQLAlchemy can use: {error}") from None
+        return value
+
     @property
     def data_dir(self) -> Path:
         return self.home / "data"

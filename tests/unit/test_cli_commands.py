@@ -80,6 +80,16 @@ def test_the_journal_url_is_a_secret_shown_only_masked(monkeypatch: pytest.Monke
     assert settings.journal_label == "postgresql://tate:***@db.example:5432/journal"
 
 
+def test_an_unusable_journal_url_is_refused_without_echoing_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TATE_JOURNAL_URL", "postgres-ql://tate:s3cret-pw@db/journal")
+    result = CliRunner().invoke(app, ["reset-breaker", "drift", "--by", "ops"])
+    assert result.exit_code == 2
+    assert result.output.startswith("tate: bad setting TATE_JOURNAL_URL: not a database URL")
+    assert "s3cret-pw" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
