@@ -211,9 +211,7 @@ def test_tate_up_with_a_taken_port_exits_2_and_starts_nothing(home: Path, tmp_pa
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = as_a_person(
-            home, tmp_path, "up", env={"TATE_PREFECT_PORT": str(port)}
-        )
+        done = as_a_person(home, tmp_path, "up", env={"TATE_PREFECT_PORT": str(port)})
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == (
         f"tate: prefect: port {port} on 127.0.0.1 is already in use by another program; "
