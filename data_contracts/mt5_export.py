@@ -53,7 +53,7 @@ _TIME = r"\d{2}:\d{2}(?::\d{2})?"
 NEW_YORK = "America/New_York"
 
 
-class Mt5ExportError(ValueError):
+class Mt5ExportError(Exception):
     """An export file is malformed or does not fit ``server_time``; names ``file:line``.
 
     Operator action: re-export the bars or correct the ``server_time`` setting.
@@ -117,7 +117,13 @@ def read_mt5_export(path: Path, *, server_time: str) -> pd.DataFrame:
     """
     path = Path(path)
     zone = ServerTime.parse(server_time)
-    lines = _decode(path.read_bytes()).splitlines()
+    try:
+        lines = _decode(path.read_bytes()).splitlines()
+    except UnicodeDecodeError as e:
+        raise Mt5ExportError(
+            f"{path}:1: not UTF-8 or UTF-16 text ({e.reason} at byte {e.start}); "
+            "expected an MT5 'Export bars' file"
+        ) from e
     if not lines or not lines[0].strip():
         raise Mt5ExportError(f"{path}:1: empty file; expected header {' '.join(HEADER)}")
     header = tuple(lines[0].strip().split("\t"))

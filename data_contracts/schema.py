@@ -40,7 +40,7 @@ TIMEFRAME_SECONDS: dict[str, int] = {
 }
 
 
-class BarSchemaError(ValueError):
+class BarSchemaError(Exception):
     """Bars do not have the MT5 rate layout; the message names the source and column/row.
 
     Operator action: fix or re-export the source; nothing downstream can repair it.

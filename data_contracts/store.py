@@ -45,10 +45,25 @@ class UnknownSymbolError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class EmptyRangeError(ValueError):
+class EmptyRangeError(Exception):
     """A requested time range selects no bars (or start >= end); the message names both.
 
     Operator action: widen the range or ingest the missing period.
+    """
+
+
+class EmptyStoreError(Exception):
+    """No bars at all are stored for the timeframe; the message names the store's folder.
+
+    Operator action: run `tate ingest` first (or point `TATE_HOME` at the store you meant).
+    """
+
+
+class NoUniverseError(FileNotFoundError):
+    """The point-in-time universe (``universe.csv``) is missing; the message names its path.
+
+    Operator action: write one (`tate ingest --source sim` writes the synthetic market's; for
+    exported data list ``symbol, listed_from, delisted_at`` per symbol).
     """
 
 
@@ -84,6 +99,30 @@ class BarStore:
             for d in base.iterdir()
             if d.is_dir() and d.name.startswith("symbol=") and any(d.glob("*.parquet"))
         )
+
+    def require_symbols(self, timeframe: str, wanted: Iterable[str] | None = None) -> list[str]:
+        """The symbols to read: ``wanted`` when given, else every stored one; none may be missing.
+
+        Cheap (file names only), so a command checks its symbols before it starts anything.
+
+        Raises:
+            EmptyStoreError: nothing is stored for ``timeframe``.
+            UnknownSymbolError: a ``wanted`` symbol has no stored bars.
+        """
+        stored = self.symbols(timeframe)
+        if not stored:
+            raise EmptyStoreError(
+                f"no bars stored for timeframe {timeframe!r} under {self.root}; "
+                "run `tate ingest` first"
+            )
+        names = list(wanted) if wanted else stored
+        for symbol in names:
+            if symbol not in stored:
+                raise UnknownSymbolError(
+                    f"no bars stored for symbol {symbol!r} timeframe {timeframe!r} under "
+                    f"{self.root}; known symbols for {timeframe}: {stored}"
+                )
+        return names
 
     def last_time(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """Newest stored bar time, or None when nothing is stored."""
@@ -190,10 +229,10 @@ class BarStore:
         """The point-in-time universe (``symbol, listed_from, delisted_at``; NaT = listed).
 
         Raises:
-            FileNotFoundError: no universe has been written under this root.
+            NoUniverseError: no universe has been written under this root.
         """
         if not self.universe_path.is_file():
-            raise FileNotFoundError(f"no universe at {self.universe_path}; write one first")
+            raise NoUniverseError(f"no universe at {self.universe_path}; write one first")
         raw = pd.read_csv(self.universe_path, dtype=str, keep_default_na=False)
         return coerce_universe(raw[list(UNIVERSE_COLUMNS)], source=str(self.universe_path))
 

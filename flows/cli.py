@@ -1,4 +1,12 @@
-"""`tate`: the one command line. Exit codes: 0 ok, 1 a check or gate said no, 2 bad input or config.
+"""`tate`: the one command line.
+
+Exit codes (DESIGN, "Outside contracts"): 0 ok; 1 a check or gate said no; 2 bad input or
+configuration, one line naming the file, line, option, variable, symbol or alias, no traceback;
+3 an unexpected error (a bug), with its traceback. `TateGroup` maps every exception a command
+raises through the one table in `flows/errors.py`; a bad option value is refused by Typer while
+parsing (exit 2), a bad `TATE_` variable while the settings are built. What can be checked
+cheaply (options, settings, the symbols in the store, ports) is checked before any server or
+flow starts.
 
 Flow modules import Prefect, which reads its settings at import time, so every command first builds the
 settings and points the ecosystem at TATE_HOME, then imports what it runs.
@@ -7,52 +15,83 @@ settings and points the ecosystem at TATE_HOME, then imports what it runs.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 
 from flows.environment import prepare_environment
+from flows.errors import (
+    BadOptionError,
+    BadSettingError,
+    GateFailedError,
+    quiet_operator_tracebacks,
+    report,
+)
 from flows.settings import TateSettings
 
+IngestSource = Literal["sim", "csv", "mt5", "mt5linux"]
+TerminalKind = Literal["sim", "mt5", "mt5linux"]
+
+
+class TateGroup(TyperGroup):
+    """Every command's exceptions end here: one line and exit 1/2, or a traceback and exit 3."""
+
+    def invoke(self, ctx: Any) -> Any:
+        quiet_operator_tracebacks()
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exits already decided, and Typer's own usage errors (exit 2)
+        except Exception as error:
+            raise typer.Exit(report(error)) from None
+
+
 app = typer.Typer(
+    cls=TateGroup,
     help="tate: the shield for ML trading models on MetaTrader 5.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # plain Click errors: "Error: Invalid value for '--terminal': …" on one line, not a box
+    rich_markup_mode=None,
 )
 
 
-def _fail(code: int, message: str) -> NoReturn:
-    typer.echo(f"tate: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _settings() -> TateSettings:
+    """The settings, checked, and TATE_HOME's folders made; or one line naming the variable."""
     try:
         settings = TateSettings()
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        _fail(2, f"bad setting TATE_{field.upper()}: {first['msg']}")
-    prepare_environment(settings)
+        raise BadSettingError(describe_setting_error(error)) from None
+    try:
+        prepare_environment(settings)
+    except OSError as error:
+        raise BadSettingError(
+            f"TATE_HOME={settings.home}: cannot create {error.filename}: {error.strerror}"
+        ) from None
     return settings
 
 
-def _run(call: Callable[[], Any]) -> Any:
-    """Run a command body and map tate's errors to exit codes with one line naming what failed."""
-    from flows.errors import check_failures, input_errors
+SECRET_SETTINGS = frozenset({"journal_url"})
 
-    try:
-        return call()
-    except check_failures() as error:
-        _fail(1, str(error))
-    except input_errors() as error:
-        # KeyError's str() wraps its message in quotes; its first argument is the message.
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        _fail(2, str(message))
+
+def describe_setting_error(error: ValidationError) -> str:
+    """`bad setting TATE_X='value': why`, for the first refused setting (secrets not echoed)."""
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    shown = "" if field in SECRET_SETTINGS else f"={first.get('input')!r}"
+    why = str(first["msg"]).removeprefix("Value error, ")
+    return f"bad setting TATE_{field.upper()}{shown}: {why}"
+
+
+def _check_store(settings: TateSettings, symbols: list[str] | None) -> list[str]:
+    """The symbols a command will read, each stored; checked before a flow (and server) starts."""
+    from data_contracts.store import BarStore
+
+    return BarStore(settings.data_dir).require_symbols(settings.timeframe, symbols)
 
 
 @app.command()
@@ -61,16 +100,19 @@ def demo() -> None:
     _settings()
     from flows.demo import run_demo
 
-    _run(run_demo)
+    run_demo()
 
 
 @app.command()
 def ingest(
     source: Annotated[
-        str,
+        IngestSource,
         typer.Option(help="sim (synthetic market), csv (MT5 export), mt5 or mt5linux (terminal)"),
     ] = "sim",
-    path: Annotated[Path | None, typer.Option(help="MT5 'Export bars' file (csv source)")] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(help="MT5 'Export bars' file (csv source)", exists=True, dir_okay=False),
+    ] = None,
     symbol: Annotated[str | None, typer.Option(help="symbol the file holds (csv source)")] = None,
     start: Annotated[
         str | None,
@@ -78,13 +120,20 @@ def ingest(
     ] = None,
 ) -> None:
     """Put bars into the store under TATE_HOME/data (never editing what is there)."""
-    _settings()
+    settings = _settings()
+    if source == "csv" and (path is None or symbol is None):
+        raise BadOptionError("ingest --source csv needs --path and --symbol")
     from flows.data_flows import ingest as ingest_flow
+    from flows.times import utc_time
 
-    written = _run(
-        lambda: ingest_flow(
-            source=source, path=str(path) if path else None, symbol=symbol, start=start
-        )
+    if start:
+        utc_time(start, "--start")
+    if source in ("mt5", "mt5linux"):
+        from flows.serve import live_terminal
+
+        live_terminal(settings, source)  # installed and answering, before Prefect starts
+    written = ingest_flow(
+        source=source, path=str(path) if path else None, symbol=symbol, start=start
     )
     for name, rows in written.items():
         typer.echo(f"{name}: {rows} bars")
@@ -97,10 +146,11 @@ def validate(
     ] = None,
 ) -> None:
     """Run the data contracts; quarantine bad rows; exit 1 when the data set is blocked."""
-    _settings()
+    settings = _settings()
+    _check_store(settings, symbol)
     from flows.data_flows import validate as validate_flow
 
-    result = _run(lambda: validate_flow(symbols=symbol or None))
+    result = validate_flow(symbols=symbol or None)
     if result["failures"]:
         typer.echo(result["failures"])
     typer.echo(
@@ -117,7 +167,9 @@ def train(
     start: Annotated[str | None, typer.Option(help="first bar, ISO date (UTC)")] = None,
     end: Annotated[str | None, typer.Option(help="last bar, ISO date (UTC)")] = None,
     num_boost_round: Annotated[int | None, typer.Option(help="LightGBM rounds")] = None,
-    shuffle_labels: Annotated[bool, typer.Option(help="control run on shuffled labels")] = False,
+    shuffle_labels: Annotated[
+        bool, typer.Option(help="control run on shuffled labels (the gate must say no: exit 1)")
+    ] = False,
     sweep: Annotated[
         str | None,
         typer.Option(
@@ -136,84 +188,103 @@ def train(
         str | None, typer.Option(help="fit folds on this Dask scheduler, e.g. tcp://host:8786")
     ] = None,
 ) -> None:
-    """Retrain, log one MLflow run, register a version; the gate decides whether it becomes canary."""
-    _settings()
-    from flows.train_flow import retrain
+    """Retrain, log one MLflow run, register a version; the gate decides whether it becomes canary.
+
+    Exits 1 when the gate says no (after printing the version, its run and the checks).
+    """
+    settings = _settings()
+    from flows.times import utc_time
+    from models.train_config import TrainConfig, sweep_configs
 
     configurations = _json_list(sweep, "--sweep") if sweep else None
-    result = _run(
-        lambda: retrain(
-            symbols=symbol or None,
-            start=start,
-            end=end,
-            num_boost_round=num_boost_round,
-            shuffle_labels=shuffle_labels,
-            sweep=configurations,
-            leak_canary=leak_canary,
-            parallel_folds=parallel_folds,
-            dask_address=dask_address,
-        )
+    sweep_configs(TrainConfig(), configurations)  # a bad sweep is named before anything runs
+    for option, text in (("--start", start), ("--end", end)):
+        if text:
+            utc_time(text, option)
+    _check_store(settings, symbol)
+    from flows.train_flow import retrain
+
+    result = retrain(
+        symbols=symbol or None,
+        start=start,
+        end=end,
+        num_boost_round=num_boost_round,
+        shuffle_labels=shuffle_labels,
+        sweep=configurations,
+        leak_canary=leak_canary,
+        parallel_folds=parallel_folds,
+        dask_address=dask_address,
     )
+    say_gate(result)
+
+
+def say_gate(result: dict[str, Any]) -> None:
+    """Print what `retrain` registered and how the gate judged it; a "no" raises (exit 1)."""
     typer.echo(
         f"version {result['version']} (run {result['run_id']}): alias {result['alias'] or 'none'}; "
         f"gate {'passed' if result['gate_passed'] else 'failed'}: {'; '.join(result['gate_reasons'])}"
     )
+    if not result["gate_passed"]:
+        failed = [r for r in result["gate_reasons"] if not r.startswith("ok:")]
+        kept = (
+            "; it is champion all the same, being the first version"
+            if result["alias"] == "champion"
+            else ""
+        )
+        raise GateFailedError(
+            f"the gate said no to version {result['version']} (run {result['run_id']}){kept}: "
+            + "; ".join(failed)
+        )
 
 
 def _json_list(text: str, option: str) -> list[dict[str, Any]]:
-    """A JSON list of objects from the command line, or exit 2 naming the option."""
+    """A JSON list of objects from the command line.
+
+    Raises:
+        BadOptionError: not JSON, or not a list of objects; the message names the option.
+    """
     import json
 
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        _fail(2, f"{option}: not JSON ({error.msg} at column {error.colno})")
+        raise BadOptionError(f"{option}: not JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        _fail(2, f"{option}: expected a JSON list of objects, got {text!r}")
+        raise BadOptionError(f"{option}: expected a JSON list of objects, got {text!r}")
     return value
 
 
 @app.command()
 def promote(
     version: Annotated[
-        str | None, typer.Option(help="version to make champion (default: canary)")
+        int | None, typer.Option(help="version to make champion (default: canary)", min=1)
     ] = None,
 ) -> None:
     """Make the canary (or a named version) the champion, as a person would in the MLflow UI."""
     settings = _settings()
     from flows import tracking
 
-    def move() -> str:
-        if version is None:
-            return tracking.promote_canary(settings, by="cli")
-        previous = tracking.alias_version(settings, tracking.CHAMPION)
-        tracking.set_alias(settings, tracking.CHAMPION, version, by="cli")
-        if previous is not None:
-            tracking.client(settings).set_model_version_tag(
-                settings.model_name, version, "previous_champion", previous.version
-            )
-        return version
-
-    typer.echo(f"champion -> version {_run(move)}")
+    named = None if version is None else str(version)
+    typer.echo(f"champion -> version {tracking.promote(settings, version=named, by='cli')}")
 
 
 @app.command()
 def rollback(
-    to_version: Annotated[str | None, typer.Option(help="version to return to")] = None,
+    to_version: Annotated[int | None, typer.Option(help="version to return to", min=1)] = None,
 ) -> None:
     """Point champion back at the version it replaced."""
     settings = _settings()
     from flows import tracking
 
+    target = None if to_version is None else str(to_version)
     typer.echo(
-        f"champion -> version "
-        f"{_run(lambda: tracking.rollback_champion(settings, by='cli', to_version=to_version))}"
+        f"champion -> version {tracking.rollback_champion(settings, by='cli', to_version=target)}"
     )
 
 
 @app.command()
 def serve(
-    terminal: Annotated[str, typer.Option(help="sim, mt5 or mt5linux")] = "sim",
+    terminal: Annotated[TerminalKind, typer.Option(help="sim, mt5 or mt5linux")] = "sim",
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
     pace: Annotated[float, typer.Option(help="seconds between replayed bars (sim)")] = 0.0,
     metrics_port: Annotated[int | None, typer.Option(help="port of /metrics")] = None,
@@ -227,20 +298,26 @@ def serve(
     """
     settings = _settings()
     from flows.serve import run_worker
+    from flows.stack import port_problem
     from flows.times import utc_time
     from serving.logs import configure_json_logging
 
-    configure_json_logging(settings.log_level.upper())
-
-    summary = _run(
-        lambda: run_worker(
-            settings,
-            terminal=terminal,
-            max_bars=bars,
-            pace_seconds=pace,
-            metrics_port=metrics_port,
-            start=utc_time(start, "--start") if start else None,
+    first = utc_time(start, "--start") if start else None
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    problem = port_problem(port, settings.metrics_host) if port else None
+    if problem:
+        raise BadOptionError(
+            f"metrics port {port} on {settings.metrics_host} {problem} choose another port with "
+            "--metrics-port or TATE_METRICS_PORT"
         )
+    configure_json_logging(settings.log_level.upper())
+    summary = run_worker(
+        settings,
+        terminal=terminal,
+        max_bars=bars,
+        pace_seconds=pace,
+        metrics_port=metrics_port,
+        start=first,
     )
     typer.echo(summary)
 
@@ -259,7 +336,9 @@ def reset_breaker(
     from serving.safety import BREAKER_NAMES
 
     if name not in BREAKER_NAMES:
-        _fail(2, f"unknown breaker {name!r}: expected one of {', '.join(BREAKER_NAMES)}")
+        raise BadOptionError(
+            f"unknown breaker {name!r}: expected one of {', '.join(BREAKER_NAMES)}"
+        )
     journal = Journal(settings.journal)
     try:
         journal.request_breaker_reset(name, by=by, at=datetime.now(UTC), note=note)
@@ -272,14 +351,16 @@ def reset_breaker(
 def drift(
     role: Annotated[str, typer.Option(help="alias whose version to check")] = "champion",
     version: Annotated[
-        str | None, typer.Option(help="explicit version instead of the alias")
+        int | None, typer.Option(help="explicit version instead of the alias", min=1)
     ] = None,
 ) -> None:
     """Evidently HTML report + PSI/KS/Wasserstein of journaled features against training features."""
-    _settings()
-    from flows.drift_flow import drift_report
+    settings = _settings()
+    from flows.drift_flow import drift_report, resolve_version
 
-    result = _run(lambda: drift_report(role=role, version=version))
+    named = None if version is None else str(version)
+    resolve_version.fn(settings, role, named)  # a missing alias or version, before the flow
+    result = drift_report(role=role, version=named)
     typer.echo(f"drift {'FLAGGED' if result['drifted'] else 'none'}\nreport: {result['report']}")
 
 
@@ -291,7 +372,7 @@ def up(
     settings = _settings()
     from flows.stack import start_stack
 
-    for line in _run(lambda: start_stack(settings, with_worker=worker)):
+    for line in start_stack(settings, with_worker=worker):
         typer.echo(line)
 
 

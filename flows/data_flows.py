@@ -23,13 +23,10 @@ from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from data_contracts.validation import ValidationReport, validate_bars_set
+from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from serving.market_data import closed_rates_range
-
-
-class ValidationFailedError(RuntimeError):
-    """An error-level data check failed; the message names the symbol, check and rows."""
 
 
 @task
@@ -98,7 +95,9 @@ def ingest_terminal_task(settings: TateSettings, source: str, start: str | None)
 
     terminal = live_terminal(settings, source)
     if not terminal.initialize():
-        raise ConnectionError(f"{source} terminal did not initialize: {terminal.last_error()}")
+        raise TerminalUnavailableError(
+            f"{source} terminal did not initialize: {terminal.last_error()}"
+        )
     try:
         first = utc_time(start, "--start") if start else datetime.now(UTC) - timedelta(days=365)
         return ingest_from_terminal(
@@ -127,17 +126,17 @@ def ingest(
         return write_synthetic_market(settings)
     if source == "csv":
         if path is None or symbol is None:
-            raise ValueError("ingest --source csv needs --path and --symbol")
+            raise BadOptionError("ingest --source csv needs --path and --symbol")
         return {symbol: import_export_file(settings, Path(path), symbol)}
     if source in ("mt5", "mt5linux"):
         return ingest_terminal_task(settings, source, start)
-    raise ValueError(f"unknown ingest source {source!r}: expected sim, csv, mt5 or mt5linux")
+    raise BadOptionError(f"unknown ingest source {source!r}: expected sim, csv, mt5 or mt5linux")
 
 
 @task
 def load_bar_set(settings: TateSettings, symbols: list[str] | None) -> dict[str, pd.DataFrame]:
     store = BarStore(settings.data_dir)
-    names = symbols or store.symbols(settings.timeframe)
+    names = store.require_symbols(settings.timeframe, symbols)
     return {name: store.read_bars(name, settings.timeframe) for name in names}
 
 

@@ -53,7 +53,7 @@ def run_demo() -> dict[str, Any]:
         f"  MLflow run      {trained['run_id']} (experiment {experiment_id}) in {uri}",
         f"  model version   {settings.model_name} v{trained['version']} → alias {trained['alias'] or 'none'}"
         f" (gate {'passed' if trained['gate_passed'] else 'failed'})",
-        f"  journal         {settings.journal} ({served})",
+        f"  journal         {settings.journal_label} ({served})",
         f"  drift report    {drifted['report']} ({'drift FLAGGED' if drifted['drifted'] else 'no drift'})",
         f"  all reports     {settings.reports_dir / 'index.html'}",
         "",

@@ -17,6 +17,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows import tracking
+from flows.errors import AliasNotFoundError, NoJournaledFeaturesError
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.drift import any_drift, drift_table
@@ -26,17 +27,13 @@ from serving.model_loading import training_reference
 logger = logging.getLogger(__name__)
 
 
-class NoJournaledFeaturesError(LookupError):
-    """The worker has not journaled any decision for the model version asked about."""
-
-
 @task
 def resolve_version(settings: TateSettings, role: str, version: str | None) -> str:
     if version:
-        return version
+        return str(tracking.model_version(settings, version).version)  # raises naming it
     found = tracking.alias_version(settings, role)
     if found is None:
-        raise tracking.AliasNotFoundError(f"model {settings.model_name!r} has no alias {role!r}")
+        raise AliasNotFoundError(f"model {settings.model_name!r} has no alias {role!r}")
     return str(found.version)
 
 
@@ -53,7 +50,7 @@ def journaled_features(settings: TateSettings, version: str, columns: list[str])
     )
     if decisions.empty:
         raise NoJournaledFeaturesError(
-            f"the journal {settings.journal} has no decisions of {settings.model_name} "
+            f"the journal {settings.journal_label} has no decisions of {settings.model_name} "
             f"version {version}; run `tate serve` first"
         )
     return decisions[columns].astype(float)

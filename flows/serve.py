@@ -14,8 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from data_contracts.store import BarStore
+from data_contracts.store import BarStore, EmptyRangeError
 from flows import tracking
+from flows.errors import (
+    AliasNotFoundError,
+    BadOptionError,
+    NothingServedError,
+    TerminalUnavailableError,
+)
 from flows.settings import TateSettings
 from serving.broker import Mt5Broker
 from serving.journal import Journal
@@ -31,23 +37,11 @@ from serving.worker import Clock, ReplayClock, SystemClock, Worker
 logger = logging.getLogger(__name__)
 
 
-class TerminalUnavailableError(ValueError):
-    """The chosen terminal cannot be reached or is not installed on this platform."""
-
-
-class NothingServedError(RuntimeError):
-    """A worker run ended without a single decision: no role had a model it could load.
-
-    The operator fixes the registry (an alias on a version that loads and verifies); the
-    message carries the run's summary and why each alias served nothing.
-    """
-
-
 def holdout_start(settings: TateSettings) -> datetime:
     """Where the champion's final fit stopped looking: the replay starts there."""
     champion = tracking.alias_version(settings, tracking.CHAMPION)
     if champion is None:
-        raise tracking.AliasNotFoundError(
+        raise AliasNotFoundError(
             f"model {settings.model_name!r} has no alias {tracking.CHAMPION!r}; run `tate train` first"
         )
     return pd.Timestamp(champion.tags["holdout_start"]).to_pydatetime()
@@ -75,7 +69,9 @@ def sim_terminal(
     }
     live = {s: b for s, b in bars.items() if b["time"].iloc[-1] >= start}
     if not live:
-        raise ValueError(f"no stored symbol has bars after the hold-out start {start.isoformat()}")
+        raise EmptyRangeError(
+            f"no stored symbol has bars after the hold-out start {start.isoformat()}"
+        )
     mode = "hedging" if (account_mode or settings.account_mode) == "hedging" else "netting"
     terminal = SimTerminal(
         live,
@@ -105,7 +101,14 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
         raise TerminalUnavailableError(
             "--terminal mt5linux needs the mt5linux bridge (pip install 'tate[mt5linux]')"
         ) from error
-    return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+    try:
+        return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+    except OSError as error:
+        raise TerminalUnavailableError(
+            f"--terminal mt5linux: no bridge answers at {settings.mt5linux_host}:"
+            f"{settings.mt5linux_port} ({error.strerror or error}); start it under Wine, or set "
+            "TATE_MT5LINUX_HOST / TATE_MT5LINUX_PORT"
+        ) from error
 
 
 LIVE_SETTLE_SECONDS = 1.5
@@ -163,7 +166,7 @@ def run_worker(
 ) -> str:
     """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary."""
     if terminal not in ("sim", "mt5", "mt5linux"):
-        raise ValueError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
+        raise BadOptionError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
     clock: Clock
     shadow: SimTerminal | None = None
     if terminal == "sim":

@@ -1,12 +1,17 @@
 """`tate up` / `tate down`: the user's local stack on 127.0.0.1, each service a process we can stop.
 
 Every service writes its log and pid under TATE_HOME/run/, so `tate down` (or a person) can find it.
+Before anything starts, the ports of the services not yet running are checked: a port another
+program holds is the common reason a service never comes up, and it is said in one line naming the
+port and its `TATE_` variable instead of after a two-minute wait on a health check.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,14 +20,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.errors import StackStartError
 from flows.settings import TateSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-
-
-class StackStartError(RuntimeError):
-    """A service did not come up; the message names it and its log."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Service:
     command: list[str]
     health_url: str | None
     started_message: str
+    port: tuple[str, int] | None = None  # (its TATE_ variable, the port it listens on)
 
 
 def prefect_api_url(settings: TateSettings) -> str:
@@ -58,12 +61,14 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
             ],
             f"{prefect_api_url(settings)}/health",
             f"Prefect UI      http://{HOST}:{settings.prefect_port}",
+            ("TATE_PREFECT_PORT", settings.prefect_port),
         ),
         Service(
             "mlflow",
             ["bash", str(REPO_ROOT / "mlflow" / "start-server.sh")],
             f"{mlflow_url(settings)}/health",
             f"MLflow UI       {mlflow_url(settings)}",
+            ("TATE_MLFLOW_PORT", settings.mlflow_port),
         ),
         Service(
             "deployments",
@@ -79,6 +84,7 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
                 [str(bin_dir / "tate"), "serve", "--pace", "1"],
                 f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
                 f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+                ("TATE_METRICS_PORT", settings.metrics_port),
             )
         )
     return listed
@@ -120,6 +126,37 @@ def running_pid(settings: TateSettings, name: str) -> int | None:
     return pid if pid and _alive(pid) else None
 
 
+def port_problem(port: int, host: str = HOST) -> str | None:
+    """Why a service could not listen on ``host:port``, or None when it can."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "is already in use by another program; stop it or"
+            return f"cannot be used ({error.strerror});"
+    return None
+
+
+def check_ports(settings: TateSettings, listed: list[Service]) -> None:
+    """Refuse to start when a port of a service that is not running yet is taken.
+
+    Raises:
+        StackStartError: naming the service, the port and the `TATE_` variable that sets it.
+    """
+    for service in listed:
+        if service.port is None or running_pid(settings, service.name) is not None:
+            continue
+        variable, port = service.port
+        problem = port_problem(port) if port else None
+        if problem:
+            raise StackStartError(
+                f"{service.name}: port {port} on {HOST} {problem} choose another port with "
+                f"{variable}"
+            )
+
+
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -152,18 +189,20 @@ def start_service(settings: TateSettings, service: Service, env: dict[str, str])
     _pid_file(settings, service.name).write_text(str(process.pid))
     if service.health_url and not wait_healthy(service.health_url, process, timeout_s=120):
         stop_service(settings, service.name)
-        raise StackStartError(f"{service.name} did not become healthy; see {log_path}")
+        raise StackStartError(
+            f"{service.name} did not become healthy; see {log_path} "
+            "(a port in use or a misconfiguration is the usual cause)"
+        )
     return service.started_message
 
 
 def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str]:
     """Start the stack; return the lines to print (URLs and where logs are)."""
+    listed = services(settings, with_worker=with_worker)
+    check_ports(settings, listed)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     env = service_environment(settings)
-    lines = [
-        start_service(settings, service, env)
-        for service in services(settings, with_worker=with_worker)
-    ]
+    lines = [start_service(settings, service, env) for service in listed]
     lines.append(f"logs and pids   {settings.run_dir}")
     lines.append("stop with       tate down")
     return lines

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from flows.errors import AliasNotFoundError, VersionNotFoundError
 from flows.settings import TateSettings
 from models.packaging import DIGEST_TAG, model_digest
 from serving.model_loading import download_model_version
@@ -27,9 +28,10 @@ CHAMPION = "champion"
 CANARY = "canary"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-
-class AliasNotFoundError(LookupError):
-    """A model alias the caller named does not exist in the registry."""
+# What MLflow answers for a model, version or alias that is not there (an alias: "invalid
+# parameter"; a version that is not a number: the same). Anything else, e.g. a tracking server
+# that does not answer, is not the operator naming something wrong and is not translated.
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 
 def tracking_uri(settings: TateSettings) -> str:
@@ -119,38 +121,82 @@ def locked_requirements() -> Path | None:
 
 
 def alias_version(settings: TateSettings, alias: str) -> ModelVersion | None:
-    """The version behind an alias, or None when the alias (or the model) does not exist."""
+    """The version behind an alias, or None when the alias (or the model) does not exist.
+
+    Raises:
+        MlflowException: the registry failed otherwise (e.g. the tracking server is down).
+    """
     try:
         return client(settings).get_model_version_by_alias(settings.model_name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if error.error_code in NOT_FOUND_CODES:
+            return None
+        raise
+
+
+def model_version(settings: TateSettings, version: str) -> ModelVersion:
+    """A version of the settings' model.
+
+    Raises:
+        VersionNotFoundError: no such version (or model); the message names both.
+    """
+    try:
+        return client(settings).get_model_version(settings.model_name, version)
+    except MlflowException as error:
+        if error.error_code in NOT_FOUND_CODES:
+            raise VersionNotFoundError(
+                f"model {settings.model_name!r} has no version {version!r} in "
+                f"{tracking_uri(settings)}"
+            ) from error
+        raise
 
 
 def set_alias(settings: TateSettings, alias: str, version: str, *, by: str) -> None:
-    """Point an alias at a version and record who moved it, as a person in the UI would."""
+    """Point an alias at a version and record who moved it, as a person in the UI would.
+
+    Raises:
+        VersionNotFoundError: the version does not exist (nothing is changed).
+    """
+    model_version(settings, version)
     mlflow_client = client(settings)
-    mlflow_client.get_model_version(settings.model_name, version)  # raises naming the version
     mlflow_client.set_registered_model_alias(settings.model_name, alias, version)
     mlflow_client.set_model_version_tag(settings.model_name, version, f"{alias}_set_by", by)
     logger.info("alias %s of %s -> version %s (%s)", alias, settings.model_name, version, by)
 
 
-def promote_canary(settings: TateSettings, *, by: str) -> str:
-    """Make the current canary the champion; the old champion stays registered for rollback."""
+def promote(settings: TateSettings, *, version: str | None = None, by: str) -> str:
+    """Make the canary (or the named version) the champion; return the champion's version.
+
+    The version it replaces is recorded on the new champion as ``previous_champion`` (and stays
+    registered), so `rollback_champion` can return to it. When the promoted version is the
+    canary, the ``canary`` alias is removed: one version does not trade as both roles.
+    Promoting the current champion changes nothing.
+
+    Raises:
+        AliasNotFoundError: no version named and no canary to promote.
+        VersionNotFoundError: the named version does not exist (nothing is changed).
+    """
     canary = alias_version(settings, CANARY)
-    if canary is None:
-        raise AliasNotFoundError(
-            f"model {settings.model_name!r} has no alias {CANARY!r} to promote"
-        )
+    if version is None:
+        if canary is None:
+            raise AliasNotFoundError(
+                f"model {settings.model_name!r} has no alias {CANARY!r} to promote; "
+                "name one with --version"
+            )
+        version = str(canary.version)
+    model_version(settings, version)
     champion = alias_version(settings, CHAMPION)
+    if champion is not None and str(champion.version) == version:
+        return version
     mlflow_client = client(settings)
     if champion is not None:
         mlflow_client.set_model_version_tag(
-            settings.model_name, canary.version, "previous_champion", champion.version
+            settings.model_name, version, "previous_champion", champion.version
         )
-    set_alias(settings, CHAMPION, canary.version, by=by)
-    mlflow_client.delete_registered_model_alias(settings.model_name, CANARY)
-    return str(canary.version)
+    set_alias(settings, CHAMPION, version, by=by)
+    if canary is not None and str(canary.version) == version:
+        mlflow_client.delete_registered_model_alias(settings.model_name, CANARY)
+    return version
 
 
 def rollback_champion(settings: TateSettings, *, by: str, to_version: str | None = None) -> str:

@@ -29,7 +29,8 @@ from prefect import flow, get_run_logger, task
 from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
 from flows import tracking
-from flows.data_flows import ValidationFailedError, validate, validation_of_store
+from flows.data_flows import validate, validation_of_store
+from flows.errors import ValidationFailedError
 from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
@@ -46,9 +47,9 @@ def load_training_bars(
     settings: TateSettings, symbols: list[str] | None, start: str | None, end: str | None
 ) -> dict[str, pd.DataFrame]:
     store = BarStore(settings.data_dir)
-    names = symbols or store.symbols(settings.timeframe)
-    lo = utc_time(start, "start") if start else None
-    hi = utc_time(end, "end") if end else None
+    names = store.require_symbols(settings.timeframe, symbols)
+    lo = utc_time(start, "--start") if start else None
+    hi = utc_time(end, "--end") if end else None
     return {name: store.read_bars(name, settings.timeframe, lo, hi) for name in names}
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from models.errors import UnsupportedSymbolError
+
 JPY_POINT = 1e-3
 DEFAULT_POINT = 1e-5
 KNOWN_POINTS: dict[str, float] = {"XAUUSD": 0.01, "XAGUSD": 0.001}
@@ -123,14 +125,16 @@ class CostModel:
         contract size / price (the profit, in the quote currency, converted at ``price``).
 
         Raises:
-            ValueError: a cross pair, which needs a conversion rate no bar of it carries.
+            UnsupportedSymbolError: a cross pair, which needs a conversion rate no bar of it carries.
         """
         price = np.asarray(price, dtype=np.float64)
         if symbol[3:6] == self.account_currency:
             return np.full(price.shape, self.contract_size)
         if symbol[:3] == self.account_currency:
             return self.contract_size / price
-        raise ValueError(f"{symbol} is quoted in neither {self.account_currency} nor based in it")
+        raise UnsupportedSymbolError(
+            f"{symbol} is quoted in neither {self.account_currency} nor based in it"
+        )
 
     def commission_return(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
         """Commission per side as a fraction of the position's notional."""

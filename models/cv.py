@@ -26,6 +26,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from models.errors import NotEnoughBarsError
+
 
 def utc_values(times: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """datetime64[ns] values in UTC (naive) of tz-aware times, for fast numpy comparisons.
@@ -117,7 +119,9 @@ class PurgedWalkForward:
     def _folds_of(self, times: np.ndarray) -> list[Fold]:
         unique = np.unique(times)
         if unique.size < self.n_splits + 1:
-            raise ValueError(f"{unique.size} distinct times cannot make {self.n_splits} folds")
+            raise NotEnoughBarsError(
+                f"{unique.size} distinct times cannot make {self.n_splits} folds"
+            )
         edges = np.linspace(0, unique.size, self.n_splits + 2).astype(int)
         return [
             Fold(

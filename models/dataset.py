@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models.costs import CostModel, point_for, range_points
+from models.errors import NotEnoughBarsError
 from models.features import FEATURE_NAMES, features_frame
 from models.labels import forward_log_returns, forward_return_labels
 
@@ -119,7 +120,9 @@ def build_dataset(
     panel = pd.concat(parts, ignore_index=True)
     panel = panel.sort_values(["time", "symbol"], kind="stable").reset_index(drop=True)
     if panel.empty:
-        raise ValueError(f"no usable rows: every symbol has fewer bars than a window + {horizon}")
+        raise NotEnoughBarsError(
+            f"no usable rows: every symbol has fewer bars than a window + {horizon}"
+        )
     return Dataset(
         X=panel.loc[:, list(FEATURE_NAMES)],
         y=panel["y"].to_numpy(np.float64),

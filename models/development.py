@@ -16,6 +16,7 @@ import pandas as pd
 
 from models.cv import utc_values
 from models.dataset import Dataset, build_dataset
+from models.errors import NotEnoughBarsError
 from models.features import WINDOW
 from models.train_config import TrainConfig
 
@@ -53,5 +54,7 @@ def holdout_start_time(bars: Mapping[str, pd.DataFrame], holdout_bars: int) -> p
     """Open time of the first of the last ``holdout_bars`` bar times across all symbols."""
     times = np.unique(np.concatenate([utc_values(frame["time"]) for frame in bars.values()]))
     if times.size <= holdout_bars + WINDOW:
-        raise ValueError(f"{times.size} bar times leave nothing to train on before the hold-out")
+        raise NotEnoughBarsError(
+            f"{times.size} bar times leave nothing to train on before the hold-out"
+        )
     return pd.Timestamp(times[-holdout_bars]).tz_localize("UTC")

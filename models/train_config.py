@@ -16,6 +16,7 @@ import pandas as pd
 
 from data_contracts.schema import TIMEFRAME_SECONDS
 from models.costs import CostModel
+from models.errors import SweepError
 from models.gates import GateThresholds
 
 # What a sweep may vary besides LightGBM's own parameters.
@@ -94,11 +95,11 @@ class TrainConfig:
         """This config with LightGBM parameters (or ``num_boost_round``) replaced.
 
         Raises:
-            ValueError: a value is not a plain scalar (it could not be logged or compared).
+            SweepError: a value is not a plain scalar (it could not be logged or compared).
         """
         for key, value in overrides.items():
             if not isinstance(value, str | int | float | bool):
-                raise ValueError(f"override {key}={value!r} must be a number, string or bool")
+                raise SweepError(f"override {key}={value!r} must be a number, string or bool")
         fields = {k: v for k, v in overrides.items() if k in SWEEPABLE_FIELDS}
         params = {k: v for k, v in overrides.items() if k not in SWEEPABLE_FIELDS}
         return dataclasses.replace(self, params={**self.params, **params}, **fields)
@@ -123,7 +124,7 @@ def sweep_configs(
     one pays for the choice.
 
     Raises:
-        ValueError: two override sets give the same configuration (a duplicate trial would
+        SweepError: two override sets give the same configuration (a duplicate trial would
             only make the choice look harder than it was).
     """
     overrides = normalize_sweep(sweep)
@@ -135,6 +136,6 @@ def sweep_configs(
     for index, config in enumerate(configs):
         key = json.dumps(config.flat_params(), sort_keys=True, default=str)
         if key in seen:
-            raise ValueError(f"sweep entries {seen[key]} and {index} are the same configuration")
+            raise SweepError(f"sweep entries {seen[key]} and {index} are the same configuration")
         seen[key] = index
     return configs

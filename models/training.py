@@ -27,6 +27,7 @@ from models.cv import PurgedWalkForward
 from models.dataset import Dataset
 from models.development import DevelopmentSet, development_set
 from models.development import holdout_start_time as holdout_start_time  # re-exported
+from models.errors import NotEnoughBarsError
 from models.features import WINDOW
 from models.folds import FoldPlan, FoldResult, WalkForwardResult, combine_folds, plan_folds
 from models.gates import GateThresholds
@@ -276,7 +277,7 @@ def fit_final(
     cutoff = pd.Timestamp(until)
     rows = np.flatnonzero((dataset.label_end_times < cutoff).to_numpy())
     if rows.size == 0:
-        raise ValueError(f"no training rows with labels ending before {cutoff.isoformat()}")
+        raise NotEnoughBarsError(f"no training rows with labels ending before {cutoff.isoformat()}")
     return _train(dataset.X.iloc[rows], dataset.y[rows], params, num_boost_round)
 
 

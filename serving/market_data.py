@@ -15,8 +15,14 @@ import numpy as np
 from serving import mt5_constants as mt5
 
 
-class TerminalDataError(RuntimeError):
-    """The terminal refused a rates request; the message carries its `last_error()`."""
+class TerminalDataError(Exception):
+    """The terminal refused a rates request; the message names the symbol and timeframe and
+    carries the terminal's `last_error()`.
+
+    Operator action: check the symbol's name in `TATE_SYMBOLS` against the terminal's Market
+    Watch (brokers add suffixes such as `EURUSD.r`), show the symbol there, let the terminal
+    download its history, and ingest again.
+    """
 
 
 def closed_rates_range(

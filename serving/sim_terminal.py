@@ -98,7 +98,11 @@ class SimTerminal:
         all_specs = dict(specs or SYMBOL_SPECS)
         missing = sorted(set(bars) - set(all_specs))
         if missing:
-            raise KeyError(f"no symbol spec for {missing}; known: {sorted(all_specs)}")
+            from serving.symbols import UnknownSymbolSpecError  # here: the imports are in flux
+
+            raise UnknownSymbolSpecError(
+                f"no symbol spec for {missing}; known: {sorted(all_specs)}"
+            )
         self.timeframe = mt5.TIMEFRAMES[timeframe]
         self.specs = {s: all_specs[s] for s in bars}
         self.account_mode = account_mode

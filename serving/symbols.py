@@ -121,9 +121,23 @@ def tick_value(spec: SymbolSpec, bid: float, account_currency: str = "USD") -> f
     return spec.trade_tick_value
 
 
+class UnknownSymbolSpecError(KeyError):
+    """No specification is known for a symbol that is to be simulated or sized.
+
+    Operator action: trade (or replay) only the symbols the message lists as known, e.g. by
+    leaving the others out of `TATE_SYMBOLS` or the store; a KeyError for callers that look
+    specs up like a mapping.
+    """
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the sentence readable
+        return str(self.args[0]) if self.args else ""
+
+
 def lookup_spec(symbol: str) -> SymbolSpec:
-    """The spec for ``symbol``; raises KeyError naming the known symbols."""
+    """The spec for ``symbol``; raises UnknownSymbolSpecError naming the known symbols."""
     try:
         return SYMBOL_SPECS[symbol]
     except KeyError:
-        raise KeyError(f"no symbol spec for {symbol!r}; known: {sorted(SYMBOL_SPECS)}") from None
+        raise UnknownSymbolSpecError(
+            f"no symbol spec for {symbol!r}; known: {sorted(SYMBOL_SPECS)}"
+        ) from None

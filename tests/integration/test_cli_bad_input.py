@@ -1,8 +1,11 @@
-"""Bad input gets one clear error naming what was wrong, and leaves store, registry and journal alone."""
+"""Bad input gets one clear error naming what was wrong (exit 2), and leaves store, registry and journal
+alone; a check that says no exits 1, a bug exits 3 with its traceback."""
 
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +15,7 @@ from typer.testing import CliRunner
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.cli import app
+from tests.servers import BIN
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +150,111 @@ def test_too_many_bad_bars_block_with_exit_1_naming_symbol_and_rows(tmp_path: Pa
     assert code == 1, output
     assert "blocked by validation" in output
     assert not (home / "mlflow" / "artifacts").exists(), "nothing was trained or logged"
+
+
+# The exit-code contract as people meet it: the installed `tate` as a subprocess, from an empty
+# folder, with an empty HOME and only TATE_HOME (and what a case names) set.
+
+
+def as_a_person(
+    home: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    user_home, folder = tmp_path / "user-home", tmp_path / "elsewhere"
+    user_home.mkdir(exist_ok=True)
+    folder.mkdir(exist_ok=True)
+    done = subprocess.run(
+        [str(BIN / "tate"), *args],
+        env={
+            "TATE_HOME": str(home),
+            "HOME": str(user_home),
+            "PATH": "/usr/bin:/bin",
+            **(env or {}),
+        },
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert list(folder.iterdir()) == [], "tate wrote into the folder it was started from"
+    return done
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["serve", "--terminal", "mt4"], {}, "Error: Invalid value for '--terminal'"),
+        (["validate"], {"TATE_TIMEFRAME": "H2"}, "tate: bad setting TATE_TIMEFRAME='H2'"),
+        (["train", "--symbol", "XAUEUR"], {}, "tate: no bars stored for symbol 'XAUEUR'"),
+        (["train", "--start", "someday"], {}, "tate: --start 'someday' is not an ISO date"),
+        (
+            ["promote", "--version", "99"],
+            {},
+            "tate: model 'tate-lgbm-momentum' has no version '99'",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_traceback_before_any_server(
+    home: Path, tmp_path: Path, args: list[str], env: dict[str, str], says: str
+) -> None:
+    before = {k for k in snapshot(home) if not k.startswith("mlflow")}
+    done = as_a_person(home, tmp_path, *args, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert says in done.stderr.strip().splitlines()[-1]
+    assert "Starting temporary server" not in done.stderr, "checked before Prefect started"
+    assert {k for k in snapshot(home) if not k.startswith("mlflow")} == before
+
+
+def test_tate_up_with_a_taken_port_exits_2_and_starts_nothing(home: Path, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = as_a_person(home, tmp_path, "up", env={"TATE_PREFECT_PORT": str(port)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"tate: prefect: port {port} on 127.0.0.1 is already in use by another program; "
+        "stop it or choose another port with TATE_PREFECT_PORT"
+    )
+    assert not (home / "run").exists()
+
+
+@pytest.mark.timeout(900)
+def test_a_blocked_data_set_exits_1_naming_symbol_without_traceback(tmp_path: Path) -> None:
+    home, times = corrupted_home(tmp_path, list(range(10, 400, 20)))
+    done = as_a_person(home, tmp_path, "validate")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, "Prefect's run logs keep no traceback either"
+    assert "GBPUSD" in done.stderr and times[0] in done.stderr
+    assert any(line.startswith("tate: ") for line in done.stderr.splitlines())
+
+
+def test_an_unexpected_error_exits_3_with_its_traceback(home: Path, tmp_path: Path) -> None:
+    """No input makes a bug on purpose, so the real entry point runs one extra command that
+    fails the way a bug does."""
+    script = (
+        "import sys\n"
+        "from flows.cli import app, main\n"
+        "@app.command()\n"
+        "def explode() -> None:\n"
+        "    {}['missing']\n"
+        "sys.argv = ['tate', 'explode']\n"
+        "main()\n"
+    )
+    user_home, folder = tmp_path / "user-home", tmp_path / "elsewhere"
+    user_home.mkdir()
+    folder.mkdir()
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", script],
+        env={"TATE_HOME": str(home), "HOME": str(user_home), "PATH": "/usr/bin:/bin"},
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "KeyError: 'missing'" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("tate: unexpected error (a bug, exit 3)")

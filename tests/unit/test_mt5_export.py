@@ -174,6 +174,13 @@ def test_wrong_header_is_reported_at_line_one(tmp_path: Path) -> None:
         read_mt5_export(path, server_time="UTC")
 
 
+def test_a_file_that_is_not_text_is_named_at_line_one(tmp_path: Path) -> None:
+    path = tmp_path / "EURUSD_H1.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4")
+    with pytest.raises(Mt5ExportError, match=rf"{path}:1: not UTF-8 or UTF-16 text"):
+        read_mt5_export(path, server_time="UTC")
+
+
 def test_server_time_that_never_existed_in_new_york_names_the_line(tmp_path: Path) -> None:
     # New York skipped 02:00-03:00 on 2022-03-13, so NY+7 never showed 09:30 that day.
     path = export_file(
