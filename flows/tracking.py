@@ -46,7 +46,10 @@ def use_experiment(settings: TateSettings) -> str:
     `tate up`'s server (which serves the same store with `--no-serve-artifacts`).
     """
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    # both: a registry URI left by anything earlier in the process would otherwise receive
+    # the fluent API's registrations while the tracking URI gets the runs
     mlflow.set_tracking_uri(tracking_uri(settings))
+    mlflow.set_registry_uri(tracking_uri(settings))
     experiment = mlflow.get_experiment_by_name(settings.experiment)
     if experiment is None:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)

@@ -136,7 +136,8 @@ def test_tate_serve_with_no_loadable_model_says_why_once_and_exits_1(
     trained_home: Path, tmp_path: Path
 ) -> None:
     home = copy_home(trained_home, tmp_path)
-    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)  # never the process's default registry
     for version in ("1", "2"):  # the registry says something the files do not match
         client.set_model_version_tag(MODEL, version, DIGEST_TAG, "0" * 64)
     env, _user_home, folder = as_a_person(home, tmp_path, TATE_REPLAY_REFRESH_BARS="1")
