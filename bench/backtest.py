@@ -14,7 +14,7 @@ synthetic prices on the price grid, a fixed seed) in the same process:
 
 Checks, so neither side can be made cheap by doing less:
 - with no costs both compute the same total PnL (rtol 1e-9): the signals are the same;
-- the timed result equals the event-by-event reference (``models.backtest_reference``, a
+- the timed result equals the event-by-event reference (``tests/oracles/backtest_reference.py``, a
   plain Python loop, ~10 µs per bar) to 1e-9 per bar and in total, on every bar of the run
   (``--reference-bars`` limits it to each symbol's first bars for quick runs).
 
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import best_of, write_entry
 from models.backtest_bars import LotsBacktest, backtest_bars, backtest_lots
-from models.backtest_reference import reference_lots
 from models.costs import CostModel
 from models.sizing import RiskBudget
+from tests.oracles.backtest_reference import reference_lots
 
 SYMBOLS = ("EURUSD", "GBPUSD", "AUDUSD", "NZDUSD")  # quoted in USD: one lot = 100,000 units
 BASES = {"EURUSD": 1.10, "GBPUSD": 1.27, "AUDUSD": 0.72, "NZDUSD": 0.66}

@@ -2,7 +2,7 @@
 
 A 200-tree LightGBM on 30 features (the production 12 plus 18 more of the same families, all
 kept bar by bar by the strategy's ``FeatureState``) is logged as the models-from-code model
-the worker serves, registered in a throw-away SQLite registry as ``champion`` and ``canary``
+the worker serves (the strategy file bundled with its machinery, as a flow logs it), registered in a throw-away SQLite registry as ``champion`` and ``canary``
 (two boosters). Everything is then measured in a fresh child process shaped like the worker:
 it imports ``serving.worker``, loads both through ``mlflow.pyfunc.load_model`` and decides
 with ``unwrap_python_model()`` — so training data and MLflow's logging state are not in the
@@ -67,7 +67,13 @@ import lightgbm as lgb
 from bench._common import write_entry
 from models.packaging import log_model_kwargs
 from models.sizing import size_from_confidence
-from models.strategies.lgbm_momentum import FEATURE_NAMES, WINDOW, build_features
+from models.strategies.lgbm_momentum import (
+    FEATURE_NAMES,
+    STRATEGY,
+    WINDOW,
+    FeatureState,
+    build_features,
+)
 from serving import mt5_constants as mt5
 from serving.broker import Mt5Broker
 from serving.mt5_types import RATES_DTYPE
@@ -165,7 +171,7 @@ def register_models(tmp: Path, rates: np.ndarray) -> str:
     config = {"threshold": 0.02, "feature_names": list(NAMES_30), "window": WINDOW}
     for seed, alias in ((1, "champion"), (2, "canary")):
         booster = train_booster(rates, seed)
-        kwargs = log_model_kwargs(booster, config, tmp / f"staging-{alias}")
+        kwargs = log_model_kwargs(STRATEGY, booster, config, tmp / f"staging-{alias}")
         with mlflow.start_run(experiment_id=experiment):
             info = mlflow.pyfunc.log_model(**kwargs)
         version = mlflow.register_model(info.model_uri, MODEL_NAME)
@@ -294,8 +300,6 @@ def time_decision_path(
 
 def time_components(model: Any, rates: np.ndarray, count: int) -> dict[str, float]:
     """p50 of the pieces, each timed alone (for the printout, not the results)."""
-    from models.strategies.lgbm_momentum import FeatureState
-
     clock = time.perf_counter_ns
     state = FeatureState(NAMES_30)
     names = ("high", "low", "close", "tick_volume", "spread")

@@ -63,6 +63,7 @@ from flows.training_tasks import choose, fold_runner, run_folds
 from models.dataset import Dataset, build_dataset
 from models.folds import FoldPlan, plan_folds
 from models.packaging import pip_requirements
+from models.strategies.lgbm_momentum import STRATEGY
 from models.train_config import TrainConfig
 from models.training import (
     Choice,
@@ -82,7 +83,7 @@ def make_panel(n_bars: int) -> Dataset:
     n_days = int(per_symbol / 24 * 7 / 5) + 30
     market = generate_market(symbols=SYMBOLS, delisted=None, n_days=n_days)
     bars = {s: frame.iloc[:per_symbol].reset_index(drop=True) for s, frame in market.bars.items()}
-    panel = build_dataset(bars, horizon=TrainConfig().horizon, points=market.points)
+    panel = build_dataset(STRATEGY, bars, horizon=TrainConfig().horizon, points=market.points)
     base = list(panel.X.columns)
     by_symbol = panel.X.groupby(panel.symbols, sort=False)
     extra: dict[str, pd.Series] = {}
@@ -128,7 +129,9 @@ def track(choice: Choice, dataset: Dataset, workdir: str) -> str:
             chosen.config.flat_params(), wf.fold_metrics, chosen.metrics, folds, oof, Path(workdir)
         )
         mlflow.lightgbm.log_model(
-            wf.folds[-1].booster(), name="model", pip_requirements=pip_requirements()
+            wf.folds[-1].booster(),
+            name="model",
+            pip_requirements=pip_requirements(("mlflow", "lightgbm", "numpy", "pandas")),
         )
     return run.info.run_id
 

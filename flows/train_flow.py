@@ -38,6 +38,7 @@ from flows.training_tasks import train_in_tasks
 from models.gates import GateDecision, decide_promotion
 from models.leakage import LeakCanaryReport
 from models.packaging import log_model_kwargs
+from models.strategies.lgbm_momentum import STRATEGY
 from models.train_config import TrainConfig, sweep_configs
 from models.training import TrainingOutcome
 
@@ -233,7 +234,9 @@ def log_and_register(
         workdir = Path(tmp)
         _log_run_contents(settings, outcome, bars, workdir, validation)
         info = mlflow.pyfunc.log_model(
-            **log_model_kwargs(outcome.booster, outcome.model_config, workdir / "model"),
+            **log_model_kwargs(
+                outcome.strategy, outcome.booster, outcome.model_config, workdir / "model"
+            ),
             registered_model_name=settings.model_name,
         )
         version = str(info.registered_model_version)
@@ -330,7 +333,7 @@ def retrain(
     verdict = judged_store(settings, sorted(raw))
     bars, quarantined = drop_quarantined(raw, verdict["quarantine_file"])
     outcome = train_in_tasks(
-        bars, config, sweep, parallel=parallel_folds, dask_address=dask_address
+        STRATEGY, bars, config, sweep, parallel=parallel_folds, dask_address=dask_address
     )
     if outcome.leak_canary is not None and not outcome.leak_canary.detected:
         logger.warning(

@@ -39,6 +39,7 @@ from flows.bounded_waits import DEFAULT_BOUND, WaitBound, results_within
 from models.dataset import Dataset
 from models.folds import FoldPlan, FoldResult, plan_folds
 from models.leakage import add_leaked_feature
+from models.strategy import Strategy
 from models.train_config import TrainConfig, sweep_configs
 from models.training import (
     Choice,
@@ -57,9 +58,9 @@ LOCAL_WORKERS = 2  # the machines tate targets have two cores or more; one fold 
 
 @task(name="prepare-development-set", cache_policy=NO_CACHE)
 def prepare(
-    bars: dict[str, pd.DataFrame], config: TrainConfig
+    strategy: Strategy, bars: dict[str, pd.DataFrame], config: TrainConfig
 ) -> tuple[DevelopmentSet, list[FoldPlan]]:
-    dev = development_set(bars, config)
+    dev = development_set(strategy, bars, config)
     return dev, plan_folds(dev.dataset, splitter(config))
 
 
@@ -169,6 +170,7 @@ def run_folds(
 
 
 def train_in_tasks(
+    strategy: Strategy,
     bars: dict[str, pd.DataFrame],
     config: TrainConfig,
     sweep: Sequence[Mapping[str, Any]] | None = None,
@@ -181,7 +183,7 @@ def train_in_tasks(
     if parallel or dask_address:
         configs = [c.with_threads(1) for c in configs]
     sweep_list = [dict(item) for item in sweep] if sweep else None
-    dev, folds = prepare(bars, config)
+    dev, folds = prepare(strategy, bars, config)
     with fold_runner(parallel=parallel, dask_address=dask_address) as runner:
         results = run_folds(runner, dev.dataset, folds, configs)
         choice = choose(dev.dataset, configs, results, sweep_list)

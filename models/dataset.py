@@ -18,8 +18,9 @@ import pandas as pd
 
 from models.costs import CostModel, point_for, range_points
 from models.errors import NotEnoughBarsError
-from models.features import FEATURE_NAMES, features_frame
-from models.labels import forward_log_returns, forward_return_labels
+from models.features import features_frame
+from models.labels import forward_log_returns
+from models.strategy import Strategy
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class Dataset:
     """Panel of rows sorted by (time, symbol); every array has one entry per row of ``X``.
 
     Attributes:
-        X: features (columns FEATURE_NAMES).
-        y: 1 when the close ``horizon`` bars later is higher, else 0.
+        X: features (the strategy's feature names as columns).
+        y: the strategy's labels (e.g. 1 when the close ``horizon`` bars later is higher).
         times: open time of the bar decided on (its close starts the label), UTC.
         label_end_times: open time of the bar whose close ends the label, UTC.
         symbols: symbol of each row.
@@ -40,6 +41,8 @@ class Dataset:
             and commission.
         horizon: label horizon in bars.
         costs: the cost model the costs were computed with (its latency applies to fills).
+        strategy: the strategy that computed the features and labels; a fold fits and
+            decides with it, wherever the panel is shipped.
     """
 
     X: pd.DataFrame
@@ -53,6 +56,7 @@ class Dataset:
     trade_cost: np.ndarray
     horizon: int
     costs: CostModel
+    strategy: Strategy
 
     def __len__(self) -> int:
         return len(self.y)
@@ -71,16 +75,22 @@ class Dataset:
             trade_cost=self.trade_cost[mask],
             horizon=self.horizon,
             costs=self.costs,
+            strategy=self.strategy,
         )
 
 
 def _symbol_rows(
-    symbol: str, bars: pd.DataFrame, horizon: int, point: float, costs: CostModel
+    strategy: Strategy,
+    symbol: str,
+    bars: pd.DataFrame,
+    horizon: int,
+    point: float,
+    costs: CostModel,
 ) -> pd.DataFrame:
     bars = bars.sort_values("time").reset_index(drop=True)
     close = bars["close"].to_numpy(np.float64)
-    y, end_idx = forward_return_labels(close, horizon)
-    frame = features_frame(bars)
+    y, end_idx = strategy.labels(close, horizon)
+    frame = features_frame(strategy, bars)
     frame["y"] = y
     frame["time"] = bars["time"]
     frame["label_end_time"] = bars["time"].iloc[end_idx].reset_index(drop=True)
@@ -93,11 +103,12 @@ def _symbol_rows(
     frame["trade_cost"] = costs.fill_return(
         symbol, range_points(bars["high"], bars["low"], point), point, close
     )
-    usable = ~np.isnan(y) & ~frame[list(FEATURE_NAMES)].isna().all(axis=1).to_numpy()
+    usable = ~np.isnan(y) & ~frame[list(strategy.feature_names)].isna().all(axis=1).to_numpy()
     return frame.loc[usable]
 
 
 def build_dataset(
+    strategy: Strategy,
     bars: Mapping[str, pd.DataFrame],
     *,
     horizon: int,
@@ -107,6 +118,7 @@ def build_dataset(
     """Build the panel from bars per symbol (rows lacking history or a full label are dropped).
 
     Args:
+        strategy: computes each symbol's features and labels.
         points: tick size per symbol (spread × point is the spread in price); defaults from
             ``models.costs.point_for``.
         costs: cost model for ``buy_cost``/``trade_cost`` (default ``CostModel()``).
@@ -114,7 +126,7 @@ def build_dataset(
     costs = costs or CostModel()
     points = points or {}
     parts = [
-        _symbol_rows(symbol, frame, horizon, points.get(symbol, point_for(symbol)), costs)
+        _symbol_rows(strategy, symbol, frame, horizon, points.get(symbol, point_for(symbol)), costs)
         for symbol, frame in bars.items()
     ]
     panel = pd.concat(parts, ignore_index=True)
@@ -124,7 +136,7 @@ def build_dataset(
             f"no usable rows: every symbol has fewer bars than a window + {horizon}"
         )
     return Dataset(
-        X=panel.loc[:, list(FEATURE_NAMES)],
+        X=panel.loc[:, list(strategy.feature_names)],
         y=panel["y"].to_numpy(np.float64),
         times=panel["time"],
         label_end_times=panel["label_end_time"],
@@ -135,4 +147,5 @@ def build_dataset(
         trade_cost=panel["trade_cost"].to_numpy(np.float64),
         horizon=horizon,
         costs=costs,
+        strategy=strategy,
     )

@@ -17,7 +17,7 @@ import pandas as pd
 from models.cv import utc_values
 from models.dataset import Dataset, build_dataset
 from models.errors import NotEnoughBarsError
-from models.features import WINDOW
+from models.strategy import Strategy
 from models.train_config import TrainConfig
 
 
@@ -34,14 +34,18 @@ class DevelopmentSet:
 
 
 def development_set(
+    strategy: Strategy,
     bars: Mapping[str, pd.DataFrame],
     config: TrainConfig,
     *,
     points: Mapping[str, float] | None = None,
 ) -> DevelopmentSet:
-    """Build the panel and keep the rows whose labels end before the hold-out's embargo."""
-    dataset = build_dataset(bars, horizon=config.horizon, points=points, costs=config.costs)
-    holdout_start = holdout_start_time(bars, config.holdout_bars)
+    """Build the strategy's panel and keep the rows whose labels end before the hold-out's
+    embargo."""
+    dataset = build_dataset(
+        strategy, bars, horizon=config.horizon, points=points, costs=config.costs
+    )
+    holdout_start = holdout_start_time(bars, config.holdout_bars, window=strategy.window)
     cutoff = holdout_start - config.embargo
     dev = dataset.subset(np.flatnonzero((dataset.label_end_times < cutoff).to_numpy()))
     if config.shuffle_labels:
@@ -50,10 +54,16 @@ def development_set(
     return DevelopmentSet(dev, holdout_start, cutoff)
 
 
-def holdout_start_time(bars: Mapping[str, pd.DataFrame], holdout_bars: int) -> pd.Timestamp:
-    """Open time of the first of the last ``holdout_bars`` bar times across all symbols."""
+def holdout_start_time(
+    bars: Mapping[str, pd.DataFrame], holdout_bars: int, *, window: int
+) -> pd.Timestamp:
+    """Open time of the first of the last ``holdout_bars`` bar times across all symbols.
+
+    Raises:
+        NotEnoughBarsError: the bars before the hold-out are no more than one ``window``.
+    """
     times = np.unique(np.concatenate([utc_values(frame["time"]) for frame in bars.values()]))
-    if times.size <= holdout_bars + WINDOW:
+    if times.size <= holdout_bars + window:
         raise NotEnoughBarsError(
             f"{times.size} bar times leave nothing to train on before the hold-out"
         )

@@ -1,6 +1,8 @@
 """Training: purged walk-forward LightGBM with out-of-fold evaluation, and the final fit.
 
-The steps are plain functions so a flow can run each as a task (folds in parallel) and a test
+The strategy (``models.strategy.Strategy``) computes features and labels, fits and decides;
+the panel it built carries it, so a fold shipped to another process fits with it too. The
+steps are plain functions so a flow can run each as a task (folds in parallel) and a test
 can run them in a loop: ``development_set`` → ``plan_folds`` → ``fit_fold`` per configuration
 and fold → ``choose_configuration`` → ``fit_final`` (and the leakage canary's folds) →
 ``assemble_outcome``. ``run_training`` is that sequence, sequentially; nothing here touches
@@ -28,7 +30,6 @@ from models.dataset import Dataset
 from models.development import DevelopmentSet, development_set
 from models.development import holdout_start_time as holdout_start_time  # re-exported
 from models.errors import NotEnoughBarsError
-from models.features import WINDOW
 from models.folds import FoldPlan, FoldResult, WalkForwardResult, combine_folds, plan_folds
 from models.gates import GateThresholds
 from models.leakage import LeakCanaryReport, add_leaked_feature, leak_canary_report
@@ -42,7 +43,7 @@ from models.metrics import (
     sortino_ratio,
 )
 from models.sizing import RiskBudget
-from models.strategies.lgbm_momentum import confidence_from_probability, signal_from_probability
+from models.strategy import Strategy
 from models.sweep import SweepSelection, select_configuration
 from models.train_config import TrainConfig, normalize_sweep, sweep_configs
 
@@ -58,6 +59,7 @@ class TrainingOutcome:
     ``configurations`` has one entry per configuration tried (its overrides, OOF ``auc``,
     ``sharpe_net``, ``deflated_sharpe`` and whether it was ``chosen``); with more than one,
     ``metrics`` carries ``pbo``. ``leak_canary`` is set when the config asked for the canary.
+    ``strategy`` is the one that trained it: its file is what the model is logged as.
     """
 
     params: dict[str, Any]
@@ -72,6 +74,7 @@ class TrainingOutcome:
     oof: pd.DataFrame
     model_config: dict[str, Any]
     gate_thresholds: GateThresholds
+    strategy: Strategy
     fold_boosters_sha256: list[str] = dataclasses.field(default_factory=list)
     configurations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     leak_canary: LeakCanaryReport | None = None
@@ -82,21 +85,11 @@ class TrainingOutcome:
         return hashlib.sha256(self.booster.model_to_string().encode()).hexdigest()
 
 
-def _train(X: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any], rounds: int) -> lgb.Booster:
-    # feature names from the data: the canary adds a column, benchmarks use their own panels
-    data = lgb.Dataset(
-        X.to_numpy(np.float64),
-        label=y,
-        feature_name=[str(c) for c in X.columns],
-        free_raw_data=True,
-    )
-    return lgb.train(dict(params), data, num_boost_round=rounds)
-
-
 def _trading_metrics(
     ds: Dataset, proba: np.ndarray, threshold: float, periods: float, n_trials: int = 1
 ) -> dict[str, Any]:
-    """Backtest metrics of the signal; the deflated Sharpe uses the net per-time returns.
+    """Backtest metrics of the strategy's decisions; the deflated Sharpe uses the net per-time
+    returns.
 
     Positions are sized from the model's confidence by the worker's own sizing code
     (``RiskBudget``: the default budget and volume grid), under the dataset's cost model
@@ -106,9 +99,9 @@ def _trading_metrics(
     the trials' Sharpes is taken as this Sharpe's standard error (skill-less trials differ by
     estimation noise), since only the chosen trial's returns are at hand.
     """
-    positions = RiskBudget().fractions(
-        signal_from_probability(proba, threshold), confidence_from_probability(proba)
-    )  # sized by the worker's sizing code, as a fraction of its risk budget
+    signal, confidence = ds.strategy.decide(proba, threshold)
+    # sized by the worker's sizing code, as a fraction of its risk budget
+    positions = RiskBudget().fractions(signal, confidence)
     result = backtest_signals(
         ds.times,
         ds.symbols,
@@ -147,7 +140,7 @@ def splitter(config: TrainConfig) -> PurgedWalkForward:
 
 def fit_fold(dataset: Dataset, fold: FoldPlan, config: TrainConfig) -> FoldResult:
     """Fit one booster on the fold's purged training rows; predict and score its test rows."""
-    booster = _train(
+    booster = dataset.strategy.fit(
         dataset.X.iloc[fold.train], dataset.y[fold.train], config.params, config.num_boost_round
     )
     proba = booster.predict(dataset.X.iloc[fold.test].to_numpy(np.float64))
@@ -278,7 +271,7 @@ def fit_final(
     rows = np.flatnonzero((dataset.label_end_times < cutoff).to_numpy())
     if rows.size == 0:
         raise NotEnoughBarsError(f"no training rows with labels ending before {cutoff.isoformat()}")
-    return _train(dataset.X.iloc[rows], dataset.y[rows], params, num_boost_round)
+    return dataset.strategy.fit(dataset.X.iloc[rows], dataset.y[rows], params, num_boost_round)
 
 
 def canary_report(
@@ -333,10 +326,11 @@ def assemble_outcome(
             "threshold": config.threshold,
             "horizon": config.horizon,
             "timeframe": config.timeframe,
-            "window": WINDOW,
+            "window": dev.dataset.strategy.window,
             "feature_names": [str(c) for c in dev.dataset.X.columns],
         },
         gate_thresholds=config.gate,
+        strategy=dev.dataset.strategy,
         fold_boosters_sha256=[fold.booster_sha256 for fold in chosen.walk_forward.folds],
         configurations=_configurations(choice),
         leak_canary=canary,
@@ -344,19 +338,21 @@ def assemble_outcome(
 
 
 def run_training(
+    strategy: Strategy,
     bars: Mapping[str, pd.DataFrame],
     config: TrainConfig,
     *,
     points: Mapping[str, float] | None = None,
     sweep: Sequence[Mapping[str, Any]] | None = None,
 ) -> TrainingOutcome:
-    """Build the panel, walk forward every configuration, keep the best, fit the final model.
+    """Build the strategy's panel, walk forward every configuration, keep the best, fit the
+    final model.
 
     Everything before ``holdout_start - embargo`` (by label end) is the development set: CV,
     the OOF backtest and the final fit use it; the hold-out is left for the worker's replay.
     ``sweep`` lists LightGBM overrides, one configuration each (none: ``config`` alone).
     """
-    dev = development_set(bars, config, points=points)
+    dev = development_set(strategy, bars, config, points=points)
     configs = sweep_configs(config, sweep)
     folds = plan_folds(dev.dataset, splitter(config))
     results = [[fit_fold(dev.dataset, fold, c) for fold in folds] for c in configs]

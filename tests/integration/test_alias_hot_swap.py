@@ -17,6 +17,7 @@ from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.settings import TateSettings
 from flows.train_flow import log_and_register
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 from serving.broker import Mt5Broker
 from serving.journal import Journal
@@ -65,7 +66,7 @@ def test_alias_moved_over_rest_is_traded_from_the_next_bar(
 ) -> None:
     settings, url, _ = registry
     bars = BarStore(settings.data_dir).read_bars_set("H1")
-    outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
+    outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=30))
     first = log_and_register.fn(settings, outcome, bars, "v1")
     second = log_and_register.fn(settings, outcome, bars, "v2")
     assert (first["version"], first["alias"]) == ("1", "champion")
@@ -113,7 +114,7 @@ def test_registry_killed_mid_run_trading_goes_on_with_the_last_model(
 ) -> None:
     settings, url, server = registry
     bars = BarStore(settings.data_dir).read_bars_set("H1")
-    outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
+    outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=30))
     assert log_and_register.fn(settings, outcome, bars, "v1")["alias"] == "champion"
 
     from flows.serve import sim_terminal

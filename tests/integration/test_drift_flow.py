@@ -16,6 +16,7 @@ from flows.drift_flow import drift_report
 from flows.serve import holdout_start, run_worker
 from flows.settings import TateSettings
 from flows.train_flow import log_and_register
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 
 # A worker replay and a drift report per test: 94 s and 160 s measured on a loaded 2-core machine.
@@ -34,7 +35,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("TATE_HOME", str(root))
         settings = TateSettings()
         bars = store.read_bars_set("H1")
-        outcome = run_training(bars, replace(TrainConfig(), num_boost_round=60))
+        outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=60))
         assert log_and_register.fn(settings, outcome, bars, "drift")["alias"] == "champion"
     return root
 

@@ -24,6 +24,7 @@ from flows.train_flow import drop_quarantined, retrain
 from flows.training_tasks import fold_runner, run_folds
 from models.dataset import Dataset
 from models.folds import FoldPlan, FoldResult, plan_folds
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, development_set, fit_fold, run_training, splitter
 
 # The first flow starts Prefect's temporary server and the cluster's workers import tate: 123 s
@@ -62,7 +63,7 @@ class Folds:
 @pytest.fixture(scope="module")
 def folds(market: SyntheticMarket) -> Folds:
     config = replace(TrainConfig(), num_boost_round=ROUNDS)
-    dev = development_set(market.bars, config, points=market.points)
+    dev = development_set(STRATEGY, market.bars, config, points=market.points)
     plans = plan_folds(dev.dataset, splitter(config))
     sequential = [fit_fold(dev.dataset, fold, config) for fold in plans]
     return Folds(dev.dataset, plans, config, sequential)
@@ -142,7 +143,7 @@ def test_retrain_sweep_with_canary_on_dask_registers_what_a_sequential_run_choos
     assert verdict is not None
     bars, _ = drop_quarantined.fn(raw, verdict["quarantine_file"])
     config = replace(TrainConfig(), num_boost_round=ROUNDS, leak_canary=True)
-    reference = run_training(bars, config, sweep=SWEEP)
+    reference = run_training(STRATEGY, bars, config, sweep=SWEEP)
 
     client = MlflowClient(tracking_uri=settings.mlflow_db_uri)
     versions = client.search_model_versions(f"name='{settings.model_name}'")

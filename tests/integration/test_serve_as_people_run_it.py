@@ -28,6 +28,7 @@ from flows import tracking
 from flows.settings import TateSettings
 from flows.train_flow import log_and_register
 from models.packaging import DIGEST_TAG
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 from serving.intent_journal import IntentJournal
 from serving.journal import Journal
@@ -52,7 +53,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         settings = TateSettings()
         bars = store.read_bars_set("H1")
-        outcome = run_training(bars, replace(TrainConfig(), num_boost_round=30))
+        outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=30))
         first = log_and_register.fn(settings, outcome, bars, "v1")
         second = log_and_register.fn(settings, outcome, bars, "v2")
         assert first["alias"] == "champion"

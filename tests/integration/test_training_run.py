@@ -15,6 +15,7 @@ from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.settings import TateSettings
 from flows.train_flow import log_and_register
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def test_run_records_data_code_environment_metrics_and_plots(
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, "H1", bars)
     bars = store.read_bars_set("H1")
-    outcome = run_training(bars, replace(TrainConfig(), num_boost_round=40))
+    outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=40))
     verdict = {"result_id": "abc123", "summary": "s.json", "quarantined_rows": 3}
 
     result = log_and_register.fn(settings, outcome, bars, "run-contents", verdict)

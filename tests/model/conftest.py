@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from data_contracts.synthetic import SyntheticMarket, generate_market
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, TrainingOutcome, run_training
 
 
@@ -17,10 +18,10 @@ def market() -> SyntheticMarket:
 
 @pytest.fixture(scope="session")
 def outcome(market: SyntheticMarket) -> TrainingOutcome:
-    return run_training(market.bars, TrainConfig(), points=market.points)
+    return run_training(STRATEGY, market.bars, TrainConfig(), points=market.points)
 
 
 @pytest.fixture(scope="session")
 def shuffled_outcome(market: SyntheticMarket) -> TrainingOutcome:
     config = dataclasses.replace(TrainConfig(), shuffle_labels=True)
-    return run_training(market.bars, config, points=market.points)
+    return run_training(STRATEGY, market.bars, config, points=market.points)

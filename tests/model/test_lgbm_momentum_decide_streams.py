@@ -7,22 +7,29 @@ window — rebuilds from the window. Either way the decision is the one a fresh 
 
 from __future__ import annotations
 
-import pickle
+import importlib.util
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
+from models.packaging import bundle_source
 from models.strategies.lgbm_momentum import (
     FEATURE_NAMES,
+    STRATEGY,
     WINDOW,
     Decision,
     LgbmMomentumModel,
-    RowPredictor,
     build_features,
-    last_features,
 )
+from models.streaming import RowPredictor
 from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
 
 HOUR = 3600
@@ -135,7 +142,7 @@ def test_a_revised_bar_inside_the_window_rebuilds(booster: lgb.Booster) -> None:
     decision = model.decide(revised)
     assert model.rebuilds == 2
     np.testing.assert_allclose(
-        decision.features, last_features(*columns(revised)), rtol=1e-11, atol=1e-12
+        decision.features, build_features(*columns(revised))[-1], rtol=1e-11, atol=1e-12
     )
 
 
@@ -193,15 +200,6 @@ def test_without_the_fast_path_booster_predict_gives_the_same_numbers(
     assert [predictor.predict(row.tolist()) for row in rows] == fast
 
 
-def test_a_pickled_model_decides_the_same(booster: lgb.Booster) -> None:
-    rates = make_rates(120, 10)
-    model = new_model(booster)
-    model.decide(rates[:WINDOW])
-    copy = pickle.loads(pickle.dumps(model))
-    window = rates[1 : WINDOW + 1]
-    assert_same_decision(copy.decide(window), model.decide(window))
-
-
 def test_a_model_of_another_named_feature_set_decides_like_it_predicts() -> None:
     names = (*FEATURE_NAMES, "mom_2", "vol_6", "range_3", "ma_gap_6", "volume_z_48")
     model = new_model(train_booster(names, seed=3), names)
@@ -222,3 +220,51 @@ def test_a_booster_trained_on_other_features_is_refused(booster: lgb.Booster) ->
         new_model(booster, (*FEATURE_NAMES, "mom_2"))
     with pytest.raises(ValueError, match="unknown feature"):
         new_model(booster, (*FEATURE_NAMES[:-1], "leak"))
+
+
+def load_fresh(path: Path) -> ModuleType:
+    """Import a file under a new module name, as MLflow loads a models-from-code file."""
+    name = f"code_model_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def a_worker_s_windows(eurusd: np.ndarray, usdjpy: np.ndarray) -> Iterator[np.ndarray]:
+    """Windows as a worker meets them: consecutive bars of two symbols interleaved, then a
+    skipped bar, the same window twice, a revised old bar, out-of-order rows, a late bar."""
+    for end in range(WINDOW, 120):
+        yield eurusd[end - WINDOW : end]
+        yield usdjpy[end - WINDOW : end]
+    yield eurusd[122 - WINDOW : 122]  # bars 120 and 121 never seen
+    yield eurusd[122 - WINDOW : 122]
+    revised = eurusd[123 - WINDOW : 123].copy()
+    revised["close"][5] *= 1.002
+    yield revised
+    yield eurusd[124 - WINDOW : 124][np.random.default_rng(1).permutation(WINDOW)]
+    late = eurusd[125 - WINDOW : 125].copy()
+    late["time"][-1] = late["time"][0] - HOUR
+    yield late
+    for end in range(125, 160):
+        yield eurusd[end - WINDOW : end]
+
+
+def test_the_bundled_model_decides_exactly_like_the_repo_model(
+    booster: lgb.Booster, tmp_path: Path
+) -> None:
+    path = tmp_path / "lgbm_momentum.py"
+    path.write_text(bundle_source(STRATEGY))
+    bundled = load_fresh(path)
+    assert bundled.LgbmMomentumModel is not LgbmMomentumModel
+    theirs: Any = bundled.LgbmMomentumModel()
+    theirs.use_booster(booster, {"threshold": 0.02, "feature_names": list(FEATURE_NAMES)})
+    ours = new_model(booster)
+    eurusd, usdjpy = make_rates(200, 12), make_rates(200, 13, price=115.0)
+    for i, window in enumerate(a_worker_s_windows(eurusd, usdjpy)):
+        got, want = theirs.decide(window), ours.decide(window)
+        assert (got.signal, got.probability) == (want.signal, want.probability), i
+        np.testing.assert_array_equal(got.features, want.features, err_msg=f"window {i}")
+    assert theirs.rebuilds == ours.rebuilds == 6

@@ -11,9 +11,15 @@ import pandas as pd
 import pytest
 
 from data_contracts.synthetic import SyntheticMarket
-from models.features import FEATURE_NAMES, build_features
-from models.packaging import log_model_kwargs, write_model_artifacts
-from models.strategies.lgbm_momentum import WINDOW, Decision, LgbmMomentumModel
+from models.packaging import bundle_source, log_model_kwargs, model_digest
+from models.strategies.lgbm_momentum import (
+    FEATURE_NAMES,
+    STRATEGY,
+    WINDOW,
+    Decision,
+    LgbmMomentumModel,
+    build_features,
+)
 from models.training import TrainingOutcome
 from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
 
@@ -42,27 +48,46 @@ def replay_bars(market: SyntheticMarket, outcome: TrainingOutcome) -> pd.DataFra
 
 @pytest.fixture
 def local_model(outcome: TrainingOutcome, tmp_path: Path) -> LgbmMomentumModel:
-    artifacts = write_model_artifacts(outcome.booster, outcome.model_config, tmp_path / "art")
+    artifacts = STRATEGY.write_artifacts(outcome.booster, outcome.model_config, tmp_path / "art")
     model = LgbmMomentumModel()
     model.load_artifacts(artifacts["booster"], artifacts["config"])
     return model
 
 
-def test_logged_model_loads_without_pickle_and_decide_agrees_with_predict(
-    outcome: TrainingOutcome,
-    replay_bars: pd.DataFrame,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def model_uri(outcome: TrainingOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The trained model logged as a flow logs it, in a throw-away SQLite store."""
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
     experiment_id = mlflow.create_experiment("slice", artifact_location=tmp_path.as_uri())
-    kwargs = log_model_kwargs(outcome.booster, outcome.model_config, tmp_path / "staging")
+    kwargs = log_model_kwargs(
+        outcome.strategy, outcome.booster, outcome.model_config, tmp_path / "staging"
+    )
     with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.pyfunc.log_model(**kwargs)
+        return str(mlflow.pyfunc.log_model(**kwargs).model_uri)
 
-    loaded = mlflow.pyfunc.load_model(info.model_uri)
+
+def test_the_logged_model_runs_the_bundle_and_its_digest_covers_it(
+    model_uri: str, tmp_path: Path
+) -> None:
+    local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "dl")))
+    code = local / "lgbm_momentum.py"
+    assert code.read_text() == bundle_source(STRATEGY)
+    pyfunc = mlflow.models.Model.load(str(local)).flavors["python_function"]
+    assert pyfunc["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert Path(pyfunc["model_code_path"]).name == code.name  # what the loader runs
+    before = model_digest(local)
+    data = bytearray(code.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    code.write_bytes(bytes(data))
+    assert model_digest(local) != before
+
+
+def test_logged_model_loads_without_pickle_and_decide_agrees_with_predict(
+    model_uri: str, replay_bars: pd.DataFrame
+) -> None:
+    loaded = mlflow.pyfunc.load_model(model_uri)
     predicted = loaded.predict(to_model_input(replay_bars))
     model = loaded.unwrap_python_model()
     rates = to_rates(replay_bars)

@@ -10,9 +10,9 @@ import pytest
 
 from data_contracts.synthetic import SyntheticMarket
 from models.dataset import build_dataset
-from models.features import FEATURE_NAMES
 from models.gates import GateThresholds, decide_promotion
 from models.metrics import auc, deflated_sharpe_ratio
+from models.strategies.lgbm_momentum import FEATURE_NAMES, STRATEGY
 from models.training import TrainConfig, TrainingOutcome, fit_final, run_training
 
 
@@ -55,7 +55,7 @@ def test_final_fit_and_drift_reference_end_before_the_hold_out(
 def test_momentum_model_loses_its_edge_after_the_regime_change(
     outcome: TrainingOutcome, market: SyntheticMarket
 ) -> None:
-    data = build_dataset(market.bars, horizon=TrainConfig().horizon, points=market.points)
+    data = build_dataset(STRATEGY, market.bars, horizon=TrainConfig().horizon, points=market.points)
     after = (data.times >= pd.Timestamp(market.regime_change_at) + pd.Timedelta(days=3)).to_numpy()
     proba = outcome.booster.predict(data.X[after].to_numpy())
     assert auc(data.y[after], proba) < 0.5
@@ -63,7 +63,7 @@ def test_momentum_model_loses_its_edge_after_the_regime_change(
 
 def test_training_is_deterministic(market: SyntheticMarket) -> None:
     config = TrainConfig()
-    data = build_dataset(market.bars, horizon=config.horizon, points=market.points)
+    data = build_dataset(STRATEGY, market.bars, horizon=config.horizon, points=market.points)
     until = data.times.iloc[len(data) // 3].to_pydatetime()
     first = fit_final(data, config.params, until, num_boost_round=30)
     second = fit_final(data, config.params, until, num_boost_round=30)
@@ -136,7 +136,7 @@ def test_noise_labels_fail_the_gate_whatever_the_shuffle(
     market: SyntheticMarket, seed: int
 ) -> None:
     config = dataclasses.replace(TrainConfig(), shuffle_labels=True, seed=seed)
-    metrics = run_training(market.bars, config, points=market.points).metrics
+    metrics = run_training(STRATEGY, market.bars, config, points=market.points).metrics
     assert abs(metrics["auc"] - 0.5) < 0.02
     assert metrics["deflated_sharpe"] < GateThresholds().min_deflated_sharpe
     assert not decide_promotion(metrics, None).passed

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from data_contracts.synthetic import SyntheticMarket
-from models.features import FEATURE_NAMES
 from models.gates import GateThresholds, decide_promotion
 from models.leakage import LEAKED_FEATURE, leak_canary_report
 from models.metrics import deflated_sharpe_ratio
+from models.strategies.lgbm_momentum import FEATURE_NAMES, STRATEGY
 from models.training import (
     TrainConfig,
     TrainingOutcome,
@@ -29,12 +29,12 @@ FAST = dataclasses.replace(TrainConfig(), num_boost_round=60)
 @pytest.fixture(scope="module")
 def canary_outcome(market: SyntheticMarket) -> TrainingOutcome:
     config = dataclasses.replace(TrainConfig(), leak_canary=True)
-    return run_training(market.bars, config, points=market.points)
+    return run_training(STRATEGY, market.bars, config, points=market.points)
 
 
 @pytest.fixture(scope="module")
 def swept(market: SyntheticMarket) -> TrainingOutcome:
-    return run_training(market.bars, FAST, points=market.points, sweep=SWEEP)
+    return run_training(STRATEGY, market.bars, FAST, points=market.points, sweep=SWEEP)
 
 
 def test_planted_future_return_dominates_importance_and_lifts_oof_scores(
@@ -64,7 +64,7 @@ def test_the_canary_never_reaches_the_model_that_is_registered(
 def test_a_planted_column_of_plain_noise_is_not_reported_as_a_leak(
     market: SyntheticMarket,
 ) -> None:
-    dev = development_set(market.bars, FAST, points=market.points).dataset
+    dev = development_set(STRATEGY, market.bars, FAST, points=market.points).dataset
     noise = np.random.default_rng(0).normal(size=len(dev))
     innocent = dataclasses.replace(dev, X=dev.X.assign(**{LEAKED_FEATURE: noise}))
     clean = evaluate_walk_forward(dev, walk_forward(dev, FAST), FAST)
@@ -89,7 +89,7 @@ def test_sweep_registers_the_best_oof_sharpe_and_records_every_configuration(
     assert swept.params["lgbm_num_leaves"] == SWEEP[chosen]["num_leaves"]
 
     config = FAST.with_overrides(SWEEP[chosen])
-    dev = development_set(market.bars, config, points=market.points)
+    dev = development_set(STRATEGY, market.bars, config, points=market.points)
     final = fit_final(dev.dataset, config.params, dev.cutoff.to_pydatetime(), num_boost_round=60)
     assert final.model_to_string() == swept.booster.model_to_string()
 
@@ -107,7 +107,7 @@ def test_the_chosen_deflated_sharpe_pays_for_every_configuration_tried(
 
 def test_a_sweep_over_noise_labels_never_passes_the_gate(market: SyntheticMarket) -> None:
     config = dataclasses.replace(FAST, shuffle_labels=True)
-    metrics = run_training(market.bars, config, points=market.points, sweep=SWEEP).metrics
+    metrics = run_training(STRATEGY, market.bars, config, points=market.points, sweep=SWEEP).metrics
     assert abs(metrics["auc"] - 0.5) < 0.02
     assert metrics["deflated_sharpe"] < GateThresholds().min_deflated_sharpe
     decision = decide_promotion(metrics, None)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.backtest import backtest_signals, position_changes, simulate, traded_units
-from models.backtest_reference import reference_panel
+from tests.oracles.backtest_reference import reference_panel
 
 
 def one_symbol(n: int) -> tuple[pd.Series, np.ndarray]:

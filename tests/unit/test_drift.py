@@ -12,13 +12,14 @@ from scipy.stats import ks_2samp, wasserstein_distance
 from data_contracts.synthetic import generate_market
 from models.dataset import Dataset, build_dataset
 from models.drift import any_drift, drift_table, ks_statistic, psi, wasserstein
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, holdout_start_time
 
 
 @pytest.fixture(scope="module")
 def market_panel() -> tuple[Dataset, pd.Timestamp]:
     market = generate_market()
-    data = build_dataset(market.bars, horizon=6, points=market.points)
+    data = build_dataset(STRATEGY, market.bars, horizon=6, points=market.points)
     return data, pd.Timestamp(market.regime_change_at)
 
 
@@ -103,7 +104,7 @@ def test_drift_table_tells_the_hold_outs_last_calm_weeks_from_the_first_regime_w
     data, regime_at = market_panel
     config = TrainConfig()
     bars = generate_market().bars
-    holdout_start = holdout_start_time(bars, config.holdout_bars)
+    holdout_start = holdout_start_time(bars, config.holdout_bars, window=STRATEGY.window)
     reference = data.X[(data.label_end_times < holdout_start - config.embargo).to_numpy()]
     calm = data.X[((data.times >= holdout_start) & (data.times < regime_at)).to_numpy()]
     first_week = data.X[

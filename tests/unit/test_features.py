@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from data_contracts.synthetic import generate_market
-from models.features import FEATURE_NAMES, WINDOW, build_features, features_frame
-from models.strategies.lgbm_momentum import last_features
+from models.features import features_frame
+from models.strategies.lgbm_momentum import FEATURE_NAMES, STRATEGY, WINDOW, build_features
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def bars() -> pd.DataFrame:
 
 def test_changing_every_bar_after_t_leaves_features_at_t_unchanged(bars: pd.DataFrame) -> None:
     t = 500
-    before = features_frame(bars).to_numpy()
+    before = features_frame(STRATEGY, bars).to_numpy()
     rng = np.random.default_rng(0)
     future = bars.copy()
     tail = future.index > t
@@ -26,13 +26,13 @@ def test_changing_every_bar_after_t_leaves_features_at_t_unchanged(bars: pd.Data
         future.loc[tail, column] *= np.exp(rng.normal(0, 0.05, tail.sum()))
     future.loc[tail, "tick_volume"] = rng.integers(1, 10_000, tail.sum())
     future.loc[tail, "spread"] = rng.integers(1, 500, tail.sum())
-    after = features_frame(future).to_numpy()
+    after = features_frame(STRATEGY, future).to_numpy()
     np.testing.assert_array_equal(after[: t + 1], before[: t + 1])
     assert not np.allclose(after[t + 1 :], before[t + 1 :], equal_nan=True)
 
 
 def test_features_are_nan_until_a_full_window_then_finite(bars: pd.DataFrame) -> None:
-    values = features_frame(bars)
+    values = features_frame(STRATEGY, bars)
     assert list(values.columns) == list(FEATURE_NAMES)
     assert values.iloc[: WINDOW - 1].isna().all().all()
     assert np.isfinite(values.iloc[WINDOW - 1 :].to_numpy()).all()
@@ -50,20 +50,9 @@ def test_features_of_a_window_equal_features_of_the_full_history(bars: pd.DataFr
 def test_one_bar_momentum_is_the_last_log_return_over_trailing_volatility(
     bars: pd.DataFrame,
 ) -> None:
-    values = features_frame(bars)
+    values = features_frame(STRATEGY, bars)
     close = bars["close"].to_numpy()
     t = 200
     returns = np.diff(np.log(close[t - 48 : t + 1]))
     expected = np.log(close[t] / close[t - 1]) / returns.std()
     assert values["mom_1"].iloc[t] == pytest.approx(expected, rel=1e-12)
-
-
-def test_last_row_fast_path_equals_the_full_computation(bars: pd.DataFrame) -> None:
-    names = ("open", "high", "low", "close", "tick_volume", "spread")
-    columns = [bars[c].to_numpy(np.float64) for c in names]
-    full = build_features(*columns)
-    for end in range(WINDOW, len(bars) + 1, 13):
-        fast = last_features(*(c[end - WINDOW : end] for c in columns))
-        np.testing.assert_allclose(fast, full[end - 1], rtol=1e-12, atol=1e-15)
-    short = last_features(*(c[: WINDOW - 1] for c in columns))
-    assert np.isnan(short).all()

@@ -12,6 +12,7 @@ import pytest
 from models.dataset import Dataset, build_dataset
 from models.folds import combine_folds, plan_folds
 from models.leakage import LEAKED_FEATURE, add_leaked_feature, leak_canary_report
+from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, fit_fold, splitter
 from tests.factories import make_bars_set
 
@@ -26,7 +27,7 @@ CONFIG = TrainConfig(
 @pytest.fixture(scope="module")
 def panel() -> Dataset:
     bars, _ = make_bars_set(("EURUSD", "GBPUSD"), n=900)
-    return build_dataset(bars, horizon=CONFIG.horizon)
+    return build_dataset(STRATEGY, bars, horizon=CONFIG.horizon)
 
 
 def test_a_fold_gives_the_same_trees_and_predictions_after_a_trip_through_pickle(

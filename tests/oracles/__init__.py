@@ -1,0 +1,1 @@
+"""Reference implementations tests (and benchmarks) check the fast code against: slow, plain, the specification."""
