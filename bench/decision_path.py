@@ -74,12 +74,12 @@ from models.strategies.lgbm_momentum import (
     FeatureState,
     build_features,
 )
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.mt5_types import RATES_DTYPE
-from serving.order_events import choose_filling
-from serving.risk import PositionCap, drift_scale
-from serving.safety import RiskLimits, WorkerBreakers
+from serving.execution.broker import Mt5Broker
+from serving.execution.events import choose_filling
+from serving.mt5 import constants as mt5
+from serving.mt5.types import RATES_DTYPE
+from serving.risk.board import RiskLimits, WorkerBreakers
+from serving.risk.policy import PositionCap, drift_scale
 from serving.worker import make_intent_id
 
 NAMES_30: tuple[str, ...] = (
@@ -356,7 +356,7 @@ def time_pyfunc_predict(loaded: Any, rates: np.ndarray, count: int) -> float:
 
 def time_journal(directory: Path, count: int) -> dict[str, Any]:
     """p99 of the intent write through the journal, and of the same SQL through sqlite3."""
-    from serving.intent_journal import IntentJournal
+    from serving.execution.store import IntentJournal
     from serving.journal import Journal
 
     journal = Journal(f"sqlite:///{directory / 'journal.sqlite'}")

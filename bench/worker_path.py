@@ -32,7 +32,7 @@ so every bar takes the full path; their per-bar work is still done.
 
 Then the same path is replayed for ``--profile-bars`` bar times under ``cProfile``, and the
 time per decision is split at the boundaries into the journal (``serving.journal``,
-``serving.intent_journal`` and all below them), SimTerminal (``serving.sim_*``), ``decide``
+``serving.execution.store`` and all below them), SimTerminal (``serving.sim_*``), ``decide``
 (the strategy file and LightGBM below it), metrics (``prometheus_client``) and the rest (the
 worker, broker, executor, breakers). cProfile inflates Python-heavy parts more than C-heavy
 ones; read it for shares, not for the un-profiled figures.
@@ -67,14 +67,14 @@ from data_contracts.synthetic import generate_market
 from models.strategies.lgbm_momentum import LgbmMomentumModel
 from models.train_config import TrainConfig
 from models.training import TrainingOutcome, run_training
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
 from serving.clocks import ReplayClock
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel
-from serving.safety import RiskLimits
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.registry.source import LoadedModel
+from serving.risk.board import RiskLimits
+from serving.sim.terminal import SimTerminal
 from serving.worker import Worker
 
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY")
@@ -285,8 +285,8 @@ def time_decide_alone(trained: Trained, windows: list[np.ndarray]) -> tuple[floa
 
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "journal": ("serving/journal", "serving/intent_journal"),
-    "SimTerminal": ("serving/sim_", "serving/sim/", "serving/shadow.py"),
+    "journal": ("serving/journal", "serving/execution/store.py"),
+    "SimTerminal": ("serving/sim/",),
     "decide": ("models/strategies/lgbm_momentum.py",),
     "metrics": ("prometheus_client/",),
 }

@@ -333,7 +333,7 @@ def reset_breaker(
     from datetime import UTC, datetime
 
     from serving.journal import Journal
-    from serving.safety import BREAKER_NAMES
+    from serving.risk.board import BREAKER_NAMES
 
     if name not in BREAKER_NAMES:
         raise BadOptionError(

@@ -26,7 +26,7 @@ from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
-from serving.market_data import closed_rates_range
+from serving.mt5.rates import closed_rates_range
 
 
 @task

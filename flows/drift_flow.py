@@ -22,7 +22,7 @@ from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.drift import any_drift, drift_table
 from serving.journal import Journal
-from serving.model_loading import training_reference
+from serving.registry.references import training_reference
 
 logger = logging.getLogger(__name__)
 

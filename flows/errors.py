@@ -146,8 +146,8 @@ EXIT_CODES: Final[dict[str, int]] = {
     "models.errors.SweepError": BAD_INPUT,
     "models.errors.UnsupportedSymbolError": BAD_INPUT,
     # bad input: serving
-    "serving.market_data.TerminalDataError": BAD_INPUT,
-    "serving.symbols.UnknownSymbolSpecError": BAD_INPUT,
+    "serving.mt5.rates.TerminalDataError": BAD_INPUT,
+    "serving.mt5.symbols.UnknownSymbolSpecError": BAD_INPUT,
 }
 
 

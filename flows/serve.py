@@ -23,15 +23,15 @@ from flows.errors import (
     TerminalUnavailableError,
 )
 from flows.settings import TateSettings
-from serving.broker import Mt5Broker
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
-from serving.model_loading import TrainingReferences
-from serving.model_source import AliasPoller, BackgroundPoller, ModelSource
-from serving.mt5_constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-from serving.safety import RiskLimits
-from serving.shadow import ShadowTerminal
-from serving.sim_terminal import SimTerminal
+from serving.mt5.constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+from serving.registry.references import TrainingReferences
+from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
+from serving.risk.board import RiskLimits
+from serving.sim.shadow import ShadowTerminal
+from serving.sim.terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
 logger = logging.getLogger(__name__)

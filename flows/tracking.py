@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from flows.errors import AliasNotFoundError, VersionNotFoundError
 from flows.settings import TateSettings
 from models.packaging import DIGEST_TAG, model_digest
-from serving.model_loading import download_model_version
+from serving.registry.loading import download_model_version
 
 logger = logging.getLogger(__name__)
 

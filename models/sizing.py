@@ -91,7 +91,7 @@ class RiskBudget:
     """The lots one model may hold per symbol at confidence 1, and the broker's volume grid.
 
     The defaults are the worker's (``max_volume=1.0``) on the majors' grid in
-    ``serving.symbols`` (0.01-lot minimum and step), so training's backtest sizes as the
+    ``serving.mt5.symbols`` (0.01-lot minimum and step), so training's backtest sizes as the
     champion trades.
     """
 

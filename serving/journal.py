@@ -18,7 +18,7 @@ worker applies it between bars and writes the ``reset`` itself.
 Writes on the decision path go through ``JournalWrites``: rows gathered in order and committed
 in one transaction (``Journal.commit``), each table's rows by one prepared statement, so a
 bar's decisions, intents and orders cost one commit before the first send and its outcomes
-one after (``serving.execution``). The schema is migrated by Alembic when a journal opens
+one after (``serving.execution.executor``). The schema is migrated by Alembic when a journal opens
 (``serving.journal_migrations``).
 
 Which crash each SQLite setting covers. WAL with ``synchronous=NORMAL``: a commit is in the
@@ -28,7 +28,7 @@ synced at checkpoints only). ``synchronous=NORMAL`` in WAL survives a killed pro
 power loss; after a power loss, reconciliation by magic and intent id against the terminal
 keeps orders single: a position the journal no longer explains makes start-up reconciliation
 disagree for that (symbol, magic) and the worker refuses to trade until an operator adopts it
-(``serving.startup``), and a bar decided again gets the same intent id, whose order the
+(``serving.execution.startup``), and a bar decided again gets the same intent id, whose order the
 terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
 read and the worker's write wait for each other instead of failing.
 """
@@ -119,7 +119,7 @@ breaker_events = Table(
     metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
     Column("breaker", String(32), nullable=False, index=True),
-    # trip | reset | reset_requested | baseline | policy (serving.breakers.BreakerEvent)
+    # trip | reset | reset_requested | baseline | policy (serving.risk.breakers.BreakerEvent)
     Column("event", String(16), nullable=False),
     Column("reason", String(512), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),

@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from serving.book import RoleBook
+from serving.risk.positions import RoleBook
 
 logger = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ The loop reads like the lifecycle (STYLE rule 7); each step is a small function 
 collaborators. Decisions are made only on *closed* bars (``copy_rates_from_pos(..., 1, n)``;
 position 0 is still forming), each (symbol, role) at most once per bar. Every (symbol, role)
 is decided first; then one transaction journals the bar's decisions, intents and orders before
-its first order is sent, and one more its answers (``serving.execution``), so every order in
+its first order is sent, and one more its answers (``serving.execution.executor``), so every order in
 the terminal has a journal row that explains it. Every row carries the account
 (``login@server``). The champion trades the full risk budget; the canary a fraction of it
 under its own magic number (magic + 1), which only a hedging account can keep apart: on a netting
 account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
 ``shadow``), whose paper orders never enter the account's book.
 
-Circuit breakers (``serving.safety``) are watched before the decisions of each pass: operator
+Circuit breakers (``serving.risk.board``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
 decisions feed the latency and drift breakers. A trip by one of a bar's orders withholds the
 bar's orders not yet sent (journaled as never sent). While any breaker is tripped, decisions
@@ -35,17 +35,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models.sizing import size_from_confidence
-from serving import mt5_constants as mt5
-from serving.book import read_book
-from serving.breakers import BreakerEvent
-from serving.broker import Mt5Broker, OrderEvent, Outcome
 from serving.clocks import Clock, ReplayClock, SystemClock
-from serving.execution import OrderExecutor, Target
+from serving.execution.broker import Mt5Broker, OrderEvent, Outcome
+from serving.execution.executor import OrderExecutor, Target
 from serving.journal import Journal, JournalWrites
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel, ModelSource
-from serving.risk import CircuitBreaker, PositionCap, drift_scale, policy_target
-from serving.safety import JournaledBreakers, RiskLimits, WorkerBreakers
+from serving.mt5 import constants as mt5
+from serving.registry.source import LoadedModel, ModelSource
+from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
+from serving.risk.breakers import BreakerEvent
+from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale, policy_target
+from serving.risk.positions import read_book
 
 __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 
@@ -104,7 +104,7 @@ class Worker:
             position cap (default: ``max_volume``).
         limits: every breaker's limit and the tripped policy (``RiskLimits()``).
         drift_reference: the key feature's reference sample for a loaded champion (default:
-            a warm-up reference, see ``serving.drift_breaker``).
+            a warm-up reference, see ``serving.risk.drift``).
         timer: measures decision latency (``time.perf_counter``; a fake in tests).
         refresh_every_bars: re-read the model source every N bars (1: every bar). A fast
             replay sets more, so the registry is not asked per bar; a swap still lands on a

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModelSource
-from serving.intents import IntentState
+from serving.execution.broker import Mt5Broker
+from serving.execution.intents import IntentState
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.safety import RiskLimits
+from serving.risk.board import RiskLimits
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModelSource
 from tests.recording_terminal import RemoteTerminal
 
 MAGIC = 7300  # the champion's; the canary trades as MAGIC + 1

@@ -32,8 +32,8 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from serving.fakes import make_bars
-from serving.sim_terminal import SimTerminal
+from serving.sim.terminal import SimTerminal
+from tests.fakes import make_bars
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class TerminalConfig:
     """What the served SimTerminal replays and where the server writes.
 
     Attributes:
-        symbols, bars, seed: ``serving.fakes.make_bars`` of H1 bars (no weekend gaps).
+        symbols, bars, seed: ``tests.fakes.make_bars`` of H1 bars (no weekend gaps).
         start: index of the first forming bar (the models need a window of closed bars).
         send_log: the fsynced JSON-lines log of every ``order_send`` and its answer.
         journal: the worker's SQLite journal file, read at each send (may not exist yet).

@@ -19,10 +19,10 @@ from flows.settings import TateSettings
 from flows.train_flow import log_and_register
 from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
-from serving.broker import Mt5Broker
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import AliasPoller, BackgroundPoller
+from serving.registry.source import AliasPoller, BackgroundPoller
 from serving.worker import ReplayClock, Worker
 from tests.servers import kill, mlflow_server_process
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
-from serving.sim_terminal import SimTerminal
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModelSource, make_bars
 from tests.system import executable
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "prometheus"

@@ -30,7 +30,7 @@ from flows.train_flow import log_and_register
 from models.packaging import DIGEST_TAG
 from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
-from serving.intent_journal import IntentJournal
+from serving.execution.store import IntentJournal
 from serving.journal import Journal
 from tests.servers import BIN, free_port
 

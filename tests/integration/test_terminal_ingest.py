@@ -12,8 +12,8 @@ from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.data_flows import ingest_from_terminal
 from flows.settings import TateSettings
-from serving.mt5_constants import TIMEFRAMES
-from serving.sim_terminal import SimTerminal
+from serving.mt5.constants import TIMEFRAMES
+from serving.sim.terminal import SimTerminal
 
 SYMBOLS = ["EURUSD", "USDJPY"]
 

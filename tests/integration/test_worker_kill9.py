@@ -35,11 +35,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from serving import mt5_constants as mt5
-from serving.intent_journal import IntentJournal
-from serving.intents import OPEN_ORDER_STATES
+from serving.execution.intents import OPEN_ORDER_STATES
+from serving.execution.reconciler import compare_books, terminal_book
+from serving.execution.store import IntentJournal
 from serving.journal import Journal
-from serving.reconcile import compare_books, terminal_book
+from serving.mt5 import constants as mt5
 from serving.worker import account_key
 from tests.kill9_worker import MAGIC, SYMBOLS, Kill, run_worker
 from tests.recording_terminal import RemoteTerminal, TerminalConfig, read_send_log, serve_terminal

@@ -30,7 +30,7 @@ from models.strategies.lgbm_momentum import (
     build_features,
 )
 from models.streaming import RowPredictor
-from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
+from serving.mt5.types import RATES_DTYPE  # what copy_rates_from_pos returns
 
 HOUR = 3600
 

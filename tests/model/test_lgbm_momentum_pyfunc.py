@@ -21,7 +21,7 @@ from models.strategies.lgbm_momentum import (
     build_features,
 )
 from models.training import TrainingOutcome
-from serving.mt5_types import RATES_DTYPE  # what copy_rates_from_pos returns
+from serving.mt5.types import RATES_DTYPE  # what copy_rates_from_pos returns
 
 
 def to_model_input(bars: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from models.backtest_bars import backtest_bars, backtest_lots
 from models.costs import CostModel
-from serving.fakes import make_bars
+from tests.fakes import make_bars
 from tests.oracles.backtest_reference import reference_lots
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,14 +28,14 @@ import pytest
 from models.backtest_bars import LotsBacktest, backtest_bars
 from models.costs import CostModel
 from models.sizing import RiskBudget
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.fakes import FakeDecision, FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.registry.source import LoadedModel
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeDecision, FakeModelSource, make_bars
 
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY")
 QUOTED_IN_USD = ("EURUSD", "GBPUSD")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from serving import mt5_constants as mt5
-from serving.book import read_book, summarize_book
-from serving.broker import Mt5Broker
-from serving.fakes import make_bars
-from serving.mt5_types import TradeDeal, TradePosition
-from serving.sim_terminal import SimTerminal
+from serving.execution.broker import Mt5Broker
+from serving.mt5 import constants as mt5
+from serving.mt5.types import TradeDeal, TradePosition
+from serving.risk.positions import read_book, summarize_book
+from serving.sim.terminal import SimTerminal
+from tests.fakes import make_bars
 
 ROLES = {100: "champion", 101: "canary"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from serving.journal import Journal
-from serving.safety import JournaledBreakers, RiskLimits, WorkerBreakers, timeframe_period
+from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers, timeframe_period
 
 
 class StepClock:

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.breakers import (
+from serving.risk.breakers import (
     BreakerBoard,
     BreakerEvent,
     CircuitBreaker,
     HaltedBreaker,
     LatencyBreaker,
 )
-from serving.daily_loss import DailyLossBreaker, day_start, trading_day
-from serving.drift_breaker import DriftBreaker
-from serving.stale_bars import StaleBarBreaker
+from serving.risk.daily_loss import DailyLossBreaker, day_start, trading_day
+from serving.risk.drift import DriftBreaker
+from serving.risk.stale_bars import StaleBarBreaker
 
 HOUR = timedelta(hours=1)
 

@@ -7,8 +7,7 @@ from dataclasses import replace
 import pytest
 
 from models.costs import CostModel
-from serving import mt5_constants as mt5
-from serving.broker import (
+from serving.execution.broker import (
     NO_ANSWER_OUTCOMES,
     RETCODE_OUTCOMES,
     Mt5Broker,
@@ -17,9 +16,10 @@ from serving.broker import (
     outcome_of,
     round_volume,
 )
-from serving.fakes import make_bars
-from serving.sim_terminal import SimTerminal
-from serving.symbols import SYMBOL_SPECS
+from serving.mt5 import constants as mt5
+from serving.mt5.symbols import SYMBOL_SPECS
+from serving.sim.terminal import SimTerminal
+from tests.fakes import make_bars
 
 MAGIC = 4200
 

@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from models.costs import CostModel
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.execution import OrderExecutor, Target
-from serving.fakes import FakeModelSource, make_bars
-from serving.intent_journal import IntentJournal
+from serving.execution.broker import Mt5Broker
+from serving.execution.executor import OrderExecutor, Target
+from serving.execution.store import IntentJournal
 from serving.journal import Journal, JournalWrites
 from serving.metrics import WorkerMetrics
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModelSource, make_bars
 
 MAGIC = 5100
 

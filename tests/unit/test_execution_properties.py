@@ -22,15 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.costs import CostModel
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.execution import OrderExecutor
-from serving.fakes import make_bars
-from serving.intent_journal import IntentJournal
+from serving.execution.broker import Mt5Broker
+from serving.execution.executor import OrderExecutor
+from serving.execution.reconciler import compare_books, terminal_book
+from serving.execution.store import IntentJournal
 from serving.journal import Journal
-from serving.reconcile import compare_books, terminal_book
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock
+from tests.fakes import make_bars
 
 MAGIC = 6100
 BARS: dict[str, pd.DataFrame] = make_bars(("EURUSD",), n=40, seed=9)

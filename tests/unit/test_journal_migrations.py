@@ -26,7 +26,7 @@ from sqlalchemy import (
     insert,
 )
 
-import serving.intent_journal  # noqa: F401  (its tables join the journal's metadata)
+import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
 from serving.journal import Journal, make_engine, metadata
 from serving.journal_migrations import alembic_config, head_revision, upgrade_journal
 

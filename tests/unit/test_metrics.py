@@ -6,8 +6,8 @@ import urllib.request
 
 from prometheus_client import generate_latest
 
-from serving.book import RoleBook
 from serving.metrics import WorkerMetrics, serve_metrics
+from serving.risk.positions import RoleBook
 
 
 def test_two_workers_in_one_process_do_not_collide() -> None:

@@ -19,9 +19,9 @@ from mlflow.types.schema import ColSpec, Schema
 from flows.tracking import record_model_digest
 from models.packaging import DIGEST_TAG
 from models.strategies.lgbm_momentum import SIGNATURE
-from serving.model_loading import UnsafeModelError, load_verified_model
-from serving.model_source import AliasPoller
-from serving.registry_reader import ClientRegistryReader
+from serving.registry.loading import UnsafeModelError, load_verified_model
+from serving.registry.reader import ClientRegistryReader
+from serving.registry.source import AliasPoller
 
 MODEL_CODE = textwrap.dedent(
     """

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from serving.model_source import AliasPoller, BackgroundPoller, halt_reason
-from serving.registry_reader import RegistrySnapshot, RegistryUnreachableError
+from serving.registry.reader import RegistrySnapshot, RegistryUnreachableError
+from serving.registry.source import AliasPoller, BackgroundPoller, halt_reason
 
 
 class FakeReader:

@@ -88,7 +88,7 @@ def test_a_strategy_importing_a_models_module_gets_it_bundled_in(tmp_path: Path)
         ("import models.rolling\n", "write `from <module> import <names>`"),
         ("from .rolling import Rolling\n", "only top-level absolute imports"),
         ("def f():\n    from models.rolling import Rolling\n", "only top-level absolute imports"),
-        ("from serving.fakes import make_bars\n", "cannot bundle `from serving.fakes import`"),
+        ("from tests.fakes import make_bars\n", "cannot bundle `from tests.fakes import`"),
         ("from models.rolling import Rolling as R\n", "cannot bundle `from models.rolling"),
         ("from models.rolling import Nope\n", r"\['Nope'\] that models.rolling does not define"),
         (

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving import mt5_constants as mt5
-from serving.intents import (
+from serving.execution.intents import (
     IntentState,
     PlannedOrder,
     intent_state_of,
@@ -13,8 +12,7 @@ from serving.intents import (
     order_comment,
     reached_terminal,
 )
-from serving.mt5_types import TradeDeal, TradeOrder, TradePosition
-from serving.reconcile import (
+from serving.execution.reconciler import (
     Disagreement,
     TerminalView,
     TraceKind,
@@ -22,6 +20,8 @@ from serving.reconcile import (
     find_trace,
     terminal_book,
 )
+from serving.mt5 import constants as mt5
+from serving.mt5.types import TradeDeal, TradeOrder, TradePosition
 
 MAGIC, SENT = 4200, 1_700_000_000
 ORDER = PlannedOrder("abc123", 0, "EURUSD", MAGIC, True, 0.3, 0, order_comment("abc123", 0))

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from serving.risk import PositionCap, drift_scale, policy_target
+from serving.risk.policy import PositionCap, drift_scale, policy_target
 
 
 def test_position_cap_bounds_both_directions() -> None:

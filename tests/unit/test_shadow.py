@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from models.costs import CostModel
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.shadow import ShadowTerminal
-from serving.sim_terminal import SimTerminal
+from serving.sim.shadow import ShadowTerminal
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModelSource, make_bars
 
 MAGIC = 5300
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from models.costs import CostModel
-from serving import mt5_constants as mt5
-from serving.fakes import make_bars
-from serving.mt5_types import RATES_DTYPE, TradeDeal, TradePosition
-from serving.sim_terminal import SimTerminal
-from serving.symbols import SYMBOL_SPECS
+from serving.mt5 import constants as mt5
+from serving.mt5.symbols import SYMBOL_SPECS
+from serving.mt5.types import RATES_DTYPE, TradeDeal, TradePosition
+from serving.sim.terminal import SimTerminal
+from tests.fakes import make_bars
 
 H1 = mt5.TIMEFRAME_H1
 

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.costs import CostModel
-from serving import mt5_constants as mt5
-from serving.fakes import make_bars
-from serving.mt5_types import TradeRequest
-from serving.shadow import ShadowTerminal
-from serving.sim_book import Book
-from serving.sim_quotes import BarQuotes
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.mt5.types import TradeRequest
+from serving.sim.account import Book
+from serving.sim.quotes import BarQuotes
+from serving.sim.shadow import ShadowTerminal
+from serving.sim.terminal import SimTerminal
+from tests.fakes import make_bars
 
 H1 = mt5.TIMEFRAME_H1
 SYMBOLS = ("EURUSD", "USDJPY", "GBPUSD")

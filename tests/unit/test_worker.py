@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModel, FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.registry.source import LoadedModel
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker, make_intent_id
+from tests.fakes import FakeModel, FakeModelSource, make_bars
 
 MAGIC = 9100
 SYMBOLS = ("EURUSD", "USDJPY")

@@ -11,17 +11,17 @@ from typing import Any
 import numpy as np
 from prometheus_client import generate_latest
 
-from serving import mt5_constants as mt5
-from serving.broker import Mt5Broker
-from serving.fakes import FakeDecision, FakeModel, FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel
-from serving.mt5_types import Tick
-from serving.safety import BREAKER_NAMES, RiskLimits
-from serving.sim_terminal import SimTerminal
+from serving.mt5 import constants as mt5
+from serving.mt5.types import Tick
+from serving.registry.source import LoadedModel
+from serving.risk.board import BREAKER_NAMES, RiskLimits
+from serving.sim.terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, Worker
 from tests.factories import make_bars_set
+from tests.fakes import FakeDecision, FakeModel, FakeModelSource, make_bars
 
 MAGIC = 9100
 BREAKERS = BREAKER_NAMES

@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModel, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import AliasPoller, BackgroundPoller
-from serving.registry_reader import RegistrySnapshot
-from serving.sim_terminal import SimTerminal
+from serving.registry.reader import RegistrySnapshot
+from serving.registry.source import AliasPoller, BackgroundPoller
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModel, make_bars
 
 
 class MovingReader:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.sim_terminal import SimTerminal
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModelSource, make_bars
 
 MAGIC = 5200
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from serving.broker import Mt5Broker
-from serving.fakes import FakeModel, FakeModelSource, make_bars
+from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.model_source import LoadedModel
-from serving.sim_terminal import SimTerminal
+from serving.registry.source import LoadedModel
+from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
+from tests.fakes import FakeModel, FakeModelSource, make_bars
 
 SYMBOLS = ("EURUSD", "USDJPY")
 

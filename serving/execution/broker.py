@@ -1,0 +1,428 @@
+"""Mt5Broker: the only code that calls ``order_send``, on any terminal with the MT5 API.
+
+Every answer a terminal can give is translated once, through ``RETCODE_OUTCOMES`` (and
+``NO_ANSWER_OUTCOMES`` when ``order_send`` returns ``None``), into an ``Outcome`` that says
+what happens next (see ``serving.execution.outcomes``). Each order is built from the symbol's own facts:
+filling mode from ``symbol_info().filling_mode``, volume on its step and within its limits,
+``deviation`` in points, the worker's ``magic`` and the order key as comment; ``order_check``
+runs before every ``order_send``.
+
+The dangerous answer is the unclear one (``None`` with an IPC error, 10011, 10012, 10031): the
+order may have reached the server. The broker never resends blindly then: it looks for the
+order by ticket, magic + comment and fingerprint (``serving.execution.reconciler.find_trace``) and resends
+(at most ``max_resends`` times, under the same key) only when the order is *proven absent*.
+An ``OrderLog`` (``serving.execution.executor``) is told before every send and after the last word,
+so a journal can survive a crash at any point.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+from serving.execution.events import OrderEvent, choose_filling, round_volume, slippage_points
+from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, order_comment
+from serving.execution.outcomes import (
+    NO_ANSWER_OUTCOMES,
+    OPERATOR_ACTION,
+    RETCODE_OUTCOMES,
+    Outcome,
+    outcome_of,
+)
+from serving.execution.reconciler import Trace, TraceKind, locate
+from serving.mt5 import constants as mt5
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "NO_ANSWER_OUTCOMES",
+    "OPERATOR_ACTION",
+    "RETCODE_OUTCOMES",
+    "Mt5Broker",
+    "OrderEvent",
+    "Outcome",
+    "choose_filling",
+    "outcome_of",
+    "round_volume",
+]
+_R = Outcome.REJECTED
+_CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
+
+
+class _Attempts:
+    """Counts checks and sends of one order across requotes, back-offs and resends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class Mt5Broker:
+    """Brings this magic number's net position in a symbol to a target, safely.
+
+    Args:
+        terminal: the MetaTrader5 module, an mt5linux bridge or a SimTerminal.
+        magic: stamped on every order; positions of other magics are never touched.
+        deviation: allowed price deviation in points.
+        max_requotes: fresh-price retries after a requote (10004, 10020, 10021).
+        max_resends: resends after an unknown outcome whose order was proven absent.
+        max_throttled: retries after 10024/10028, each after an exponential back-off.
+        backoff_seconds, backoff_max_seconds: the back-off's first and largest wait.
+        settle_seconds: wait before looking for an order after an unknown outcome, so a
+            request still inside the terminal can land first (live: a second or two).
+        now: the event timestamp source (the worker passes its clock).
+        sleep: how back-offs and settling wait (the worker's ``clock.sleep``; tests record).
+    """
+
+    def __init__(
+        self,
+        terminal: Any,
+        *,
+        magic: int,
+        deviation: int = 10,
+        max_requotes: int = 3,
+        max_resends: int = 1,
+        max_throttled: int = 3,
+        backoff_seconds: float = 0.5,
+        backoff_max_seconds: float = 8.0,
+        settle_seconds: float = 0.0,
+        now: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.terminal, self.magic, self.deviation = terminal, magic, deviation
+        self.max_requotes, self.max_resends = max_requotes, max_resends
+        self.max_throttled = max_throttled
+        self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
+        self.settle_seconds = settle_seconds
+        self.now = now or (lambda: datetime.now(UTC))
+        self.sleep = sleep
+        self._seen: set[int] = set()  # order tickets answered in this session
+
+    def for_magic(self, magic: int, terminal: Any | None = None) -> Mt5Broker:
+        """The same broker under another magic number (the canary trades as magic + 1), on
+        another terminal if given (the canary's shadow SimTerminal on a netting account)."""
+        return Mt5Broker(
+            self.terminal if terminal is None else terminal,
+            magic=magic,
+            deviation=self.deviation,
+            max_requotes=self.max_requotes,
+            max_resends=self.max_resends,
+            max_throttled=self.max_throttled,
+            backoff_seconds=self.backoff_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            settle_seconds=self.settle_seconds,
+            now=self.now,
+            sleep=self.sleep,
+        )
+
+    # -- what this magic holds -----------------------------------------------------------
+    def _own_positions(self, symbol: str) -> list[Any]:
+        positions = self.terminal.positions_get(symbol=symbol) or ()
+        return sorted((p for p in positions if p.magic == self.magic), key=lambda p: p.ticket)
+
+    def net_position(self, symbol: str) -> float:
+        """Signed lots held under this magic (buy positive)."""
+        return round(
+            sum(
+                p.volume if p.type == mt5.POSITION_TYPE_BUY else -p.volume
+                for p in self._own_positions(symbol)
+            ),
+            8,
+        )
+
+    def _own_pending(self, symbol: str) -> list[Any]:
+        """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
+        orders = self.terminal.orders_get(symbol=symbol) or ()
+        market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
+        return [o for o in orders if o.magic == self.magic and o.type in market]
+
+    def pending_volume(self, symbol: str) -> float:
+        """Signed lots of this magic's pending market orders (buy positive)."""
+        return round(
+            sum(
+                o.volume_current if o.type == mt5.ORDER_TYPE_BUY else -o.volume_current
+                for o in self._own_pending(symbol)
+            ),
+            8,
+        )
+
+    # -- planning ------------------------------------------------------------------------
+    def _legs(self, symbol: str, delta: float, hedging: bool) -> list[tuple[bool, float, int]]:
+        """(buy, lots, position) legs that move the net position by ``delta``: netting needs
+        one; hedging closes opposite positions (oldest first, less what pending orders already
+        close) and opens a new one for what is left."""
+        legs: list[tuple[bool, float, int]] = []
+        remaining = delta
+        if hedging:
+            closing: dict[int, float] = {}
+            for order in self._own_pending(symbol):
+                if order.position_id:
+                    closing[order.position_id] = (
+                        closing.get(order.position_id, 0.0) + order.volume_current
+                    )
+            for pos in self._own_positions(symbol):
+                pos_sign = 1 if pos.type == mt5.POSITION_TYPE_BUY else -1
+                free = round(pos.volume - closing.get(pos.ticket, 0.0), 8)
+                if abs(remaining) < 1e-9 or pos_sign * remaining > 0 or free <= 0:
+                    continue
+                closed = min(free, abs(remaining))
+                legs.append((remaining > 0, closed, pos.ticket))
+                remaining = round(remaining - math.copysign(closed, remaining), 8)
+        if abs(remaining) > 1e-9:
+            legs.append((remaining > 0, abs(remaining), 0))
+        return legs
+
+    def plan(
+        self, symbol: str, target_volume: float, *, intent_id: str, first_seq: int = 0
+    ) -> list[PlannedOrder] | None:
+        """The orders that bring this magic's net position to ``target_volume`` lots (None
+        when the symbol cannot be read).
+
+        Orders still pending (answered 10008, e.g. under latency) count as already held, so a
+        repeated target never doubles the exposure in flight; a changed one sends only the
+        difference. Volumes are on the symbol's step and within its limits.
+        """
+        info = self.terminal.symbol_info(symbol)
+        if info is None:
+            return None
+        return self._plan(info, symbol, target_volume, intent_id, first_seq)
+
+    def _plan(
+        self, info: Any, symbol: str, target_volume: float, intent_id: str, first_seq: int
+    ) -> list[PlannedOrder]:
+        target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
+        held = self.net_position(symbol) + self.pending_volume(symbol)
+        delta = round(target - held, 8)
+        if abs(delta) < info.volume_step / 2:
+            return []
+        account = self.terminal.account_info()
+        hedging = (
+            account is not None and account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+        )
+        orders: list[PlannedOrder] = []
+        for buy, lots, position in self._legs(symbol, delta, hedging):
+            volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
+            if volume:
+                seq = first_seq + len(orders)
+                comment = order_comment(intent_id, seq)
+                orders.append(
+                    PlannedOrder(intent_id, seq, symbol, self.magic, buy, volume, position, comment)
+                )
+        return orders
+
+    def rebalance(
+        self, symbol: str, target_volume: float, *, intent_id: str, log: OrderLog | None = None
+    ) -> list[OrderEvent]:
+        """Send the orders that bring this magic's net position to ``target_volume`` lots.
+
+        Returns one event per order sent (empty when already at target; one rejected event
+        without a request when the symbol cannot be read). A hedging reversal's second order
+        is not sent after an unknown or operational outcome of the first. ``log`` hears of
+        every order before it is sent and after its last word (``serving.execution.executor``
+        journals it).
+        """
+        log = log or NoOrderLog()
+        info = self.terminal.symbol_info(symbol)
+        if info is None:
+            err = self.terminal.last_error()
+            return [self._event(intent_id, symbol, "", Outcome.REJECTED, None, message=f"{err}")]
+        planned = self._plan(info, symbol, target_volume, intent_id, log.next_seq(intent_id))
+        log.planned(planned)
+        filling = choose_filling(info.filling_mode)
+        events: list[OrderEvent] = []
+        for order in planned:
+            events.append(self.submit(order, filling=filling, point=info.point, log=log))
+            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+                break  # the book is uncertain or a human must act: send nothing more
+        return events
+
+    # -- sending -------------------------------------------------------------------------
+    def _request(self, order: PlannedOrder, filling: int, price: float) -> dict[str, Any]:
+        request = {
+            "action": mt5.TRADE_ACTION_DEAL,
+            "symbol": order.symbol,
+            "volume": order.volume,
+            "type": mt5.ORDER_TYPE_BUY if order.buy else mt5.ORDER_TYPE_SELL,
+            "price": price,
+            "deviation": self.deviation,
+            "magic": self.magic,
+            "comment": order.comment,
+            "type_time": mt5.ORDER_TIME_GTC,
+            "type_filling": filling,
+        }
+        if order.position:
+            request["position"] = order.position
+        return request
+
+    def submit(
+        self, order: PlannedOrder, *, filling: int, point: float, log: OrderLog
+    ) -> OrderEvent:
+        """One order to its last word: send, and after an unknown outcome look for it and
+        resend only when it is proven absent. ``log.settled`` hears the result."""
+        attempts, resends = _Attempts(), 0
+        while True:
+            event = self._send(order, filling, point, log, attempts)
+            if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
+                break
+            trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
+            if trace.kind in (TraceKind.FILLED, TraceKind.PENDING):
+                event = self._found(event, trace, order, point)
+                break
+            if trace.kind is TraceKind.ABSENT and resends < self.max_resends:
+                resends += 1
+                logger.warning("order %s unknown and proven absent; resending", order.key)
+                continue
+            absent = trace.kind is TraceKind.ABSENT
+            event = replace(event, proven_absent=absent, message=trace.reason)
+            logger.error("order %s: %s (%s)", order.key, event.state, trace.reason)
+            break
+        if event.ticket:
+            self._seen.add(event.ticket)
+        log.settled(order, event)
+        return event
+
+    def _found(
+        self, event: OrderEvent, trace: Trace, order: PlannedOrder, point: float
+    ) -> OrderEvent:
+        if len(trace.tickets) > 1:
+            logger.critical("order %s: %s", order.key, trace.reason)
+        else:
+            logger.warning("order %s had no clear answer but was found: %s", order.key, trace.kind)
+        outcome = Outcome.FILLED if trace.kind is TraceKind.FILLED else Outcome.PENDING
+        return replace(
+            event,
+            outcome=outcome,
+            ticket=trace.ticket,
+            deal=trace.deal,
+            price=trace.price,
+            volume=trace.volume,
+            reconciled=True,
+            matched_by=trace.matched_by,
+            message=trace.reason or event.message,
+            slippage_points=slippage_points(order.buy, event.requested_price, trace.price, point),
+        )
+
+    def trace(
+        self, order: PlannedOrder, *, ticket: int, sent_time: int, log: OrderLog | None = None
+    ) -> Trace:
+        """Where ``order`` is now, after ``settle_seconds``: ``serving.execution.reconciler.find_trace``
+        over this symbol's deals, history orders, open orders and positions."""
+        if self.settle_seconds > 0:
+            self.sleep(self.settle_seconds)
+        claimed = frozenset(self._seen) | (log or NoOrderLog()).claimed(order.symbol, self.magic)
+        return locate(self.terminal, order, ticket=ticket, sent_time=sent_time, claimed=claimed)
+
+    def _send(
+        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    ) -> OrderEvent:
+        """Send until a clear answer; throttled answers back off (tenacity, injected sleep)."""
+        retrying = Retrying(
+            retry=retry_if_result(lambda e: e.outcome is Outcome.THROTTLED),
+            stop=stop_after_attempt(self.max_throttled + 1),
+            wait=wait_exponential(multiplier=self.backoff_seconds, max=self.backoff_max_seconds),
+            sleep=self.sleep,
+            before_sleep=lambda s: logger.warning("order %s throttled; backing off", order.key),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        event: OrderEvent = retrying(self._send_once, order, filling, point, log, attempts)
+        return event
+
+    def _send_once(
+        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    ) -> OrderEvent:
+        """Fresh price, ``order_check``, ``log.sending``, ``order_send``; requotes retried."""
+        requotes = 0
+        while True:
+            attempts.count += 1
+            tick = self.terminal.symbol_info_tick(order.symbol)
+            if tick is None:
+                msg = f"no tick: {self.terminal.last_error()}"
+                return self._event_for(order, _R, None, attempts=attempts.count, message=msg)
+            price = tick.ask if order.buy else tick.bid
+            request = self._request(order, filling, price)
+            check = self.terminal.order_check(request)
+            if check is None or check.retcode not in _CHECK_OK:
+                retcode = None if check is None else check.retcode
+                outcome = _R if check is None else outcome_of(retcode)
+                if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+                    requotes += 1
+                    continue
+                msg = f"order_check: {check.comment if check else self.terminal.last_error()}"
+                return self._event_for(
+                    order, outcome, retcode, request=request, attempts=attempts.count, message=msg
+                )
+            sent_time = int(tick.time)
+            log.sending(order, request, sent_time, attempts.count)
+            started = time.perf_counter()
+            try:
+                result = self.terminal.order_send(request)
+            except Exception:  # a bridge may raise where the module returns None
+                logger.exception("order_send raised for %s; treating as unknown", order.key)
+                result = None
+            latency = time.perf_counter() - started
+            error: tuple[int, str] | None = None
+            if result is None:
+                error = self.terminal.last_error()
+                retcode, outcome = None, outcome_of(None, error[0])
+            else:
+                retcode, outcome = result.retcode, outcome_of(result.retcode)
+            if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+                requotes += 1
+                continue
+            fill_price = result.price if result is not None else 0.0
+            return self._event_for(
+                order,
+                outcome,
+                retcode,
+                request=request,
+                attempts=attempts.count,
+                latency_seconds=latency,
+                requested_price=price,
+                sent_time=sent_time,
+                ticket=result.order if result else 0,
+                deal=result.deal if result else 0,
+                price=fill_price,
+                volume=result.volume if result else 0.0,
+                slippage_points=slippage_points(order.buy, price, fill_price, point),
+                message=result.comment if result else f"no answer: {error}",
+            )
+
+    def _event_for(
+        self, order: PlannedOrder, outcome: Outcome, retcode: int | None, **fields: Any
+    ) -> OrderEvent:
+        return self._event(
+            order.intent_id,
+            order.symbol,
+            order.comment,
+            outcome,
+            retcode,
+            order_key=order.key,
+            requested_volume=order.volume,
+            **fields,
+        )
+
+    def _event(
+        self,
+        intent_id: str,
+        symbol: str,
+        comment: str,
+        outcome: Outcome,
+        retcode: int | None,
+        **fields: Any,
+    ) -> OrderEvent:
+        return OrderEvent(
+            intent_id=intent_id,
+            symbol=symbol,
+            magic=self.magic,
+            comment=comment,
+            outcome=outcome,
+            retcode=retcode,
+            at=self.now(),
+            **fields,
+        )

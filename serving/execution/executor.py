@@ -1,0 +1,489 @@
+"""OrderExecutor: orders through the broker with a journal that survives a crash anywhere.
+
+The worker hands a bar's targets, one per decision, to ``OrderExecutor.trade``. In order:
+
+1. **Refuse** while start-up reconciliation disagrees (``serving.execution.startup``), saying why.
+2. **Resolve** each (symbol, magic)'s open orders — ``sent`` (maybe sent, e.g. by a process
+   that died), ``unknown`` and ``pending`` — against the terminal (``serving.execution.reconciler``).
+3. **Once per intent**: an intent one of whose orders reached the terminal (filled, partial,
+   pending, or still unresolved) is never executed again, so a restarted worker re-deciding
+   the same bar sends nothing twice. An intent whose orders were all proven absent, rejected
+   or never sent may run again, under new order keys.
+4. **Block** while an order of this (symbol, magic) stays unresolved: sending more without
+   knowing the position could double it.
+5. **Intend, then send**: the broker plans every target's orders; then one transaction
+   commits the bar's decision rows (the worker's), its intents and every order row in state
+   ``sent``; only then are the orders sent, and their answers — order rows, intent states and
+   the worker's order events — are committed together in a second transaction. A target
+   already held writes nothing beyond the worker's decision row.
+
+Two commits per bar, whatever the number of decisions: the journal is still the truth after
+a crash, because an order row says ``sent`` (maybe sent) from before its ``order_send`` until
+its answer is committed, and ``sent`` rows are reconciled against the terminal before that
+(symbol, magic) trades again (here, and at start-up). An order planned but not sent (a
+breaker tripped by an earlier order of the bar, or the order before it ended unknown or
+operational) is written ``absent`` with the reason: it provably never left.
+
+The per-bar reads are one query for which of the bar's intents already exist and one for
+the account's open orders; nothing reads whole tables on the decision path. Everything is
+scoped to the executor's ``account`` (``serving.execution.store``).
+
+``crash`` is a test hook called at the three points a process can die between journal and
+terminal: ``"intent"`` (the bar's rows committed, nothing sent), ``"sent"`` (before each
+``order_send``) and ``"answered"`` (sent, answer not journaled). A test raises there and then
+builds a new executor over the same journal and terminal — a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from serving.execution.broker import Mt5Broker
+from serving.execution.events import OrderEvent, choose_filling
+from serving.execution.intents import (
+    HELD_ORDER_STATES,
+    OPEN_ORDER_STATES,
+    IntentState,
+    OrderState,
+    PlannedOrder,
+    reached_terminal,
+)
+from serving.execution.outcomes import Outcome
+from serving.execution.reconciler import Trace, TraceKind, locate
+from serving.execution.startup import StartupCheck, StartupReport
+from serving.execution.store import IntentJournal
+from serving.execution.trades import (
+    Target,
+    Trade,
+    TradeLog,
+    intent_totals,
+    order_fields,
+    planned_order,
+)
+from serving.journal import Journal, JournalWrites
+
+__all__ = ["OrderExecutor", "Target", "Trade", "planned_order", "state_after"]
+
+logger = logging.getLogger(__name__)
+
+Crash = Callable[[str], None]
+Record = Callable[[OrderEvent, str, JournalWrites], None]
+"""``(event, role, writes)``: the worker's record of an order event, added to ``writes``."""
+
+
+def _no_crash(point: str) -> None:
+    return None
+
+
+def state_after(trace: Trace, row: Mapping[str, Any]) -> OrderState:
+    """An open order's state once the terminal has shown what became of it."""
+    if trace.kind is TraceKind.FILLED:
+        partial = trace.volume < float(row["volume"]) - 1e-9
+        return OrderState.PARTIAL if partial else OrderState.FILLED
+    if trace.kind is TraceKind.PENDING:
+        return OrderState.PENDING
+    if trace.kind is TraceKind.ABSENT:
+        return OrderState.REJECTED if trace.ticket else OrderState.ABSENT
+    return OrderState.UNKNOWN
+
+
+class OrderExecutor:
+    """Journal-backed execution of the worker's targets (see the module docstring).
+
+    Args:
+        journal: the worker's journal.
+        terminal: the terminal the brokers trade on (read for reconciliation only).
+        account: ``login@server``; the executor reads and writes this account's rows only.
+        now: the event timestamp source (the worker's clock).
+        crash: test hook, called with "intent", "sent" or "answered".
+
+    ``refusing`` is None while trading is allowed, else the reason (for logs and metrics).
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        terminal: Any,
+        *,
+        account: str = "",
+        now: Callable[[], datetime] | None = None,
+        crash: Crash | None = None,
+    ) -> None:
+        self.journal, self.terminal, self.account = journal, terminal, account
+        self.store = IntentJournal(journal, account)
+        self.now = now or (lambda: datetime.now(UTC))
+        self.crash = crash or _no_crash
+        self.startup = StartupCheck(self)
+        self.magics: set[int] = set()
+        # the journal's state, mirrored (only this worker writes this account's rows): open
+        # orders by key, and the newest bar an intent of the account was decided on
+        self._open: dict[str, dict[str, Any]] = {}
+        self._newest: int | None = None
+
+    @property
+    def refusing(self) -> str | None:
+        return self.startup.refusing
+
+    def start_up(self, magics: Iterable[int]) -> StartupReport:
+        """Reconcile the journal with the terminal for ``magics`` before the first signal;
+        trading is refused until they agree (``serving.execution.startup``)."""
+        self.magics |= set(magics)
+        report = self.startup.run(self.magics)
+        self._mirror()
+        return report
+
+    def adopt_terminal_state(self, by: str, note: str = "") -> StartupReport:
+        """Accept the terminal's positions as the truth, journaled under ``by``."""
+        report = self.startup.adopt(self.magics, by=by, note=note)
+        self._mirror()
+        return report
+
+    def _mirror(self) -> None:
+        """Read the state the decision path keeps in memory from the journal."""
+        self._open = {row["order_key"]: row for row in self.store.orders(states=OPEN_ORDER_STATES)}
+        newest = self.store.newest_bar_time()
+        self._newest = None if newest is None else int(newest.timestamp())
+
+    def _may_exist(self, target: Target) -> bool:
+        """Whether the target's intent may already be journaled, i.e. its bar is not newer
+        than the newest bar of the account's intents (only this worker writes them).
+
+        An intent id names one decided bar (the worker's ids hash the bar time). An id that
+        broke this and was journaled under another bar would collide with its own row: the
+        bar's first transaction fails and nothing is sent — never twice.
+        """
+        newest = self._newest
+        return target.bar_time is None or (newest is not None and target.bar_time <= newest)
+
+    # -- the decision path -------------------------------------------------------------------
+    def trade(
+        self,
+        targets: Sequence[Target],
+        writes: JournalWrites | None = None,
+        *,
+        record: Record | None = None,
+        withhold: Callable[[], str | None] | None = None,
+    ) -> list[OrderEvent]:
+        """Bring every target about, durably, in two transactions: ``writes`` (the caller's
+        rows, e.g. decisions) with every intent and order row before the first send, the
+        answers after the last. Returns the events of the orders sent (maybe none).
+
+        Args:
+            targets: one per decision; at most one per intent id.
+            writes: rows to commit with the first transaction (emptied).
+            record: hears every event, and may add rows to the second transaction.
+            withhold: asked before each target is sent; a reason means send nothing more
+                (e.g. a breaker tripped by an earlier order of the bar).
+        """
+        writes = JournalWrites() if writes is None else writes
+        trades = self.prepare(targets, writes)
+        self.journal.commit(writes)
+        bars = [t.bar_time for t in targets if t.bar_time is not None]
+        if bars:
+            self._newest = max(bars) if self._newest is None else max(self._newest, *bars)
+        for trade in trades:  # copies: the mirror changes only with what was committed
+            self._open.update({order.key: dict(trade.rows[order.key]) for order in trade.orders})
+        if any(trade.orders for trade in trades):
+            self.crash("intent")
+        events: list[OrderEvent] = []
+        for trade in trades:
+            try:
+                sent = self.send(trade, writes, withhold=withhold() if withhold else None)
+            except Exception:  # its rows stay "sent": reconciled before the symbol trades again
+                logger.exception("%s %s: sending failed", trade.target.role, trade.target.symbol)
+                continue
+            for event in sent:
+                if record is not None:
+                    record(event, trade.target.role, writes)
+            events += sent
+        self.journal.commit(writes)
+        for trade in trades:
+            for order in trade.orders:
+                row = trade.rows[order.key]
+                if row["state"] in OPEN_ORDER_STATES:
+                    self._open[order.key] = dict(row)
+                else:
+                    self._open.pop(order.key, None)
+        return events
+
+    def rebalance(
+        self,
+        broker: Mt5Broker,
+        symbol: str,
+        target_volume: float,
+        *,
+        intent_id: str,
+        role: str,
+        bar_time: int | None = None,
+    ) -> list[OrderEvent]:
+        """Bring ``broker``'s magic to ``target_volume`` lots in ``symbol`` under
+        ``intent_id``, durably (``trade`` with one target); returns the events of the orders
+        sent (maybe none)."""
+        return self.trade([Target(broker, symbol, target_volume, intent_id, role, bar_time)])
+
+    def prepare(self, targets: Sequence[Target], writes: JournalWrites) -> list[Trade]:
+        """Check and plan every target; add its intent and order rows to ``writes``. Returns
+        the trades to send (targets already held, refused or blocked return nothing)."""
+        if not targets:
+            return []
+        magics = {t.broker.magic for t in targets}
+        if not magics <= self.magics or self.refusing:
+            self.start_up(magics)
+        ids = [t.intent_id for t in targets if self._may_exist(t)]
+        known, earlier_rows = self.store.intents_and_orders(ids)
+        earlier: dict[str, list[dict[str, Any]]] = {}
+        for row in earlier_rows:
+            earlier.setdefault(row["intent_id"], []).append(row)
+        waiting: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for row in list(self._open.values()):
+            waiting.setdefault((row["symbol"], int(row["magic"])), []).append(row)
+        trades, seen = [], set()
+        for t in targets:
+            if t.intent_id in seen:
+                logger.error(
+                    "intent %s targeted twice in one bar; the second is ignored", t.intent_id
+                )
+                continue
+            seen.add(t.intent_id)
+            try:
+                trade = self._prepare(
+                    t,
+                    t.intent_id in known,
+                    earlier.get(t.intent_id, []),
+                    waiting.get((t.symbol, t.broker.magic), []),
+                    writes,
+                )
+            except Exception:
+                logger.exception("%s %s: planning failed; nothing sent", t.role, t.symbol)
+                continue
+            if trade is not None:
+                trades.append(trade)
+        return trades
+
+    def _prepare(
+        self,
+        t: Target,
+        exists: bool,
+        rows: list[dict[str, Any]],
+        waiting: list[dict[str, Any]],
+        writes: JournalWrites,
+    ) -> Trade | None:
+        intent: dict[str, Any] = {
+            "role": t.role,
+            "symbol": t.symbol,
+            "magic": t.broker.magic,
+            "target_volume": t.volume,
+            "bar_time": None if t.bar_time is None else datetime.fromtimestamp(t.bar_time, UTC),
+        }
+        if self.refusing:
+            if not reached_terminal(row["state"] for row in rows):
+                self._mark(writes, t, intent, exists, IntentState.REFUSED, self.refusing)
+            logger.warning("not trading %s %s: %s", t.role, t.symbol, self.refusing)
+            return None
+        unresolved = self.resolve(waiting) if waiting else []
+        if waiting and exists:  # resolving may have settled this intent's own orders
+            rows = self.store.orders(intent_id=t.intent_id)
+        if reached_terminal(row["state"] for row in rows):
+            logger.info("intent %s already reached the terminal; not sent again", t.intent_id)
+            return None
+        if unresolved:
+            why = "; ".join(f"{row['order_key']}: {row['reason']}" for row in unresolved)
+            self._mark(writes, t, intent, exists, IntentState.BLOCKED, f"unresolved orders: {why}")
+            logger.error("%s %s blocked by unresolved orders: %s", t.role, t.symbol, why)
+            return None
+        first_seq = max((row["seq"] for row in rows), default=-1) + 1
+        orders = t.broker.plan(t.symbol, t.volume, intent_id=t.intent_id, first_seq=first_seq)
+        if orders is None:  # the symbol could not be read: nothing planned, nothing sent
+            event = self._unreadable(t)
+            self._mark(writes, t, intent, exists, IntentState.REJECTED, event.message)
+            return Trade(t, rejected=event)
+        if not orders:
+            return None  # already at target: the decision row says so, no intent to keep
+        at = self.now()
+        tick = self.terminal.symbol_info_tick(t.symbol)
+        sent_time = int(tick.time) if tick is not None else 0  # no later than the sends
+        trade = Trade(t, orders, {row["order_key"]: row for row in rows})
+        self.store.add_intent(
+            writes,
+            intent_id=t.intent_id,
+            at=at,
+            exists=exists,
+            state=IntentState.INTENDED.value,
+            reason="",
+            **intent,
+        )
+        for order in orders:
+            row = self.store.order_row(
+                order.key,
+                at=at,
+                **order_fields(order),
+                state=OrderState.SENT.value,
+                sent_time=sent_time,
+            )
+            self.store.add_order(writes, row)
+            trade.rows[order.key] = row
+        return trade
+
+    def send(
+        self, trade: Trade, writes: JournalWrites, *, withhold: str | None = None
+    ) -> list[OrderEvent]:
+        """Send a planned trade's orders (its rows committed); add their answers, the orders
+        not sent and the intent's new state to ``writes``."""
+        if trade.rejected is not None:
+            return [trade.rejected]
+        t = trade.target
+        if withhold:
+            self._unsent(trade, trade.orders, f"not sent: {withhold}", writes)
+            logger.warning("%s %s: orders withheld: %s", t.role, t.symbol, withhold)
+            return []
+        info = self.terminal.symbol_info(t.symbol)
+        if info is None:
+            event = self._unreadable(t)
+            self._unsent(trade, trade.orders, f"not sent: {event.message}", writes)
+            return [event]
+        filling = choose_filling(info.filling_mode)
+        log = TradeLog(self.store, trade, writes, crash=self.crash, now=self.now)
+        events: list[OrderEvent] = []
+        for i, order in enumerate(trade.orders):
+            events.append(t.broker.submit(order, filling=filling, point=info.point, log=log))
+            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+                # the book is uncertain or a human must act: send nothing more
+                why = f"not sent: {order.key} ended {events[-1].state}"
+                self._unsent(trade, trade.orders[i + 1 :], why, writes, refresh=False)
+                break
+        self.store.add_intent_update(
+            writes, t.intent_id, at=self.now(), **intent_totals(trade.rows.values())
+        )
+        return events
+
+    def _unsent(
+        self,
+        trade: Trade,
+        orders: Sequence[PlannedOrder],
+        reason: str,
+        writes: JournalWrites,
+        *,
+        refresh: bool = True,
+    ) -> None:
+        """Orders committed ``sent`` that were never sent: provably absent."""
+        at = self.now()
+        for order in orders:
+            unsent = {"state": OrderState.ABSENT.value, "matched_by": "unsent", "reason": reason}
+            trade.rows[order.key].update(unsent)
+            self.store.add_order_update(writes, order.key, at=at, **unsent)
+        if refresh:
+            totals = intent_totals(trade.rows.values())
+            self.store.add_intent_update(writes, trade.target.intent_id, at=at, **totals)
+
+    def _unreadable(self, t: Target) -> OrderEvent:
+        return OrderEvent(
+            intent_id=t.intent_id,
+            symbol=t.symbol,
+            magic=t.broker.magic,
+            comment="",
+            outcome=Outcome.REJECTED,
+            retcode=None,
+            message=f"{self.terminal.last_error()}",
+            at=self.now(),
+        )
+
+    def _mark(
+        self,
+        writes: JournalWrites,
+        t: Target,
+        intent: Mapping[str, Any],
+        exists: bool,
+        state: IntentState,
+        reason: str,
+    ) -> None:
+        self.store.add_intent(
+            writes,
+            intent_id=t.intent_id,
+            at=self.now(),
+            exists=exists,
+            state=state.value,
+            reason=reason,
+            **intent,
+        )
+
+    # -- reconciliation (rare: open orders, start-up), committed as it goes ----------------
+    def refresh_intent(self, intent_id: str) -> None:
+        """Recompute an intent's state, filled lots and partial remainder from its orders."""
+        writes = JournalWrites()
+        totals = intent_totals(self.store.orders(intent_id=intent_id))
+        self.store.add_intent_update(writes, intent_id, at=self.now(), **totals)
+        self.journal.commit(writes)
+
+    def resolve(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Ask the terminal what became of open orders; journal what it shows (an order event
+        ``<state>_reconciled`` for each change); return the rows still unresolved."""
+        unresolved, touched = [], set()
+        for row in rows:
+            claimed = self.store.claimed(row["symbol"], row["magic"]) - {row["ticket"]}
+            trace = locate(
+                self.terminal,
+                planned_order(row),
+                ticket=int(row["ticket"]),
+                sent_time=int(row["sent_time"]),
+                claimed=claimed,
+            )
+            state = state_after(trace, row)
+            if len(trace.tickets) > 1:
+                logger.critical("order %s: %s", row["order_key"], trace.reason)
+            if state is OrderState.UNKNOWN:
+                unresolved.append({**row, "state": state.value, "reason": trace.reason})
+            if state.value == row["state"] and trace.ticket == row["ticket"]:
+                continue
+            self._record_resolution(row, state, trace)
+            touched.add(row["intent_id"])
+            if state in OPEN_ORDER_STATES:
+                self._open[row["order_key"]] = self.store.orders(order_key=row["order_key"])[0]
+            else:
+                self._open.pop(row["order_key"], None)
+        for intent_id in touched:
+            self.refresh_intent(intent_id)
+        return unresolved
+
+    def _record_resolution(self, row: Mapping[str, Any], state: OrderState, trace: Trace) -> None:
+        at = self.now()
+        filled = trace.volume if state in HELD_ORDER_STATES else 0.0
+        writes = JournalWrites()
+        self.store.add_order_update(
+            writes,
+            row["order_key"],
+            at=at,
+            state=state.value,
+            ticket=trace.ticket or row["ticket"],
+            deal=trace.deal,
+            filled_volume=filled,
+            price=trace.price,
+            matched_by=trace.matched_by,
+            reason=trace.reason,
+        )
+        if state is not OrderState.UNKNOWN:  # still unknown: the row says why; events log outcomes
+            routine = row["state"] == OrderState.PENDING and state is OrderState.FILLED
+            logger.log(
+                logging.INFO if routine else logging.WARNING,
+                "order %s: %s -> %s %s",
+                row["order_key"],
+                row["state"],
+                state,
+                trace.reason,
+            )
+            writes.add_order_event(
+                intent_id=row["intent_id"],
+                ticket=trace.ticket or int(row["ticket"]),
+                request=row["request"] or {},
+                retcode=row["retcode"],
+                state=f"{state.value}_reconciled",
+                price=trace.price,
+                volume=filled,
+                slippage_points=0.0,
+                latency_seconds=0.0,
+                at=at,
+                account=self.account,
+            )
+        self.journal.commit(writes)

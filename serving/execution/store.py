@@ -1,0 +1,333 @@
+"""The journal's memory of order intents and the orders sent for them (two more tables).
+
+``intents`` has one row per intent (``serving.execution.intents``: its id, role, symbol, magic, bar time,
+target, state, filled lots and the remainder a partial fill left); ``intent_orders`` one row per
+order sent for it, keyed ``<intent_id>.<seq>``, committed in state ``sent`` *before*
+``order_send`` and updated with the terminal's answer (ticket, deal, filled lots, price)
+afterwards. The order events table (``serving.journal``) stays the log of what happened; these
+two tables are the state a restarted worker reconciles against the terminal.
+
+An ``IntentJournal`` is one account's view: it writes that account on every row and reads only
+that account's rows, so a new simulated account starts with an empty book and a live
+account's reconciliation never sees another account's orders. (Intent ids are unique across
+accounts: the worker's include the account.)
+
+Two ways to write. The decision path adds plain INSERTs and UPDATEs by key to a
+``JournalWrites`` (the executor knows whether a row exists), committed with the rest of the
+bar. Rare paths (start-up, adoption, reconciliation) use ``write_intent`` / ``write_order``,
+which commit at once and read first when they do not know whether the row exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from serving.execution.intents import HELD_ORDER_STATES, OrderState
+from serving.journal import Journal, JournalWrites, _as_utc, _utc, account_column, metadata
+
+intents = Table(
+    "intents",
+    metadata,
+    Column("intent_id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("symbol", String(32), nullable=False, index=True),
+    Column("magic", Integer, nullable=False, index=True),
+    Column("bar_time", DateTime(timezone=True), nullable=True),
+    Column("target_volume", Float, nullable=False),
+    Column("filled_volume", Float, nullable=False, default=0.0),  # signed lots dealt
+    # signed lots a partial fill (10010) left undone: tracked, left to the next intent
+    Column("remainder_volume", Float, nullable=False, default=0.0),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(512), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    account_column(),
+    Index("ix_intents_state_account", "state", "account"),
+)
+
+intent_orders = Table(
+    "intent_orders",
+    metadata,
+    Column("order_key", String(80), primary_key=True),
+    Column("intent_id", String(64), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("symbol", String(32), nullable=False, index=True),
+    Column("magic", Integer, nullable=False, index=True),
+    Column("side", Integer, nullable=False),  # +1 buy, -1 sell
+    Column("volume", Float, nullable=False),  # lots requested
+    Column("position", Integer, nullable=False, default=0),  # hedging ticket closed, 0 opens
+    Column("comment", String(31), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("retcode", Integer, nullable=True),
+    Column("ticket", Integer, nullable=False, default=0),  # order ticket, 0 when unknown
+    Column("deal", Integer, nullable=False, default=0),
+    Column("filled_volume", Float, nullable=False, default=0.0),  # lots dealt (unsigned)
+    Column("price", Float, nullable=False, default=0.0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_time", Integer, nullable=False, default=0),  # terminal time at the last send
+    Column("matched_by", String(16), nullable=False, default=""),  # answer|ticket|comment|...
+    Column("request", JSON, nullable=True),
+    Column("reason", String(512), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    account_column(),
+    Index("ix_intent_orders_state_account", "state", "account"),
+)
+
+_TIMES = ("bar_time", "created_at", "updated_at")
+
+# the decision path's statements, built once (SQLAlchemy caches their compiled form)
+INSERT_INTENT = insert(intents)
+UPDATE_INTENT = update(intents).where(intents.c.intent_id == bindparam("key_intent_id"))
+INSERT_ORDER = insert(intent_orders)
+UPDATE_ORDER = update(intent_orders).where(intent_orders.c.order_key == bindparam("key_order_key"))
+_EXISTING_INTENTS = select(intents.c.intent_id).where(
+    intents.c.account == bindparam("account"),
+    intents.c.intent_id.in_(bindparam("ids", expanding=True)),
+)
+_ORDERS_OF_INTENTS = (
+    select(intent_orders)
+    .where(
+        intent_orders.c.account == bindparam("account"),
+        intent_orders.c.intent_id.in_(bindparam("ids", expanding=True)),
+    )
+    .order_by(intent_orders.c.created_at, intent_orders.c.seq)
+)
+
+INTENT_DEFAULTS: dict[str, Any] = {
+    "bar_time": None,
+    "filled_volume": 0.0,
+    "remainder_volume": 0.0,
+    "reason": "",
+}
+ORDER_DEFAULTS: dict[str, Any] = {
+    "position": 0,
+    "retcode": None,
+    "ticket": 0,
+    "deal": 0,
+    "filled_volume": 0.0,
+    "price": 0.0,
+    "attempts": 0,
+    "sent_time": 0,
+    "matched_by": "",
+    "request": None,
+    "reason": "",
+}
+
+
+def _row(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    row = dict(mapping)
+    for name in _TIMES:
+        if row.get(name) is not None:
+            row[name] = _as_utc(row[name])
+    return row
+
+
+def _values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values as stored: UTC times, requests as plain dicts, reasons that fit."""
+    values = dict(fields)
+    for name in ("bar_time", "created_at", "updated_at"):
+        if values.get(name) is not None:
+            values[name] = _utc(values[name])
+    if values.get("request") is not None:
+        values["request"] = dict(values["request"])
+    if "reason" in values:
+        values["reason"] = str(values["reason"])[:512]
+    return values
+
+
+class IntentJournal:
+    """One account's intents and their orders in the journal's database.
+
+    Args:
+        journal: the journal (already migrated to the current schema when opened).
+        account: ``login@server`` written on every row and the only account read back.
+    """
+
+    def __init__(self, journal: Journal, account: str = "") -> None:
+        self.journal, self.account = journal, account
+        self.engine = journal.engine
+
+    # -- rows for the decision path (plain INSERT / UPDATE by key, committed by the caller) --
+    def add_intent(
+        self, writes: JournalWrites, *, intent_id: str, at: datetime, exists: bool, **fields: Any
+    ) -> None:
+        """Add the intent's INSERT (a complete row) or, when it ``exists``, the UPDATE of the
+        given fields."""
+        if exists:
+            self.add_intent_update(writes, intent_id, at=at, **fields)
+            return
+        row = _values({**INTENT_DEFAULTS, **fields, "created_at": at, "updated_at": at})
+        writes.add(INSERT_INTENT, {"intent_id": intent_id, **row, "account": self.account})
+
+    def add_intent_update(
+        self, writes: JournalWrites, intent_id: str, *, at: datetime, **fields: Any
+    ) -> None:
+        values = _values({**fields, "updated_at": at})
+        writes.add(UPDATE_INTENT, {"key_intent_id": intent_id, **values})
+
+    def order_row(self, order_key: str, *, at: datetime, **fields: Any) -> dict[str, Any]:
+        """A complete ``intent_orders`` row (what ``add_order`` inserts)."""
+        row = _values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
+        return {"order_key": order_key, **row, "account": self.account}
+
+    def add_order(self, writes: JournalWrites, row: Mapping[str, Any]) -> None:
+        """Add the INSERT of a complete order row (``order_row``)."""
+        writes.add(INSERT_ORDER, dict(row))
+
+    def add_order_update(
+        self, writes: JournalWrites, order_key: str, *, at: datetime, **fields: Any
+    ) -> None:
+        values = _values({**fields, "updated_at": at})
+        writes.add(UPDATE_ORDER, {"key_order_key": order_key, **values})
+
+    # -- rare paths: committed at once -------------------------------------------------------
+    def write_intent(self, *, intent_id: str, at: datetime, **fields: Any) -> None:
+        """Insert the intent, or update the given fields of an existing one (committed)."""
+        writes = JournalWrites()
+        exists = self.intent(intent_id) is not None
+        self.add_intent(writes, intent_id=intent_id, at=at, exists=exists, **fields)
+        self.journal.commit(writes)
+
+    def write_order(self, order_key: str, *, at: datetime, **fields: Any) -> None:
+        """Insert the order row, or update the given fields of an existing one (committed)."""
+        writes = JournalWrites()
+        if self.orders(order_key=order_key):
+            self.add_order_update(writes, order_key, at=at, **fields)
+        else:
+            self.add_order(writes, self.order_row(order_key, at=at, **fields))
+        self.journal.commit(writes)
+
+    # -- reading (this account only) -----------------------------------------------------
+    def intent(self, intent_id: str) -> dict[str, Any] | None:
+        query = select(intents).where(
+            intents.c.intent_id == intent_id, intents.c.account == self.account
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _row(row._mapping)
+
+    def intents_and_orders(
+        self, intent_ids: Sequence[str]
+    ) -> tuple[set[str], list[dict[str, Any]]]:
+        """Which of ``intent_ids`` exist, and their order rows (one connection for a bar)."""
+        if not intent_ids:
+            return set(), []
+        account = {"account": self.account}
+        with self.engine.connect() as conn:
+            found = conn.execute(_EXISTING_INTENTS, {**account, "ids": list(intent_ids)})
+            known = {str(intent_id) for intent_id in found.scalars()}
+            if not known:
+                return known, []
+            rows = conn.execute(_ORDERS_OF_INTENTS, {**account, "ids": sorted(known)})
+            return known, [_row(r) for r in rows.mappings()]
+
+    def newest_bar_time(self) -> datetime | None:
+        """The newest bar any of this account's intents was decided on."""
+        query = select(func.max(intents.c.bar_time)).where(intents.c.account == self.account)
+        with self.engine.connect() as conn:
+            newest = conn.execute(query).scalar()
+        return None if newest is None else _as_utc(newest)
+
+    def intents_in(self, states: Iterable[str]) -> list[dict[str, Any]]:
+        query = select(intents).where(
+            intents.c.account == self.account, intents.c.state.in_([str(s) for s in states])
+        )
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(query.order_by(intents.c.created_at)).mappings()]
+
+    def orders(
+        self,
+        *,
+        order_key: str | None = None,
+        intent_id: str | None = None,
+        intent_ids: Iterable[str] | None = None,
+        states: Iterable[str] | None = None,
+        symbol: str | None = None,
+        magic: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Order rows, oldest first, filtered by whatever is given."""
+        c = intent_orders.c
+        query = select(intent_orders).where(c.account == self.account).order_by(c.created_at, c.seq)
+        if order_key is not None:
+            query = query.where(c.order_key == order_key)
+        if intent_id is not None:
+            query = query.where(c.intent_id == intent_id)
+        if intent_ids is not None:
+            query = query.where(c.intent_id.in_(list(intent_ids)))
+        if states is not None:
+            query = query.where(c.state.in_([str(s) for s in states]))
+        if symbol is not None:
+            query = query.where(c.symbol == symbol)
+        if magic is not None:
+            query = query.where(c.magic == magic)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def next_seq(self, intent_id: str) -> int:
+        """The number the intent's next order gets (a re-execution never reuses a key)."""
+        seqs = [row["seq"] for row in self.orders(intent_id=intent_id)]
+        return max(seqs) + 1 if seqs else 0
+
+    def claimed(self, symbol: str, magic: int) -> frozenset[int]:
+        """Order tickets already attributed to one of our orders in (symbol, magic)."""
+        query = select(intent_orders.c.ticket).where(
+            intent_orders.c.account == self.account,
+            intent_orders.c.symbol == symbol,
+            intent_orders.c.magic == magic,
+            intent_orders.c.ticket != 0,
+        )
+        with self.engine.connect() as conn:
+            return frozenset(int(t) for t in conn.execute(query).scalars())
+
+    def expected_book(self) -> dict[tuple[str, int], float]:
+        """Signed lots the journal says each (symbol, magic) holds: what filled, plus what is
+        placed and waiting (pending), plus operators' adoptions."""
+        held = {str(s) for s in HELD_ORDER_STATES}
+        book: dict[tuple[str, int], float] = {}
+        c = intent_orders.c
+        query = select(c.symbol, c.magic, c.side, c.state, c.volume, c.filled_volume).where(
+            c.account == self.account, c.state.in_([*held, OrderState.PENDING.value])
+        )
+        with self.engine.connect() as conn:
+            for symbol, magic, side, state, volume, filled in conn.execute(query):
+                lots = filled if state in held else volume
+                key = (symbol, int(magic))
+                book[key] = round(book.get(key, 0.0) + side * lots, 8)
+        return book
+
+    def read_intents(self) -> pd.DataFrame:
+        """Intents, oldest first (times tz-aware UTC)."""
+        query = select(intents).where(intents.c.account == self.account)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(intents.c.created_at)).mappings().all()
+        frame = pd.DataFrame([_row(r) for r in rows], columns=intents.c.keys())
+        for name in _TIMES:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        return frame
+
+    def read_orders(self) -> pd.DataFrame:
+        """Order rows, oldest first (times tz-aware UTC)."""
+        frame = pd.DataFrame(self.orders(), columns=intent_orders.c.keys())
+        for name in ("created_at", "updated_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        return frame

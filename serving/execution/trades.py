@@ -1,0 +1,147 @@
+"""What the executor trades in a bar: one ``Target`` per decision, the ``Trade`` planned for
+it (orders and their journal rows), and the broker's ``OrderLog`` for one trade.
+
+The rows a ``Trade`` holds are the journal's rows as the bar's second transaction will leave
+them; ``TradeLog`` adds each answer to that transaction (``serving.execution.executor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from serving.execution.broker import Mt5Broker
+from serving.execution.events import OrderEvent
+from serving.execution.intents import (
+    HELD_ORDER_STATES,
+    PlannedOrder,
+    intent_state_of,
+    order_state_of,
+)
+from serving.execution.store import IntentJournal
+from serving.journal import JournalWrites
+
+
+def planned_order(row: Mapping[str, Any]) -> PlannedOrder:
+    """The order an ``intent_orders`` row describes."""
+    return PlannedOrder(
+        intent_id=row["intent_id"],
+        seq=int(row["seq"]),
+        symbol=row["symbol"],
+        magic=int(row["magic"]),
+        buy=row["side"] > 0,
+        volume=float(row["volume"]),
+        position=int(row["position"]),
+        comment=row["comment"],
+    )
+
+
+def intent_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """An intent's state, filled lots and partial remainder from its order rows."""
+    rows = list(rows)
+    held = [row for row in rows if row["state"] in HELD_ORDER_STATES]
+    filled = round(sum(row["side"] * row["filled_volume"] for row in held), 8)
+    undone = round(sum(row["side"] * row["volume"] for row in held) - filled, 8)
+    return {
+        "state": intent_state_of(row["state"] for row in rows).value,
+        "filled_volume": filled,
+        "remainder_volume": undone,
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One decision's target: bring ``broker``'s magic to ``volume`` lots in ``symbol``.
+
+    ``bar_time`` (epoch seconds) is the decided bar, None for orders no bar decided (the
+    tripped policy's).
+    """
+
+    broker: Mt5Broker
+    symbol: str
+    volume: float
+    intent_id: str
+    role: str
+    bar_time: int | None = None
+
+
+@dataclass
+class Trade:
+    """A target whose orders are planned and journaled in the bar's first transaction.
+
+    ``rows`` holds every order row of the intent by key, earlier attempts' included, as the
+    journal will have them once the bar's second transaction commits. ``rejected`` is the
+    event of a target whose symbol could not be read (nothing planned, nothing to send).
+    """
+
+    target: Target
+    orders: list[PlannedOrder] = field(default_factory=list)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: OrderEvent | None = None
+
+
+class TradeLog:
+    """The broker's ``OrderLog`` for one planned trade: the rows are already committed as
+    ``sent``; answers are added to the bar's second transaction (``writes``)."""
+
+    def __init__(
+        self,
+        store: IntentJournal,
+        trade: Trade,
+        writes: JournalWrites,
+        *,
+        crash: Callable[[str], None],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.store, self.trade, self.writes = store, trade, writes
+        self.crash, self.now = crash, now
+
+    def next_seq(self, intent_id: str) -> int:
+        return min(order.seq for order in self.trade.orders)
+
+    def planned(self, orders: Sequence[PlannedOrder]) -> None:
+        return None  # journaled before the send phase began
+
+    def claimed(self, symbol: str, magic: int) -> frozenset[int]:
+        return self.store.claimed(symbol, magic)
+
+    def sending(
+        self, order: PlannedOrder, request: Mapping[str, Any], sent_time: int, attempt: int
+    ) -> None:
+        # the committed row already says "maybe sent", from a time no later than this send
+        self.crash("sent")
+
+    def settled(self, order: PlannedOrder, event: OrderEvent) -> None:
+        self.crash("answered")
+        state = order_state_of(event)
+        answer = {
+            "state": state.value,
+            "retcode": event.retcode,
+            "ticket": event.ticket,
+            "deal": event.deal,
+            "filled_volume": event.volume if state in HELD_ORDER_STATES else 0.0,
+            "price": event.price,
+            "attempts": event.attempts,
+            "sent_time": event.sent_time,
+            "matched_by": event.matched_by or ("answer" if event.ticket else ""),
+            "request": event.request,
+            "reason": event.message,
+        }
+        self.trade.rows[order.key].update(answer)
+        self.store.add_order_update(self.writes, order.key, at=self.now(), **answer)
+
+
+def order_fields(order: PlannedOrder) -> dict[str, Any]:
+    """An order's fixed columns in ``intent_orders``."""
+    return {
+        "intent_id": order.intent_id,
+        "seq": order.seq,
+        "symbol": order.symbol,
+        "magic": order.magic,
+        "side": order.sign,
+        "volume": order.volume,
+        "position": order.position,
+        "comment": order.comment,
+    }

@@ -1,0 +1,170 @@
+"""Load a registered model version only after proving it is the one that was registered.
+
+Three refusals, each naming the version and the reason, before any model code runs:
+- a pickled model (a cloudpickled ``python_model``, any ``*.pkl``) unless pickle is explicitly
+  allowed — ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` is false by default in tate, because
+  unpickling runs arbitrary code;
+- a copy whose digest differs from the ``tate.model_sha256`` tag recorded at registration (a
+  flipped byte in the strategy file, the booster or ``MLmodel``), or a version without one;
+- a signature whose inputs are not the MT5 rate columns the worker feeds (``time`` as int64
+  epoch seconds, prices as double, volumes and spread as long).
+The new model is then warmed (one decision on a synthetic window) in the loading thread, so
+its first real bar does not pay LightGBM's lazy initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from models.packaging import DIGEST_TAG, model_digest
+from serving.mt5.types import RATES_DTYPE
+from serving.registry.reader import RegistryReader
+
+logger = logging.getLogger(__name__)
+
+PICKLE_ENV = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+CODE_LOADER = "mlflow.pyfunc.loaders.code_model"
+# MLflow column types each rate field may be declared as.
+_TYPES_BY_KIND = {"i": {"long", "integer"}, "u": {"long", "integer"}, "f": {"double", "float"}}
+
+
+class UnsafeModelError(ValueError):
+    """A model version that must not be loaded; the message says which and why."""
+
+
+def pickle_allowed() -> bool:
+    """Only an explicit ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true`` allows pickled models."""
+    return os.environ.get(PICKLE_ENV, "false").strip().lower() in ("true", "1")
+
+
+def _pyfunc_flavor(mlmodel: dict[str, Any], label: str) -> dict[str, Any]:
+    flavor = mlmodel.get("flavors", {}).get("python_function")
+    if not isinstance(flavor, dict):
+        raise UnsafeModelError(f"{label}: MLmodel has no python_function flavor")
+    return flavor
+
+
+def _check_no_pickle(directory: Path, flavor: dict[str, Any], label: str) -> None:
+    pickles = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*.pkl"))
+    if flavor.get("loader_module") != CODE_LOADER or pickles:
+        what = ", ".join(pickles) or f"loader {flavor.get('loader_module')}"
+        raise UnsafeModelError(
+            f"{label} is a pickled model ({what}); refused because {PICKLE_ENV} is not true"
+        )
+
+
+def _check_signature(mlmodel: dict[str, Any], label: str) -> None:
+    inputs = (mlmodel.get("signature") or {}).get("inputs")
+    if not inputs:
+        raise UnsafeModelError(f"{label} has no input signature")
+    for column in json.loads(inputs):
+        name, kind = column.get("name"), column.get("type")
+        if name not in RATES_DTYPE.names:
+            raise UnsafeModelError(
+                f"{label}: signature input {name!r} is not an MT5 rate column {RATES_DTYPE.names}"
+            )
+        if kind not in _TYPES_BY_KIND[RATES_DTYPE[name].kind]:
+            raise UnsafeModelError(
+                f"{label}: signature input {name!r} is {kind!r}, the terminal gives "
+                f"{RATES_DTYPE[name]}"
+            )
+
+
+def check_model_dir(
+    directory: Path, expected_sha256: str | None, *, label: str, allow_pickle: bool
+) -> None:
+    """Raise ``UnsafeModelError`` unless the downloaded model may be loaded (see module doc)."""
+    if not expected_sha256:
+        raise UnsafeModelError(f"{label} has no {DIGEST_TAG} tag recorded at registration")
+    actual = model_digest(directory)
+    if actual != expected_sha256:
+        raise UnsafeModelError(
+            f"{label}: artifact digest {actual[:12]}… differs from {DIGEST_TAG} "
+            f"{expected_sha256[:12]}… recorded at registration"
+        )
+    mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
+    flavor = _pyfunc_flavor(mlmodel, label)
+    if not allow_pickle:
+        _check_no_pickle(directory, flavor, label)
+    _check_signature(mlmodel, label)
+
+
+def synthetic_window(length: int) -> np.ndarray:
+    """A plausible random-walk rate window, for warming a model without market data."""
+    rng = np.random.default_rng(0)
+    window = np.zeros(length, dtype=RATES_DTYPE)
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, length)))
+    window["time"] = 1_600_000_000 + 3600 * np.arange(length)
+    window["open"] = np.concatenate([[close[0]], close[:-1]])
+    window["high"] = np.maximum(window["open"], close) * 1.0005
+    window["low"] = np.minimum(window["open"], close) * 0.9995
+    window["close"] = close
+    window["tick_volume"] = rng.integers(100, 1000, length)
+    window["spread"] = 10
+    return window
+
+
+def warm(model: Any) -> None:
+    """One decision on a synthetic window, so the first real bar pays no lazy set-up."""
+    model.decide(synthetic_window(int(model.window)))
+
+
+def download_model_version(name: str, version: str, *, tracking_uri: str, dst: Path) -> Path:
+    """Copy a registered version's files into ``dst`` (emptied first); return where they are.
+
+    Every MLflow call gets the registry explicitly. A ``models:/name/version`` URI would not
+    do: MLflow resolves it (and a version's ``source``, itself a ``models:/`` URI in MLflow 3)
+    through the process's *default* registry, which in a worker started on its own is
+    ``./mlflow.db`` of whatever folder it was started from.
+    """
+    import shutil
+
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    location = client.get_model_version_download_uri(name, version)
+    if location.startswith("models:/"):
+        raise UnsafeModelError(
+            f"model {name!r} version {version}: the registry gives no storage location "
+            f"(only {location}); re-register it from its run"
+        )
+    shutil.rmtree(dst, ignore_errors=True)  # a half-finished earlier download must not linger
+    dst.mkdir(parents=True)
+    return Path(
+        download_artifacts(artifact_uri=location, dst_path=str(dst), tracking_uri=tracking_uri)
+    )
+
+
+def load_verified_model(
+    name: str,
+    version: str,
+    *,
+    reader: RegistryReader,
+    tracking_uri: str,
+    cache_dir: Path,
+    allow_pickle: bool | None = None,
+) -> Any:
+    """Download a registered version, check it, load it, warm it; return the python model.
+
+    Explicit URIs pin the registry without touching MLflow's process-global tracking URI.
+    """
+    import mlflow
+
+    label = f"model {name!r} version {version}"
+    expected = reader.version_tags(name, version).get(DIGEST_TAG)
+    local = download_model_version(
+        name, version, tracking_uri=tracking_uri, dst=cache_dir / f"{name}-{version}"
+    )
+    allow = pickle_allowed() if allow_pickle is None else allow_pickle
+    check_model_dir(local, expected, label=label, allow_pickle=allow)
+    model = mlflow.pyfunc.load_model(str(local)).unwrap_python_model()
+    warm(model)
+    return model

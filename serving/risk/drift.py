@@ -1,0 +1,130 @@
+"""The PSI breaker: live drift of one key feature against a reference distribution.
+
+The worker feeds the champion's value of the key feature at every decision (all symbols
+pooled, as training pooled them) into a rolling window; ``evaluate`` compares the window with
+the reference using ``models.drift.psi`` — the statistic the drift flow reports — and trips
+above ``threshold`` (0.25: the conventional "significant shift").
+
+Where the reference comes from, in order of preference:
+1. the training features of the version being served (its run's ``reference/features.parquet``),
+   handed in by whoever assembles the worker (``rebase(reference)``) — drift against what the
+   model learnt from, which is the question that matters;
+2. otherwise a warm-up reference: the first ``window`` values seen after the version was
+   loaded. That only notices the market moving *while* the model serves: a model deployed
+   into an already-shifted market looks stable. It keeps the breaker useful when no training
+   sample is at hand (a model logged without one, a registry that cannot be reached).
+
+A long reference is reduced to its quantiles once (``REFERENCE_POINTS``), so each evaluation
+costs the same however large the training set was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from models.drift import psi
+from serving.risk.breakers import Breaker, Now
+
+logger = logging.getLogger(__name__)
+
+PSI_THRESHOLD = 0.25
+REFERENCE_POINTS = 2001
+
+
+def compress_reference(values: ArrayLike, points: int = REFERENCE_POINTS) -> NDArray[np.float64]:
+    """The finite values, or evenly spaced quantiles of them when there are more than
+    ``points``: PSI bins on reference deciles, which the quantiles keep."""
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    if a.size <= points:
+        return np.sort(a)
+    return np.quantile(a, np.linspace(0.0, 1.0, points))
+
+
+class DriftBreaker(Breaker):
+    """Trips when the PSI of the key feature over the last ``window`` values exceeds
+    ``threshold`` (evaluated once ``min_samples`` values are in the window).
+
+    Args:
+        now: the clock.
+        feature: the key feature's name (for reasons and metrics).
+        reference: the reference sample; None starts a warm-up reference.
+        window: rolling window (and warm-up) length, in decisions.
+        min_samples: values needed before the PSI is trusted.
+    """
+
+    def __init__(
+        self,
+        now: Now,
+        *,
+        feature: str | None = None,
+        reference: ArrayLike | None = None,
+        threshold: float = PSI_THRESHOLD,
+        window: int = 500,
+        min_samples: int = 200,
+        bins: int = 10,
+        name: str = "drift",
+    ) -> None:
+        super().__init__(name, now)
+        self.threshold, self.min_samples, self.bins = threshold, min_samples, bins
+        self.window = window
+        self.feature = feature
+        self.score = float("nan")
+        self._values: deque[float] = deque(maxlen=window)
+        self._reference: NDArray[np.float64] | None = None
+        self.rebase(reference, feature)
+
+    @property
+    def warming_up(self) -> bool:
+        return self._reference is None
+
+    def rebase(self, reference: ArrayLike | None, feature: str | None = None) -> None:
+        """Start over against ``reference`` (None: warm up on the next ``window`` values) —
+        when a new version serves, its reference replaces the last one's."""
+        if feature is not None:
+            self.feature = feature
+        self._values.clear()
+        self.score = float("nan")
+        ref = None if reference is None else compress_reference(reference)
+        if ref is not None and ref.size < self.min_samples:
+            logger.warning(
+                "drift reference for %s has %d values (< %d); warming up instead",
+                self.feature,
+                ref.size,
+                self.min_samples,
+            )
+            ref = None
+        self._reference = ref
+
+    def observe(self, value: float) -> None:
+        """One decision's value of the key feature (NaN while its history fills is skipped)."""
+        if not np.isfinite(value):
+            return
+        self._values.append(float(value))
+        if self._reference is None and len(self._values) == self.window:
+            self._reference = compress_reference(self._values)
+            self._values.clear()
+            logger.info("drift reference for %s: the first %d values", self.feature, self.window)
+
+    def evaluate(self) -> float:
+        """The PSI of the window against the reference (NaN until there is enough); trips
+        above the threshold. Called once per bar, not per decision: PSI is not free."""
+        if self._reference is None or len(self._values) < self.min_samples:
+            self.score = float("nan")
+            return self.score
+        self.score = psi(self._reference, np.fromiter(self._values, float), bins=self.bins)
+        if self.score > self.threshold:
+            self.trip(
+                f"PSI of {self.feature} = {self.score:.3f} over the last {len(self._values)} "
+                f"decisions > {self.threshold}"
+            )
+        return self.score
+
+    def _clear(self) -> None:
+        # the window that tripped would trip again at once; the reference stays
+        self._values.clear()
+        self.score = float("nan")

@@ -1,0 +1,112 @@
+"""Builders for SimTerminal's two wide tuples (``AccountInfo``, ``SymbolInfo``).
+
+Kept out of ``sim_terminal`` because they are long lists of broker facts, not logic.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from serving.mt5 import constants as mt5
+from serving.mt5.symbols import SymbolSpec
+from serving.mt5.types import AccountInfo, SymbolInfo
+
+
+def account_tuple(
+    terminal: Any, balance: float, profit: float, margin: float, margin_mode: int
+) -> AccountInfo:
+    """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %)."""
+    equity = balance + profit
+    return AccountInfo(
+        login=terminal.login_id,
+        trade_mode=mt5.ACCOUNT_TRADE_MODE_DEMO,
+        leverage=terminal.leverage,
+        limit_orders=200,
+        margin_so_mode=mt5.ACCOUNT_STOPOUT_MODE_PERCENT,
+        trade_allowed=True,
+        trade_expert=True,
+        margin_mode=margin_mode,
+        currency_digits=2,
+        fifo_close=False,
+        balance=round(balance, 2),
+        credit=0.0,
+        profit=round(profit, 2),
+        equity=round(equity, 2),
+        margin=round(margin, 2),
+        margin_free=round(equity - margin, 2),
+        margin_level=round(100.0 * equity / margin, 2) if margin else 0.0,
+        margin_so_call=100.0,
+        margin_so_so=50.0,
+        margin_initial=0.0,
+        margin_maintenance=0.0,
+        assets=0.0,
+        liabilities=0.0,
+        commission_blocked=0.0,
+        name="tate replay",
+        server=terminal.server,
+        currency=terminal.currency,
+        company="tate SimTerminal",
+    )
+
+
+def symbol_info_tuple(
+    spec: SymbolSpec, bid: float, ask: float, spread: int, time: int, tick_value: float
+) -> SymbolInfo:
+    """``symbol_info()`` for ``spec`` at the current quote."""
+    return symbol_info_template(spec)._replace(
+        time=time,
+        spread=spread,
+        bid=bid,
+        ask=ask,
+        trade_tick_value=tick_value,
+        trade_tick_value_profit=tick_value,
+        trade_tick_value_loss=tick_value,
+    )
+
+
+@cache
+def symbol_info_template(spec: SymbolSpec) -> SymbolInfo:
+    """The part of ``symbol_info()`` that never moves with the quote, built once per spec
+    (the quote's fields are zero here)."""
+    values: dict[str, Any] = dict.fromkeys(SymbolInfo._fields, 0)
+    values.update(
+        {k: 0.0 for k, t in SymbolInfo.__annotations__.items() if t == "float"},
+        **{k: "" for k, t in SymbolInfo.__annotations__.items() if t == "str"},
+    )
+    values.update(
+        custom=False,
+        chart_mode=mt5.SYMBOL_CHART_MODE_BID,
+        select=True,
+        visible=True,
+        digits=spec.digits,
+        spread_float=True,
+        trade_calc_mode=spec.trade_calc_mode,
+        trade_mode=spec.trade_mode,
+        trade_stops_level=spec.trade_stops_level,
+        trade_freeze_level=spec.trade_freeze_level,
+        trade_exemode=spec.trade_exemode,
+        swap_mode=spec.swap_mode,
+        swap_rollover3days=spec.swap_rollover3days,
+        expiration_mode=spec.expiration_mode,
+        filling_mode=spec.filling_mode,
+        order_mode=spec.order_mode,
+        order_gtc_mode=mt5.SYMBOL_ORDERS_GTC,
+        point=spec.point,
+        trade_tick_size=spec.trade_tick_size,
+        trade_contract_size=spec.trade_contract_size,
+        volume_min=spec.volume_min,
+        volume_max=spec.volume_max,
+        volume_step=spec.volume_step,
+        volume_limit=spec.volume_limit,
+        swap_long=spec.swap_long,
+        swap_short=spec.swap_short,
+        margin_hedged=spec.margin_hedged,
+        currency_base=spec.currency_base,
+        currency_profit=spec.currency_profit,
+        currency_margin=spec.currency_margin,
+        description=spec.description,
+        name=spec.name,
+        path=f"Forex\\{spec.name}",
+    )
+    return SymbolInfo(**values)

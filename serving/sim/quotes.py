@@ -1,0 +1,111 @@
+"""What SimTerminal quotes at one bar: bid and ask, ticks, symbol infos, value and margin per lot.
+
+A replay asks for these many times per bar — the worker's watch and sizing, the broker's plan,
+``order_check`` and ``order_send``, the account's valuation of every open position — while
+they only move when the bar does. ``BarQuotes`` works each out on first ask and keeps it for
+its bar; the terminal starts a new one when its replay moves on, or (a shadow terminal) is
+replaced by a new view of the market. The answers are the tuples and numbers the terminal
+would compute on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from models.costs import CostModel, range_points
+from serving.mt5.symbols import SymbolSpec, tick_value
+from serving.mt5.types import SymbolInfo, Tick
+from serving.sim.fields import symbol_info_tuple
+from serving.sim.market import Replay
+
+
+class BarQuotes:
+    """The quotes of ``replay``'s current bar, worked out on first ask.
+
+    Args:
+        replay: the market; its cursor at construction is the bar quoted.
+        specs: symbol specifications by name.
+        currency, leverage: the account's, for tick values and margins.
+        costs: the shared cost model, for the slippage of a market order.
+    """
+
+    def __init__(
+        self,
+        replay: Replay,
+        specs: Mapping[str, SymbolSpec],
+        currency: str,
+        leverage: int,
+        costs: CostModel,
+    ) -> None:
+        self.replay, self.cursor, self.now = replay, replay.cursor, replay.now
+        self.specs, self.currency, self.leverage, self.costs = specs, currency, leverage, costs
+        self._quotes: dict[str, tuple[float, float]] = {}
+        self._ticks: dict[str, Tick] = {}
+        self._infos: dict[str, SymbolInfo] = {}
+        self._values: dict[str, float] = {}
+        self._margins: dict[str, float] = {}
+        self._slips: dict[str, float] = {}
+
+    def shows(self, replay: Replay) -> bool:
+        """Whether these are still the quotes of ``replay`` now."""
+        return self.replay is replay and self.cursor == replay.cursor
+
+    def quote(self, symbol: str) -> tuple[float, float]:
+        """(bid, ask): the bar's price and ask = bid + spread × point, on the symbol's digits."""
+        quote = self._quotes.get(symbol)
+        if quote is None:
+            bid, spread = self.replay.price(symbol)
+            spec = self.specs[symbol]
+            quote = self._quotes[symbol] = (bid, round(bid + spread * spec.point, spec.digits))
+        return quote
+
+    def tick(self, symbol: str) -> Tick:
+        """``symbol_info_tick()`` now."""
+        tick = self._ticks.get(symbol)
+        if tick is None:
+            bid, ask = self.quote(symbol)
+            now = self.now
+            tick = self._ticks[symbol] = Tick(now, bid, ask, 0.0, 0, now * 1000, 6, 0.0)
+        return tick
+
+    def info(self, symbol: str) -> SymbolInfo:
+        """``symbol_info()`` now: the spec with the quote, spread and tick value of the bar."""
+        info = self._infos.get(symbol)
+        if info is None:
+            bid, ask = self.quote(symbol)
+            spec = self.specs[symbol]
+            spread = round((ask - bid) / spec.point)
+            value = tick_value(spec, bid, self.currency)
+            info = self._infos[symbol] = symbol_info_tuple(spec, bid, ask, spread, self.now, value)
+        return info
+
+    def value_per_price_unit(self, symbol: str) -> float:
+        """Account-currency value of a 1.0 price move for one lot, at the bar's bid."""
+        value = self._values.get(symbol)
+        if value is None:
+            spec, (bid, _) = self.specs[symbol], self.quote(symbol)
+            value = tick_value(spec, bid, self.currency) / spec.trade_tick_size
+            self._values[symbol] = value
+        return value
+
+    def margin_per_lot(self, symbol: str) -> float:
+        """Account-currency margin one lot holds: contract × base price / leverage."""
+        margin = self._margins.get(symbol)
+        if margin is None:
+            spec, (bid, _) = self.specs[symbol], self.quote(symbol)
+            base_in_account = 1.0 if spec.currency_base == self.currency else bid
+            margin = spec.trade_contract_size * base_in_account / self.leverage
+            self._margins[symbol] = margin
+        return margin
+
+    def slippage(self, symbol: str) -> float:
+        """How far a market order fills against the trader now, in price: the cost model's
+        slippage points for the symbol's last closed bar's range (``models.costs``)."""
+        slip = self._slips.get(symbol)
+        if slip is None:
+            spec, closed = self.specs[symbol], self.replay.last_closed(symbol)
+            bar_range = (
+                0.0 if closed is None else range_points(closed["high"], closed["low"], spec.point)
+            )
+            slip = self._slips[symbol] = float(self.costs.slippage_points(bar_range)) * spec.point
+        return slip

@@ -1,0 +1,482 @@
+"""SimTerminal: a market replay with the MetaTrader5 module's call shapes and return types.
+
+The worker and the broker adapter run unchanged on it, so paper trading and tests exercise
+the production code path. Facts it keeps from the real terminal: position 0 of
+``copy_rates_from_pos`` is the bar still forming (here: just opened, so open = high = low =
+close and its future is not visible), rates are numpy structured arrays with MT5's dtype,
+bid is the chart price and ask = bid + spread × point, orders carry magic and comment, and
+``order_send`` may return ``None`` after the order reached the server. Times are the stored
+bars' UTC epoch seconds (a live terminal would report server time). Costs come from the
+shared ``models.costs.CostModel``, so a replay and the backtest (``models.backtest_bars``)
+charge the same frictions: a market order fills at the forming bar's open — buys at the ask,
+sells at the bid — slipped against the trader by ``CostModel.slippage_points`` of the last
+closed bar's range, and pays commission per lot. With ``latency_bars > 0`` the order is
+answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of the bar
+``latency_bars`` bars later, when ``advance()`` reaches it.
+
+A replay asks the terminal the same things many times per bar, and the answers only move
+when the bar or the book does: quotes, ticks and symbol infos are kept per bar
+(``serving.sim.quotes``), the valued positions and the account per bar and book version (a
+fill, a placed or a rejected order moves it). They are the same tuples with the same numbers
+as working them out on every call. Specifications, currency and leverage are fixed once built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from models.costs import CostModel
+from serving.mt5 import constants as mt5
+from serving.mt5.symbols import SYMBOL_SPECS, SymbolSpec
+from serving.mt5.types import (
+    AccountInfo,
+    OrderCheckResult,
+    OrderSendResult,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+    TradeRequest,
+)
+from serving.sim.account import Book, Fill, PendingOrder
+from serving.sim.checks import check_request, in_group, parse_request
+from serving.sim.faults import (
+    ANSWERING_FAULTS,
+    LOST_AFTER_PLACING,
+    LOST_BEFORE_PLACING,
+    Fault,
+    partial_volume,
+)
+from serving.sim.fields import account_tuple
+from serving.sim.market import Replay, history_window, to_epoch
+from serving.sim.quotes import BarQuotes
+
+logger = logging.getLogger(__name__)
+
+_OK = (mt5.RES_S_OK, "Success")
+_NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
+_TIMEOUT = (mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
+
+
+class SimTerminal:
+    """Replay of ``bars`` (one timeframe) behind the MetaTrader5 module's API.
+
+    Args:
+        bars: symbol → bars in the MT5 rate layout, all of ``timeframe``.
+        timeframe: name of the bars' timeframe ("H1"); other timeframes are refused.
+        specs: symbol specifications (default: ``serving.mt5.symbols.SYMBOL_SPECS``).
+        account_mode: "netting" (one position per symbol) or "hedging".
+        start: index into the merged bar timeline, or a time, of the first forming bar.
+        costs: commission, slippage and latency; default ``CostModel()``.
+        comment_rewrite: a broker's habit of rewriting order comments (e.g. ``lambda c: ""``),
+            applied to what the server stores: orders, deals and positions.
+    """
+
+    def __init__(
+        self,
+        bars: Mapping[str, pd.DataFrame],
+        *,
+        timeframe: str = "H1",
+        specs: Mapping[str, SymbolSpec] | None = None,
+        account_mode: Literal["netting", "hedging"] = "netting",
+        start: int | datetime = 0,
+        costs: CostModel | None = None,
+        balance: float = 10_000.0,
+        leverage: int = 100,
+        currency: str = "USD",
+        login: int = 5_000_001,
+        server: str = "Tate-SimReplay",
+        comment_rewrite: Callable[[str], str] | None = None,
+    ) -> None:
+        all_specs = dict(specs or SYMBOL_SPECS)
+        missing = sorted(set(bars) - set(all_specs))
+        if missing:
+            from serving.mt5.symbols import UnknownSymbolSpecError  # here: the imports are in flux
+
+            raise UnknownSymbolSpecError(
+                f"no symbol spec for {missing}; known: {sorted(all_specs)}"
+            )
+        self.timeframe = mt5.TIMEFRAMES[timeframe]
+        self.specs = {s: all_specs[s] for s in bars}
+        self.account_mode = account_mode
+        self.costs = costs or CostModel()
+        self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
+        self._replay = Replay(bars, start)
+        self._book = Book(hedging=account_mode == "hedging", balance=balance)
+        self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
+        self._valuation: tuple[BarQuotes, int] | None = None  # what _positions were valued at
+        self._positions: tuple[TradePosition, ...] = ()
+        self._valued_as: dict[tuple[int, int, float, float, int], TradePosition] = {}
+        self._by_symbol: dict[str, tuple[TradePosition, ...]] | None = None
+        self._account_now: AccountInfo | None = None
+        self._connected = False
+        self._error: tuple[int, str] = _OK
+        self._request_id = 0
+        self.faults: deque[Fault] = deque()
+        self.comment_rewrite = comment_rewrite
+
+    # -- session -------------------------------------------------------------------------
+    def initialize(self, *args: Any, **kwargs: Any) -> bool:
+        self._connected, self._error = True, _OK
+        return True
+
+    def login(self, login: int, password: str = "", server: str = "", timeout: int = 0) -> bool:
+        self._connected, self._error = True, _OK
+        return True
+
+    def shutdown(self) -> None:
+        self._connected = False
+
+    def disconnect(self) -> None:
+        """Lose the terminal mid-session: every call fails (``None``, no IPC) until
+        ``initialize()``; the server side (orders, positions, deals) carries on."""
+        self._connected, self._error = False, _NO_IPC
+
+    def last_error(self) -> tuple[int, str]:
+        return self._error
+
+    def _online(self) -> bool:
+        self._error = _OK if self._connected else _NO_IPC
+        return self._connected
+
+    # -- replay clock --------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        """Open time (epoch s) of the bar forming now."""
+        return self._replay.now
+
+    @property
+    def current_time(self) -> datetime:
+        return datetime.fromtimestamp(self.now, tz=UTC)
+
+    def advance(self) -> bool:
+        """Close the forming bar and open the next one, filling the orders due at its open.
+
+        Returns False when the replay is over (nothing changes then).
+        """
+        if not self._replay.advance():
+            return False
+        self._fill_due()
+        return True
+
+    def inject(self, *faults: Fault) -> None:
+        """Queue faults for the next ``order_send`` calls, one per call, in order."""
+        self.faults.extend(faults)
+
+    # -- market data ---------------------------------------------------------------------
+    def _bar(self) -> BarQuotes:
+        """The quotes of the bar now (a new bar, or a shadow's new market, starts afresh)."""
+        quotes = self._quotes
+        if not quotes.shows(self._replay):
+            quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
+            self._quotes = quotes
+        return quotes
+
+    def _quote(self, symbol: str) -> tuple[float, float]:
+        return self._bar().quote(symbol)
+
+    def _rates_ok(self, symbol: str, timeframe: int) -> bool:
+        if not self._online():
+            return False
+        if symbol not in self.specs or timeframe != self.timeframe:
+            self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
+            return False
+        return True
+
+    def copy_rates_from_pos(
+        self, symbol: str, timeframe: int, start_pos: int, count: int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        end = self._replay.last_index(symbol) + 1 - start_pos
+        return self._replay.shown(symbol, max(0, end - count), max(0, end))
+
+    def copy_rates_from(
+        self, symbol: str, timeframe: int, date_from: datetime | int, count: int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        times = self._replay.visible_times(symbol)
+        end = int(np.searchsorted(times, to_epoch(date_from), side="right"))
+        return self._replay.shown(symbol, max(0, end - count), end)
+
+    def copy_rates_range(
+        self, symbol: str, timeframe: int, date_from: datetime | int, date_to: datetime | int
+    ) -> np.ndarray | None:
+        if not self._rates_ok(symbol, timeframe):
+            return None
+        visible = self._replay.visible(symbol)
+        times = visible["time"]
+        return visible[(times >= to_epoch(date_from)) & (times <= to_epoch(date_to))]
+
+    def symbol_info_tick(self, symbol: str) -> Tick | None:
+        if not self._online() or symbol not in self.specs:
+            return None
+        return self._bar().tick(symbol)
+
+    def symbol_info(self, symbol: str) -> Any:
+        if not self._online() or symbol not in self.specs:
+            return None
+        return self._bar().info(symbol)
+
+    # -- account and positions -----------------------------------------------------------
+    def _valued(self) -> tuple[TradePosition, ...]:
+        """The open positions valued at this bar's quotes (kept until the bar or book moves)."""
+        quotes = self._bar()
+        valuation = (quotes, self._book.version)
+        if self._valuation != valuation:
+            # a fill changes one position: the others keep the tuple valued at this bar
+            same_bar = self._valuation is not None and self._valuation[0] is quotes
+            kept = self._valued_as if same_bar else {}
+            self._valued_as, out = {}, []
+            for pos in self._book.positions.values():
+                state = (pos.ticket, pos.identifier, pos.volume, pos.price_open, pos.time_update)
+                valued = kept.get(state)
+                if valued is None:
+                    bid, ask = quotes.quote(pos.symbol)
+                    current = bid if pos.sign > 0 else ask
+                    value = quotes.value_per_price_unit(pos.symbol)
+                    profit = (current - pos.price_open) * pos.sign * pos.volume * value
+                    valued = self._book.position_tuple(pos, current, profit)
+                self._valued_as[state] = valued
+                out.append(valued)
+            self._positions, self._by_symbol, self._account_now = tuple(out), None, None
+            self._valuation = valuation
+        return self._positions
+
+    def _valued_in(self, symbol: str) -> tuple[TradePosition, ...]:
+        """The valued positions in ``symbol``, in booking order."""
+        valued = self._valued()
+        if self._by_symbol is None:
+            grouped: dict[str, list[TradePosition]] = {}
+            for p in valued:
+                grouped.setdefault(p.symbol, []).append(p)
+            self._by_symbol = {s: tuple(ps) for s, ps in grouped.items()}
+        return self._by_symbol.get(symbol, ())
+
+    def account_info(self) -> AccountInfo | None:
+        if not self._online():
+            return None
+        return self._account()
+
+    def _account(self) -> AccountInfo:
+        """The account as the server sees it (it carries on while the terminal is offline),
+        valued once per bar and book."""
+        valued, quotes = self._valued(), self._bar()
+        if self._account_now is None:
+            profit = sum((p.profit for p in valued), 0.0)
+            margin = sum(p.volume * quotes.margin_per_lot(p.symbol) for p in valued)
+            mode = (
+                mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+                if self.account_mode == "hedging"
+                else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+            )
+            self._account_now = account_tuple(self, self._book.balance, profit, margin, mode)
+        return self._account_now
+
+    def positions_total(self) -> int:
+        return len(self._book.positions)
+
+    def positions_get(
+        self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradePosition, ...] | None:
+        if not self._online():
+            return None
+        if group is None and ticket is None:
+            return self._valued() if symbol is None else self._valued_in(symbol)
+        return tuple(
+            p
+            for p in self._valued()
+            if (symbol is None or p.symbol == symbol)
+            and in_group(p.symbol, group)
+            and (ticket is None or p.ticket == ticket)
+        )
+
+    def orders_total(self) -> int:
+        return len(self._book.pending)
+
+    def orders_get(
+        self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
+    ) -> tuple[TradeOrder, ...] | None:
+        """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
+        if not self._online():
+            return None
+        return tuple(
+            self._book.pending_tuple(o)
+            for o in self._book.pending.values()
+            if (symbol is None or o.request.symbol == symbol)
+            and in_group(o.request.symbol, group)
+            and (ticket is None or o.ticket == ticket)
+        )
+
+    def history_orders_get(
+        self,
+        date_from: datetime | int | None = None,
+        date_to: datetime | int | None = None,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeOrder, ...] | None:
+        if not self._online():
+            return None
+        lo, hi = history_window(date_from, date_to, ticket, position)
+        return tuple(
+            o
+            for o in self._book.orders_between(lo, hi)
+            if in_group(o.symbol, group)
+            and (ticket is None or o.ticket == ticket)
+            and (position is None or o.position_id == position)
+        )
+
+    def history_deals_get(
+        self,
+        date_from: datetime | int | None = None,
+        date_to: datetime | int | None = None,
+        group: str | None = None,
+        ticket: int | None = None,
+        position: int | None = None,
+    ) -> tuple[TradeDeal, ...] | None:
+        """Deals by time range (+ group), by order ``ticket`` or by ``position`` id."""
+        if not self._online():
+            return None
+        lo, hi = history_window(date_from, date_to, ticket, position)
+        return tuple(
+            d
+            for d in self._book.deals_between(lo, hi)
+            if in_group(d.symbol, group)
+            and (ticket is None or d.order == ticket)
+            and (position is None or d.position_id == position)
+        )
+
+    # -- trading -------------------------------------------------------------------------
+    def _validate(self, req: TradeRequest) -> tuple[int, str]:
+        spec = self.specs.get(req.symbol)
+        account = self._account()
+        return check_request(
+            req,
+            spec,
+            market_open=spec is not None and self._replay.is_open(req.symbol),
+            hedging=self._book.hedging,
+            closing=self._book.positions.get(req.position) if req.position else None,
+            margin_needed=req.volume * self._bar().margin_per_lot(req.symbol) if spec else 0.0,
+            margin_free=account.margin_free,
+        )
+
+    def order_check(self, request: Mapping[str, Any]) -> OrderCheckResult | None:
+        if not self._online():
+            return None
+        req = parse_request(request)
+        retcode, comment = self._validate(req)
+        a = self.account_info()
+        assert a is not None
+        margin = (
+            req.volume * self._bar().margin_per_lot(req.symbol) if req.symbol in self.specs else 0.0
+        )
+        free = a.equity - a.margin - margin
+        level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
+        return OrderCheckResult(
+            retcode, a.balance, a.equity, a.profit, a.margin + margin, free, level, comment, req
+        )
+
+    def order_send(self, request: Mapping[str, Any]) -> OrderSendResult | None:
+        """Fill a market order at ask (buy) / bid (sell) plus adverse slippage, or place it.
+
+        With ``costs.latency_bars > 0`` a valid order is answered TRADE_RETCODE_PLACED with
+        its order ticket and fills when ``advance()`` reaches its bar. A queued fault (see
+        ``serving.sim.faults``) changes the outcome, placing the order or not, as a live
+        terminal might.
+        """
+        if not self._online():
+            return None
+        req = parse_request(request)
+        self._request_id += 1
+        fault = self.faults.popleft() if self.faults else None
+        bid, ask = self._quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
+
+        def answer(
+            retcode: int, comment: str, fill: Fill | None = None, order: int = 0
+        ) -> OrderSendResult:
+            deal, volume, price = (fill.deal, fill.volume, fill.price) if fill else (0, 0.0, 0.0)
+            order = fill.order if fill else order
+            return OrderSendResult(
+                retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req
+            )
+
+        if isinstance(fault, str) and fault in ANSWERING_FAULTS:
+            return answer(*ANSWERING_FAULTS[fault])
+        if isinstance(fault, int):
+            return answer(fault, "Injected fault")
+        if fault in LOST_BEFORE_PLACING:
+            return self._lose_reply(str(fault))
+        retcode, comment = self._validate(req)
+        if retcode:
+            return answer(retcode, comment)
+        stored = (
+            req._replace(comment=self.comment_rewrite(req.comment)) if self.comment_rewrite else req
+        )
+        part = partial_volume(self.specs[req.symbol], req.volume) if fault == "partial" else None
+        if part is not None:
+            fill = self._fill(stored, volume=part)
+            result = answer(mt5.TRADE_RETCODE_DONE_PARTIAL, "Request executed partially", fill)
+        elif self.costs.latency_bars:
+            due = self._replay.cursor + self.costs.latency_bars
+            order = self._book.place(stored, self.now, due)
+            result = answer(mt5.TRADE_RETCODE_PLACED, "Request placed", order=order)
+        else:
+            result = answer(mt5.TRADE_RETCODE_DONE, "Request executed", self._fill(stored))
+        if fault in LOST_AFTER_PLACING:
+            return self._lose_reply(str(fault))
+        return result
+
+    def _lose_reply(self, fault: str) -> None:
+        """``order_send``'s ``None``: an IPC timeout, or the terminal gone until initialize."""
+        if fault.startswith("disconnect"):
+            self.disconnect()
+        else:
+            self._error = _TIMEOUT
+        return None
+
+    def _fill(
+        self, req: TradeRequest, order: PendingOrder | None = None, volume: float | None = None
+    ) -> Fill:
+        """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
+        (``volume``: deal only that much, the rest of the order cancelled)."""
+        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._bar()
+        bid, ask = quotes.quote(req.symbol)
+        slip = quotes.slippage(req.symbol)
+        price = round(ask + slip if buy else bid - slip, spec.digits)
+        dealt = req if volume is None else req._replace(volume=volume)
+        fill = self._book.execute(
+            dealt,
+            price,
+            self.now,
+            -self.costs.commission(dealt.volume),
+            quotes.value_per_price_unit(req.symbol),
+            order=order,
+            requested=None if volume is None else req.volume,
+        )
+        logger.debug(
+            "sim fill %s %s %.2f @ %s", req.symbol, "buy" if buy else "sell", req.volume, price
+        )
+        return fill
+
+    def _fill_due(self) -> None:
+        """Fill placed orders whose bar has come, oldest first; a symbol without a bar now
+        keeps its orders waiting, and an order the server would refuse now is rejected."""
+        for order in sorted(self._book.pending.values(), key=lambda o: o.ticket):
+            req = order.request
+            if order.due > self._replay.cursor or not self._replay.is_open(req.symbol):
+                continue
+            retcode, comment = self._validate(req)
+            if retcode:
+                logger.info("sim order %d rejected at fill time: %s", order.ticket, comment)
+                self._book.reject(order, self.now)
+                continue
+            self._fill(req, order)
