@@ -64,6 +64,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from serving.journal_migrations import upgrade_journal
+from serving.journal_prepared import PreparedWrite
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +289,10 @@ class JournalWrites:
     def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         return ((statement, rows) for statement, _, rows in self._batches)
 
+    def batches(self) -> Iterator[tuple[Any, tuple[str, ...], list[dict[str, Any]]]]:
+        """Each batch's statement, the columns its rows give, and the rows."""
+        return iter(self._batches)
+
     def __len__(self) -> int:
         return sum(len(rows) for _, _, rows in self._batches)
 
@@ -303,6 +308,7 @@ class Journal:
         self.url = url
         self.engine = make_engine(url)
         upgrade_journal(self.engine)
+        self._compiled: dict[tuple[int, tuple[str, ...]], PreparedWrite | None] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -312,9 +318,21 @@ class Journal:
         if not len(writes):
             return
         with self.engine.begin() as conn:
-            for statement, rows in writes:
-                conn.execute(statement, rows)
+            for statement, keys, rows in writes.batches():
+                prepared = self._prepared(statement, keys)
+                if prepared is None:
+                    conn.execute(statement, rows)
+                else:
+                    conn.exec_driver_sql(prepared.sql, prepared.parameters(rows))
         writes.clear()
+
+    def _prepared(self, statement: Any, keys: tuple[str, ...]) -> PreparedWrite | None:
+        """``statement`` compiled once for rows of ``keys`` (None: let SQLAlchemy run it)."""
+        found = self._compiled.get((id(statement), keys), False)
+        if found is False:
+            found = PreparedWrite.of(statement, keys, self.engine)
+            self._compiled[(id(statement), keys)] = found
+        return found
 
     def record_decision(self, **fields: Any) -> str:
         """Write one decision now (``decision_row``'s arguments); returns its ``decision_id``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -35,6 +36,10 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._load_failures_seen: dict[tuple[str, str], int] = {}
+        # labelled children by (metric, label values): ``.labels()`` validates and hashes its
+        # arguments on every call, several times per decision
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._versions: dict[str, str] | None = None
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -125,22 +130,30 @@ class WorkerMetrics:
             registry=r,
         )  # fmt: skip
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once (not for a metric that is cleared)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe_decision(self, role: str, symbol: str, latency: float, probability: float) -> None:
-        self.prediction_requests.labels(role=role, symbol=symbol).inc()
-        self.prediction_latency.labels(role=role).observe(latency)
-        self.model_prediction_value.labels(role=role, symbol=symbol).set(probability)
+        self._child(self.prediction_requests, role, symbol).inc()
+        self._child(self.prediction_latency, role).observe(latency)
+        self._child(self.model_prediction_value, role, symbol).set(probability)
 
     def count_order_error(self, symbol: str, role: str, retcode: int | None) -> None:
         label = "none" if retcode is None else str(retcode)
-        self.order_execution_errors.labels(symbol=symbol, role=role, retcode=label).inc()
+        self._child(self.order_execution_errors, symbol, role, label).inc()
 
     def observe_order(
         self, symbol: str, role: str, retcode: int | None, outcome: str, latency: float
     ) -> None:
         """Count every order event by retcode and outcome, and time it; non-fills are errors."""
         label = "none" if retcode is None else str(retcode)
-        self.order_retcodes.labels(symbol=symbol, role=role, retcode=label, outcome=outcome).inc()
-        self.order_send_latency.labels(role=role, symbol=symbol).observe(latency)
+        self._child(self.order_retcodes, symbol, role, label, outcome).inc()
+        self._child(self.order_send_latency, role, symbol).observe(latency)
         if outcome not in ("filled", "pending"):
             self.count_order_error(symbol, role, retcode)
 
@@ -159,20 +172,22 @@ class WorkerMetrics:
 
     def set_breakers(self, states: Mapping[str, bool]) -> None:
         for name, tripped in states.items():
-            self.circuit_breaker_tripped.labels(breaker=name).set(1 if tripped else 0)
+            self._child(self.circuit_breaker_tripped, name).set(1 if tripped else 0)
 
     def set_book(self, books: Mapping[str, RoleBook], symbols: Iterable[str]) -> None:
         """Every role's lots per symbol (0 when flat, so a closed position reads 0) and PnL."""
         for role, book in books.items():
             for symbol in symbols:
-                self.position_volume.labels(role=role, symbol=symbol).set(
-                    book.volumes.get(symbol, 0.0)
-                )
-            self.pnl.labels(role=role, kind="floating").set(book.floating)
-            self.pnl.labels(role=role, kind="realised_today").set(book.realised)
+                self._child(self.position_volume, role, symbol).set(book.volumes.get(symbol, 0.0))
+            self._child(self.pnl, role, "floating").set(book.floating)
+            self._child(self.pnl, role, "realised_today").set(book.realised)
 
     def set_versions(self, versions: dict[str, str]) -> None:
-        """Expose which version serves each role; stale role/version pairs are dropped."""
+        """Expose which version serves each role; stale role/version pairs are dropped.
+        Called every bar: the gauge is rebuilt only when the versions changed."""
+        if versions == self._versions:
+            return
+        self._versions = dict(versions)
         self.model_version.clear()
         for role, version in versions.items():
             self.model_version.labels(role=role, version=version).set(1)
