@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import write_entry
 from data_contracts.synthetic import generate_market
-from models.strategies.lgbm_momentum import LgbmMomentumModel
+from models.strategies.lgbm_momentum import STRATEGY, LgbmMomentumModel
 from models.train_config import TrainConfig
 from models.training import TrainingOutcome, run_training
 from serving.clocks import ReplayClock
@@ -125,9 +125,12 @@ def train(holdout_bars: int) -> Trained:
     market = generate_market(symbols=SYMBOLS, delisted=None)
     config = TrainConfig(holdout_bars=holdout_bars)
     outcomes = {
-        "champion": run_training(market.bars, config, points=market.points),
+        "champion": run_training(STRATEGY, market.bars, config, points=market.points),
         "canary": run_training(
-            market.bars, dataclasses.replace(config, num_boost_round=100), points=market.points
+            STRATEGY,
+            market.bars,
+            dataclasses.replace(config, num_boost_round=100),
+            points=market.points,
         ),
     }
     start = pd.Timestamp(outcomes["champion"].holdout_start)
