@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED = false
 export DO_NOT_TRACK = 1
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION = false
 
-.PHONY: help venv demo test lint bench lock clean
+.PHONY: help venv demo test lint types bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,9 +27,10 @@ venv: $(STAMP)  ## create .venv from requirements.lock (hash-checked), then inst
 demo: $(STAMP)  ## the main job: data → validate → train → serve → drift, on embedded defaults
 	$(BIN)/tate demo
 
-test: $(STAMP)  ## system packages (.ci/system-setup), lint, then every test (real servers on loopback)
+test: $(STAMP)  ## system packages (.ci/system-setup), lint, types, then every test (real servers on loopback)
 	.ci/system-setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## benchmarks under bench/, each against a baseline measured in the same run → bench/results.json
@@ -38,6 +39,9 @@ bench: $(STAMP)  ## benchmarks under bench/, each against a baseline measured in
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+types: $(STAMP)  ## mypy: strict on serving/ models/ data_contracts/, default on flows/ bench/ (pyproject [tool.mypy])
+	$(BIN)/mypy
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (no download addresses recorded)
 	uv pip compile pyproject.toml --extra test --extra bench --generate-hashes --python-version 3.11 -o requirements.lock

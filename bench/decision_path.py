@@ -77,7 +77,7 @@ from models.strategies.lgbm_momentum import (
 from serving.execution.broker import Mt5Broker
 from serving.execution.events import choose_filling
 from serving.mt5 import constants as mt5
-from serving.mt5.types import RATES_DTYPE
+from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
 from serving.risk.board import RiskLimits, WorkerBreakers
 from serving.risk.policy import PositionCap, drift_scale
 from serving.worker import make_intent_id
@@ -343,7 +343,7 @@ def time_pyfunc_predict(loaded: Any, rates: np.ndarray, count: int) -> float:
     """p50 of the pyfunc contract on one window as a DataFrame (what the hot path avoids)."""
     import pandas as pd
 
-    frame = pd.DataFrame({name: rates[name][:WINDOW] for name in RATES_DTYPE.names})
+    frame = pd.DataFrame({name: rates[name][:WINDOW] for name in RATES_FIELDS})
     frame = frame.astype({"tick_volume": "int64", "real_volume": "int64", "spread": "int64"})
     loaded.predict(frame)
     ns = []

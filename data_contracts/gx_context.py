@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import great_expectations as gx
 import pandas as pd
-from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import EphemeralDataContext
 from great_expectations.data_context.types.base import (
@@ -65,7 +65,7 @@ def make_context(site_dir: Path) -> EphemeralDataContext:
     )
     # get_context (not the class) registers the context as GX's current project, which
     # suites and validation definitions resolve their stores through.
-    return cast(EphemeralDataContext, gx.get_context(project_config=config, mode="ephemeral"))
+    return gx.get_context(project_config=config, mode="ephemeral")
 
 
 def run_suite(
@@ -92,7 +92,9 @@ def run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=context.suites.add(suite))
     )
-    actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])] if data_docs else []
+    actions: list[ValidationAction] = (
+        [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])] if data_docs else []
+    )
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name=suite.name,

@@ -94,7 +94,8 @@ class ServerTime:
 
     def from_utc(self, utc: pd.Series) -> pd.Series:
         """UTC times → naive server wall times (the inverse of ``to_utc``)."""
-        return utc.dt.tz_convert(self.base).dt.tz_localize(None) + self.shift
+        wall: pd.Series = utc.dt.tz_convert(self.base).dt.tz_localize(None) + self.shift
+        return wall
 
 
 def server_to_utc(wall: pd.Series, server_time: str) -> pd.Series:
@@ -185,7 +186,9 @@ def write_mt5_export(bars: pd.DataFrame, path: Path, *, server_time: str) -> Pat
         "<TIME>": wall.dt.strftime("%H:%M:%S"),
         **{token: frame[column].astype(str) for token, column in _COLUMN_OF.items()},
     }
-    rows = pd.DataFrame(columns)[list(HEADER)].agg("\t".join, axis=1) if len(frame) else []
+    rows: pd.Series | list[str] = (
+        pd.DataFrame(columns)[list(HEADER)].agg("\t".join, axis=1) if len(frame) else []
+    )
     text = "\r\n".join(["\t".join(HEADER), *rows]) + "\r\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode("ascii"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ RATE_COLUMNS: tuple[str, ...] = (
 )
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 INT_COLUMNS: tuple[str, ...] = ("tick_volume", "spread", "real_volume")
-TIME_DTYPE = "datetime64[ns, UTC]"
+TIME_DTYPE: Final = "datetime64[ns, UTC]"
 
 TIMEFRAME_SECONDS: dict[str, int] = {
     "M1": 60,
@@ -85,13 +86,15 @@ def _coerce_time(values: pd.Series, *, source: str) -> pd.Series:
     """tz-aware (any zone) or epoch seconds → UTC; naive times are refused as a guess."""
     values = values.reset_index(drop=True)
     if pd.api.types.is_integer_dtype(values.dtype):
-        return (
+        from_epoch: pd.Series = (
             pd.to_datetime(values.to_numpy(), unit="s", utc=True)
             .to_series(index=values.index, name="time")
             .astype(TIME_DTYPE)
         )
+        return from_epoch
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype(TIME_DTYPE).rename("time")
+        in_utc: pd.Series = values.dt.tz_convert("UTC").astype(TIME_DTYPE).rename("time")
+        return in_utc
     if pd.api.types.is_datetime64_dtype(values.dtype):
         raise BarSchemaError(f"{source}: column 'time' is tz-naive; bars need UTC-aware times")
     if values.dtype == object:

@@ -77,7 +77,8 @@ def wall_seconds(times: pd.Series, session: TradingSession) -> np.ndarray:
     zone = ServerTime.parse(session.clock)
     if zone.base == "UTC":
         raw = utc.dt.tz_localize(None).to_numpy("datetime64[ns]").view("int64")
-        return raw + zone.shift.value
+        shifted: np.ndarray = raw + zone.shift.value
+        return shifted
     return zone.from_utc(utc).to_numpy("datetime64[ns]").view("int64")
 
 
@@ -89,7 +90,8 @@ def in_session(wall_ns: np.ndarray, session: TradingSession) -> np.ndarray:
 
 def aligned(wall_ns: np.ndarray, step_seconds: int) -> np.ndarray:
     """True where a wall-clock time is a whole multiple of the bar length from midnight."""
-    return (wall_ns % (step_seconds * _NS)) == 0
+    on_step: np.ndarray = (wall_ns % (step_seconds * _NS)) == 0
+    return on_step
 
 
 def missing_slots(
@@ -168,7 +170,8 @@ class _SlotIndex:
 
     def _open(self, slot: np.ndarray) -> np.ndarray:
         week, position = np.divmod(slot, self.per_week)
-        return week * self.table[-1] + self.table[position]
+        opened: np.ndarray = week * self.table[-1] + self.table[position]
+        return opened
 
     def __call__(self, slot: np.ndarray) -> np.ndarray:
         count = self._open(slot)
@@ -199,7 +202,8 @@ def _holiday_ranges(
             days.add(date(year, month, day))
     if not days:
         return empty, empty
-    midnight = pd.DatetimeIndex(pd.to_datetime(sorted(days))).as_unit("s").asi8
+    # pandas-stubs lack DatetimeIndex.asi8
+    midnight = pd.DatetimeIndex(pd.to_datetime(sorted(days))).as_unit("s").asi8  # type: ignore[attr-defined]
     starts = (midnight - _MONDAY) // step_seconds
     ends = (midnight + 86_400 - _MONDAY) // step_seconds
     return starts.astype(np.int64), ends.astype(np.int64)

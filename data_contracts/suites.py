@@ -16,7 +16,9 @@ from the same masks (``check_masks``), which is exact and needs no COMPLETE resu
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -268,7 +270,7 @@ def _split_by_symbol(
         per_symbol: dict[str, np.ndarray] = {}
         if not v.success and not v.raised and not v.check.startswith(TABLE_CHECK_PREFIXES):
             for symbol, part in parts.items():
-                mask = check_masks(part, lambda c, check=v.check: c == check).get(v.check)
+                mask = check_masks(part, functools.partial(operator.eq, v.check)).get(v.check)
                 if mask is not None:
                     per_symbol[symbol] = mask
         for symbol in parts:

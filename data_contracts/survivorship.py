@@ -145,7 +145,8 @@ def _month(stamp: pd.Timestamp) -> int:
 
 
 def _month_array(times: pd.Series) -> np.ndarray:
-    return (times.dt.year * 12 + times.dt.month - 1).to_numpy()
+    months: np.ndarray = (times.dt.year * 12 + times.dt.month - 1).to_numpy()
+    return months
 
 
 def _outside_listing(
@@ -206,7 +207,8 @@ def _times(frame: pd.DataFrame) -> pd.Series:
     times = frame["time"].reset_index(drop=True)
     if not isinstance(times.dtype, pd.DatetimeTZDtype):
         return pd.Series([], dtype="datetime64[ns, UTC]")
-    return times.dt.tz_convert("UTC").dropna()
+    in_utc: pd.Series = times.dt.tz_convert("UTC").dropna()
+    return in_utc
 
 
 def _iso(stamp: pd.Timestamp) -> str:

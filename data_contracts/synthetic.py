@@ -97,7 +97,8 @@ def _session_activity(hours: np.ndarray) -> np.ndarray:
     base[7:16] = 1.15
     base[12:16] = 1.35
     base[21:23] = 0.55
-    return base[hours]
+    activity: np.ndarray = base[hours]
+    return activity
 
 
 def _simulate_symbol(
@@ -128,7 +129,8 @@ def _simulate_symbol(
     intrabar = sigma * (z + beta * drift_signal)
 
     gap = np.zeros(n)
-    after_gap = np.diff(times.asi8, prepend=times.asi8[0]) > TIMEFRAME_SECONDS[timeframe] * 1e9
+    stamps = times.asi8  # type: ignore[attr-defined]  # pandas-stubs lack DatetimeIndex.asi8
+    after_gap = np.diff(stamps, prepend=stamps[0]) > TIMEFRAME_SECONDS[timeframe] * 1e9
     gap[after_gap] = 3.0 * sigma[after_gap] * rng.standard_normal(int(after_gap.sum()))
 
     log_close = np.log(spec.price) + np.cumsum(gap + intrabar)

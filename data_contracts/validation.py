@@ -16,9 +16,11 @@ from ``to_dict``), to the CLI and to training. What it decides:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -230,13 +232,10 @@ def _quarantine(
         if config.severity_of(f.check) != "error" or not is_row_check(f.check):
             continue
         frame = frames.get(f.symbol)
-        time_ok = frame is not None and isinstance(frame["time"].dtype, pd.DatetimeTZDtype)
-        mask = (
-            check_masks(frame, lambda c, check=f.check: c == check).get(f.check)
-            if time_ok
-            else None
-        )
-        if mask is None or not mask.any():
+        mask = None
+        if frame is not None and isinstance(frame["time"].dtype, pd.DatetimeTZDtype):
+            mask = check_masks(frame, functools.partial(operator.eq, f.check)).get(f.check)
+        if frame is None or mask is None or not mask.any():
             detail = f"{f.check} rows cannot be located by time, so they cannot be quarantined"
             extra.append(CheckFailure(f.symbol, "unquarantinable", f.count, list(f.rows), detail))
             continue

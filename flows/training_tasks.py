@@ -37,17 +37,16 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.bounded_waits import DEFAULT_BOUND, WaitBound, results_within
 from models.dataset import Dataset
+from models.development import DevelopmentSet, development_set
 from models.folds import FoldPlan, FoldResult, plan_folds
 from models.leakage import add_leaked_feature
 from models.strategy import Strategy
 from models.train_config import TrainConfig, sweep_configs
 from models.training import (
     Choice,
-    DevelopmentSet,
     TrainingOutcome,
     assemble_outcome,
     choose_configuration,
-    development_set,
     fit_final,
     fit_fold,
     splitter,

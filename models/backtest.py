@@ -209,7 +209,7 @@ def backtest_signals(
         starts=starts,
         latency_bars=latency_bars,
     )
-    stamps = _utc_index(times).asi8[order]
+    stamps = _utc_index(times).asi8[order]  # type: ignore[attr-defined]  # pandas-stubs lack asi8
     unique, inverse = np.unique(stamps, return_inverse=True)
     count = np.bincount(inverse, minlength=unique.size).astype(np.float64)
     gross = np.bincount(inverse, weights=sim.gross, minlength=unique.size) / count

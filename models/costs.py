@@ -153,7 +153,8 @@ class CostModel:
         """Slippage plus commission as a fraction of price: what any fill of one unit costs."""
         price = np.asarray(price, dtype=np.float64)
         slip = self.slippage_points(range_pts) * point / price
-        return slip + self.commission_return(symbol, price)
+        total: NDArray[np.float64] = slip + self.commission_return(symbol, price)
+        return total
 
 
 ZERO_COSTS = CostModel(commission_per_lot=0.0)

@@ -42,10 +42,16 @@ def utc_values(times: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
 
 
 class HasLabelTimes(Protocol):
-    """What the splitter reads: the time of each row and the time its label ends."""
+    """What the splitter reads: the time of each row and the time its label ends.
 
-    times: pd.Series
-    label_end_times: pd.Series
+    Read-only properties, so a frozen dataclass (``Dataset``) satisfies it.
+    """
+
+    @property
+    def times(self) -> pd.Series: ...
+
+    @property
+    def label_end_times(self) -> pd.Series: ...
 
 
 @dataclass(frozen=True)

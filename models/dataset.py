@@ -104,7 +104,8 @@ def _symbol_rows(
         symbol, range_points(bars["high"], bars["low"], point), point, close
     )
     usable = ~np.isnan(y) & ~frame[list(strategy.feature_names)].isna().all(axis=1).to_numpy()
-    return frame.loc[usable]
+    rows: pd.DataFrame = frame.loc[usable]
+    return rows
 
 
 def build_dataset(

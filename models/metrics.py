@@ -229,7 +229,8 @@ def cscv_logits(returns: np.ndarray, n_subsets: int = 16) -> np.ndarray:
     best = oos_sr[np.arange(len(chosen)), np.argmax(is_sr, axis=1)][:, None]
     rank = (oos_sr < best).sum(axis=1) + ((oos_sr == best).sum(axis=1) + 1) / 2
     omega = rank / (m.shape[1] + 1)
-    return np.log(omega / (1 - omega))
+    logits: np.ndarray = np.log(omega / (1 - omega))
+    return logits
 
 
 def probability_of_backtest_overfitting(returns: np.ndarray, n_subsets: int = 16) -> float:

@@ -175,9 +175,10 @@ def pip_requirements(packages: Iterable[str]) -> list[str]:
             pins.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
             provided_by = provided_by or packages_distributions()
-            dist = (provided_by.get(name) or [None])[0]
-            if dist is None:
+            dists = provided_by.get(name)
+            if not dists:
                 raise ValueError(f"no installed distribution provides {name!r}") from None
+            dist = dists[0]
             pins.append(f"{dist}=={version(dist)}")
     return pins
 

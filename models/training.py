@@ -143,7 +143,8 @@ def fit_fold(dataset: Dataset, fold: FoldPlan, config: TrainConfig) -> FoldResul
     booster = dataset.strategy.fit(
         dataset.X.iloc[fold.train], dataset.y[fold.train], config.params, config.num_boost_round
     )
-    proba = booster.predict(dataset.X.iloc[fold.test].to_numpy(np.float64))
+    # Booster.predict is typed as array, sparse matrix or list; a dense input gives a float array.
+    proba = np.asarray(booster.predict(dataset.X.iloc[fold.test].to_numpy(np.float64)), np.float64)
     test = _without_features(dataset).subset(fold.test)
     trading = _trading_metrics(test, proba, config.threshold, _periods(config), config.n_trials)
     trading.pop("_equity")

@@ -217,7 +217,10 @@ def build_features(
 def frame_features(bars: pd.DataFrame, names: Sequence[str] = FEATURE_NAMES) -> np.ndarray:
     """``build_features`` of a bar DataFrame (MT5 rate columns), in its row order."""
     return build_features(
-        *(bars[name].to_numpy(np.float64) for name in ("open", "high", "low", "close")),
+        bars["open"].to_numpy(np.float64),
+        bars["high"].to_numpy(np.float64),
+        bars["low"].to_numpy(np.float64),
+        bars["close"].to_numpy(np.float64),
         bars["tick_volume"].to_numpy(np.float64),
         bars["spread"].to_numpy(np.float64),
         names=names,
@@ -295,7 +298,8 @@ def signal_from_probability(probability: np.ndarray, threshold: float) -> np.nda
 def confidence_from_probability(probability: np.ndarray) -> np.ndarray:
     """Distance from a coin flip, in [0, 1]; 0 where there is no probability."""
     p = np.asarray(probability, dtype=np.float64)
-    return np.nan_to_num(np.clip(np.abs(2.0 * p - 1.0), 0.0, 1.0), nan=0.0)
+    confidence: np.ndarray = np.nan_to_num(np.clip(np.abs(2.0 * p - 1.0), 0.0, 1.0), nan=0.0)
+    return confidence
 
 
 def input_example(n: int = WINDOW) -> pd.DataFrame:

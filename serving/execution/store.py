@@ -134,7 +134,7 @@ ORDER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _row(mapping: Mapping[str, Any]) -> dict[str, Any]:
+def _row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     row = dict(mapping)
     for name in _TIMES:
         if row.get(name) is not None:

@@ -34,7 +34,7 @@ def closed_rates_range(
     UTC, so callers pass server wall times marked UTC (see `data_contracts.mt5_export.utc_to_server`).
     """
     code = mt5.TIMEFRAMES[timeframe]
-    rates = terminal.copy_rates_range(symbol, code, date_from, date_to)
+    rates: np.ndarray | None = terminal.copy_rates_range(symbol, code, date_from, date_to)
     if rates is None:
         raise TerminalDataError(
             f"copy_rates_range({symbol}, {timeframe}) failed: {terminal.last_error()}"

@@ -26,6 +26,9 @@ RATES_DTYPE = np.dtype(
         ("real_volume", "<u8"),
     ]
 )
+# The rate columns in order, typed: ``RATES_DTYPE.names`` is ``None`` for unstructured dtypes, so
+# numpy types it as optional even here.
+RATES_FIELDS: tuple[str, ...] = tuple(RATES_DTYPE.fields or ())
 
 
 class TradeRequest(NamedTuple):

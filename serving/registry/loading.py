@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from models.packaging import DIGEST_TAG, model_digest
-from serving.mt5.types import RATES_DTYPE
+from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
 from serving.registry.reader import RegistryReader
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ def _check_signature(mlmodel: dict[str, Any], label: str) -> None:
         raise UnsafeModelError(f"{label} has no input signature")
     for column in json.loads(inputs):
         name, kind = column.get("name"), column.get("type")
-        if name not in RATES_DTYPE.names:
+        if name not in RATES_FIELDS:
             raise UnsafeModelError(
-                f"{label}: signature input {name!r} is not an MT5 rate column {RATES_DTYPE.names}"
+                f"{label}: signature input {name!r} is not an MT5 rate column {RATES_FIELDS}"
             )
         if kind not in _TYPES_BY_KIND[RATES_DTYPE[name].kind]:
             raise UnsafeModelError(

@@ -88,7 +88,8 @@ class RestRegistryReader:
             return None
         if response.status_code != 200:
             raise RegistryUnreachableError(f"{url}: HTTP {response.status_code}")
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     def snapshot(self, name: str) -> RegistrySnapshot:
         body = self._get("registered-models/get", {"name": name})

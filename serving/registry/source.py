@@ -46,13 +46,21 @@ class ModelSource(Protocol):
 
     ``unavailable`` says, per alias that serves nothing, why (no such alias, the version
     failed to load or was refused), so a worker with nothing to trade can say so;
-    ``failures`` counts failed load attempts for the metrics.
+    ``failures`` counts failed load attempts for the metrics. Read-only properties: the worker
+    only reads them, and a source may keep them as plain attributes or derive them.
     """
 
-    registry_reachable: bool
-    halted: str | None
-    unavailable: Mapping[str, str]
-    failures: Mapping[tuple[str, str], int]  # (role, version) -> failed load attempts
+    @property
+    def registry_reachable(self) -> bool: ...
+
+    @property
+    def halted(self) -> str | None: ...
+
+    @property
+    def unavailable(self) -> Mapping[str, str]: ...
+
+    @property
+    def failures(self) -> Mapping[tuple[str, str], int]: ...  # (role, version) -> failed loads
 
     def current(self) -> Mapping[str, LoadedModel]: ...
 

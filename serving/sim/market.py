@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from serving.mt5.types import RATES_DTYPE
+from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
 
 
 def to_epoch(value: datetime | int | float) -> int:
@@ -41,7 +41,7 @@ def to_rates(bars: pd.DataFrame) -> np.ndarray:
     """Bars in the MT5 rate layout (tz-aware ``time``) → the terminal's structured array."""
     out = np.empty(len(bars), dtype=RATES_DTYPE)
     out["time"] = bars["time"].dt.tz_convert("UTC").dt.as_unit("s").astype("int64").to_numpy()
-    for name in RATES_DTYPE.names[1:]:
+    for name in RATES_FIELDS[1:]:
         out[name] = bars[name].to_numpy()
     return out
 

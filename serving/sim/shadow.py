@@ -22,7 +22,7 @@ import pandas as pd
 
 from models.costs import CostModel
 from serving.mt5 import constants as mt5
-from serving.mt5.types import RATES_DTYPE
+from serving.mt5.types import RATES_FIELDS
 from serving.sim.market import Replay
 from serving.sim.terminal import SimTerminal
 
@@ -33,7 +33,7 @@ HISTORY_BARS = 500
 
 def rates_frame(rates: np.ndarray) -> pd.DataFrame:
     """A terminal's rates as bars (``time`` tz-aware): the terminal's own clock, unshifted."""
-    frame = pd.DataFrame({name: rates[name] for name in RATES_DTYPE.names})
+    frame = pd.DataFrame({name: rates[name] for name in RATES_FIELDS})
     frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
     return frame
 

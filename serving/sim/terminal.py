@@ -414,7 +414,8 @@ class SimTerminal:
         if isinstance(fault, int):
             return answer(fault, "Injected fault")
         if fault in LOST_BEFORE_PLACING:
-            return self._lose_reply(str(fault))
+            self._lose_reply(str(fault))
+            return None
         retcode, comment = self._validate(req)
         if retcode:
             return answer(retcode, comment)
@@ -432,7 +433,8 @@ class SimTerminal:
         else:
             result = answer(mt5.TRADE_RETCODE_DONE, "Request executed", self._fill(stored))
         if fault in LOST_AFTER_PLACING:
-            return self._lose_reply(str(fault))
+            self._lose_reply(str(fault))
+            return None
         return result
 
     def _lose_reply(self, fault: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -87,7 +88,7 @@ def reference_panel(
     rows: dict[object, list[int]] = {}
     for i, s in enumerate(sym):
         rows.setdefault(s, []).append(i)
-    per_time: dict[object, list[tuple[float, float]]] = {}
+    per_time: dict[Any, list[tuple[float, float]]] = {}
     for indices in rows.values():
         queue: deque[float] = deque([0.0] * latency_bars)
         held = 0.0
