@@ -308,7 +308,7 @@ class Journal:
         self.url = url
         self.engine = make_engine(url)
         upgrade_journal(self.engine)
-        self._compiled: dict[tuple[int, tuple[str, ...]], PreparedWrite | None] = {}
+        self._compiled: dict[tuple[Any, tuple[str, ...]], PreparedWrite | None] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -327,12 +327,14 @@ class Journal:
         writes.clear()
 
     def _prepared(self, statement: Any, keys: tuple[str, ...]) -> PreparedWrite | None:
-        """``statement`` compiled once for rows of ``keys`` (None: let SQLAlchemy run it)."""
-        found = self._compiled.get((id(statement), keys), False)
-        if found is False:
-            found = PreparedWrite.of(statement, keys, self.engine)
-            self._compiled[(id(statement), keys)] = found
-        return found
+        """``statement`` compiled once for rows of ``keys`` (None: let SQLAlchemy run it).
+
+        Keyed by the statement object itself, not its ``id()``: the cache holds it, so no
+        other statement can ever come to share its key."""
+        key = (statement, keys)
+        if key not in self._compiled:
+            self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
+        return self._compiled[key]
 
     def record_decision(self, **fields: Any) -> str:
         """Write one decision now (``decision_row``'s arguments); returns its ``decision_id``."""
