@@ -8,6 +8,7 @@ a server that never answers or never exits fails the test, naming it, instead of
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -112,6 +113,18 @@ def run_command(
         process.wait(timeout=KILLED_EXIT_SECONDS)
         raise
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def post_to_mlflow(url: str, endpoint: str, body: dict[str, str]) -> None:
+    """What the MLflow UI sends: a JSON POST to the REST API."""
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{endpoint}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
 
 
 def base_env(home: Path) -> dict[str, str]:

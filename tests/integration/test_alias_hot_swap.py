@@ -3,10 +3,8 @@ API (what the UI does) reaches the worker; a registry that dies mid-run does not
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +22,7 @@ from serving.journal import Journal
 from serving.metrics import WorkerMetrics
 from serving.registry.source import AliasPoller, BackgroundPoller
 from serving.worker import ReplayClock, Worker
-from tests.servers import kill, mlflow_server_process
+from tests.servers import kill, mlflow_server_process, post_to_mlflow
 
 pytestmark = pytest.mark.integration
 
@@ -45,20 +43,10 @@ def registry(
         yield TateSettings(), url, process
 
 
-def post(url: str, endpoint: str, body: dict[str, str]) -> None:
-    """What the MLflow UI sends: a JSON POST to the REST API."""
-    request = urllib.request.Request(
-        f"{url}/api/2.0/mlflow/{endpoint}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
 def set_alias_over_rest(url: str, model: str, alias: str, version: str) -> None:
-    post(url, "registered-models/alias", {"name": model, "alias": alias, "version": version})
+    post_to_mlflow(
+        url, "registered-models/alias", {"name": model, "alias": alias, "version": version}
+    )
 
 
 def test_alias_moved_over_rest_is_traded_from_the_next_bar(
@@ -138,7 +126,7 @@ def test_registry_killed_mid_run_trading_goes_on_with_the_last_model(
     )
     try:
         assert worker.run(max_bars=3) == 3
-        post(url, "registered-models/set-tag", {"name": settings.model_name, "key": "halted",
+        post_to_mlflow(url, "registered-models/set-tag", {"name": settings.model_name, "key": "halted",
                                                 "value": "true"})  # fmt: skip
         assert _wait_for(lambda: source.halted is not None)
 

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +31,7 @@ from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 from serving.execution.store import IntentJournal
 from serving.journal import Journal
-from tests.servers import BIN, free_port
+from tests.servers import BIN, free_port, post_to_mlflow
 
 pytestmark = pytest.mark.integration
 
@@ -159,18 +158,6 @@ def test_tate_serve_with_no_loadable_model_says_why_once_and_exits_1(
     assert decisions(home).empty
 
 
-def post(url: str, endpoint: str, body: dict[str, str]) -> None:
-    """What the MLflow UI sends: a JSON POST to the REST API."""
-    request = urllib.request.Request(
-        f"{url}/api/2.0/mlflow/{endpoint}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
 @pytest.mark.timeout(900)
 def test_the_worker_tate_up_starts_follows_an_alias_moved_over_rest(
     trained_home: Path, tmp_path: Path
@@ -194,7 +181,7 @@ def test_the_worker_tate_up_starts_follows_an_alias_moved_over_rest(
             return set() if made.empty else set(made[made["role"] == "champion"]["model_version"])
 
         wait_until(lambda: "1" in champion_versions(), 180, "the worker trades champion v1")
-        post(f"http://127.0.0.1:{mlflow_port}", "registered-models/alias",
+        post_to_mlflow(f"http://127.0.0.1:{mlflow_port}", "registered-models/alias",
              {"name": MODEL, "alias": "champion", "version": "2"})  # fmt: skip
         wait_until(lambda: "2" in champion_versions(), 180, "champion v2 traded after the move")
     finally:
