@@ -38,3 +38,10 @@ def _no_inherited_tracking_uri() -> object:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     yield
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    # training pins the registry URI too (mlflow.set_registry_uri: a module global and the
+    # MLFLOW_REGISTRY_URI variable); left set, a later MlflowClient(tracking_uri=…) without a
+    # registry_uri would read another test's registry
+    if os.environ.pop("MLFLOW_REGISTRY_URI", None) is not None:
+        import mlflow
+
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]

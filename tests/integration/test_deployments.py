@@ -130,7 +130,7 @@ def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> 
 def test_retrain_deployment_with_parameters_registers_versions(stack: dict[str, str]) -> None:
     first = run(stack["api"], "retrain/on-demand", {"num_boost_round": 60, "leak_canary": True})
     assert first.state.is_completed(), first.state
-    client = MlflowClient(tracking_uri=stack["mlflow"])
+    client = MlflowClient(tracking_uri=stack["mlflow"], registry_uri=stack["mlflow"])
     assert [v.version for v in client.search_model_versions(f"name='{MODEL}'")] == ["1"]
     assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
     run_of_v1 = client.get_run(client.get_model_version(MODEL, "1").run_id)
