@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from serving.mt5.symbols import SYMBOL_SPECS
+from data_contracts.symbols import SYMBOL_SPECS
 from serving.registry.source import LoadedModel
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from data_contracts.symbols import SYMBOL_SPECS
 from models.costs import CostModel
 from serving.execution.broker import (
     NO_ANSWER_OUTCOMES,
@@ -17,7 +18,6 @@ from serving.execution.broker import (
     round_volume,
 )
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SYMBOL_SPECS
 from serving.sim.terminal import SimTerminal
 from tests.fakes import make_bars
 

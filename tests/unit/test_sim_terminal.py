@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from data_contracts.symbols import SYMBOL_SPECS
 from models.costs import CostModel
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SYMBOL_SPECS
 from serving.mt5.types import RATES_DTYPE, TradeDeal, TradePosition
 from serving.sim.terminal import SimTerminal
 from tests.fakes import make_bars
