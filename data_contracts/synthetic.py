@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from data_contracts.schema import RATE_COLUMNS, TIMEFRAME_SECONDS
@@ -85,6 +86,13 @@ def traits_for(symbol: str) -> MarketTraits:
     return MarketTraits(1.0, 18.0, 0.0010, 1500.0)
 
 
+def is_fx_weekend(times: pd.DatetimeIndex) -> NDArray[np.bool_]:
+    """True for times inside the FX weekend (Fri 22:00 UTC up to Sun 22:00 UTC)."""
+    dow, hour = times.dayofweek, times.hour
+    weekend = ((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22))
+    return np.asarray(weekend, dtype=np.bool_)
+
+
 def trading_times(start: datetime, n_days: int, timeframe: str) -> pd.DatetimeIndex:
     """Bar open times over ``n_days`` outside the FX weekend (Fri 22:00 → Sun 22:00 UTC)."""
     if start.tzinfo is None:
@@ -92,9 +100,7 @@ def trading_times(start: datetime, n_days: int, timeframe: str) -> pd.DatetimeIn
     step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     first = pd.Timestamp(start).tz_convert("UTC")
     times = pd.date_range(first, first + pd.Timedelta(days=n_days), freq=step, inclusive="left")
-    dow, hour = times.dayofweek, times.hour
-    weekend = ((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22))
-    return times[~weekend].as_unit("ns")
+    return times[~is_fx_weekend(times)].as_unit("ns")
 
 
 def _session_activity(hours: np.ndarray) -> np.ndarray:
