@@ -37,6 +37,7 @@ import vectorbt as vbt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import best_of, write_entry
+from data_contracts.symbols import lookup_spec
 from models.backtest_bars import LotsBacktest, backtest_bars, backtest_lots
 from models.costs import CostModel
 from models.sizing import RiskBudget
@@ -44,7 +45,8 @@ from tests.oracles.backtest_reference import reference_lots
 
 SYMBOLS = ("EURUSD", "GBPUSD", "AUDUSD", "NZDUSD")  # quoted in USD: one lot = 100,000 units
 BASES = {"EURUSD": 1.10, "GBPUSD": 1.27, "AUDUSD": 0.72, "NZDUSD": 0.66}
-POINT, DIGITS, CONTRACT = 1e-5, 5, 100_000.0
+_GRID = lookup_spec("EURUSD")  # every symbol here shares the USD-quoted majors' grid
+POINT, DIGITS, CONTRACT = _GRID.point, _GRID.digits, _GRID.trade_contract_size
 COSTS = CostModel(
     commission_per_lot=3.5, slippage_fixed_points=0.5, slippage_range_fraction=0.05, latency_bars=1
 )

@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lightgbm as lgb
 
 from bench._common import write_entry
+from data_contracts.symbols import lookup_spec
 from models.packaging import log_model_kwargs
 from models.sizing import size_from_confidence
 from models.strategies.lgbm_momentum import (
@@ -184,13 +185,14 @@ class MemoryTerminal:
     memory: a netting account holding +0.5 lots, so almost every target needs an order."""
 
     def __init__(self, symbol: str) -> None:
+        spec = lookup_spec(symbol)
         self.info = SimpleNamespace(
             name=symbol,
-            volume_min=0.01,
-            volume_max=100.0,
-            volume_step=0.01,
-            filling_mode=mt5.SYMBOL_FILLING_FOK | mt5.SYMBOL_FILLING_IOC,
-            point=1e-5,
+            volume_min=spec.volume_min,
+            volume_max=spec.volume_max,
+            volume_step=spec.volume_step,
+            filling_mode=spec.filling_mode,
+            point=spec.point,
         )
         self.account = SimpleNamespace(margin_mode=mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING)
         self.positions = (

@@ -38,6 +38,7 @@ from data_contracts.config import ContractConfig
 from data_contracts.flags import add_check_flags, check_masks
 from data_contracts.schema import RATE_COLUMNS
 from data_contracts.suites import COLUMN_TYPES, SuiteRun, run_bar_suites
+from data_contracts.synthetic import is_fx_weekend
 
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD")
 TIMEFRAME = "H1"
@@ -50,9 +51,7 @@ def generate_bars(symbol: str, n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng([seed, *symbol.encode()])
     start = pd.Timestamp("2000-01-03", tz="UTC")
     grid = pd.date_range(start, periods=n * 7 // 5 + 400, freq="h")
-    dow, hour = grid.dayofweek, grid.hour
-    weekend = ((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22))
-    times = grid[~np.asarray(weekend)][:n].as_unit("ns")
+    times = grid[~is_fx_weekend(grid)][:n].as_unit("ns")
     base = 100.0 if symbol.endswith("JPY") else 1.2
     close = base * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
     open_ = np.concatenate([[base], close[:-1]])

@@ -285,11 +285,11 @@ def local_robust_z(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def infer_step_seconds(raw_ns: np.ndarray) -> int:
-    """Bar length as the most common positive gap (H1 data → 3600), 3600 when unknowable."""
+    """Bar length as the most common positive gap (H1 data → 3600), H1's when unknowable."""
     gaps = np.diff(np.sort(raw_ns))
     gaps = gaps[gaps > 0]
     if not len(gaps):
-        return 3600
+        return TIMEFRAME_SECONDS["H1"]
     values, counts = np.unique(gaps, return_counts=True)
     return int(values[np.argmax(counts)] // 1_000_000_000)
 

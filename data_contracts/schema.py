@@ -8,7 +8,7 @@ with the source named, instead of deep inside feature code.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import numpy as np
@@ -30,7 +30,7 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 INT_COLUMNS: tuple[str, ...] = ("tick_volume", "spread", "real_volume")
 TIME_DTYPE: Final = "datetime64[ns, UTC]"
 
-TIMEFRAME_SECONDS: dict[str, int] = {
+TIMEFRAME_SECONDS: dict[str, int] = {  # the bar length of each timeframe tate trades
     "M1": 60,
     "M5": 300,
     "M15": 900,
@@ -55,6 +55,11 @@ def check_timeframe(timeframe: str) -> str:
             f"unknown timeframe {timeframe!r}; expected one of {sorted(TIMEFRAME_SECONDS)}"
         )
     return timeframe
+
+
+def bar_length(timeframe: str) -> timedelta:
+    """How long one bar of ``timeframe`` lasts; raises ``BarSchemaError`` if it is unknown."""
+    return timedelta(seconds=TIMEFRAME_SECONDS[check_timeframe(timeframe)])
 
 
 def coerce_bars(df: pd.DataFrame, *, source: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.findings import CheckFailure
-from data_contracts.schema import coerce_universe
+from data_contracts.schema import bar_length, coerce_universe
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ def bar_spans(bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def infer_bar(bars: Mapping[str, pd.DataFrame]) -> pd.Timedelta:
-    """The bar length as the most common gap between consecutive bars (H1 data → 1 hour)."""
+    """The bar length as the most common gap between consecutive bars (H1 data → 1 hour),
+    H1's when unknowable."""
     gaps = pd.concat([_times(f).sort_values().diff().dropna() for f in bars.values()])
     gaps = gaps[gaps > pd.Timedelta(0)]
-    return pd.Timedelta(gaps.mode().iloc[0]) if not gaps.empty else pd.Timedelta(hours=1)
+    return pd.Timedelta(gaps.mode().iloc[0]) if not gaps.empty else pd.Timedelta(bar_length("H1"))
 
 
 def check_survivorship(

@@ -21,29 +21,32 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from data_contracts.schema import RATE_COLUMNS, TIMEFRAME_SECONDS
+from data_contracts.symbols import lookup_spec
 
 
 @dataclass(frozen=True)
-class SymbolSpec:
-    """What a synthetic symbol looks like: price level, tick size, typical spread and activity."""
+class MarketTraits:
+    """How a synthetic symbol trades: price level, typical spread in points, hourly
+    volatility and activity. (What the symbol *is*, its point and digits, is its record in
+    ``data_contracts.symbols``.)"""
 
     price: float
-    point: float
     spread_points: float
     hourly_vol: float
     tick_volume: float
 
 
-SYMBOL_SPECS: dict[str, SymbolSpec] = {
-    "EURUSD": SymbolSpec(1.1300, 1e-5, 12.0, 0.0010, 2500.0),
-    "GBPUSD": SymbolSpec(1.3500, 1e-5, 16.0, 0.0012, 2200.0),
-    "USDJPY": SymbolSpec(115.00, 1e-3, 14.0, 0.0011, 2300.0),
-    "USDCHF": SymbolSpec(0.9200, 1e-5, 17.0, 0.0010, 1500.0),
-    "AUDUSD": SymbolSpec(0.7200, 1e-5, 14.0, 0.0011, 1800.0),
-    "USDCAD": SymbolSpec(1.2700, 1e-5, 18.0, 0.0009, 1700.0),
+MARKET_TRAITS: dict[str, MarketTraits] = {
+    "EURUSD": MarketTraits(1.1300, 12.0, 0.0010, 2500.0),
+    "GBPUSD": MarketTraits(1.3500, 16.0, 0.0012, 2200.0),
+    "USDJPY": MarketTraits(115.00, 14.0, 0.0011, 2300.0),
+    "USDCHF": MarketTraits(0.9200, 17.0, 0.0010, 1500.0),
+    "AUDUSD": MarketTraits(0.7200, 14.0, 0.0011, 1800.0),
+    "USDCAD": MarketTraits(1.2700, 18.0, 0.0009, 1700.0),
 }
 DEFAULT_START = datetime(2022, 1, 3, tzinfo=UTC)
 REGIME_CHANGE_FRACTION = 0.87
@@ -70,13 +73,24 @@ class SyntheticMarket:
     points: dict[str, float]
 
 
-def spec_for(symbol: str) -> SymbolSpec:
-    """Spec of a known symbol, or a plausible one (JPY quotes have 3 digits) for others."""
-    if symbol in SYMBOL_SPECS:
-        return SYMBOL_SPECS[symbol]
-    if symbol.endswith("JPY"):
-        return SymbolSpec(100.0, 1e-3, 18.0, 0.0011, 1500.0)
-    return SymbolSpec(1.0, 1e-5, 18.0, 0.0010, 1500.0)
+def traits_for(symbol: str) -> MarketTraits:
+    """Traits of a listed symbol, or plausible ones (a yen price level for JPY quotes).
+
+    Raises:
+        UnknownSymbolSpecError: no record for ``symbol`` in ``data_contracts.symbols``.
+    """
+    if symbol in MARKET_TRAITS:
+        return MARKET_TRAITS[symbol]
+    if lookup_spec(symbol).currency_profit == "JPY":
+        return MarketTraits(100.0, 18.0, 0.0011, 1500.0)
+    return MarketTraits(1.0, 18.0, 0.0010, 1500.0)
+
+
+def is_fx_weekend(times: pd.DatetimeIndex) -> NDArray[np.bool_]:
+    """True for times inside the FX weekend (Fri 22:00 UTC up to Sun 22:00 UTC)."""
+    dow, hour = times.dayofweek, times.hour
+    weekend = ((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22))
+    return np.asarray(weekend, dtype=np.bool_)
 
 
 def trading_times(start: datetime, n_days: int, timeframe: str) -> pd.DatetimeIndex:
@@ -86,9 +100,7 @@ def trading_times(start: datetime, n_days: int, timeframe: str) -> pd.DatetimeIn
     step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     first = pd.Timestamp(start).tz_convert("UTC")
     times = pd.date_range(first, first + pd.Timedelta(days=n_days), freq=step, inclusive="left")
-    dow, hour = times.dayofweek, times.hour
-    weekend = ((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22))
-    return times[~weekend].as_unit("ns")
+    return times[~is_fx_weekend(times)].as_unit("ns")
 
 
 def _session_activity(hours: np.ndarray) -> np.ndarray:
@@ -108,7 +120,7 @@ def _simulate_symbol(
     seed: int,
     timeframe: str,
 ) -> pd.DataFrame:
-    spec = spec_for(symbol)
+    spec, traits = lookup_spec(symbol), traits_for(symbol)
     rng = np.random.default_rng([seed, zlib.crc32(symbol.encode())])
     n = len(times)
     scale = np.sqrt(TIMEFRAME_SECONDS[timeframe] / 3600.0)
@@ -117,7 +129,7 @@ def _simulate_symbol(
     activity = _session_activity(hours)
 
     log_vol_noise = lfilter([VOL_OF_VOL], [1.0, -VOL_MEMORY], rng.standard_normal(n))
-    sigma = spec.hourly_vol * scale * activity * np.exp(log_vol_noise)
+    sigma = traits.hourly_vol * scale * activity * np.exp(log_vol_noise)
     sigma = np.where(post, sigma * POST_REGIME_VOL, sigma)
 
     z = rng.standard_normal(n)
@@ -133,17 +145,17 @@ def _simulate_symbol(
     after_gap = np.diff(stamps, prepend=stamps[0]) > TIMEFRAME_SECONDS[timeframe] * 1e9
     gap[after_gap] = 3.0 * sigma[after_gap] * rng.standard_normal(int(after_gap.sum()))
 
-    log_close = np.log(spec.price) + np.cumsum(gap + intrabar)
-    log_open = np.concatenate([[np.log(spec.price)], log_close[:-1]]) + gap
+    log_close = np.log(traits.price) + np.cumsum(gap + intrabar)
+    log_open = np.concatenate([[np.log(traits.price)], log_close[:-1]]) + gap
     wick = sigma * 0.6
     log_high = np.maximum(log_open, log_close) + wick * np.abs(rng.standard_normal(n))
     log_low = np.minimum(log_open, log_close) - wick * np.abs(rng.standard_normal(n))
-    digits = round(-np.log10(spec.point))
+    digits = spec.digits
 
-    spread = spec.spread_points * np.exp(0.25 * rng.standard_normal(n))
+    spread = traits.spread_points * np.exp(0.25 * rng.standard_normal(n))
     spread = spread * np.where(np.isin(hours, (21, 22)), 2.5, 1.0)
     spread = np.where(post, spread * POST_REGIME_SPREAD, spread)
-    tick_volume = spec.tick_volume * scale**2 * activity * (sigma / (spec.hourly_vol * scale))
+    tick_volume = traits.tick_volume * scale**2 * activity * (sigma / (traits.hourly_vol * scale))
     tick_volume = tick_volume * np.exp(0.3 * rng.standard_normal(n))
 
     frame = pd.DataFrame(
@@ -215,5 +227,5 @@ def generate_market(
         bars=bars,
         universe=universe,
         regime_change_at=regime_at.to_pydatetime(),
-        points={symbol: spec_for(symbol).point for symbol in symbols},
+        points={symbol: lookup_spec(symbol).point for symbol in symbols},
     )

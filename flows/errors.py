@@ -141,13 +141,13 @@ EXIT_CODES: Final[dict[str, int]] = {
     "data_contracts.store.EmptyRangeError": BAD_INPUT,
     "data_contracts.store.EmptyStoreError": BAD_INPUT,
     "data_contracts.store.NoUniverseError": BAD_INPUT,
+    "data_contracts.symbols.UnknownSymbolSpecError": BAD_INPUT,
+    "data_contracts.symbols.UnconvertibleCurrencyError": BAD_INPUT,
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,
-    "models.errors.UnsupportedSymbolError": BAD_INPUT,
     # bad input: serving
     "serving.mt5.rates.TerminalDataError": BAD_INPUT,
-    "serving.mt5.symbols.UnknownSymbolSpecError": BAD_INPUT,
 }
 
 

@@ -24,19 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.errors import UnsupportedSymbolError
+from data_contracts.symbols import lookup_spec, to_account_currency
 
-JPY_POINT = 1e-3
-DEFAULT_POINT = 1e-5
-KNOWN_POINTS: dict[str, float] = {"XAUUSD": 0.01, "XAGUSD": 0.001}
 _GRID_EPS = 1e-9  # float noise allowed before a value counts as the next whole point
 
 
 def point_for(symbol: str) -> float:
-    """Tick size of an FX symbol when no terminal spec is at hand (JPY quotes: 0.001)."""
-    if symbol in KNOWN_POINTS:
-        return KNOWN_POINTS[symbol]
-    return JPY_POINT if symbol.upper().endswith("JPY") else DEFAULT_POINT
+    """Tick size of ``symbol`` from its record (``data_contracts.symbols``), for callers that
+    were given no terminal's figure.
+
+    Raises:
+        UnknownSymbolSpecError: no record for ``symbol``.
+    """
+    return lookup_spec(symbol).point
 
 
 def range_points(high: ArrayLike, low: ArrayLike, point: float) -> NDArray[np.float64]:
@@ -112,11 +112,14 @@ class CostModel:
         )
 
     def notional(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
-        """Account-currency value of one lot: base-currency accounts need no price."""
-        price = np.asarray(price, dtype=np.float64)
-        if symbol[:3] == self.account_currency:
-            return np.full(price.shape, self.contract_size)
-        return self.contract_size * price
+        """Account-currency value of one lot (``contract_size`` base units): base-currency
+        accounts need no price.
+
+        Raises:
+            UnknownSymbolSpecError: no record for ``symbol``.
+            UnconvertibleCurrencyError: a cross pair (see ``to_account_currency``).
+        """
+        return self._in_account_currency(symbol, price, base=True)
 
     def value_per_price_unit(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
         """Account-currency value of a 1.0 price move for one lot, as the terminal converts it.
@@ -125,16 +128,22 @@ class CostModel:
         contract size / price (the profit, in the quote currency, converted at ``price``).
 
         Raises:
-            UnsupportedSymbolError: a cross pair, which needs a conversion rate no bar of it carries.
+            UnknownSymbolSpecError: no record for ``symbol``.
+            UnconvertibleCurrencyError: a cross pair, which needs a rate no bar of it carries.
         """
-        price = np.asarray(price, dtype=np.float64)
-        if symbol[3:6] == self.account_currency:
-            return np.full(price.shape, self.contract_size)
-        if symbol[:3] == self.account_currency:
-            return self.contract_size / price
-        raise UnsupportedSymbolError(
-            f"{symbol} is quoted in neither {self.account_currency} nor based in it"
+        return self._in_account_currency(symbol, price, base=False)
+
+    def _in_account_currency(
+        self, symbol: str, price: ArrayLike, *, base: bool
+    ) -> NDArray[np.float64]:
+        """``contract_size`` units of the symbol's base (or profit) currency, per price."""
+        prices = np.asarray(price, dtype=np.float64)
+        spec = lookup_spec(symbol)
+        currency = spec.currency_base if base else spec.currency_profit
+        value = to_account_currency(
+            self.contract_size, currency, spec, prices, self.account_currency
         )
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), prices.shape).copy()
 
     def commission_return(self, symbol: str, price: ArrayLike) -> NDArray[np.float64]:
         """Commission per side as a fraction of the position's notional."""

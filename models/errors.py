@@ -1,5 +1,5 @@
-"""Operator mistakes that `models/` can only detect, not fix: too little data, a bad sweep, a
-symbol the cost model cannot value.
+"""Operator mistakes that `models/` can only detect, not fix: too little data, a bad sweep.
+(A symbol the cost model cannot value raises ``data_contracts.symbols``' errors.)
 
 Each subclasses `ValueError`, the contract these library functions document for their callers;
 the CLI does not rely on that: `flows/errors.py` maps each class by name to exit 2, and any
@@ -20,12 +20,4 @@ class SweepError(ValueError):
     """A `--sweep` configuration cannot be tried as given (not a scalar, or a duplicate).
 
     Operator action: correct the entry the message names in the `--sweep` JSON.
-    """
-
-
-class UnsupportedSymbolError(ValueError):
-    """The cost model cannot value the symbol in the account currency (a cross pair).
-
-    Operator action: train on symbols quoted in or based on the account currency, or leave
-    the symbol out with `--symbol`.
     """

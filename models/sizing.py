@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from data_contracts.symbols import lookup_spec
+
+_MAJORS = lookup_spec("EURUSD")  # every major shares this volume grid
 _STEP_EPS = 1e-9  # 0.29 / 0.01 is 28.999999999999996 in floats; it is 29 steps
 _MIN_EPS = 1e-12
 
@@ -90,14 +93,14 @@ def sizes_from_confidence(
 class RiskBudget:
     """The lots one model may hold per symbol at confidence 1, and the broker's volume grid.
 
-    The defaults are the worker's (``max_volume=1.0``) on the majors' grid in
-    ``serving.mt5.symbols`` (0.01-lot minimum and step), so training's backtest sizes as the
-    champion trades.
+    The defaults are the worker's (``max_volume=1.0``) on the majors' grid of their records in
+    ``data_contracts.symbols`` (0.01-lot minimum and step), so training's backtest sizes as
+    the champion trades.
     """
 
     max_volume: float = 1.0
-    min_volume: float = 0.01
-    volume_step: float = 0.01
+    min_volume: float = _MAJORS.volume_min
+    volume_step: float = _MAJORS.volume_step
 
     def __post_init__(self) -> None:
         _check_grid(self.max_volume, self.min_volume, self.volume_step)

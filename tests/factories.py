@@ -2,21 +2,31 @@
 
 One place for fixture data (STYLE rule 9) so every layer's tests build bars the same way:
 UTC, tz-aware, weekend gaps like the FX market (no bars Fri 22:00 UTC → Sun 22:00 UTC),
-OHLC consistent, dtypes exactly as ``data_contracts.schema`` expects.
+OHLC consistent, dtypes exactly as ``data_contracts.schema`` expects, prices on each
+symbol's digits from ``data_contracts.symbols``. Three narrower shapes sit beside
+``make_bars``, each kept bit for bit because tests compare against its exact output:
+``make_replay_bars`` (no weekend gaps, for SimTerminal replays), ``make_bar_arrays``
+(unrounded arrays over a sweep of price levels, for feature tests) and ``make_rates``
+(``copy_rates_from_pos``' record array, for a model's decide path). Product code that
+needs a market uses ``data_contracts.synthetic``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
 from data_contracts.schema import RATE_COLUMNS, TIMEFRAME_SECONDS
+from data_contracts.symbols import SYMBOL_SPECS
+from data_contracts.synthetic import is_fx_weekend
+from serving.mt5.types import RATES_DTYPE
 
 DEFAULT_START = datetime(2022, 1, 3, tzinfo=UTC)  # a Monday
+Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 BASE_PRICES: dict[str, float] = {
     "EURUSD": 1.13,
     "GBPUSD": 1.35,
@@ -25,14 +35,12 @@ BASE_PRICES: dict[str, float] = {
     "AUDUSD": 0.72,
     "XAUUSD": 1800.0,
 }
-POINTS: dict[str, float] = {"USDJPY": 0.001, "XAUUSD": 0.01}
 
 
-def is_weekend(times: pd.DatetimeIndex) -> np.ndarray:
-    """True for times inside the FX weekend (Fri 22:00 UTC up to Sun 22:00 UTC)."""
-    dow = times.dayofweek
-    hour = times.hour
-    return np.asarray(((dow == 4) & (hour >= 22)) | (dow == 5) | ((dow == 6) & (hour < 22)))
+def digits_of(symbol: str) -> int:
+    """The symbol's digits from its record; a made-up name (validation tests use many) quotes
+    like a 5-digit major."""
+    return SYMBOL_SPECS[symbol if symbol in SYMBOL_SPECS else "EURUSD"].digits
 
 
 def make_times(n: int, *, start: datetime = DEFAULT_START, timeframe: str = "H1") -> pd.Series:
@@ -40,7 +48,7 @@ def make_times(n: int, *, start: datetime = DEFAULT_START, timeframe: str = "H1"
     step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     first = pd.Timestamp(start).tz_convert("UTC").ceil(step) if n else pd.Timestamp(start)
     candidates = pd.date_range(first, periods=n * 7 // 5 + 200, freq=step)
-    kept = candidates[~is_weekend(candidates)][:n]
+    kept = candidates[~is_fx_weekend(candidates)][:n]
     return pd.Series(kept.as_unit("ns"), name="time")
 
 
@@ -57,14 +65,13 @@ def make_bars(
     """
     rng = np.random.default_rng([seed, *symbol.encode()])
     base = BASE_PRICES.get(symbol, 1.0)
-    point = POINTS.get(symbol, 0.00001)
     vol = 0.0015 * np.sqrt(TIMEFRAME_SECONDS[timeframe] / 3600)
     close = base * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
     open_ = np.concatenate([[base], close[:-1]])
     wick = np.abs(rng.normal(0.0, vol * base * 0.5, (2, n)))
     high = np.maximum(open_, close) + wick[0]
     low = np.minimum(open_, close) - wick[1]
-    digits = round(-np.log10(point))
+    digits = digits_of(symbol)
     return pd.DataFrame(
         {
             "time": make_times(n, start=start, timeframe=timeframe),
@@ -84,6 +91,82 @@ def _fix_rounding(bars: pd.DataFrame) -> pd.DataFrame:
     bars["high"] = bars[["open", "high", "close"]].max(axis=1)
     bars["low"] = bars[["open", "low", "close"]].min(axis=1)
     return bars
+
+
+def make_replay_bars(
+    symbols: tuple[str, ...] = ("EURUSD", "USDJPY"),
+    n: int = 200,
+    *,
+    start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+    seed: int = 3,
+    step: timedelta = timedelta(hours=1),
+) -> dict[str, pd.DataFrame]:
+    """Random-walk bars per symbol in the MT5 rate layout, quick to build: no weekend gaps,
+    one stream for all symbols (what SimTerminal and worker tests replay; several compare
+    against figures of this exact output, so its parameters stay as they are)."""
+    rng = np.random.default_rng(seed)
+    base = {"USDJPY": 150.0, "USDCHF": 0.9, "GBPUSD": 1.27}
+    out = {}
+    for symbol in symbols:
+        digits = digits_of(symbol)
+        p0 = base.get(symbol, 1.1)
+        close = p0 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+        open_ = np.r_[p0, close[:-1]]
+        wiggle = np.abs(rng.normal(0, 0.0005, n)) * p0
+        out[symbol] = pd.DataFrame(
+            {
+                "time": pd.date_range(start, periods=n, freq=step, tz="UTC"),
+                "open": open_.round(digits),
+                "high": (np.maximum(open_, close) + wiggle).round(digits),
+                "low": (np.minimum(open_, close) - wiggle).round(digits),
+                "close": close.round(digits),
+                "tick_volume": rng.integers(100, 2_000, n).astype("int64"),
+                "spread": rng.integers(1, 15, n).astype("int64"),
+                "real_volume": np.zeros(n, dtype="int64"),
+            }
+        )
+    return out
+
+
+def make_bar_arrays(
+    n: int,
+    seed: int,
+    *,
+    price: float = 1.1,
+    sigma: float = 1e-3,
+    flat: float = 0.0,
+    volumes: tuple[int, int] = (50, 5_000),
+    spreads: tuple[int, int] = (5, 25),
+) -> Bars:
+    """A random walk as arrays (open, high, low, close, tick_volume, spread), unrounded, for
+    feature tests that sweep price level and volatility; ``flat`` is the share of bars that
+    do not move (runs of equal closes make the near-constant windows a fallback is for)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0, sigma, n) * (rng.random(n) >= flat)
+    close = price * np.exp(np.cumsum(steps))
+    open_ = np.concatenate([[price], close[:-1]])
+    wick = np.abs(rng.normal(0.0, sigma * price, (2, n)))
+    high = np.maximum(open_, close) + wick[0]
+    low = np.minimum(open_, close) - wick[1]
+    tick_volume = rng.integers(volumes[0], volumes[1] + 1, n).astype(np.float64)
+    spread = rng.integers(spreads[0], spreads[1] + 1, n).astype(np.float64)
+    return open_, high, low, close, tick_volume, spread
+
+
+def make_rates(n: int, seed: int, price: float = 1.1) -> np.ndarray:
+    """A random-walk bar series in ``copy_rates_from_pos``' layout, hourly."""
+    rng = np.random.default_rng(seed)
+    close = price * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+    rates = np.zeros(n, dtype=RATES_DTYPE)  # what copy_rates_from_pos returns
+    rates["time"] = 1_641_168_000 + TIMEFRAME_SECONDS["H1"] * np.arange(n)
+    rates["open"] = np.concatenate([[price], close[:-1]])
+    wick = np.abs(rng.normal(0.0, 5e-4 * price, (2, n)))
+    rates["high"] = np.maximum(rates["open"], close) + wick[0]
+    rates["low"] = np.minimum(rates["open"], close) - wick[1]
+    rates["close"] = close
+    rates["tick_volume"] = rng.integers(50, 5_000, n)
+    rates["spread"] = rng.integers(5, 25, n)
+    return rates
 
 
 def make_universe(

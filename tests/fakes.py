@@ -1,4 +1,4 @@
-"""Hand-written fakes for tests and demos: a model, a model source and a bar factory.
+"""Hand-written fakes for tests and demos: a model and a model source (bars: tests.factories).
 
 They record what they were given (STYLE: fakes that record calls over mocks), so a test can
 ask, e.g., which bar times a model decided on.
@@ -6,13 +6,10 @@ ask, e.g., which bar times a model decided on.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
-from serving.mt5.symbols import SYMBOL_SPECS
 from serving.registry.source import LoadedModel
 
 
@@ -68,36 +65,3 @@ class FakeModelSource:
 
     def refresh(self) -> None:
         self.refreshes += 1
-
-
-def make_bars(
-    symbols: tuple[str, ...] = ("EURUSD", "USDJPY"),
-    n: int = 200,
-    *,
-    start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
-    seed: int = 3,
-    step: timedelta = timedelta(hours=1),
-) -> dict[str, pd.DataFrame]:
-    """Random-walk bars in the MT5 rate layout (no weekend gaps), quick to build."""
-    rng = np.random.default_rng(seed)
-    base = {"USDJPY": 150.0, "USDCHF": 0.9, "GBPUSD": 1.27}
-    out = {}
-    for symbol in symbols:
-        digits = SYMBOL_SPECS[symbol].digits if symbol in SYMBOL_SPECS else 5
-        p0 = base.get(symbol, 1.1)
-        close = p0 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
-        open_ = np.r_[p0, close[:-1]]
-        wiggle = np.abs(rng.normal(0, 0.0005, n)) * p0
-        out[symbol] = pd.DataFrame(
-            {
-                "time": pd.date_range(start, periods=n, freq=step, tz="UTC"),
-                "open": open_.round(digits),
-                "high": (np.maximum(open_, close) + wiggle).round(digits),
-                "low": (np.minimum(open_, close) - wiggle).round(digits),
-                "close": close.round(digits),
-                "tick_volume": rng.integers(100, 2_000, n).astype("int64"),
-                "spread": rng.integers(1, 15, n).astype("int64"),
-                "real_volume": np.zeros(n, dtype="int64"),
-            }
-        )
-    return out

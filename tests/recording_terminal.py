@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.sim.terminal import SimTerminal
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class TerminalConfig:
     """What the served SimTerminal replays and where the server writes.
 
     Attributes:
-        symbols, bars, seed: ``tests.fakes.make_bars`` of H1 bars (no weekend gaps).
+        symbols, bars, seed: ``tests.fakes.make_replay_bars`` of H1 bars (no weekend gaps).
         start: index of the first forming bar (the models need a window of closed bars).
         send_log: the fsynced JSON-lines log of every ``order_send`` and its answer.
         journal: the worker's SQLite journal file, read at each send (may not exist yet).
@@ -70,7 +70,7 @@ class TerminalConfig:
 
 def build_terminal(config: TerminalConfig) -> SimTerminal:
     """A hedging account with latency 0 over the configured bars."""
-    bars = make_bars(config.symbols, n=config.bars, seed=config.seed)
+    bars = make_replay_bars(config.symbols, n=config.bars, seed=config.seed)
     terminal = SimTerminal(bars, account_mode="hedging", start=config.start)
     terminal.initialize()
     return terminal

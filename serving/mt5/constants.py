@@ -284,6 +284,7 @@ SYMBOL_FILLING_FOK = 1  # Fill or Kill allowed
 SYMBOL_FILLING_IOC = 2  # Immediate or Cancel allowed
 SYMBOL_FILLING_BOC = 4  # Book or Cancel allowed (exchange symbols)
 
+# The terminal's code of each timeframe name; a bar's length lives in data_contracts.schema.
 TIMEFRAMES: dict[str, int] = {
     "M1": TIMEFRAME_M1,
     "M2": TIMEFRAME_M2,

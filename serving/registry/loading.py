@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from data_contracts.synthetic import generate_market
 from models.packaging import DIGEST_TAG, model_digest
 from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
 from serving.registry.reader import RegistryReader
+from serving.sim.market import to_rates
 
 logger = logging.getLogger(__name__)
 
@@ -97,18 +99,11 @@ def check_model_dir(
 
 
 def synthetic_window(length: int) -> np.ndarray:
-    """A plausible random-walk rate window, for warming a model without market data."""
-    rng = np.random.default_rng(0)
-    window = np.zeros(length, dtype=RATES_DTYPE)
-    close = 1.1 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, length)))
-    window["time"] = 1_600_000_000 + 3600 * np.arange(length)
-    window["open"] = np.concatenate([[close[0]], close[:-1]])
-    window["high"] = np.maximum(window["open"], close) * 1.0005
-    window["low"] = np.minimum(window["open"], close) * 0.9995
-    window["close"] = close
-    window["tick_volume"] = rng.integers(100, 1000, length)
-    window["spread"] = 10
-    return window
+    """The last ``length`` bars of the synthetic market's EURUSD in the terminal's layout, for
+    warming a model without market data."""
+    n_days = length // 12 + 7  # an H1 day holds ~17 trading bars once weekends are out
+    bars = generate_market(symbols=("EURUSD",), delisted=None, n_days=n_days).bars["EURUSD"]
+    return to_rates(bars.tail(length))
 
 
 def warm(model: Any) -> None:

@@ -9,11 +9,11 @@ journal at start-up and picks up operators' reset requests between bars.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from data_contracts.schema import bar_length
 from serving.journal import Journal
 from serving.risk.breakers import (
     BreakerBoard,
@@ -32,23 +32,6 @@ logger = logging.getLogger(__name__)
 
 BREAKER_NAMES = ("order_errors", "halted", "latency", "drift", "stale_bars", "daily_loss")
 """The worker's breakers, as journaled, exported and reset (``tate reset-breaker NAME``)."""
-
-_PERIOD = re.compile(r"^(M|H|D|W|MN)(\d+)$")
-_UNIT = {
-    "M": timedelta(minutes=1),
-    "H": timedelta(hours=1),
-    "D": timedelta(days=1),
-    "W": timedelta(weeks=1),
-    "MN": timedelta(days=31),
-}
-
-
-def timeframe_period(timeframe: str) -> timedelta:
-    """The length of one bar of an MT5 timeframe name ("M5", "H1", "D1"; a month is 31 days)."""
-    match = _PERIOD.match(timeframe)
-    if match is None:
-        raise ValueError(f"unknown timeframe {timeframe!r}")
-    return _UNIT[match.group(1)] * int(match.group(2))
 
 
 @dataclass(frozen=True)
@@ -131,7 +114,7 @@ class WorkerBreakers(BreakerBoard):
             min_samples=limits.psi_min_samples,
         )
         self.stale_bars = StaleBarBreaker(
-            now, timeframe_period(timeframe), factor=limits.stale_bar_factor
+            now, bar_length(timeframe), factor=limits.stale_bar_factor
         )
         self.daily_loss = DailyLossBreaker(
             now, limit=limits.daily_loss_limit, roll_hour=limits.day_roll_hour

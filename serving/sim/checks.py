@@ -10,8 +10,8 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SymbolSpec
 from serving.mt5.types import TradeRequest
 
 _REQUEST_FIELDS = frozenset(TradeRequest._fields)

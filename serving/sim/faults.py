@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SymbolSpec
 
 Fault = (
     Literal[

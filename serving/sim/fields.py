@@ -8,8 +8,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SymbolSpec
 from serving.mt5.types import AccountInfo, SymbolInfo
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from data_contracts.symbols import SymbolSpec, tick_value, to_account_currency
 from models.costs import CostModel, range_points
-from serving.mt5.symbols import SymbolSpec, tick_value
 from serving.mt5.types import SymbolInfo, Tick
 from serving.sim.fields import symbol_info_tuple
 from serving.sim.market import Replay
@@ -89,12 +89,14 @@ class BarQuotes:
         return value
 
     def margin_per_lot(self, symbol: str) -> float:
-        """Account-currency margin one lot holds: contract × base price / leverage."""
+        """Account-currency margin one lot holds: the contract's base units in the account
+        currency / leverage."""
         margin = self._margins.get(symbol)
         if margin is None:
             spec, (bid, _) = self.specs[symbol], self.quote(symbol)
-            base_in_account = 1.0 if spec.currency_base == self.currency else bid
-            margin = spec.trade_contract_size * base_in_account / self.leverage
+            base = spec.currency_base
+            notional = to_account_currency(spec.trade_contract_size, base, spec, bid, self.currency)
+            margin = notional / self.leverage
             self._margins[symbol] = margin
         return margin
 

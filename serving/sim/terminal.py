@@ -32,9 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from data_contracts.symbols import SYMBOL_SPECS, SymbolSpec, UnknownSymbolSpecError
 from models.costs import CostModel
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SYMBOL_SPECS, SymbolSpec
 from serving.mt5.types import (
     AccountInfo,
     OrderCheckResult,
@@ -71,7 +71,7 @@ class SimTerminal:
     Args:
         bars: symbol → bars in the MT5 rate layout, all of ``timeframe``.
         timeframe: name of the bars' timeframe ("H1"); other timeframes are refused.
-        specs: symbol specifications (default: ``serving.mt5.symbols.SYMBOL_SPECS``).
+        specs: symbol specifications (default: ``data_contracts.symbols.SYMBOL_SPECS``).
         account_mode: "netting" (one position per symbol) or "hedging".
         start: index into the merged bar timeline, or a time, of the first forming bar.
         costs: commission, slippage and latency; default ``CostModel()``.
@@ -98,8 +98,6 @@ class SimTerminal:
         all_specs = dict(specs or SYMBOL_SPECS)
         missing = sorted(set(bars) - set(all_specs))
         if missing:
-            from serving.mt5.symbols import UnknownSymbolSpecError  # here: the imports are in flux
-
             raise UnknownSymbolSpecError(
                 f"no symbol spec for {missing}; known: {sorted(all_specs)}"
             )

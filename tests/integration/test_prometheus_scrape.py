@@ -19,7 +19,8 @@ from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModelSource
 from tests.system import executable
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
@@ -57,7 +58,7 @@ def _poll(predicate, what: str, attempts: int = 240, every: float = 0.5):  # typ
 @pytest.mark.integration
 def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
     prometheus_bin = executable("prometheus")
-    term = SimTerminal(make_bars(("EURUSD", "USDJPY"), n=5_000), account_mode="hedging")
+    term = SimTerminal(make_replay_bars(("EURUSD", "USDJPY"), n=5_000), account_mode="hedging")
     term.initialize()
     metrics = WorkerMetrics()
     worker = Worker(

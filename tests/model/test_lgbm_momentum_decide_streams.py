@@ -30,25 +30,10 @@ from models.strategies.lgbm_momentum import (
     build_features,
 )
 from models.streaming import RowPredictor
-from serving.mt5.types import RATES_DTYPE  # what copy_rates_from_pos returns
+from serving.mt5.types import RATES_DTYPE
+from tests.factories import make_rates
 
 HOUR = 3600
-
-
-def make_rates(n: int, seed: int, price: float = 1.1) -> np.ndarray:
-    """A random-walk bar series in ``copy_rates_from_pos``' layout, hourly."""
-    rng = np.random.default_rng(seed)
-    close = price * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
-    rates = np.zeros(n, dtype=RATES_DTYPE)
-    rates["time"] = 1_641_168_000 + HOUR * np.arange(n)
-    rates["open"] = np.concatenate([[price], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 5e-4 * price, (2, n)))
-    rates["high"] = np.maximum(rates["open"], close) + wick[0]
-    rates["low"] = np.minimum(rates["open"], close) - wick[1]
-    rates["close"] = close
-    rates["tick_volume"] = rng.integers(50, 5_000, n)
-    rates["spread"] = rng.integers(5, 25, n)
-    return rates
 
 
 def columns(rates: np.ndarray) -> list[np.ndarray]:

@@ -10,21 +10,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data_contracts.symbols import lookup_spec
 from models.backtest_bars import backtest_bars, backtest_lots
 from models.costs import CostModel
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 from tests.oracles.backtest_reference import reference_lots
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bars(n: int, seed: int, symbol: str = "EURUSD") -> dict[str, np.ndarray]:
-    frame = make_bars((symbol,), n=n, seed=seed)[symbol]
+    frame = make_replay_bars((symbol,), n=n, seed=seed)[symbol]
     return {c: frame[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "spread")}
 
 
 def _run(bars: dict[str, np.ndarray], lots: np.ndarray, costs: CostModel, symbol: str = "EURUSD"):
-    point = 1e-3 if symbol.endswith("JPY") else 1e-5
+    point = lookup_spec(symbol).point
     fast = backtest_lots(
         bars["open"], bars["high"], bars["low"], bars["close"], bars["spread"], lots,
         symbol=symbol, point=point, costs=costs,
@@ -122,7 +123,7 @@ def test_with_no_spread_and_no_fees_net_equals_gross() -> None:
 
 
 def test_backtest_bars_runs_each_symbol_with_its_point() -> None:
-    frames = make_bars(("EURUSD", "USDJPY"), n=40, seed=2)
+    frames = make_replay_bars(("EURUSD", "USDJPY"), n=40, seed=2)
     lots = {s: np.r_[np.ones(20), np.zeros(20)] for s in frames}
     out = backtest_bars(frames, lots, costs=CostModel(slippage_fixed_points=1.0))
     jpy = out["USDJPY"]

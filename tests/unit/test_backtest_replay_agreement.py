@@ -35,7 +35,8 @@ from serving.mt5 import constants as mt5
 from serving.registry.source import LoadedModel
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeDecision, FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeDecision, FakeModelSource
 
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY")
 QUOTED_IN_USD = ("EURUSD", "GBPUSD")
@@ -115,7 +116,7 @@ def _deal_costs(term: SimTerminal, symbol: str, bars: pd.DataFrame) -> float:
 
 @pytest.mark.parametrize("latency", [0, 1, 2])
 def test_backtest_and_worker_replay_on_sim_terminal_agree(latency: int) -> None:
-    bars = make_bars(SYMBOLS, n=N_BARS, seed=5)
+    bars = make_replay_bars(SYMBOLS, n=N_BARS, seed=5)
     series = _series(bars)
     costs = CostModel(
         commission_per_lot=3.5,

@@ -9,7 +9,7 @@ from serving.mt5 import constants as mt5
 from serving.mt5.types import TradeDeal, TradePosition
 from serving.risk.positions import read_book, summarize_book
 from serving.sim.terminal import SimTerminal
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 ROLES = {100: "champion", 101: "canary"}
 
@@ -45,7 +45,7 @@ def test_books_are_split_by_magic_with_signed_lots_and_costs_counted() -> None:
 
 
 def test_read_book_agrees_with_the_sim_terminal_and_is_none_when_offline() -> None:
-    term = SimTerminal(make_bars(("EURUSD",), n=20), account_mode="hedging", start=10)
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=20), account_mode="hedging", start=10)
     term.initialize()
     Mt5Broker(term, magic=100).rebalance("EURUSD", 0.5, intent_id="a")
     Mt5Broker(term, magic=101).rebalance("EURUSD", -0.05, intent_id="b")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from serving.journal import Journal
-from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers, timeframe_period
+from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
 
 
 class StepClock:
@@ -102,14 +102,9 @@ def test_a_reset_requested_while_the_worker_was_down_applies_at_start_up(tmp_pat
     ]
 
 
-def test_limits_refuse_an_unknown_policy_and_timeframes_have_lengths() -> None:
+def test_limits_refuse_an_unknown_policy() -> None:
     with pytest.raises(ValueError, match="tripped_policy"):
         RiskLimits(tripped_policy="panic")  # type: ignore[arg-type]
-    assert timeframe_period("M15") == timedelta(minutes=15)
-    assert timeframe_period("H4") == timedelta(hours=4)
-    assert timeframe_period("D1") == timedelta(days=1)
-    with pytest.raises(ValueError, match="timeframe"):
-        timeframe_period("X1")
 
 
 def test_breaker_events_read_back_tz_aware(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from data_contracts.symbols import SYMBOL_SPECS
 from models.costs import CostModel
 from serving.execution.broker import (
     NO_ANSWER_OUTCOMES,
@@ -17,16 +18,15 @@ from serving.execution.broker import (
     round_volume,
 )
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SYMBOL_SPECS
 from serving.sim.terminal import SimTerminal
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 MAGIC = 4200
 
 
 def _setup(mode: str = "netting", **specs: object) -> tuple[SimTerminal, Mt5Broker]:
     term = SimTerminal(
-        make_bars(("EURUSD", "USDJPY"), n=40), account_mode=mode, start=10,  # type: ignore[arg-type]
+        make_replay_bars(("EURUSD", "USDJPY"), n=40), account_mode=mode, start=10,  # type: ignore[arg-type]
         specs={**SYMBOL_SPECS, **specs},  # type: ignore[dict-item]
     )  # fmt: skip
     term.initialize()
@@ -170,7 +170,7 @@ def test_order_check_rejection_is_not_sent() -> None:
 
 def _delayed(mode: str, latency: int) -> tuple[SimTerminal, Mt5Broker]:
     term = SimTerminal(
-        make_bars(("EURUSD", "USDJPY"), n=40), account_mode=mode, start=10,  # type: ignore[arg-type]
+        make_replay_bars(("EURUSD", "USDJPY"), n=40), account_mode=mode, start=10,  # type: ignore[arg-type]
         costs=CostModel(latency_bars=latency),
     )  # fmt: skip
     term.initialize()
@@ -313,7 +313,7 @@ def test_a_partial_fill_is_journaled_as_partial_and_the_rest_is_not_chased() -> 
 
 
 def test_a_lost_reply_with_a_rewritten_comment_is_found_by_fingerprint() -> None:
-    term = SimTerminal(make_bars(("EURUSD",), n=30), start=10, comment_rewrite=lambda c: "")
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=30), start=10, comment_rewrite=lambda c: "")
     term.initialize()
     broker, _sleep = _quiet(term)
     broker.rebalance("EURUSD", 0.1, intent_id="ae")
@@ -335,7 +335,7 @@ class NoAnswerTerminal(SimTerminal):
 
 
 def test_no_answer_with_an_auth_failure_is_operational_and_not_reconciled() -> None:
-    term = NoAnswerTerminal(make_bars(("EURUSD",), n=30), start=10)
+    term = NoAnswerTerminal(make_replay_bars(("EURUSD",), n=30), start=10)
     term.initialize()
     broker, _sleep = _quiet(term)
     (event,) = broker.rebalance("EURUSD", 0.1, intent_id="ag")

@@ -20,7 +20,8 @@ from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModelSource
 
 MAGIC = 5100
 
@@ -68,7 +69,7 @@ class Process:
 
 
 def _term(mode: str = "netting", **kwargs: Any) -> SimTerminal:
-    bars = make_bars(("EURUSD", "USDJPY"), n=40)
+    bars = make_replay_bars(("EURUSD", "USDJPY"), n=40)
     term = SimTerminal(bars, start=10, account_mode=mode, **kwargs)  # type: ignore[arg-type]
     term.initialize()
     return term
@@ -96,7 +97,7 @@ class WatchedTerminal(SimTerminal):
 
 
 def test_the_intent_and_its_order_are_committed_before_order_send(tmp_path: Path) -> None:
-    term = WatchedTerminal(make_bars(("EURUSD",), n=30), start=10, account_mode="hedging")
+    term = WatchedTerminal(make_replay_bars(("EURUSD",), n=30), start=10, account_mode="hedging")
     term.initialize()
     proc = Process(term, _url(tmp_path))
     term.store, term.seen = proc.store, []
@@ -326,7 +327,7 @@ def test_a_restart_after_a_partial_fill_does_not_chase_the_rest_under_the_same_i
 def test_a_worker_killed_mid_order_restarts_and_trades_each_order_once(
     tmp_path: Path, point: str
 ) -> None:
-    term = SimTerminal(make_bars(("EURUSD",), n=40), account_mode="hedging")
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=40), account_mode="hedging")
     term.initialize()
 
     def worker() -> Worker:

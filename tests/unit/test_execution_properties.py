@@ -30,10 +30,10 @@ from serving.journal import Journal
 from serving.mt5 import constants as mt5
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 MAGIC = 6100
-BARS: dict[str, pd.DataFrame] = make_bars(("EURUSD",), n=40, seed=9)
+BARS: dict[str, pd.DataFrame] = make_replay_bars(("EURUSD",), n=40, seed=9)
 FAULTS = st.sampled_from(
     [
         "none",

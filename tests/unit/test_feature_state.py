@@ -25,39 +25,15 @@ from models.strategies.lgbm_momentum import (
     parse_features,
     window_of,
 )
+from tests.factories import Bars, make_bar_arrays
 
-Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 EPS = np.finfo(np.float64).eps
-
-
-def make_bars(
-    n: int,
-    seed: int,
-    *,
-    price: float = 1.1,
-    sigma: float = 1e-3,
-    flat: float = 0.0,
-    volumes: tuple[int, int] = (50, 5_000),
-    spreads: tuple[int, int] = (5, 25),
-) -> Bars:
-    """A random walk in MT5 rate columns; ``flat`` is the share of bars that do not move
-    (runs of equal closes make the near-constant windows the fallback is for)."""
-    rng = np.random.default_rng(seed)
-    steps = rng.normal(0.0, sigma, n) * (rng.random(n) >= flat)
-    close = price * np.exp(np.cumsum(steps))
-    open_ = np.concatenate([[price], close[:-1]])
-    wick = np.abs(rng.normal(0.0, sigma * price, (2, n)))
-    high = np.maximum(open_, close) + wick[0]
-    low = np.minimum(open_, close) - wick[1]
-    tick_volume = rng.integers(volumes[0], volumes[1] + 1, n).astype(np.float64)
-    spread = rng.integers(spreads[0], spreads[1] + 1, n).astype(np.float64)
-    return open_, high, low, close, tick_volume, spread
 
 
 @st.composite
 def bar_sets(draw: st.DrawFn) -> Bars:
     low_volume = draw(st.sampled_from([0, 1, 50, 900]))
-    return make_bars(
+    return make_bar_arrays(
         draw(st.integers(WINDOW, 4 * WINDOW)),
         draw(st.integers(0, 2**32 - 1)),
         price=draw(st.sampled_from([0.62, 1.1, 115.0, 1_800.0, 60_000.0])),
@@ -143,7 +119,7 @@ def test_any_named_feature_set_is_kept_incrementally_like_the_batch(
     names: list[str], seed: int
 ) -> None:
     chosen = tuple(names)
-    assert_incremental_equals_batch(make_bars(window_of(chosen) + 80, seed), chosen)
+    assert_incremental_equals_batch(make_bar_arrays(window_of(chosen) + 80, seed), chosen)
 
 
 @settings(max_examples=40, deadline=None)
@@ -180,7 +156,7 @@ def test_rebuilding_from_a_window_equals_pushing_every_bar(bars: Bars, cut: int)
 
 def test_a_constant_volume_window_falls_back_to_the_batch_arithmetic() -> None:
     # 24 equal volumes: numpy's std is rounding noise (or 0); the state reproduces it exactly
-    bars = make_bars(3 * WINDOW, 5, volumes=(1_234, 1_234))
+    bars = make_bar_arrays(3 * WINDOW, 5, volumes=(1_234, 1_234))
     batch = build_features(*bars)
     state = FeatureState()
     _, high, low, close, tick_volume, spread = bars
@@ -190,7 +166,7 @@ def test_a_constant_volume_window_falls_back_to_the_batch_arithmetic() -> None:
 
 
 def test_features_are_nan_until_a_full_window_has_been_pushed() -> None:
-    _, high, low, close, tick_volume, spread = make_bars(WINDOW, 1)
+    _, high, low, close, tick_volume, spread = make_bar_arrays(WINDOW, 1)
     state = FeatureState()
     for t in range(WINDOW - 1):
         assert np.isnan(state.update(high[t], low[t], close[t], tick_volume[t], spread[t])).all()
@@ -201,7 +177,7 @@ def test_features_are_nan_until_a_full_window_has_been_pushed() -> None:
 
 
 def test_rounding_does_not_accumulate_over_a_long_stream() -> None:
-    bars = make_bars(20_000, 11, price=115.0)
+    bars = make_bar_arrays(20_000, 11, price=115.0)
     _, high, low, close, tick_volume, spread = bars
     state = FeatureState()
     for t in range(len(close)):

@@ -14,14 +14,17 @@ from serving.metrics import WorkerMetrics
 from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModelSource
 
 MAGIC = 5300
 
 
 def _live() -> SimTerminal:
     """Stands in for the live netting terminal (any object with the MetaTrader5 API)."""
-    live = SimTerminal(make_bars(("EURUSD", "USDJPY"), n=120), start=60, account_mode="netting")
+    live = SimTerminal(
+        make_replay_bars(("EURUSD", "USDJPY"), n=120), start=60, account_mode="netting"
+    )
     live.initialize()
     return live
 
@@ -70,6 +73,6 @@ def test_serve_gives_a_live_netting_account_a_shadow_and_a_hedging_one_none(
     monkeypatch.setenv("TATE_HOME", str(tmp_path))
     settings = TateSettings()
     assert isinstance(live_shadow(_live(), ("EURUSD",), settings), ShadowTerminal)
-    hedging = SimTerminal(make_bars(("EURUSD",), n=80), start=60, account_mode="hedging")
+    hedging = SimTerminal(make_replay_bars(("EURUSD",), n=80), start=60, account_mode="hedging")
     hedging.initialize()
     assert live_shadow(hedging, ("EURUSD",), settings) is None

@@ -7,19 +7,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from data_contracts.symbols import SYMBOL_SPECS
 from models.costs import CostModel
 from serving.mt5 import constants as mt5
-from serving.mt5.symbols import SYMBOL_SPECS
 from serving.mt5.types import RATES_DTYPE, TradeDeal, TradePosition
 from serving.sim.terminal import SimTerminal
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 H1 = mt5.TIMEFRAME_H1
 
 
 def _terminal(mode: str = "netting", start: int = 20, **kwargs: object) -> SimTerminal:
     term = SimTerminal(
-        make_bars(("EURUSD", "USDJPY"), n=60), account_mode=mode, start=start, **kwargs
+        make_replay_bars(("EURUSD", "USDJPY"), n=60), account_mode=mode, start=start, **kwargs
     )  # type: ignore[arg-type]
     term.initialize()
     return term
@@ -136,7 +136,7 @@ def test_answering_faults_place_nothing(fault: object, retcode: int) -> None:
 
 def test_order_check_rejects_bad_volume_unsupported_filling_and_closed_market() -> None:
     ioc_only = replace(SYMBOL_SPECS["EURUSD"], filling_mode=mt5.SYMBOL_FILLING_IOC)
-    bars = make_bars(("EURUSD", "USDJPY"), n=60)
+    bars = make_replay_bars(("EURUSD", "USDJPY"), n=60)
     bars["USDJPY"] = bars["USDJPY"].iloc[:10]  # delisted before the replay's start
     term = SimTerminal(bars, specs={**SYMBOL_SPECS, "EURUSD": ioc_only}, start=20)
     term.initialize()
@@ -164,7 +164,7 @@ def test_usd_based_symbol_reports_tick_value_from_the_price() -> None:
 
 
 def test_calls_before_initialize_fail_like_the_module() -> None:
-    term = SimTerminal(make_bars(("EURUSD",), n=10))
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=10))
     assert term.account_info() is None and term.symbol_info_tick("EURUSD") is None
     assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
     term.initialize()

@@ -18,7 +18,7 @@ from serving.sim.account import Book
 from serving.sim.quotes import BarQuotes
 from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
-from tests.fakes import make_bars
+from tests.factories import make_replay_bars
 
 H1 = mt5.TIMEFRAME_H1
 SYMBOLS = ("EURUSD", "USDJPY", "GBPUSD")
@@ -26,7 +26,7 @@ SYMBOLS = ("EURUSD", "USDJPY", "GBPUSD")
 
 def _bars() -> dict[str, pd.DataFrame]:
     """Three symbols: one with a gap (a closed market for some bars), one that stops early."""
-    bars = make_bars(SYMBOLS, n=40, seed=11)
+    bars = make_replay_bars(SYMBOLS, n=40, seed=11)
     bars["USDJPY"] = bars["USDJPY"].drop(index=range(14, 18)).reset_index(drop=True)
     bars["GBPUSD"] = bars["GBPUSD"].iloc[:25].reset_index(drop=True)
     return bars
@@ -162,7 +162,7 @@ def test_a_fill_revalues_the_account_within_the_same_bar() -> None:
 
 
 def test_the_shadow_quotes_the_live_terminals_new_bar_after_each_advance() -> None:
-    live = SimTerminal(make_bars(("EURUSD",), n=120), start=60, account_mode="netting")
+    live = SimTerminal(make_replay_bars(("EURUSD",), n=120), start=60, account_mode="netting")
     live.initialize()
     shadow = ShadowTerminal(live, ("EURUSD",), "H1", history=50)
     shadow.initialize()

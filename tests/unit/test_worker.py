@@ -15,7 +15,8 @@ from serving.mt5 import constants as mt5
 from serving.registry.source import LoadedModel
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker, make_intent_id
-from tests.fakes import FakeModel, FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModel, FakeModelSource
 
 MAGIC = 9100
 SYMBOLS = ("EURUSD", "USDJPY")
@@ -59,7 +60,7 @@ class TerminalWatchingModel(FakeModel):
 
 
 def _worker(mode: str = "hedging", roles: tuple[str, ...] = ("champion", "canary"), n: int = 60):
-    term = SimTerminal(make_bars(SYMBOLS, n=n), account_mode=mode)  # type: ignore[arg-type]
+    term = SimTerminal(make_replay_bars(SYMBOLS, n=n), account_mode=mode)  # type: ignore[arg-type]
     term.initialize()
     journal = Journal("sqlite://")
     source = FakeModelSource.with_roles(*roles)
@@ -81,7 +82,7 @@ def test_every_decision_is_journaled_with_its_features() -> None:
 
 
 def test_the_worker_never_decides_on_the_forming_bar() -> None:
-    term = SimTerminal(make_bars(SYMBOLS, n=40))
+    term = SimTerminal(make_replay_bars(SYMBOLS, n=40))
     term.initialize()
     model = TerminalWatchingModel(term)
     source = FakeModelSource({"champion": LoadedModel("fake", "1", "champion", model)})
@@ -93,7 +94,7 @@ def test_the_worker_never_decides_on_the_forming_bar() -> None:
 
 
 def test_each_decision_and_order_is_committed_before_its_order_send(tmp_path: Path) -> None:
-    term = JournalCheckingTerminal(make_bars(SYMBOLS, n=40), account_mode="hedging")
+    term = JournalCheckingTerminal(make_replay_bars(SYMBOLS, n=40), account_mode="hedging")
     term.initialize()
     url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
     term.journal, term.seen = Journal(url), []

@@ -20,8 +20,8 @@ from serving.registry.source import LoadedModel
 from serving.risk.board import BREAKER_NAMES, RiskLimits
 from serving.sim.terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, Worker
-from tests.factories import make_bars_set
-from tests.fakes import FakeDecision, FakeModel, FakeModelSource, make_bars
+from tests.factories import make_bars_set, make_replay_bars
+from tests.fakes import FakeDecision, FakeModel, FakeModelSource
 
 MAGIC = 9100
 BREAKERS = BREAKER_NAMES
@@ -53,7 +53,7 @@ def _worker(
     **kwargs: Any,
 ) -> tuple[Any, Journal, FakeModelSource, Worker]:
     # start past the models' 8-bar window, so the first pass decides
-    term = term or SimTerminal(make_bars(symbols, n=n), account_mode="hedging", start=10)
+    term = term or SimTerminal(make_replay_bars(symbols, n=n), account_mode="hedging", start=10)
     term.initialize()
     journal = journal or Journal("sqlite://")
     source = source or FakeModelSource.with_roles(*roles)
@@ -224,7 +224,7 @@ class FrozenBarsTerminal:
 
 
 def test_stale_bars_trip_when_the_terminal_stops_closing_bars() -> None:
-    inner = SimTerminal(make_bars(("EURUSD",), n=30), account_mode="hedging", start=10)
+    inner = SimTerminal(make_replay_bars(("EURUSD",), n=30), account_mode="hedging", start=10)
     clock = StepClock(inner.current_time)
     _, journal, _, worker = _worker(
         symbols=("EURUSD",), roles=("champion",), clock=clock,

@@ -15,7 +15,8 @@ from serving.registry.reader import RegistrySnapshot
 from serving.registry.source import AliasPoller, BackgroundPoller
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModel, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModel
 
 
 class MovingReader:
@@ -45,7 +46,7 @@ class SlowLoader:
 
 
 def test_a_background_swap_neither_skips_nor_repeats_a_bar(tmp_path: Path) -> None:
-    term = SimTerminal(make_bars(("EURUSD", "USDJPY"), n=400), start=20)
+    term = SimTerminal(make_replay_bars(("EURUSD", "USDJPY"), n=400), start=20)
     term.initialize()
     reader, loader = MovingReader(), SlowLoader()
     source = BackgroundPoller(AliasPoller("m", reader, loader), interval_seconds=0.001).start()

@@ -10,13 +10,14 @@ from serving.journal import Journal
 from serving.metrics import WorkerMetrics
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModelSource
 
 MAGIC = 5200
 
 
 def _term(login: int = 5_000_001) -> SimTerminal:
-    bars = make_bars(("EURUSD",), n=40)
+    bars = make_replay_bars(("EURUSD",), n=40)
     term = SimTerminal(bars, start=10, account_mode="hedging", login=login)
     term.initialize()
     return term
@@ -72,7 +73,7 @@ def test_a_new_sim_account_starts_flat_and_untripped_while_the_old_one_keeps_its
 
 
 def test_on_netting_the_canary_trades_in_shadow_and_the_journal_says_so(tmp_path: Path) -> None:
-    bars = make_bars(("EURUSD",), n=40)
+    bars = make_replay_bars(("EURUSD",), n=40)
     term = SimTerminal(bars, start=10, account_mode="netting")
     shadow = SimTerminal(bars, start=10, account_mode="hedging")
     term.initialize(), shadow.initialize()

@@ -11,13 +11,14 @@ from serving.metrics import WorkerMetrics
 from serving.registry.source import LoadedModel
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.fakes import FakeModel, FakeModelSource, make_bars
+from tests.factories import make_replay_bars
+from tests.fakes import FakeModel, FakeModelSource
 
 SYMBOLS = ("EURUSD", "USDJPY")
 
 
 def _worker(source: FakeModelSource, *, refresh_every_bars: int = 1) -> tuple[Worker, Journal]:
-    term = SimTerminal(make_bars(SYMBOLS, n=40))
+    term = SimTerminal(make_replay_bars(SYMBOLS, n=40))
     term.initialize()
     journal = Journal("sqlite://")
     worker = Worker(
