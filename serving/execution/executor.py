@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent, choose_filling
 from serving.execution.intents import (
     HELD_ORDER_STATES,
@@ -63,7 +62,9 @@ from serving.execution.trades import (
     order_fields,
     planned_order,
 )
-from serving.journal import Journal, JournalWrites
+from serving.journal import JournalWrites
+from serving.mt5.terminal import Terminal
+from serving.ports import Broker, JournalDatabase
 
 __all__ = ["OrderExecutor", "Target", "Trade", "planned_order", "state_after"]
 
@@ -105,8 +106,8 @@ class OrderExecutor:
 
     def __init__(
         self,
-        journal: Journal,
-        terminal: Any,
+        journal: JournalDatabase,
+        terminal: Terminal,
         *,
         account: str = "",
         now: Callable[[], datetime] | None = None,
@@ -211,7 +212,7 @@ class OrderExecutor:
 
     def rebalance(
         self,
-        broker: Mt5Broker,
+        broker: Broker,
         symbol: str,
         target_volume: float,
         *,

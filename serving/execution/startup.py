@@ -30,10 +30,11 @@ import logging
 import uuid
 from collections.abc import Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from serving.execution.intents import OPEN_ORDER_STATES, IntentState, OrderState
 from serving.execution.reconciler import Disagreement, compare_books, terminal_book
+from serving.mt5.types import TradePosition
 
 if TYPE_CHECKING:
     from serving.execution.executor import OrderExecutor
@@ -49,7 +50,7 @@ class StartupReport:
     reasons: tuple[str, ...] = ()
     disagreements: tuple[Disagreement, ...] = ()
     unresolved: tuple[str, ...] = ()  # order keys
-    external: tuple[Any, ...] = ()  # positions of other magics, left alone
+    external: tuple[TradePosition, ...] = ()  # positions of other magics, left alone
     abandoned: tuple[str, ...] = ()  # intent ids that never sent anything
 
 
@@ -89,7 +90,7 @@ class StartupCheck:
         reasons = [f"order {row['order_key']} unresolved: {row['reason']}" for row in unresolved]
         positions, orders = x.terminal.positions_get(), x.terminal.orders_get()
         disagreements: list[Disagreement] = []
-        external: tuple[Any, ...] = ()
+        external: tuple[TradePosition, ...] = ()
         if positions is None or orders is None:
             reasons.append(f"the terminal did not answer: {x.terminal.last_error()}")
         else:

@@ -24,6 +24,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from serving.registry.loading import load_verified_model
 from serving.registry.reader import RegistryReader, RegistryUnreachableError, registry_reader
 
@@ -34,11 +37,37 @@ HALTED_REASON_TAG = "halted_reason"
 _NOT_HALTED = {"", "false", "0", "no"}
 
 
+class Decision(Protocol):
+    """What a model says about one closed bar: side, how sure, and the features it read."""
+
+    @property
+    def signal(self) -> int: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+    @property
+    def probability(self) -> float: ...
+
+    @property
+    def features(self) -> ArrayLike: ...
+
+
+class Model(Protocol):
+    """The unwrapped python model the worker runs: ``decide`` on the last ``window`` closed
+    bars (a ``RATES_DTYPE`` array). It may also name its features (``feature_names``)."""
+
+    @property
+    def window(self) -> int: ...
+
+    def decide(self, window: np.ndarray) -> Decision: ...
+
+
 class LoadedModel(NamedTuple):
     name: str
     version: str
     role: str
-    model: Any  # the unwrapped python model: has ``window`` and ``decide(window)``
+    model: Model
 
 
 class ModelSource(Protocol):

@@ -39,6 +39,7 @@ from serving.mt5.types import (
     AccountInfo,
     OrderCheckResult,
     OrderSendResult,
+    SymbolInfo,
     Tick,
     TradeDeal,
     TradeOrder,
@@ -221,7 +222,7 @@ class SimTerminal:
             return None
         return self._bar().tick(symbol)
 
-    def symbol_info(self, symbol: str) -> Any:
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
         if not self._online() or symbol not in self.specs:
             return None
         return self._bar().info(symbol)
