@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from models.sizing import size_from_confidence
 from serving.clocks import Clock, ReplayClock, SystemClock
@@ -47,6 +46,7 @@ from serving.ports import Broker, WorkerJournal
 from serving.registry.source import LoadedModel, Model, ModelSource
 from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
 from serving.risk.breakers import BreakerEvent
+from serving.risk.drift_feed import DriftFeed, DriftReference
 from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale, policy_target
 from serving.risk.positions import read_book
 from serving.roles import TRADING_ROLES, DecideOnlyRole, Role, choose_roles, is_hedging
@@ -54,9 +54,6 @@ from serving.roles import TRADING_ROLES, DecideOnlyRole, Role, choose_roles, is_
 __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 
 logger = logging.getLogger(__name__)
-
-DriftReference = Callable[[LoadedModel, str], ArrayLike | None]
-"""``(loaded model, feature) -> reference sample`` (its training values) or None to warm up."""
 
 
 def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
@@ -171,8 +168,10 @@ class Worker:
         self._journaled = JournaledBreakers(self.breakers, journal, self.account)
         self._journaled.restore()
         self.metrics.set_breakers(self.breakers.states())
-        self._drift_reference, self._timer = drift_reference, timer
-        self._drift_version: str | None = None
+        self._timer = timer
+        self.drift = DriftFeed(
+            self.breakers.drift, metrics, self.limits.drift_feature, drift_reference, logger
+        )
         self._last_bar: dict[tuple[str, str], int] = {}
         self._newest_bar: dict[str, int | None] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
@@ -275,7 +274,7 @@ class Worker:
             self.executor.trade(targets, writes, record=self._record, withhold=self._withheld)
         except Exception:
             logger.exception("trading this bar failed; its open orders are reconciled next")
-        self._evaluate_drift()
+        self.drift.evaluate()
         if self.breakers.tripped and self.limits.tripped_policy != "hold":
             for symbol in self.symbols:
                 for role in roles:
@@ -372,7 +371,7 @@ class Worker:
         features = np.asarray(decision.features, dtype=np.float64)
         names = feature_names(model, len(features))
         if role == "champion":
-            self._observe_drift(loaded, names, features)
+            self.drift.observe(loaded, names, features)
         trader = self._role(role)
         tradable = trader.tradable()
         size = self._size(symbol, role, float(decision.confidence)) if tradable else 0.0
@@ -403,34 +402,6 @@ class Worker:
         """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
         tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
         return "; ".join(tripped) or None
-
-    def _observe_drift(
-        self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray
-    ) -> None:
-        """Feed the champion's key feature to the drift breaker; a new version starts over
-        against its own reference."""
-        drift = self.breakers.drift
-        if loaded.version != self._drift_version and names:
-            self._drift_version = loaded.version
-            feature = self.limits.drift_feature or names[0]
-            reference = None
-            try:
-                if self._drift_reference is not None:
-                    reference = self._drift_reference(loaded, feature)
-            except Exception:
-                logger.exception("no drift reference for v%s; warming up", loaded.version)
-            drift.rebase(reference, feature)
-            self.metrics.feature_drift.clear()
-            if feature not in names:
-                logger.warning("drift feature %r is not among %s; not watched", feature, names)
-        watched = drift.feature
-        if watched is not None and watched in names:
-            drift.observe(float(features[list(names).index(watched)]))
-
-    def _evaluate_drift(self) -> None:
-        score = self.breakers.drift.evaluate()
-        if self.breakers.drift.feature is not None:
-            self.metrics.feature_drift.labels(feature=self.breakers.drift.feature).set(score)
 
     def _size(self, symbol: str, role: str, confidence: float) -> float:
         """Lots from confidence, shrunk by the drift score, on the broker's grid and budget."""

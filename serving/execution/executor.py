@@ -4,7 +4,7 @@ The worker hands a bar's targets, one per decision, to ``OrderExecutor.trade``. 
 
 1. **Refuse** while start-up reconciliation disagrees (``serving.execution.startup``), saying why.
 2. **Resolve** each (symbol, magic)'s open orders — ``sent`` (maybe sent, e.g. by a process
-   that died), ``unknown`` and ``pending`` — against the terminal (``serving.execution.reconciler``).
+   that died), ``unknown`` and ``pending`` — against the terminal (``serving.execution.open_orders``).
 3. **Once per intent**: an intent one of whose orders reached the terminal (filled, partial,
    pending, or still unresolved) is never executed again, so a restarted worker re-deciding
    the same bar sends nothing twice. An intent whose orders were all proven absent, rejected
