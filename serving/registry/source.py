@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -135,7 +135,7 @@ class AliasPoller:
         self,
         model_name: str,
         reader: RegistryReader,
-        loader: Callable[[str, str], Any],
+        loader: Callable[[str, str], Model],
         aliases: tuple[str, ...] = ("champion", "canary"),
         *,
         retry_seconds: float = 5.0,
@@ -169,7 +169,7 @@ class AliasPoller:
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
         cache = cache_dir or Path(tempfile.mkdtemp(prefix="tate-models-"))
 
-        def load(name: str, version: str) -> Any:
+        def load(name: str, version: str) -> Model:
             return load_verified_model(
                 name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache
             )
@@ -216,7 +216,7 @@ class AliasPoller:
         self._models = MappingProxyType(models)
         self.unavailable = MappingProxyType(unavailable)
 
-    def _load(self, version: str, role: str) -> Any | None:
+    def _load(self, version: str, role: str) -> Model | None:
         """The loaded model, or None when it fails, is refused, or is still backing off."""
         failure = self._failed.get(version)
         if failure is not None and self._now() < failure.retry_at:

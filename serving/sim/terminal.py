@@ -39,7 +39,6 @@ from serving.mt5.types import (
     AccountInfo,
     OrderCheckResult,
     OrderSendResult,
-    SymbolInfo,
     Tick,
     TradeDeal,
     TradeOrder,
@@ -222,7 +221,7 @@ class SimTerminal:
             return None
         return self._bar().tick(symbol)
 
-    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+    def symbol_info(self, symbol: str) -> Any:
         if not self._online() or symbol not in self.specs:
             return None
         return self._bar().info(symbol)
