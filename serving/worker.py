@@ -9,7 +9,8 @@ the terminal has a journal row that explains it. Every row carries the account
 (``login@server``). The champion trades the full risk budget; the canary a fraction of it
 under its own magic number (magic + 1), which only a hedging account can keep apart: on a netting
 account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
-``shadow``), whose paper orders never enter the account's book.
+``shadow``), whose paper orders never enter the account's book. Which of these each role does is
+fixed once, at start-up, from the account's margin mode (``serving.roles``).
 
 Circuit breakers (``serving.risk.board``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
