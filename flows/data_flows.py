@@ -27,6 +27,7 @@ from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFai
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from serving.mt5.rates import closed_rates_range
+from serving.mt5.terminal import Terminal
 
 
 @task
@@ -56,7 +57,7 @@ def _server_wall(utc: datetime, server_time: str) -> datetime:
 
 def ingest_from_terminal(
     settings: TateSettings,
-    terminal: Any,
+    terminal: Terminal,
     symbols: list[str],
     *,
     start: datetime,

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import pandas as pd
 
@@ -27,6 +27,7 @@ from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.mt5.constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+from serving.mt5.terminal import Terminal
 from serving.registry.references import TrainingReferences
 from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
 from serving.risk.board import RiskLimits
@@ -84,8 +85,10 @@ def sim_terminal(
     return terminal, tuple(sorted(live))
 
 
-def live_terminal(settings: TateSettings, kind: str) -> Any:
-    """The MetaTrader5 module (Windows) or an mt5linux bridge to a terminal under Wine."""
+def live_terminal(settings: TateSettings, kind: str) -> Terminal:
+    """The MetaTrader5 module (Windows) or an mt5linux bridge to a terminal under Wine.
+
+    Both are untyped; they are cast to the ``Terminal`` port here, the one place they enter."""
     if kind == "mt5":
         try:
             import MetaTrader5  # type: ignore[import-not-found]
@@ -94,7 +97,7 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
                 "--terminal mt5 needs the MetaTrader5 package, which installs on Windows only "
                 "(pip install 'tate[mt5]'); use --terminal mt5linux or sim"
             ) from error
-        return MetaTrader5
+        return cast(Terminal, MetaTrader5)
     try:
         from mt5linux import MetaTrader5 as Bridge  # type: ignore[import-not-found]
     except ImportError as error:
@@ -102,7 +105,7 @@ def live_terminal(settings: TateSettings, kind: str) -> Any:
             "--terminal mt5linux needs the mt5linux bridge (pip install 'tate[mt5linux]')"
         ) from error
     try:
-        return Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port)
+        return cast(Terminal, Bridge(host=settings.mt5linux_host, port=settings.mt5linux_port))
     except OSError as error:
         raise TerminalUnavailableError(
             f"--terminal mt5linux: no bridge answers at {settings.mt5linux_host}:"
@@ -141,7 +144,9 @@ def model_source(settings: TateSettings, *, background: bool) -> ModelSource:
     return BackgroundPoller(poller, settings.poll_seconds).start()
 
 
-def live_shadow(term: Any, symbols: Sequence[str], settings: TateSettings) -> SimTerminal | None:
+def live_shadow(
+    term: Terminal, symbols: Sequence[str], settings: TateSettings
+) -> SimTerminal | None:
     """On a live netting account, the canary's shadow SimTerminal over the terminal's bars."""
     account = term.account_info()
     if account is None or account.margin_mode == ACCOUNT_MARGIN_MODE_RETAIL_HEDGING:
@@ -168,13 +173,14 @@ def run_worker(
     if terminal not in ("sim", "mt5", "mt5linux"):
         raise BadOptionError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
     clock: Clock
+    term: Terminal
     shadow: SimTerminal | None = None
     if terminal == "sim":
-        term, symbols = sim_terminal(settings, start)
-        if term.account_mode == "netting":
+        sim, symbols = sim_terminal(settings, start)
+        if sim.account_mode == "netting":
             shadow, _ = sim_terminal(settings, start, account_mode="hedging")
             shadow.initialize()
-        clock = ReplayClock(term)
+        term, clock = sim, ReplayClock(sim)
     else:
         term, symbols = live_terminal(settings, terminal), settings.symbols
         clock = SystemClock()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
+
+from serving.mt5.terminal import ReplayTerminal
 
 
 class Clock(Protocol):
@@ -30,7 +32,7 @@ class SystemClock:
 class ReplayClock:
     """The replay's time (the forming bar's open); ``sleep`` paces a replay in wall time."""
 
-    def __init__(self, terminal: Any) -> None:
+    def __init__(self, terminal: ReplayTerminal) -> None:
         self.terminal = terminal
 
     def now(self) -> datetime:

@@ -9,7 +9,8 @@ the terminal has a journal row that explains it. Every row carries the account
 (``login@server``). The champion trades the full risk budget; the canary a fraction of it
 under its own magic number (magic + 1), which only a hedging account can keep apart: on a netting
 account the canary trades a shadow SimTerminal instead (``shadow_terminal``; journal role
-``shadow``), whose paper orders never enter the account's book.
+``shadow``), whose paper orders never enter the account's book. Which of these each role does is
+fixed once, at start-up, from the account's margin mode (``serving.roles``).
 
 Circuit breakers (``serving.risk.board``) are watched before the decisions of each pass: operator
 reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
@@ -29,32 +30,31 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from models.sizing import size_from_confidence
 from serving.clocks import Clock, ReplayClock, SystemClock
-from serving.execution.broker import Mt5Broker, OrderEvent, Outcome
+from serving.execution.events import OrderEvent
 from serving.execution.executor import OrderExecutor, Target
-from serving.journal import Journal, JournalWrites
+from serving.execution.outcomes import Outcome
+from serving.journal import JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
-from serving.registry.source import LoadedModel, ModelSource
+from serving.mt5.terminal import ReplayTerminal, Terminal
+from serving.mt5.types import AccountInfo
+from serving.ports import Broker, WorkerJournal
+from serving.registry.source import LoadedModel, Model, ModelSource
 from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
 from serving.risk.breakers import BreakerEvent
+from serving.risk.drift_feed import DriftFeed, DriftReference
 from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale, policy_target
 from serving.risk.positions import read_book
+from serving.roles import TRADING_ROLES, DecideOnlyRole, Role, choose_roles, is_hedging
 
 __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 
 logger = logging.getLogger(__name__)
-
-TRADING_ROLES = ("champion", "canary")
-
-DriftReference = Callable[[LoadedModel, str], ArrayLike | None]
-"""``(loaded model, feature) -> reference sample`` (its training values) or None to warm up."""
 
 
 def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
@@ -68,13 +68,17 @@ def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account:
     return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:16]
 
 
-def account_key(terminal: Any) -> str:
+def account_key(terminal: Terminal) -> str:
     """``login@server`` of the terminal's account ("" when it does not say)."""
-    info = terminal.account_info()
+    return login_at_server(terminal.account_info())
+
+
+def login_at_server(info: AccountInfo | None) -> str:
+    """``login@server`` of an account ("" for none)."""
     return "" if info is None else f"{info.login}@{info.server}"
 
 
-def feature_names(model: Any, count: int) -> tuple[str, ...]:
+def feature_names(model: Model, count: int) -> tuple[str, ...]:
     """The model's ``feature_names``, or positional names for a model that declares none."""
     names = getattr(model, "feature_names", None)
     if names is None or len(names) != count:
@@ -82,7 +86,9 @@ def feature_names(model: Any, count: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-def fetch_closed_window(terminal: Any, symbol: str, timeframe: int, count: int) -> Any:
+def fetch_closed_window(
+    terminal: Terminal, symbol: str, timeframe: int, count: int
+) -> np.ndarray | None:
     """The last ``count`` closed bars (position 1 onward), or None when there are fewer."""
     window = terminal.copy_rates_from_pos(symbol, timeframe, 1, count)
     if window is None or len(window) < count:
@@ -94,8 +100,10 @@ class Worker:
     """Runs models on closed bars and trades their targets through the broker.
 
     Args:
-        terminal: an object with the MetaTrader5 module's API (``advance()`` if a replay).
-        broker: the champion's broker; the canary trades through ``broker.for_magic(magic+1)``.
+        terminal: the MetaTrader5 API (``serving.mt5.terminal``; ``advance()`` if a replay).
+        broker: the champion's broker; the canary trades through ``broker.for_magic(magic+1)``
+            on a hedging account, else through it on ``shadow_terminal`` if one is given
+            (``serving.roles``: chosen once, from the account's margin mode at start-up).
         journal, model_source, metrics, clock: collaborators (see their modules).
         symbols, timeframe: what to trade, e.g. ("EURUSD",), "H1".
         max_volume: the champion's risk budget in lots at confidence 1.
@@ -115,9 +123,9 @@ class Worker:
 
     def __init__(
         self,
-        terminal: Any,
-        broker: Mt5Broker,
-        journal: Journal,
+        terminal: Terminal,
+        broker: Broker,
+        journal: WorkerJournal,
         model_source: ModelSource,
         metrics: WorkerMetrics,
         clock: Clock,
@@ -131,7 +139,7 @@ class Worker:
         limits: RiskLimits | None = None,
         drift_reference: DriftReference | None = None,
         timer: Callable[[], float] = time.perf_counter,
-        shadow_terminal: Any | None = None,
+        shadow_terminal: ReplayTerminal | None = None,
         refresh_every_bars: int = 1,
     ) -> None:
         if refresh_every_bars < 1:
@@ -142,27 +150,33 @@ class Worker:
         self.max_volume, self.canary_fraction = max_volume, canary_fraction
         self.position_cap = position_cap or PositionCap(max_volume)
         self.brokers = {"champion": broker, "canary": broker.for_magic(broker.magic + 1)}
-        # netting: positions cannot be split, so the canary trades a shadow SimTerminal instead
         self.shadow_terminal = shadow_terminal
-        self._shadow_broker = (
-            None if shadow_terminal is None else broker.for_magic(broker.magic + 1, shadow_terminal)
+        account = terminal.account_info()  # its margin mode fixes how each role trades
+        self.roles: dict[str, Role] = choose_roles(
+            is_hedging(account),
+            self.brokers,
+            canary_fraction=canary_fraction,
+            shadow=None
+            if shadow_terminal is None
+            else broker.for_magic(broker.magic + 1, shadow_terminal),
+            record=self._record,
+            log=logger,
         )
         self.limits = limits or RiskLimits()
         self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
         self.breaker = self.breakers.order_errors
-        self.account = account_key(terminal)
+        self.account = login_at_server(account)
         self._journaled = JournaledBreakers(self.breakers, journal, self.account)
         self._journaled.restore()
         self.metrics.set_breakers(self.breakers.states())
-        self._drift_reference, self._timer = drift_reference, timer
-        self._drift_version: str | None = None
+        self._timer = timer
+        self.drift = DriftFeed(
+            self.breakers.drift, metrics, self.limits.drift_feature, drift_reference, logger
+        )
         self._last_bar: dict[tuple[str, str], int] = {}
         self._newest_bar: dict[str, int | None] = {}
-        self._desired: dict[tuple[str, str], float] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
-        self._warned_netting = False
-        self._hedging_account: bool | None = None  # the account's margin mode, once known
         self.poll_seconds = 1.0
         self.executor = OrderExecutor(journal, terminal, account=self.account, now=clock.now)
         self.refresh_every_bars = refresh_every_bars
@@ -261,7 +275,7 @@ class Worker:
             self.executor.trade(targets, writes, record=self._record, withhold=self._withheld)
         except Exception:
             logger.exception("trading this bar failed; its open orders are reconciled next")
-        self._evaluate_drift()
+        self.drift.evaluate()
         if self.breakers.tripped and self.limits.tripped_policy != "hold":
             for symbol in self.symbols:
                 for role in roles:
@@ -303,12 +317,15 @@ class Worker:
         tripped = [b for b in self.breakers if b.tripped]
         latest_trip = max((b.tripped_at for b in tripped if b.tripped_at), default=None)
         key, marker = (symbol, role), (self._newest_bar.get(symbol), latest_trip)
-        if not tripped or self._policy_done.get(key) == marker or not self._can_trade(role):
+        if not tripped or self._policy_done.get(key) == marker:
             return
+        trader = self._role(role)
+        broker = trader.account_broker()
+        if broker is None:
+            return  # it holds no positions on the account
         self._policy_done[key] = marker
-        broker = self.brokers[role]
         current = broker.net_position(symbol)
-        target = policy_target(current, self._desired.get(key, 0.0), policy)
+        target = policy_target(current, trader.desired(symbol), policy)
         if abs(target - current) < 1e-9:
             return
         now = self.clock.now()
@@ -328,37 +345,12 @@ class Worker:
         )
         self.executor.trade([Target(broker, symbol, target, intent_id, role)], record=self._record)
 
-    def _hedging(self) -> bool:
-        """Whether the account keeps positions apart (hedging); a run cannot change it, so
-        the terminal is asked until it first answers."""
-        if self._hedging_account is None:
-            account = self.terminal.account_info()
-            if account is None:
-                return False
-            hedging = account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-            self._hedging_account = hedging
-        return self._hedging_account
-
-    def _in_shadow(self, role: str) -> bool:
-        """The canary on a netting account with a shadow terminal: it trades there, as 'shadow'."""
-        return role == "canary" and self._shadow_broker is not None and not self._hedging()
-
-    def _can_trade(self, role: str) -> bool:
-        """Whether the role may hold positions on the account at all (breakers aside)."""
-        if role not in TRADING_ROLES:
-            return False
-        if role == "canary":
-            hedging = self._hedging()
-            if not hedging and not self._warned_netting:
-                logger.warning(
-                    "netting account: the canary %s",
-                    "trades in shadow on a SimTerminal"
-                    if self._shadow_broker is not None
-                    else "decides but does not trade (no shadow terminal)",
-                )
-                self._warned_netting = True
-            return hedging
-        return True
+    def _role(self, name: str) -> Role:
+        """How the role trades: fixed at start-up for the trading roles; others decide only."""
+        role = self.roles.get(name)
+        if role is None:
+            role = self.roles[name] = DecideOnlyRole(name)
+        return role
 
     def decide(self, symbol: str, loaded: LoadedModel, writes: JournalWrites) -> Target | None:
         """Decide one role on the symbol's last closed bar: the decision row goes to
@@ -380,15 +372,14 @@ class Worker:
         features = np.asarray(decision.features, dtype=np.float64)
         names = feature_names(model, len(features))
         if role == "champion":
-            self._observe_drift(loaded, names, features)
-        shadow = self._in_shadow(role)
-        tradable = self._can_trade(role) or shadow
+            self.drift.observe(loaded, names, features)
+        trader = self._role(role)
+        tradable = trader.tradable()
         size = self._size(symbol, role, float(decision.confidence)) if tradable else 0.0
         target = self.position_cap.apply(int(decision.signal) * size)
-        if not shadow:
-            self._desired[(symbol, role)] = target
+        trader.decided(symbol, target)
         tripped = self.breakers.tripped
-        journal_role = "shadow" if shadow else role
+        journal_role = trader.journal_role
         intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
         writes.add_decision(
             bar_time=datetime.fromtimestamp(bar_time, tz=UTC),
@@ -406,52 +397,19 @@ class Worker:
         self.decided[journal_role] += 1
         if not tradable or tripped:
             return None  # a tripped worker's positions are the policy's business
-        if shadow and self._shadow_broker is not None:
-            # paper orders: the account's journal book (intents) and reconciliation ignore them
-            for event in self._shadow_broker.rebalance(symbol, target, intent_id=intent_id):
-                self._record(event, "shadow", writes)
-            return None
-        return Target(self.brokers[role], symbol, target, intent_id, role, bar_time)
+        return trader.order(symbol, target, intent_id, bar_time, writes)
 
     def _withheld(self) -> str | None:
         """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
         tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
         return "; ".join(tripped) or None
 
-    def _observe_drift(
-        self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray
-    ) -> None:
-        """Feed the champion's key feature to the drift breaker; a new version starts over
-        against its own reference."""
-        drift = self.breakers.drift
-        if loaded.version != self._drift_version and names:
-            self._drift_version = loaded.version
-            feature = self.limits.drift_feature or names[0]
-            reference = None
-            try:
-                if self._drift_reference is not None:
-                    reference = self._drift_reference(loaded, feature)
-            except Exception:
-                logger.exception("no drift reference for v%s; warming up", loaded.version)
-            drift.rebase(reference, feature)
-            self.metrics.feature_drift.clear()
-            if feature not in names:
-                logger.warning("drift feature %r is not among %s; not watched", feature, names)
-        watched = drift.feature
-        if watched is not None and watched in names:
-            drift.observe(float(features[list(names).index(watched)]))
-
-    def _evaluate_drift(self) -> None:
-        score = self.breakers.drift.evaluate()
-        if self.breakers.drift.feature is not None:
-            self.metrics.feature_drift.labels(feature=self.breakers.drift.feature).set(score)
-
     def _size(self, symbol: str, role: str, confidence: float) -> float:
         """Lots from confidence, shrunk by the drift score, on the broker's grid and budget."""
         info = self.terminal.symbol_info(symbol)
         if info is None:
             return 0.0
-        budget = self.max_volume * (self.canary_fraction if role == "canary" else 1.0)
+        budget = self.max_volume * self._role(role).budget
         scale = 1.0
         if self.limits.drift_sizing:
             scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)

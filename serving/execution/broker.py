@@ -38,6 +38,9 @@ from serving.execution.outcomes import (
 )
 from serving.execution.reconciler import Trace, TraceKind, locate
 from serving.mt5 import constants as mt5
+from serving.mt5.lots import order_lots, position_lots
+from serving.mt5.terminal import Terminal
+from serving.mt5.types import SymbolInfo, TradeOrder, TradePosition
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class Mt5Broker:
 
     def __init__(
         self,
-        terminal: Any,
+        terminal: Terminal,
         *,
         magic: int,
         deviation: int = 10,
@@ -104,7 +107,7 @@ class Mt5Broker:
         self.sleep = sleep
         self._seen: set[int] = set()  # order tickets answered in this session
 
-    def for_magic(self, magic: int, terminal: Any | None = None) -> Mt5Broker:
+    def for_magic(self, magic: int, terminal: Terminal | None = None) -> Mt5Broker:
         """The same broker under another magic number (the canary trades as magic + 1), on
         another terminal if given (the canary's shadow SimTerminal on a netting account)."""
         return Mt5Broker(
@@ -122,21 +125,15 @@ class Mt5Broker:
         )
 
     # -- what this magic holds -----------------------------------------------------------
-    def _own_positions(self, symbol: str) -> list[Any]:
+    def _own_positions(self, symbol: str) -> list[TradePosition]:
         positions = self.terminal.positions_get(symbol=symbol) or ()
         return sorted((p for p in positions if p.magic == self.magic), key=lambda p: p.ticket)
 
     def net_position(self, symbol: str) -> float:
         """Signed lots held under this magic (buy positive)."""
-        return round(
-            sum(
-                p.volume if p.type == mt5.POSITION_TYPE_BUY else -p.volume
-                for p in self._own_positions(symbol)
-            ),
-            8,
-        )
+        return round(sum(position_lots(p) for p in self._own_positions(symbol)), 8)
 
-    def _own_pending(self, symbol: str) -> list[Any]:
+    def _own_pending(self, symbol: str) -> list[TradeOrder]:
         """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
         orders = self.terminal.orders_get(symbol=symbol) or ()
         market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
@@ -144,13 +141,7 @@ class Mt5Broker:
 
     def pending_volume(self, symbol: str) -> float:
         """Signed lots of this magic's pending market orders (buy positive)."""
-        return round(
-            sum(
-                o.volume_current if o.type == mt5.ORDER_TYPE_BUY else -o.volume_current
-                for o in self._own_pending(symbol)
-            ),
-            8,
-        )
+        return round(sum(order_lots(o) for o in self._own_pending(symbol)), 8)
 
     # -- planning ------------------------------------------------------------------------
     def _legs(self, symbol: str, delta: float, hedging: bool) -> list[tuple[bool, float, int]]:
@@ -167,9 +158,8 @@ class Mt5Broker:
                         closing.get(order.position_id, 0.0) + order.volume_current
                     )
             for pos in self._own_positions(symbol):
-                pos_sign = 1 if pos.type == mt5.POSITION_TYPE_BUY else -1
                 free = round(pos.volume - closing.get(pos.ticket, 0.0), 8)
-                if abs(remaining) < 1e-9 or pos_sign * remaining > 0 or free <= 0:
+                if abs(remaining) < 1e-9 or position_lots(pos) * remaining > 0 or free <= 0:
                     continue
                 closed = min(free, abs(remaining))
                 legs.append((remaining > 0, closed, pos.ticket))
@@ -194,7 +184,7 @@ class Mt5Broker:
         return self._plan(info, symbol, target_volume, intent_id, first_seq)
 
     def _plan(
-        self, info: Any, symbol: str, target_volume: float, intent_id: str, first_seq: int
+        self, info: SymbolInfo, symbol: str, target_volume: float, intent_id: str, first_seq: int
     ) -> list[PlannedOrder]:
         target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
         held = self.net_position(symbol) + self.pending_volume(symbol)

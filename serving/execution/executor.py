@@ -4,7 +4,7 @@ The worker hands a bar's targets, one per decision, to ``OrderExecutor.trade``. 
 
 1. **Refuse** while start-up reconciliation disagrees (``serving.execution.startup``), saying why.
 2. **Resolve** each (symbol, magic)'s open orders — ``sent`` (maybe sent, e.g. by a process
-   that died), ``unknown`` and ``pending`` — against the terminal (``serving.execution.reconciler``).
+   that died), ``unknown`` and ``pending`` — against the terminal (``serving.execution.open_orders``).
 3. **Once per intent**: an intent one of whose orders reached the terminal (filled, partial,
    pending, or still unresolved) is never executed again, so a restarted worker re-deciding
    the same bar sends nothing twice. An intent whose orders were all proven absent, rejected
@@ -41,18 +41,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent, choose_filling
 from serving.execution.intents import (
-    HELD_ORDER_STATES,
     OPEN_ORDER_STATES,
     IntentState,
     OrderState,
     PlannedOrder,
     reached_terminal,
 )
+from serving.execution.open_orders import Reconciler, state_after
 from serving.execution.outcomes import Outcome
-from serving.execution.reconciler import Trace, TraceKind, locate
 from serving.execution.startup import StartupCheck, StartupReport
 from serving.execution.store import IntentJournal
 from serving.execution.trades import (
@@ -63,7 +61,9 @@ from serving.execution.trades import (
     order_fields,
     planned_order,
 )
-from serving.journal import Journal, JournalWrites
+from serving.journal import JournalWrites
+from serving.mt5.terminal import Terminal
+from serving.ports import Broker, JournalDatabase
 
 __all__ = ["OrderExecutor", "Target", "Trade", "planned_order", "state_after"]
 
@@ -76,18 +76,6 @@ Record = Callable[[OrderEvent, str, JournalWrites], None]
 
 def _no_crash(point: str) -> None:
     return None
-
-
-def state_after(trace: Trace, row: Mapping[str, Any]) -> OrderState:
-    """An open order's state once the terminal has shown what became of it."""
-    if trace.kind is TraceKind.FILLED:
-        partial = trace.volume < float(row["volume"]) - 1e-9
-        return OrderState.PARTIAL if partial else OrderState.FILLED
-    if trace.kind is TraceKind.PENDING:
-        return OrderState.PENDING
-    if trace.kind is TraceKind.ABSENT:
-        return OrderState.REJECTED if trace.ticket else OrderState.ABSENT
-    return OrderState.UNKNOWN
 
 
 class OrderExecutor:
@@ -105,8 +93,8 @@ class OrderExecutor:
 
     def __init__(
         self,
-        journal: Journal,
-        terminal: Any,
+        journal: JournalDatabase,
+        terminal: Terminal,
         *,
         account: str = "",
         now: Callable[[], datetime] | None = None,
@@ -116,11 +104,12 @@ class OrderExecutor:
         self.store = IntentJournal(journal, account)
         self.now = now or (lambda: datetime.now(UTC))
         self.crash = crash or _no_crash
-        self.startup = StartupCheck(self)
+        self.reconciler = Reconciler(journal, self.store, terminal, self.now)
+        self.startup = StartupCheck(self.reconciler)
         self.magics: set[int] = set()
         # the journal's state, mirrored (only this worker writes this account's rows): open
-        # orders by key, and the newest bar an intent of the account was decided on
-        self._open: dict[str, dict[str, Any]] = {}
+        # orders by key (``reconciler.open``), and the newest bar an intent of the account was
+        # decided on
         self._newest: int | None = None
 
     @property
@@ -143,7 +132,7 @@ class OrderExecutor:
 
     def _mirror(self) -> None:
         """Read the state the decision path keeps in memory from the journal."""
-        self._open = {row["order_key"]: row for row in self.store.orders(states=OPEN_ORDER_STATES)}
+        self.reconciler.mirror()
         newest = self.store.newest_bar_time()
         self._newest = None if newest is None else int(newest.timestamp())
 
@@ -185,7 +174,9 @@ class OrderExecutor:
         if bars:
             self._newest = max(bars) if self._newest is None else max(self._newest, *bars)
         for trade in trades:  # copies: the mirror changes only with what was committed
-            self._open.update({order.key: dict(trade.rows[order.key]) for order in trade.orders})
+            self.reconciler.open.update(
+                {order.key: dict(trade.rows[order.key]) for order in trade.orders}
+            )
         if any(trade.orders for trade in trades):
             self.crash("intent")
         events: list[OrderEvent] = []
@@ -204,14 +195,14 @@ class OrderExecutor:
             for order in trade.orders:
                 row = trade.rows[order.key]
                 if row["state"] in OPEN_ORDER_STATES:
-                    self._open[order.key] = dict(row)
+                    self.reconciler.open[order.key] = dict(row)
                 else:
-                    self._open.pop(order.key, None)
+                    self.reconciler.open.pop(order.key, None)
         return events
 
     def rebalance(
         self,
-        broker: Mt5Broker,
+        broker: Broker,
         symbol: str,
         target_volume: float,
         *,
@@ -238,7 +229,7 @@ class OrderExecutor:
         for row in earlier_rows:
             earlier.setdefault(row["intent_id"], []).append(row)
         waiting: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for row in list(self._open.values()):
+        for row in list(self.reconciler.open.values()):
             waiting.setdefault((row["symbol"], int(row["magic"])), []).append(row)
         trades, seen = [], set()
         for t in targets:
@@ -283,7 +274,7 @@ class OrderExecutor:
                 self._mark(writes, t, intent, exists, IntentState.REFUSED, self.refusing)
             logger.warning("not trading %s %s: %s", t.role, t.symbol, self.refusing)
             return None
-        unresolved = self.resolve(waiting) if waiting else []
+        unresolved = self.reconciler.resolve(waiting) if waiting else []
         if waiting and exists:  # resolving may have settled this intent's own orders
             rows = self.store.orders(intent_id=t.intent_id)
         if reached_terminal(row["state"] for row in rows):
@@ -408,82 +399,3 @@ class OrderExecutor:
             reason=reason,
             **intent,
         )
-
-    # -- reconciliation (rare: open orders, start-up), committed as it goes ----------------
-    def refresh_intent(self, intent_id: str) -> None:
-        """Recompute an intent's state, filled lots and partial remainder from its orders."""
-        writes = JournalWrites()
-        totals = intent_totals(self.store.orders(intent_id=intent_id))
-        self.store.add_intent_update(writes, intent_id, at=self.now(), **totals)
-        self.journal.commit(writes)
-
-    def resolve(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Ask the terminal what became of open orders; journal what it shows (an order event
-        ``<state>_reconciled`` for each change); return the rows still unresolved."""
-        unresolved, touched = [], set()
-        for row in rows:
-            claimed = self.store.claimed(row["symbol"], row["magic"]) - {row["ticket"]}
-            trace = locate(
-                self.terminal,
-                planned_order(row),
-                ticket=int(row["ticket"]),
-                sent_time=int(row["sent_time"]),
-                claimed=claimed,
-            )
-            state = state_after(trace, row)
-            if len(trace.tickets) > 1:
-                logger.critical("order %s: %s", row["order_key"], trace.reason)
-            if state is OrderState.UNKNOWN:
-                unresolved.append({**row, "state": state.value, "reason": trace.reason})
-            if state.value == row["state"] and trace.ticket == row["ticket"]:
-                continue
-            self._record_resolution(row, state, trace)
-            touched.add(row["intent_id"])
-            if state in OPEN_ORDER_STATES:
-                self._open[row["order_key"]] = self.store.orders(order_key=row["order_key"])[0]
-            else:
-                self._open.pop(row["order_key"], None)
-        for intent_id in touched:
-            self.refresh_intent(intent_id)
-        return unresolved
-
-    def _record_resolution(self, row: Mapping[str, Any], state: OrderState, trace: Trace) -> None:
-        at = self.now()
-        filled = trace.volume if state in HELD_ORDER_STATES else 0.0
-        writes = JournalWrites()
-        self.store.add_order_update(
-            writes,
-            row["order_key"],
-            at=at,
-            state=state.value,
-            ticket=trace.ticket or row["ticket"],
-            deal=trace.deal,
-            filled_volume=filled,
-            price=trace.price,
-            matched_by=trace.matched_by,
-            reason=trace.reason,
-        )
-        if state is not OrderState.UNKNOWN:  # still unknown: the row says why; events log outcomes
-            routine = row["state"] == OrderState.PENDING and state is OrderState.FILLED
-            logger.log(
-                logging.INFO if routine else logging.WARNING,
-                "order %s: %s -> %s %s",
-                row["order_key"],
-                row["state"],
-                state,
-                trace.reason,
-            )
-            writes.add_order_event(
-                intent_id=row["intent_id"],
-                ticket=trace.ticket or int(row["ticket"]),
-                request=row["request"] or {},
-                retcode=row["retcode"],
-                state=f"{state.value}_reconciled",
-                price=trace.price,
-                volume=filled,
-                slippage_points=0.0,
-                latency_seconds=0.0,
-                at=at,
-                account=self.account,
-            )
-        self.journal.commit(writes)

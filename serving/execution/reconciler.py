@@ -35,10 +35,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
 from serving.execution.intents import PlannedOrder, looks_like_ours
 from serving.mt5 import constants as mt5
+from serving.mt5.lots import order_lots, position_lots
+from serving.mt5.terminal import Terminal
+from serving.mt5.types import TradeDeal, TradeOrder, TradePosition
+
+_T = TypeVar("_T")
 
 SLACK = 60
 """Seconds a deal may seem to precede its send (tick time vs server time granularity)."""
@@ -60,10 +65,10 @@ class TraceKind(StrEnum):
 class TerminalView:
     """One symbol as the terminal shows it: what absence must be proven against."""
 
-    deals: tuple[Any, ...]
-    history_orders: tuple[Any, ...]
-    orders: tuple[Any, ...]
-    positions: tuple[Any, ...]
+    deals: tuple[TradeDeal, ...]
+    history_orders: tuple[TradeOrder, ...]
+    orders: tuple[TradeOrder, ...]
+    positions: tuple[TradePosition, ...]
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def _order_type(order: PlannedOrder) -> int:
     return mt5.ORDER_TYPE_BUY if order.buy else mt5.ORDER_TYPE_SELL
 
 
-def _filled(deals: list[Any], matched_by: str) -> Trace:
+def _filled(deals: list[TradeDeal], matched_by: str) -> Trace:
     volume = round(sum(d.volume for d in deals), 8)
     price = sum(d.price * d.volume for d in deals) / volume if volume else 0.0
     tickets = tuple(sorted({d.order for d in deals}))
@@ -124,7 +129,7 @@ def _by_ticket(ticket: int, view: TerminalView) -> Trace | None:
 
 
 def _by_comment(order: PlannedOrder, view: TerminalView) -> Trace | None:
-    def mine(x: Any) -> bool:
+    def mine(x: TradeDeal | TradeOrder | TradePosition) -> bool:
         return bool(x.magic == order.magic and x.symbol == order.symbol)
 
     deals = [d for d in view.deals if mine(d) and d.comment == order.comment]
@@ -150,7 +155,9 @@ def _by_comment(order: PlannedOrder, view: TerminalView) -> Trace | None:
 def _by_fingerprint(
     order: PlannedOrder, view: TerminalView, claimed: frozenset[int], since: int
 ) -> Trace | None:
-    def candidate(x: Any, same_side: bool, when: int, volume: float, position: int) -> bool:
+    def candidate(
+        x: TradeDeal | TradeOrder, same_side: bool, when: int, volume: float, position: int
+    ) -> bool:
         return bool(
             same_side
             and x.magic == order.magic
@@ -161,7 +168,7 @@ def _by_fingerprint(
             and not looks_like_ours(x.comment)
         )
 
-    deals: dict[int, list[Any]] = {}
+    deals: dict[int, list[TradeDeal]] = {}
     for d in view.deals:
         side = d.type == _deal_type(order)
         if d.order not in claimed and candidate(d, side, d.time, d.volume, d.position_id):
@@ -219,7 +226,7 @@ def find_trace(
     return Trace(TraceKind.ABSENT, reason=why)
 
 
-def _answered(terminal: Any, value: Any) -> tuple[Any, ...] | None:
+def _answered(terminal: Terminal, value: tuple[_T, ...] | None) -> tuple[_T, ...] | None:
     """A history/orders call's answer: ``None`` with a success code is an empty answer."""
     if value is not None:
         return tuple(value)
@@ -227,7 +234,7 @@ def _answered(terminal: Any, value: Any) -> tuple[Any, ...] | None:
     return () if code == mt5.RES_S_OK else None
 
 
-def read_view(terminal: Any, symbol: str, date_from: int, date_to: int) -> TerminalView | None:
+def read_view(terminal: Terminal, symbol: str, date_from: int, date_to: int) -> TerminalView | None:
     """The four calls ``find_trace`` needs, for one symbol; None when any of them failed."""
     deals = _answered(terminal, terminal.history_deals_get(date_from, date_to, group=symbol))
     history = _answered(terminal, terminal.history_orders_get(date_from, date_to, group=symbol))
@@ -246,7 +253,7 @@ def history_window(sent_time: int, terminal_now: int | None) -> tuple[int, int]:
 
 
 def locate(
-    terminal: Any,
+    terminal: Terminal,
     order: PlannedOrder,
     *,
     ticket: int,
@@ -290,21 +297,19 @@ class Disagreement:
 
 
 def terminal_book(
-    positions: Iterable[Any], orders: Iterable[Any], magics: Iterable[int]
-) -> tuple[Book, tuple[Any, ...]]:
+    positions: Iterable[TradePosition], orders: Iterable[TradeOrder], magics: Iterable[int]
+) -> tuple[Book, tuple[TradePosition, ...]]:
     """Signed lots per (symbol, magic) of ours — positions plus pending market orders — and
     the positions of other magics (external: reported, left alone)."""
-    ours, book, external = set(magics), Book(), []
+    ours, book, external = set(magics), Book(), list[TradePosition]()
     for p in positions:
         if p.magic not in ours:
             external.append(p)
             continue
-        signed = p.volume if p.type == mt5.POSITION_TYPE_BUY else -p.volume
-        book[(p.symbol, p.magic)] = round(book.get((p.symbol, p.magic), 0.0) + signed, 8)
+        book[(p.symbol, p.magic)] = round(book.get((p.symbol, p.magic), 0.0) + position_lots(p), 8)
     for o in orders:
         if o.magic in ours and o.type in (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL):
-            signed = o.volume_current if o.type == mt5.ORDER_TYPE_BUY else -o.volume_current
-            book[(o.symbol, o.magic)] = round(book.get((o.symbol, o.magic), 0.0) + signed, 8)
+            book[(o.symbol, o.magic)] = round(book.get((o.symbol, o.magic), 0.0) + order_lots(o), 8)
     return book, tuple(external)
 
 

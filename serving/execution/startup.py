@@ -30,13 +30,11 @@ import logging
 import uuid
 from collections.abc import Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from serving.execution.intents import OPEN_ORDER_STATES, IntentState, OrderState
+from serving.execution.open_orders import Reconciler
 from serving.execution.reconciler import Disagreement, compare_books, terminal_book
-
-if TYPE_CHECKING:
-    from serving.execution.executor import OrderExecutor
+from serving.mt5.types import TradePosition
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +47,16 @@ class StartupReport:
     reasons: tuple[str, ...] = ()
     disagreements: tuple[Disagreement, ...] = ()
     unresolved: tuple[str, ...] = ()  # order keys
-    external: tuple[Any, ...] = ()  # positions of other magics, left alone
+    external: tuple[TradePosition, ...] = ()  # positions of other magics, left alone
     abandoned: tuple[str, ...] = ()  # intent ids that never sent anything
 
 
 class StartupCheck:
-    """Runs the check for an ``OrderExecutor`` and keeps its verdict (``refusing``)."""
+    """Runs the check through a ``Reconciler`` (the executor's) and keeps its verdict
+    (``refusing``), which the executor reads before trading."""
 
-    def __init__(self, executor: OrderExecutor) -> None:
-        self.x = executor
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
         self.refusing: str | None = None
         self.last: StartupReport | None = None
 
@@ -66,14 +65,14 @@ class StartupCheck:
         died between an order's outcome and the intent's, so the intent is refreshed from its
         orders (left alone, it would stay ``intended`` with nothing filled, forever: the
         re-decided bar finds it reached the terminal and skips it)."""
-        store, abandoned = self.x.store, []
+        store, abandoned = self.reconciler.store, []
         for intent in store.intents_in([IntentState.INTENDED]):
             if store.orders(intent_id=intent["intent_id"]):
-                self.x.refresh_intent(intent["intent_id"])
+                self.reconciler.refresh_intent(intent["intent_id"])
             else:
                 store.write_intent(
                     intent_id=intent["intent_id"],
-                    at=self.x.now(),
+                    at=self.reconciler.now(),
                     state=IntentState.ABANDONED.value,
                     reason="the process stopped before sending anything",
                 )
@@ -83,18 +82,18 @@ class StartupCheck:
     def run(self, magics: Set[int]) -> StartupReport:
         """Resolve open orders, settle intents left intended, compare the books; sets
         ``refusing``."""
-        x = self.x
-        unresolved = x.resolve(x.store.orders(states=OPEN_ORDER_STATES))
+        r = self.reconciler
+        unresolved = r.resolve(r.store.orders(states=OPEN_ORDER_STATES))
         abandoned = self._settle_intended()
         reasons = [f"order {row['order_key']} unresolved: {row['reason']}" for row in unresolved]
-        positions, orders = x.terminal.positions_get(), x.terminal.orders_get()
+        positions, orders = r.terminal.positions_get(), r.terminal.orders_get()
         disagreements: list[Disagreement] = []
-        external: tuple[Any, ...] = ()
+        external: tuple[TradePosition, ...] = ()
         if positions is None or orders is None:
-            reasons.append(f"the terminal did not answer: {x.terminal.last_error()}")
+            reasons.append(f"the terminal did not answer: {r.terminal.last_error()}")
         else:
             held, external = terminal_book(positions, orders, magics)
-            expected = {k: v for k, v in x.store.expected_book().items() if k[1] in magics}
+            expected = {k: v for k, v in r.store.expected_book().items() if k[1] in magics}
             disagreements = compare_books(expected, held)
             reasons += [str(d) for d in disagreements]
         report = StartupReport(
@@ -119,23 +118,23 @@ class StartupCheck:
 
     def adopt(self, magics: Set[int], *, by: str, note: str = "") -> StartupReport:
         """Take the terminal's state as the truth for ``magics``, journaled under ``by``."""
-        x, at = self.x, self.x.now()
+        r, at = self.reconciler, self.reconciler.now()
         why = f"adopted by {by}" + (f": {note}" if note else "")
-        for row in x.store.orders(states=OPEN_ORDER_STATES):
+        for row in r.store.orders(states=OPEN_ORDER_STATES):
             if row["magic"] in magics:
-                x.store.write_order(
+                r.store.write_order(
                     row["order_key"], at=at, state=OrderState.ADOPTED.value, reason=why
                 )
-                x.refresh_intent(row["intent_id"])
-        positions, orders = x.terminal.positions_get(), x.terminal.orders_get()
+                r.refresh_intent(row["intent_id"])
+        positions, orders = r.terminal.positions_get(), r.terminal.orders_get()
         if positions is None or orders is None:
             return self.run(magics)  # nothing to adopt from: still refusing, saying why
         held, _ = terminal_book(positions, orders, magics)
-        expected = {k: v for k, v in x.store.expected_book().items() if k[1] in magics}
+        expected = {k: v for k, v in r.store.expected_book().items() if k[1] in magics}
         for d in compare_books(expected, held):
             diff = round(d.held - d.expected, 8)
             intent_id = f"adopt-{uuid.uuid4().hex[:12]}"
-            x.store.write_intent(
+            r.store.write_intent(
                 intent_id=intent_id,
                 at=at,
                 role="adopt",
@@ -145,7 +144,7 @@ class StartupCheck:
                 state=IntentState.ADOPTED.value,
                 reason=f"{why}; was: {d}",
             )
-            x.store.write_order(
+            r.store.write_order(
                 f"{intent_id}.0",
                 at=at,
                 intent_id=intent_id,

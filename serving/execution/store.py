@@ -42,7 +42,8 @@ from sqlalchemy import (
 )
 
 from serving.execution.intents import HELD_ORDER_STATES, OrderState
-from serving.journal import Journal, JournalWrites, _as_utc, _utc, account_column, metadata
+from serving.journal import JournalWrites, _as_utc, _utc, account_column, metadata
+from serving.ports import JournalDatabase
 
 intents = Table(
     "intents",
@@ -163,7 +164,7 @@ class IntentJournal:
         account: ``login@server`` written on every row and the only account read back.
     """
 
-    def __init__(self, journal: Journal, account: str = "") -> None:
+    def __init__(self, journal: JournalDatabase, account: str = "") -> None:
         self.journal, self.account = journal, account
         self.engine = journal.engine
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent
 from serving.execution.intents import (
     HELD_ORDER_STATES,
@@ -22,6 +21,7 @@ from serving.execution.intents import (
 )
 from serving.execution.store import IntentJournal
 from serving.journal import JournalWrites
+from serving.ports import Broker
 
 
 def planned_order(row: Mapping[str, Any]) -> PlannedOrder:
@@ -59,7 +59,7 @@ class Target:
     tripped policy's).
     """
 
-    broker: Mt5Broker
+    broker: Broker
     symbol: str
     volume: float
     intent_id: str

@@ -8,11 +8,11 @@ that kept it would hold a price that never existed at the close.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
 from serving.mt5 import constants as mt5
+from serving.mt5.terminal import Terminal
 
 
 class TerminalDataError(Exception):
@@ -26,7 +26,7 @@ class TerminalDataError(Exception):
 
 
 def closed_rates_range(
-    terminal: Any, symbol: str, timeframe: str, date_from: datetime, date_to: datetime
+    terminal: Terminal, symbol: str, timeframe: str, date_from: datetime, date_to: datetime
 ) -> np.ndarray:
     """Closed bars of `symbol` with open times in [date_from, date_to] (terminal's own time axis).
 

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -28,6 +28,9 @@ from models.packaging import DIGEST_TAG, model_digest
 from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
 from serving.registry.reader import RegistryReader
 from serving.sim.market import to_rates
+
+if TYPE_CHECKING:
+    from serving.registry.source import Model
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ def synthetic_window(length: int) -> np.ndarray:
     return to_rates(bars.tail(length))
 
 
-def warm(model: Any) -> None:
+def warm(model: Model) -> None:
     """One decision on a synthetic window, so the first real bar pays no lazy set-up."""
     model.decide(synthetic_window(int(model.window)))
 
@@ -146,7 +149,7 @@ def load_verified_model(
     tracking_uri: str,
     cache_dir: Path,
     allow_pickle: bool | None = None,
-) -> Any:
+) -> Model:
     """Download a registered version, check it, load it, warm it; return the python model.
 
     Explicit URIs pin the registry without touching MLflow's process-global tracking URI.
@@ -160,6 +163,6 @@ def load_verified_model(
     )
     allow = pickle_allowed() if allow_pickle is None else allow_pickle
     check_model_dir(local, expected, label=label, allow_pickle=allow)
-    model = mlflow.pyfunc.load_model(str(local)).unwrap_python_model()
+    model: Model = mlflow.pyfunc.load_model(str(local)).unwrap_python_model()
     warm(model)
     return model

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from serving.registry.source import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class TrainingReferences:
         self.tracking_uri = tracking_uri
         self._cache: dict[tuple[str, str], pd.DataFrame | None] = {}
 
-    def __call__(self, loaded: Any, feature: str) -> np.ndarray | None:
+    def __call__(self, loaded: LoadedModel, feature: str) -> np.ndarray | None:
         key = (loaded.name, loaded.version)
         if key not in self._cache:
             try:

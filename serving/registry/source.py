@@ -22,7 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from serving.registry.loading import load_verified_model
 from serving.registry.reader import RegistryReader, RegistryUnreachableError, registry_reader
@@ -34,11 +37,37 @@ HALTED_REASON_TAG = "halted_reason"
 _NOT_HALTED = {"", "false", "0", "no"}
 
 
+class Decision(Protocol):
+    """What a model says about one closed bar: side, how sure, and the features it read."""
+
+    @property
+    def signal(self) -> int: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+    @property
+    def probability(self) -> float: ...
+
+    @property
+    def features(self) -> ArrayLike: ...
+
+
+class Model(Protocol):
+    """The unwrapped python model the worker runs: ``decide`` on the last ``window`` closed
+    bars (a ``RATES_DTYPE`` array). It may also name its features (``feature_names``)."""
+
+    @property
+    def window(self) -> int: ...
+
+    def decide(self, window: np.ndarray) -> Decision: ...
+
+
 class LoadedModel(NamedTuple):
     name: str
     version: str
     role: str
-    model: Any  # the unwrapped python model: has ``window`` and ``decide(window)``
+    model: Model
 
 
 class ModelSource(Protocol):
@@ -106,7 +135,7 @@ class AliasPoller:
         self,
         model_name: str,
         reader: RegistryReader,
-        loader: Callable[[str, str], Any],
+        loader: Callable[[str, str], Model],
         aliases: tuple[str, ...] = ("champion", "canary"),
         *,
         retry_seconds: float = 5.0,
@@ -140,7 +169,7 @@ class AliasPoller:
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
         cache = cache_dir or Path(tempfile.mkdtemp(prefix="tate-models-"))
 
-        def load(name: str, version: str) -> Any:
+        def load(name: str, version: str) -> Model:
             return load_verified_model(
                 name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache
             )
@@ -187,7 +216,7 @@ class AliasPoller:
         self._models = MappingProxyType(models)
         self.unavailable = MappingProxyType(unavailable)
 
-    def _load(self, version: str, role: str) -> Any | None:
+    def _load(self, version: str, role: str) -> Model | None:
         """The loaded model, or None when it fails, is refused, or is still backing off."""
         failure = self._failed.get(version)
         if failure is not None and self._now() < failure.retry_at:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from data_contracts.schema import bar_length
-from serving.journal import Journal
+from serving.ports import BreakerLog
 from serving.risk.breakers import (
     BreakerBoard,
     BreakerEvent,
@@ -142,7 +142,7 @@ class JournaledBreakers:
     accounts existed (account "") are history, not state: they are not restored.
     """
 
-    def __init__(self, board: BreakerBoard, journal: Journal, account: str = "") -> None:
+    def __init__(self, board: BreakerBoard, journal: BreakerLog, account: str = "") -> None:
         self.board, self.journal, self.account = board, journal, account
         self._seen = 0
         for breaker in board:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from serving.mt5 import constants as mt5
+from serving.mt5.lots import position_lots
+from serving.mt5.terminal import Terminal
+from serving.mt5.types import TradeDeal, TradePosition
 
 
 @dataclass
@@ -28,7 +29,9 @@ class RoleBook:
 
 
 def summarize_book(
-    positions: Iterable[Any], deals: Iterable[Any], roles_by_magic: Mapping[int, str]
+    positions: Iterable[TradePosition],
+    deals: Iterable[TradeDeal],
+    roles_by_magic: Mapping[int, str],
 ) -> dict[str, RoleBook]:
     """Each role's book from the terminal's positions and deals; other magics are ignored."""
     books = {role: RoleBook() for role in roles_by_magic.values()}
@@ -37,8 +40,7 @@ def summarize_book(
         if role is None:
             continue
         book = books[role]
-        signed = p.volume if p.type == mt5.POSITION_TYPE_BUY else -p.volume
-        book.volumes[p.symbol] = round(book.volumes.get(p.symbol, 0.0) + signed, 8)
+        book.volumes[p.symbol] = round(book.volumes.get(p.symbol, 0.0) + position_lots(p), 8)
         book.floating += p.profit + p.swap
     for d in deals:
         role = roles_by_magic.get(d.magic)
@@ -48,7 +50,7 @@ def summarize_book(
 
 
 def read_book(
-    terminal: Any, roles_by_magic: Mapping[int, str], since: datetime, now: datetime
+    terminal: Terminal, roles_by_magic: Mapping[int, str], since: datetime, now: datetime
 ) -> dict[str, RoleBook] | None:
     """The roles' books now; None when the terminal does not answer.
 

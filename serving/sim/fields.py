@@ -6,15 +6,18 @@ Kept out of ``sim_terminal`` because they are long lists of broker facts, not lo
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
 from serving.mt5.types import AccountInfo, SymbolInfo
 
+if TYPE_CHECKING:
+    from serving.sim.terminal import SimTerminal
+
 
 def account_tuple(
-    terminal: Any, balance: float, profit: float, margin: float, margin_mode: int
+    terminal: SimTerminal, balance: float, profit: float, margin: float, margin_mode: int
 ) -> AccountInfo:
     """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %)."""
     equity = balance + profit

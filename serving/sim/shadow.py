@@ -22,6 +22,7 @@ import pandas as pd
 
 from models.costs import CostModel
 from serving.mt5 import constants as mt5
+from serving.mt5.terminal import Terminal
 from serving.mt5.types import RATES_FIELDS
 from serving.sim.market import Replay
 from serving.sim.terminal import SimTerminal
@@ -38,7 +39,9 @@ def rates_frame(rates: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def live_bars(source: Any, symbols: Sequence[str], timeframe: str, count: int) -> dict[str, Any]:
+def live_bars(
+    source: Terminal, symbols: Sequence[str], timeframe: str, count: int
+) -> dict[str, pd.DataFrame]:
     """The last ``count`` bars (the forming one last) of each symbol the source has."""
     code = mt5.TIMEFRAMES[timeframe]
     found = {}
@@ -61,7 +64,7 @@ class ShadowTerminal(SimTerminal):
 
     def __init__(
         self,
-        source: Any,
+        source: Terminal,
         symbols: Sequence[str],
         timeframe: str,
         *,
