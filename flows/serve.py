@@ -62,8 +62,10 @@ def require_registry(settings: TateSettings) -> None:
     try:
         registry_reader(uri).snapshot(settings.model_name)
     except RegistryUnreachableError as error:
+        cause = error.__cause__
+        why = type(cause).__name__ if cause is not None else str(error).rsplit(": ", 1)[-1]
         raise TrackingServerUnreachableError(
-            f"the model registry at {uri} did not answer ({error}); start it (`tate up`) or "
+            f"the model registry at {uri} did not answer ({why}); start it (`tate up`) or "
             "fix MLFLOW_TRACKING_URI"
         ) from None
 
