@@ -339,7 +339,9 @@ def serve(
     terminal: Annotated[TerminalKind, typer.Option(help="sim, mt5 or mt5linux")] = "sim",
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
     pace: Annotated[float, typer.Option(help="seconds between replayed bars (sim)")] = 0.0,
-    metrics_port: Annotated[int | None, typer.Option(help="port of /metrics")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="port of /metrics (0: any free port)", min=0, max=65535)
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="sim: replay from this UTC time instead of the hold-out")
     ] = None,
