@@ -9,13 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows import serve
+from flows.cli import app
 from flows.errors import BAD_INPUT, BadSettingError, NothingServedError, exit_code
 from flows.settings import TateSettings
 from serving.account_lock import AccountLock, AccountLockedError
+from serving.journal import Journal
 from tests.unit.test_account_lock import hold_in_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -49,12 +52,16 @@ def test_a_second_worker_on_a_held_account_refuses_before_serving_anything(
     try:
         with pytest.raises(AccountLockedError) as refused:
             serve.run_worker(settings, max_bars=3, metrics_port=0, start=replay_start(settings))
+        # the lock is the worker's alone: other commands on the home still run beside it
+        other = CliRunner().invoke(app, ["reset-breaker", "drift", "--by", "ops"])
+        assert other.exit_code == 0, other.output
     finally:
         holder.kill()
         holder.wait(timeout=30)
     assert f"pid {holder.pid}, started 20" in str(refused.value)
     assert exit_code(refused.value) == BAD_INPUT
-    assert not (settings.home / "journal.sqlite").exists(), "refused before the journal"
+    requests = Journal(settings.journal).read_breaker_events("drift")
+    assert list(requests["event"]) == ["reset_requested"], "only the CLI's row: no worker wrote"
 
 
 def test_a_replay_on_its_own_fresh_account_runs_beside_a_held_one(
