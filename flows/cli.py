@@ -60,30 +60,82 @@ app = typer.Typer(
 
 
 def _settings() -> TateSettings:
-    """The settings, checked, and TATE_HOME's folders made; or one line naming the variable."""
+    """The settings, checked, and TATE_HOME's folders made; or one line naming the variable.
+
+    Everything here is cheap and starts nothing: the settings' own checks, then a home that
+    can hold a store (its parent exists, and a file can be written in it).
+    """
     try:
         settings = TateSettings()
     except ValidationError as error:
         raise BadSettingError(describe_setting_error(error)) from None
+    check_home(settings.home)
     try:
         prepare_environment(settings)
+        probe_writable(settings.home)
     except OSError as error:
         raise BadSettingError(
-            f"TATE_HOME={settings.home}: cannot create {error.filename}: {error.strerror}"
+            f"bad setting TATE_HOME={str(settings.home)!r}: cannot write "
+            f"{error.filename or settings.home}: {error.strerror or error}"
         ) from None
     return settings
+
+
+def check_home(home: Path) -> None:
+    """Refuse a home whose parent folder is missing (a typo would grow a new tree elsewhere).
+
+    Raises:
+        BadSettingError: naming TATE_HOME, its value and what is wrong with the parent.
+    """
+    parent = home.parent
+    if home.is_dir() or parent.is_dir():
+        return
+    why = "is not a folder" if parent.exists() else "does not exist"
+    raise BadSettingError(
+        f"bad setting TATE_HOME={str(home)!r}: its parent {parent} {why}; "
+        "point TATE_HOME at a folder (or inside an existing one)"
+    )
+
+
+def probe_writable(home: Path) -> None:
+    """Write and remove one small file, so a read-only home is named now, not mid-flow."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(dir=home, prefix=".tate-write-probe-"):
+        pass
+
+
+def warn_remote_hosts(settings: TateSettings) -> None:
+    """A warning per host setting that leaves loopback (allowed by TATE_ALLOW_REMOTE_BINDS)."""
+    import logging
+
+    for line in settings.remote_hosts():
+        logging.getLogger("tate").warning("tate: warning: %s", line)
 
 
 SECRET_SETTINGS = frozenset({"journal_url"})
 
 
 def describe_setting_error(error: ValidationError) -> str:
-    """`bad setting TATE_X='value': why`, for the first refused setting (secrets not echoed)."""
+    """`bad setting TATE_X='value': why`, for the first refused setting (secrets not echoed).
+
+    A check across settings (a host and its opt-in) names its variable in its own words.
+    """
     first = error.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    shown = "" if field in SECRET_SETTINGS else f"={first.get('input')!r}"
     why = str(first["msg"]).removeprefix("Value error, ")
+    if not first["loc"]:
+        return f"bad setting {why}"
+    field = str(first["loc"][0])
+    shown = "" if field in SECRET_SETTINGS else f"={first.get('input')!r}"
+    if len(first["loc"]) > 1 and field not in SECRET_SETTINGS:  # an item of a list
+        shown = f"={_environment_value(field)!r} (item {first['loc'][1]})"
     return f"bad setting TATE_{field.upper()}{shown}: {why}"
+
+
+def _environment_value(field: str) -> str | None:
+    import os
+
+    return os.environ.get(f"TATE_{field.upper()}")
 
 
 def _check_store(settings: TateSettings, symbols: list[str] | None) -> list[str]:
@@ -130,6 +182,7 @@ def ingest(
     if source in ("mt5", "mt5linux"):
         from flows.serve import live_terminal
 
+        warn_remote_hosts(settings)
         live_terminal(settings, source)  # installed and answering, before Prefect starts
     written = ingest_flow(
         source=source, path=str(path) if path else None, symbol=symbol, start=start
@@ -286,7 +339,9 @@ def serve(
     terminal: Annotated[TerminalKind, typer.Option(help="sim, mt5 or mt5linux")] = "sim",
     bars: Annotated[int | None, typer.Option(help="stop after this many closed bars")] = None,
     pace: Annotated[float, typer.Option(help="seconds between replayed bars (sim)")] = 0.0,
-    metrics_port: Annotated[int | None, typer.Option(help="port of /metrics")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="port of /metrics (0: any free port)", min=0, max=65535)
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="sim: replay from this UTC time instead of the hold-out")
     ] = None,
@@ -310,6 +365,7 @@ def serve(
             "--metrics-port or TATE_METRICS_PORT"
         )
     configure_json_logging(settings.log_level.upper())
+    warn_remote_hosts(settings)
     summary = run_worker(
         settings,
         terminal=terminal,
@@ -371,6 +427,7 @@ def up(
     settings = _settings()
     from flows.stack import start_stack
 
+    warn_remote_hosts(settings)
     for line in start_stack(settings, with_worker=worker):
         typer.echo(line)
 

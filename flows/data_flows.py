@@ -32,7 +32,9 @@ from serving.mt5.terminal import Terminal
 
 @task
 def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
-    market = generate_market(seed=settings.seed, symbols=settings.symbols)
+    # the synthetic market delists USDCHF half way; a symbol list without it delists none
+    delisted = "USDCHF" if "USDCHF" in settings.symbols else None
+    market = generate_market(seed=settings.seed, symbols=settings.symbols, delisted=delisted)
     store = BarStore(settings.data_dir)
     written = {}
     for symbol, bars in market.bars.items():

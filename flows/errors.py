@@ -22,14 +22,21 @@ The table holds dotted names rather than imported classes, so mapping an error n
 reported); `tests/unit/test_exit_codes.py` imports every name and checks it is an exception
 with an operator action, so a renamed or moved class fails a test instead of turning into a
 silent exit 3. Later issues add their exceptions to this table.
+
+Every line printed here passes through `redact` (the worker's JSON logs use the same
+`serving.logs.redact_text`), so a password in `MLFLOW_TRACKING_URI=http://user:pass@…` or a
+token in an environment variable never reaches a terminal or a CI log, tracebacks included.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from typing import Final
+
+from serving.logs import REDACTED, SECRET_KEY, redact_text
 
 OK: Final = 0
 SAID_NO: Final = 1
@@ -84,6 +91,15 @@ class TerminalUnavailableError(Exception):
     """
 
 
+class TrackingServerUnreachableError(Exception):
+    """The MLflow tracking server (the model registry) did not answer.
+
+    Not the same as a model without a `champion`: nothing was asked of the registry at all.
+    Operator action: start the server (`tate up`), or fix `MLFLOW_TRACKING_URI` (unset, it is
+    the store under `TATE_HOME`); then run the command again.
+    """
+
+
 class StackStartError(Exception):
     """A service of `tate up` could not start or did not become healthy.
 
@@ -134,6 +150,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.NoJournaledFeaturesError": BAD_INPUT,
     "flows.errors.TerminalUnavailableError": BAD_INPUT,
     "flows.errors.StackStartError": BAD_INPUT,
+    "flows.errors.TrackingServerUnreachableError": BAD_INPUT,
     # bad input: data_contracts
     "data_contracts.schema.BarSchemaError": BAD_INPUT,
     "data_contracts.mt5_export.Mt5ExportError": BAD_INPUT,
@@ -148,7 +165,21 @@ EXIT_CODES: Final[dict[str, int]] = {
     "models.errors.SweepError": BAD_INPUT,
     # bad input: serving
     "serving.mt5.rates.TerminalDataError": BAD_INPUT,
+    "serving.account_lock.AccountLockedError": BAD_INPUT,
 }
+
+
+MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary words
+
+
+def redact(text: str) -> str:
+    """``text`` as the operator may see it: URL passwords, ``secret=value`` fragments and the
+    values of secret-looking environment variables (``MLFLOW_TRACKING_PASSWORD``, …) masked."""
+    text = redact_text(text)
+    for name, value in os.environ.items():
+        if len(value) >= MIN_SECRET_LENGTH and SECRET_KEY.search(name) and value in text:
+            text = text.replace(value, REDACTED)
+    return text
 
 
 def exit_code(error: BaseException) -> int:
@@ -175,14 +206,14 @@ def report(error: BaseException) -> int:
     """
     code = exit_code(error)
     if code == BUG:
-        traceback.print_exception(error, file=sys.stderr)
+        print(redact("".join(traceback.format_exception(error))), end="", file=sys.stderr)
         print(
             f"tate: unexpected error (a bug, exit {BUG}): {type(error).__name__}; "
             "please report it with the traceback above",
             file=sys.stderr,
         )
     else:
-        print(f"tate: {message(error)}", file=sys.stderr)
+        print(redact(f"tate: {message(error)}"), file=sys.stderr)
     return code
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import pandas as pd
 
@@ -19,21 +19,25 @@ from flows import tracking
 from flows.errors import (
     AliasNotFoundError,
     BadOptionError,
+    BadSettingError,
     NothingServedError,
     TerminalUnavailableError,
+    TrackingServerUnreachableError,
 )
 from flows.settings import TateSettings
+from serving.account_lock import AccountLock
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.mt5.constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
 from serving.mt5.terminal import Terminal
+from serving.registry.reader import RegistryUnreachableError, registry_reader
 from serving.registry.references import TrainingReferences
 from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
 from serving.risk.board import RiskLimits
 from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
-from serving.worker import Clock, ReplayClock, SystemClock, Worker
+from serving.worker import Clock, ReplayClock, SystemClock, Worker, account_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,57 @@ def holdout_start(settings: TateSettings) -> datetime:
             f"model {settings.model_name!r} has no alias {tracking.CHAMPION!r}; run `tate train` first"
         )
     return pd.Timestamp(champion.tags["holdout_start"]).to_pydatetime()
+
+
+def require_registry(settings: TateSettings) -> None:
+    """Ask the registry once, with a short time limit, before a terminal is touched: a server
+    that does not answer is said as such, not as a model without a champion.
+
+    Raises:
+        TrackingServerUnreachableError: naming the URI (its password is masked when printed).
+    """
+    uri = tracking.tracking_uri(settings)
+    try:
+        registry_reader(uri).snapshot(settings.model_name)
+    except RegistryUnreachableError as error:
+        cause = error.__cause__
+        why = type(cause).__name__ if cause is not None else str(error).rsplit(": ", 1)[-1]
+        raise TrackingServerUnreachableError(
+            f"the model registry at {uri} did not answer ({why}); start it (`tate up`) or "
+            "fix MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def lock_account(settings: TateSettings, term: Terminal) -> AccountLock:
+    """This worker's hold on its account (``login@server``) for as long as it runs.
+
+    Raises:
+        AccountLockedError: another worker trades the account (its pid and start time named);
+            the terminal is shut down first.
+    """
+    try:
+        return AccountLock.acquire(settings.locks_dir, account_key(term), now=datetime.now(UTC))
+    except BaseException:
+        term.shutdown()
+        raise
+
+
+def start_metrics(
+    settings: TateSettings, metrics: WorkerMetrics, port: int, *, from_option: bool
+) -> Any:
+    """The /metrics server, or one line naming the port and where it was set.
+
+    Raises:
+        BadSettingError: the port cannot be bound (taken since the CLI checked it, say).
+    """
+    try:
+        return serve_metrics(metrics, port, settings.metrics_host)
+    except OSError as error:
+        where = "--metrics-port" if from_option else "TATE_METRICS_PORT"
+        raise BadSettingError(
+            f"{where}={port}: cannot serve /metrics on {settings.metrics_host}:{port} "
+            f"({error.strerror or error}); choose another port with {where}"
+        ) from None
 
 
 def new_sim_login() -> int:
@@ -172,6 +227,7 @@ def run_worker(
     """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary."""
     if terminal not in ("sim", "mt5", "mt5linux"):
         raise BadOptionError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
+    require_registry(settings)
     clock: Clock
     term: Terminal
     shadow: SimTerminal | None = None
@@ -194,13 +250,19 @@ def run_worker(
         raise TerminalUnavailableError(
             f"{terminal} terminal has no account (not logged in?): {term.last_error()}"
         )
-    if terminal != "sim":
-        shadow = live_shadow(term, symbols, settings)
-    metrics = WorkerMetrics()
-    port = settings.metrics_port if metrics_port is None else metrics_port
-    server = serve_metrics(metrics, port, settings.metrics_host)
-    journal = Journal(settings.journal)
-    source = model_source(settings, background=terminal != "sim" or pace_seconds > 0)
+    lock = lock_account(settings, term)
+    try:
+        if terminal != "sim":
+            shadow = live_shadow(term, symbols, settings)
+        metrics = WorkerMetrics()
+        port = settings.metrics_port if metrics_port is None else metrics_port
+        server = start_metrics(settings, metrics, port, from_option=metrics_port is not None)
+        journal = Journal(settings.journal)
+        source = model_source(settings, background=terminal != "sim" or pace_seconds > 0)
+    except BaseException:
+        lock.release()
+        term.shutdown()
+        raise
     worker = Worker(
         term,
         Mt5Broker(
@@ -245,6 +307,7 @@ def run_worker(
         server.server_close()
         journal.close()
         term.shutdown()
+        lock.release()
     summary = describe_run(bars, terminal, symbols, worker.summary())
     if not worker.decided:
         raise NothingServedError(

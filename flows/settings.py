@@ -9,11 +9,14 @@ The CLI turns the refusal into one line naming the `TATE_` variable (exit 2).
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from serving.risk.policy import TrippedPolicy
 
@@ -21,24 +24,41 @@ DEFAULT_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF")
 
 AccountMode = Literal["hedging", "netting"]
 
+# A symbol names a folder of the store, so it is a plain word: letters, digits and `._-`.
+SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+# Settings that name a host tate listens on or talks to with no authentication at all.
+REMOTE_HOST_SETTINGS = {
+    "metrics_host": "serves /metrics",
+    "mt5linux_host": "sends orders through an mt5linux bridge (an RPyC service that runs any "
+    "code a client sends)",
+}
+
 
 class TateSettings(BaseSettings):
     """Everything a tate command needs to know that is not a command-line argument."""
 
-    model_config = SettingsConfigDict(env_prefix="TATE_", frozen=True, extra="forbid")
+    # allow_inf_nan: `inf` seconds or lots is never what an operator meant
+    model_config = SettingsConfigDict(
+        env_prefix="TATE_", frozen=True, extra="forbid", allow_inf_nan=False
+    )
 
     home: Path = Field(default=Path("var"), description="root of everything tate writes")
     timeframe: str = "H1"
-    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
-    seed: int = 7
-    model_name: str = "tate-lgbm-momentum"
-    experiment: str = "tate"
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_SYMBOLS, description="EURUSD,GBPUSD or a JSON list"
+    )
+    seed: int = Field(default=7, ge=0)
+    model_name: str = Field(default="tate-lgbm-momentum", min_length=1)
+    experiment: str = Field(default="tate", min_length=1)
     server_time: str = Field(
         default="NY+7", description="broker server time of MT5 exports: UTC, UTC+N, UTC-N or NY+7"
     )
-    magic: int = 2611270
+    magic: int = Field(default=2611270, ge=0, lt=2**63)
     deviation_points: int = Field(default=20, ge=0)
-    canary_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    canary_fraction: float = Field(
+        default=0.05, gt=0.0, le=1.0, description="canary's size as a fraction of the champion's"
+    )
     max_volume: float = Field(default=1.0, gt=0.0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="0: any free port")
@@ -46,7 +66,12 @@ class TateSettings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the journal (may hold a password: never logged)",
     )
-    poll_seconds: float = Field(default=5.0, gt=0.0)
+    poll_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=3600.0,
+        description="alias and halt polling (a halt waits this long)",
+    )
     replay_refresh_bars: int = Field(
         default=24,
         ge=1,
@@ -70,12 +95,71 @@ class TateSettings(BaseSettings):
     psi_threshold: float = Field(default=0.25, gt=0.0)
     drift_sizing: bool = True
     log_level: str = "INFO"
+    allow_remote_binds: bool = Field(
+        default=False,
+        description="let TATE_METRICS_HOST / TATE_MT5LINUX_HOST leave the loopback interface",
+    )
 
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         # Relative homes are resolved once so a chdir in a flow run cannot move the store.
         return value.expanduser().resolve()
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbol_list(cls, value: Any) -> Any:
+        # `EURUSD,GBPUSD` as people write it, or a JSON list; anything else is left to pydantic
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"not a JSON list ({error.msg} at column {error.colno}); "
+                    'write EURUSD,GBPUSD or ["EURUSD", "GBPUSD"]'
+                ) from None
+        return [part.strip() for part in text.split(",")]
+
+    @field_validator("symbols")
+    @classmethod
+    def _plain_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("no symbols; expected e.g. EURUSD,GBPUSD")
+        for symbol in value:
+            if not SYMBOL_PATTERN.fullmatch(symbol):
+                raise ValueError(
+                    f"symbol {symbol!r} is not 1-32 letters, digits or ._-; "
+                    "expected e.g. EURUSD,GBPUSD"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level; expected one of {', '.join(LOG_LEVELS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> TateSettings:
+        # The model validator sees the opt-in whatever the order of the fields; its message
+        # names the variable itself (the CLI prints it after "bad setting").
+        if self.allow_remote_binds:
+            return self
+        for field, what in REMOTE_HOST_SETTINGS.items():
+            host = getattr(self, field)
+            if not is_loopback(host):
+                raise ValueError(
+                    f"TATE_{field.upper()}={host!r}: not a loopback address, and tate {what} "
+                    "with no authentication; use 127.0.0.1, or set TATE_ALLOW_REMOTE_BINDS=true "
+                    "to mean it"
+                )
+        return self
 
     @field_validator("timeframe")
     @classmethod
@@ -109,6 +193,15 @@ class TateSettings(BaseSettings):
         except ArgumentError as error:  # its words never repeat the URL (or its password)
             raise ValueError(f"not a database URL SQLAlchemy can use: {error}") from None
         return value
+
+    def remote_hosts(self) -> list[str]:
+        """One warning line per host setting that leaves the loopback interface (opted in)."""
+        return [
+            f"TATE_{field.upper()}={getattr(self, field)!r} is not loopback: tate {what} "
+            "with no authentication beyond this machine (TATE_ALLOW_REMOTE_BINDS=true)"
+            for field, what in REMOTE_HOST_SETTINGS.items()
+            if not is_loopback(getattr(self, field))
+        ]
 
     @property
     def data_dir(self) -> Path:
@@ -149,6 +242,21 @@ class TateSettings(BaseSettings):
         return make_url(self.journal).render_as_string(hide_password=True)
 
     @property
+    def locks_dir(self) -> Path:
+        """One lock file per trading account a worker holds (`serving/account_lock.py`)."""
+        return self.home / "locks"
+
+    @property
     def run_dir(self) -> Path:
         """Where `tate up` keeps the pids and logs of what it started."""
         return self.home / "run"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (a name other than ``localhost`` is not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

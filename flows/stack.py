@@ -34,6 +34,7 @@ class Service:
     health_url: str | None
     started_message: str
     port: tuple[str, int] | None = None  # (its TATE_ variable, the port it listens on)
+    host: str = HOST  # only the worker's may differ: TATE_METRICS_HOST, checked by the settings
 
 
 def prefect_api_url(settings: TateSettings) -> str:
@@ -85,6 +86,7 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
                 f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
                 f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics",
                 ("TATE_METRICS_PORT", settings.metrics_port),
+                settings.metrics_host,
             )
         )
     return listed
@@ -149,10 +151,10 @@ def check_ports(settings: TateSettings, listed: list[Service]) -> None:
         if service.port is None or running_pid(settings, service.name) is not None:
             continue
         variable, port = service.port
-        problem = port_problem(port) if port else None
+        problem = port_problem(port, service.host) if port else None
         if problem:
             raise StackStartError(
-                f"{service.name}: port {port} on {HOST} {problem} choose another port with "
+                f"{service.name}: port {port} on {service.host} {problem} choose another port with "
                 f"{variable}"
             )
 

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from flows.errors import AliasNotFoundError, VersionNotFoundError
+from flows.errors import AliasNotFoundError, TrackingServerUnreachableError, VersionNotFoundError
 from flows.settings import TateSettings
 from models.packaging import DIGEST_TAG, model_digest
 from serving.registry.loading import download_model_version
@@ -123,18 +123,33 @@ def locked_requirements() -> Path | None:
     return path if path.exists() else None
 
 
+def unreachable(settings: TateSettings, error: MlflowException) -> Exception:
+    """A tracking server that did not answer, told apart from every other MLflow failure.
+
+    MLflow's REST client words a refused connection or exhausted retries "API request to …
+    failed"; anything else stays the MlflowException it was (a bug until shown otherwise).
+    """
+    if "API request to" in error.message and "failed with exception" in error.message:
+        return TrackingServerUnreachableError(
+            f"the model registry at {tracking_uri(settings)} did not answer; start it "
+            "(`tate up`) or fix MLFLOW_TRACKING_URI"
+        )
+    return error
+
+
 def alias_version(settings: TateSettings, alias: str) -> ModelVersion | None:
     """The version behind an alias, or None when the alias (or the model) does not exist.
 
     Raises:
-        MlflowException: the registry failed otherwise (e.g. the tracking server is down).
+        TrackingServerUnreachableError: the tracking server did not answer.
+        MlflowException: the registry failed otherwise.
     """
     try:
         return client(settings).get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as error:
         if error.error_code in NOT_FOUND_CODES:
             return None
-        raise
+        raise unreachable(settings, error) from error
 
 
 def model_version(settings: TateSettings, version: str) -> ModelVersion:
@@ -151,7 +166,7 @@ def model_version(settings: TateSettings, version: str) -> ModelVersion:
                 f"model {settings.model_name!r} has no version {version!r} in "
                 f"{tracking_uri(settings)}"
             ) from error
-        raise
+        raise unreachable(settings, error) from error
 
 
 def set_alias(settings: TateSettings, alias: str, version: str, *, by: str) -> None:
