@@ -9,15 +9,19 @@ The CLI turns the refusal into one line naming the `TATE_` variable (exit 2).
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from serving.risk.policy import TrippedPolicy
 
 DEFAULT_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF")
+SIGNING_KEY_FILE = "signing.key"
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 AccountMode = Literal["hedging", "netting"]
 
@@ -70,6 +74,20 @@ class TateSettings(BaseSettings):
     psi_threshold: float = Field(default=0.25, gt=0.0)
     drift_sizing: bool = True
     log_level: str = "INFO"
+    signing_key: Path | None = Field(
+        default=None,
+        description="the trainer's Ed25519 private key (PEM PKCS8), e.g. in a desk's secret "
+        "store; default $TATE_HOME/keys/signing.key, created on first use",
+    )
+    trusted_keys: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description="public keys the worker trusts: .pub files or folders of them, comma-"
+        "separated or a JSON list; default $TATE_HOME/keys",
+    )
+    revoked_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="key ids (16 hex digits) whose signatures the worker refuses",
+    )
 
     @field_validator("home")
     @classmethod
@@ -94,6 +112,34 @@ class TateSettings(BaseSettings):
         from data_contracts.mt5_export import ServerTime
 
         ServerTime.parse(value)  # raises ValueError naming the value and the accepted forms
+        return value
+
+    @field_validator("trusted_keys", "revoked_keys", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        # a JSON list, or the plain comma-separated form people type
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+
+    @field_validator("signing_key")
+    @classmethod
+    def _expanded_key(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _expanded_keys(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(path.expanduser().resolve() for path in value)
+
+    @field_validator("revoked_keys")
+    @classmethod
+    def _key_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key_id in value:
+            if not _KEY_ID.fullmatch(key_id):
+                raise ValueError(f"{key_id!r} is not a key id: expected 16 lowercase hex digits")
         return value
 
     @field_validator("journal_url")
@@ -147,6 +193,20 @@ class TateSettings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         return make_url(self.journal).render_as_string(hide_password=True)
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the trainer keeps its signing key and publishes public keys (mode 0700)."""
+        return self.home / "keys"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key or self.keys_dir / SIGNING_KEY_FILE
+
+    @property
+    def trusted_key_locations(self) -> tuple[Path, ...]:
+        """What the worker trusts: ``trusted_keys`` when set, else every .pub in ``keys_dir``."""
+        return self.trusted_keys or (self.keys_dir,)
 
     @property
     def run_dir(self) -> Path:

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, Protocol
 
 from serving.registry.loading import load_verified_model
 from serving.registry.reader import RegistryReader, RegistryUnreachableError, registry_reader
+from serving.registry.signatures import KeyRing
 
 logger = logging.getLogger(__name__)
 
@@ -130,20 +131,25 @@ class AliasPoller:
         model_name: str,
         tracking_uri: str,
         *,
+        ring: KeyRing,
         aliases: tuple[str, ...] = ("champion", "canary"),
         cache_dir: Path | None = None,
         timeout_seconds: float = 2.0,
         retries: int = 1,
         retry_seconds: float = 5.0,
     ) -> AliasPoller:
-        """A poller on a real registry, loading verified models into ``cache_dir``."""
+        """A poller on a real registry, loading verified models into ``cache_dir``.
+
+        Only versions signed by a key in ``ring`` (the worker's own trust setting) load.
+        """
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
         cache = cache_dir or Path(tempfile.mkdtemp(prefix="tate-models-"))
 
         def load(name: str, version: str) -> Any:
             return load_verified_model(
-                name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache
-            )
+                name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache,
+                ring=ring,
+            )  # fmt: skip
 
         return cls(model_name, reader, load, aliases, retry_seconds=retry_seconds)
 
