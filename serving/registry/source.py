@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Protocol
 
 from serving.registry.loading import load_verified_model
 from serving.registry.reader import RegistryReader, RegistryUnreachableError, registry_reader
-from serving.registry.signatures import KeyRing
+from serving.registry.signatures import KeyRing, TrustConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,22 @@ def halt_reason(tags: Mapping[str, str]) -> str | None:
         return None
     reason = tags.get(HALTED_REASON_TAG) or value
     return f"registered model tagged halted: {reason}"
+
+
+def say_trust(ring: KeyRing) -> None:
+    """Log once at start which signing keys this worker trusts, so an operator can check."""
+    try:
+        trusted = sorted(ring.keys())
+    except TrustConfigError as error:
+        logger.error("model signatures: %s; every version is refused until it is fixed", error)
+        return
+    revoked = f"; revoked: {', '.join(sorted(ring.revoked))}" if ring.revoked else ""
+    logger.info(
+        "models load only when signed by a trusted key; trusted key ids: %s (from %s)%s",
+        ", ".join(trusted) or "none yet",
+        ring.describe(),
+        revoked,
+    )
 
 
 @dataclass
@@ -142,6 +158,7 @@ class AliasPoller:
 
         Only versions signed by a key in ``ring`` (the worker's own trust setting) load.
         """
+        say_trust(ring)
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
         cache = cache_dir or Path(tempfile.mkdtemp(prefix="tate-models-"))
 

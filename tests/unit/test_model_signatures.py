@@ -186,7 +186,7 @@ def _two_keys(
 
 
 def test_after_a_key_rotation_versions_signed_by_either_trusted_key_load(
-    registry: tuple[str, MlflowClient], tmp_path: Path
+    registry: tuple[str, MlflowClient], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     uri, client = registry
     settings, (old, first), (new, second) = _two_keys(registry, tmp_path)
@@ -195,7 +195,10 @@ def test_after_a_key_rotation_versions_signed_by_either_trusted_key_load(
     assert published == sorted([f"{old}.pub", f"{new}.pub"])
     ring = KeyRing(settings.trusted_key_locations)
     client.set_registered_model_alias(MODEL, "champion", first)
-    poller = AliasPoller.for_registry(MODEL, uri, ring=ring, cache_dir=tmp_path / "cache")
+    with caplog.at_level("INFO", logger="serving.registry.source"):
+        poller = AliasPoller.for_registry(MODEL, uri, ring=ring, cache_dir=tmp_path / "cache")
+    (said,) = [r.getMessage() for r in caplog.records if "trusted key ids" in r.getMessage()]
+    assert old in said and new in said  # the operator sees what the worker trusts
     poller.refresh()
     assert poller.current()["champion"].version == first
     client.set_registered_model_alias(MODEL, "champion", second)
