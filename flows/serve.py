@@ -33,6 +33,7 @@ from serving.mt5.constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
 from serving.mt5.terminal import Terminal
 from serving.registry.reader import RegistryUnreachableError, registry_reader
 from serving.registry.references import TrainingReferences
+from serving.registry.signatures import KeyRing
 from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
 from serving.risk.board import RiskLimits
 from serving.sim.shadow import ShadowTerminal
@@ -192,6 +193,7 @@ def model_source(settings: TateSettings, *, background: bool) -> ModelSource:
     poller = AliasPoller.for_registry(
         settings.model_name,
         tracking.tracking_uri(settings),
+        ring=KeyRing(settings.trusted_key_locations, frozenset(settings.revoked_keys)),
         cache_dir=settings.run_dir / "models",
     )
     if not background:

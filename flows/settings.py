@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from serving.risk.policy import TrippedPolicy
 
 DEFAULT_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF")
+SIGNING_KEY_FILE = "signing.key"
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 AccountMode = Literal["hedging", "netting"]
 
@@ -98,6 +100,20 @@ class TateSettings(BaseSettings):
     allow_remote_binds: bool = Field(
         default=False,
         description="let TATE_METRICS_HOST / TATE_MT5LINUX_HOST leave the loopback interface",
+    )
+    signing_key: Path | None = Field(
+        default=None,
+        description="the trainer's Ed25519 private key (PEM PKCS8), e.g. in a desk's secret "
+        "store; default $TATE_HOME/keys/signing.key, created on first use",
+    )
+    trusted_keys: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description="public keys the worker trusts: .pub files or folders of them, comma-"
+        "separated or a JSON list; default $TATE_HOME/keys",
+    )
+    revoked_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="key ids (16 hex digits) whose signatures the worker refuses",
     )
 
     @field_validator("home")
@@ -180,6 +196,45 @@ class TateSettings(BaseSettings):
         ServerTime.parse(value)  # raises ValueError naming the value and the accepted forms
         return value
 
+    @field_validator("trusted_keys", "revoked_keys", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        # a JSON list, or the plain comma-separated form people type
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+
+    @field_validator("signing_key")
+    @classmethod
+    def _expanded_key(cls, value: Path | None) -> Path | None:
+        # an explicit key is never created (only the default one is): a wrong path is a typo
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no key file at {path}")
+        return path
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _expanded_keys(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        # a trust list naming nothing would refuse every version for a reason hard to see
+        paths = tuple(path.expanduser().resolve() for path in value)
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise ValueError(f"no public key file or folder at {', '.join(missing)}")
+        return paths
+
+    @field_validator("revoked_keys")
+    @classmethod
+    def _key_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key_id in value:
+            if not _KEY_ID.fullmatch(key_id):
+                raise ValueError(f"{key_id!r} is not a key id: expected 16 lowercase hex digits")
+        return value
+
     @field_validator("journal_url")
     @classmethod
     def _usable_journal_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -245,6 +300,20 @@ class TateSettings(BaseSettings):
     def locks_dir(self) -> Path:
         """One lock file per trading account a worker holds (`serving/account_lock.py`)."""
         return self.home / "locks"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the trainer keeps its signing key and publishes public keys (mode 0700)."""
+        return self.home / "keys"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key or self.keys_dir / SIGNING_KEY_FILE
+
+    @property
+    def trusted_key_locations(self) -> tuple[Path, ...]:
+        """What the worker trusts: ``trusted_keys`` when set, else every .pub in ``keys_dir``."""
+        return self.trusted_keys or (self.keys_dir,)
 
     @property
     def run_dir(self) -> Path:

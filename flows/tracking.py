@@ -13,14 +13,17 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from flows.errors import AliasNotFoundError, TrackingServerUnreachableError, VersionNotFoundError
 from flows.settings import TateSettings
+from flows.signing import sign_version
 from models.packaging import DIGEST_TAG, model_digest
 from serving.registry.loading import download_model_version
+from serving.registry.signatures import KEY_ID_TAG, SIGNATURE_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -250,3 +253,20 @@ def record_model_digest(mlflow_client: MlflowClient, name: str, version: str) ->
         digest = model_digest(local)
     mlflow_client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     return digest
+
+
+def sign_model_version(
+    mlflow_client: MlflowClient, name: str, version: str, digest: str, key: Ed25519PrivateKey
+) -> str:
+    """Sign a new version (``tate.signature``, ``tate.signing_key_id``); return the key id.
+
+    The message binds the name, the version, the digest `record_model_digest` took from the
+    registry's copy and the run the registry records for the version
+    (``serving.registry.signatures.signed_message``). Call it before any alias can point at
+    the version: the worker refuses a version without a signature by a key it trusts.
+    """
+    run_id = mlflow_client.get_model_version(name, version).run_id or ""
+    signer, signature = sign_version(key, name=name, version=version, digest=digest, run_id=run_id)
+    mlflow_client.set_model_version_tag(name, version, SIGNATURE_TAG, signature)
+    mlflow_client.set_model_version_tag(name, version, KEY_ID_TAG, signer)
+    return signer

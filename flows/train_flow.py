@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger, task
 
 from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
-from flows import tracking
+from flows import signing, tracking
 from flows.data_flows import validate, validation_of_store
 from flows.errors import ValidationFailedError
 from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
@@ -230,6 +230,7 @@ def log_and_register(
     validation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tracking.use_experiment(settings)
+    key = signing.signing_key(settings)  # a key that cannot be read fails before the run
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
         workdir = Path(tmp)
         _log_run_contents(settings, outcome, bars, workdir, validation)
@@ -241,7 +242,10 @@ def log_and_register(
         )
         version = str(info.registered_model_version)
         # before any alias can point at it: the worker refuses a version without its digest
-        tracking.record_model_digest(tracking.client(settings), settings.model_name, version)
+        # and a signature by a key it trusts
+        mlflow_client = tracking.client(settings)
+        digest = tracking.record_model_digest(mlflow_client, settings.model_name, version)
+        tracking.sign_model_version(mlflow_client, settings.model_name, version, digest, key)
         decision = _decide_aliases(settings, outcome, version, run.info.run_id)
     return {"run_id": run.info.run_id, "version": version, **decision}
 

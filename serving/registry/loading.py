@@ -1,6 +1,10 @@
 """Load a registered model version only after proving it is the one that was registered.
 
-Three refusals, each naming the version and the reason, before any model code runs:
+Four refusals, each naming the version and the reason, before any model code runs:
+- a version not signed by a key the worker trusts (``serving.registry.signatures``): the
+  signature is missing, malformed, by an untrusted or revoked key, or made for another
+  name, version, digest or run — whoever can write the registry can write a model and its
+  digest tag, but not a signature;
 - a pickled model (a cloudpickled ``python_model``, any ``*.pkl``) unless pickle is explicitly
   allowed — ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` is false by default in tate, because
   unpickling runs arbitrary code;
@@ -26,7 +30,8 @@ import yaml
 from data_contracts.synthetic import generate_market
 from models.packaging import DIGEST_TAG, model_digest
 from serving.mt5.types import RATES_DTYPE, RATES_FIELDS
-from serving.registry.reader import RegistryReader
+from serving.registry.reader import RegistryReader, VersionRecord
+from serving.registry.signatures import KeyRing, SignatureError, TrustConfigError, verify_version
 from serving.sim.market import to_rates
 
 if TYPE_CHECKING:
@@ -83,9 +88,17 @@ def _check_signature(mlmodel: dict[str, Any], label: str) -> None:
 
 
 def check_model_dir(
-    directory: Path, expected_sha256: str | None, *, label: str, allow_pickle: bool
+    directory: Path,
+    record: VersionRecord,
+    *,
+    name: str,
+    version: str,
+    ring: KeyRing,
+    allow_pickle: bool,
 ) -> None:
     """Raise ``UnsafeModelError`` unless the downloaded model may be loaded (see module doc)."""
+    label = f"model {name!r} version {version}"
+    expected_sha256 = record.tags.get(DIGEST_TAG)
     if not expected_sha256:
         raise UnsafeModelError(f"{label} has no {DIGEST_TAG} tag recorded at registration")
     actual = model_digest(directory)
@@ -94,6 +107,13 @@ def check_model_dir(
             f"{label}: artifact digest {actual[:12]}… differs from {DIGEST_TAG} "
             f"{expected_sha256[:12]}… recorded at registration"
         )
+    try:  # the digest the worker computed, the run the registry names: no tag is believed
+        verify_version(
+            record.tags, name=name, version=version, digest=actual, run_id=record.run_id or "",
+            ring=ring,
+        )  # fmt: skip
+    except (SignatureError, TrustConfigError) as error:
+        raise UnsafeModelError(f"{label} refused: {error}") from error
     mlmodel = yaml.safe_load((directory / "MLmodel").read_text())
     flavor = _pyfunc_flavor(mlmodel, label)
     if not allow_pickle:
@@ -148,21 +168,22 @@ def load_verified_model(
     reader: RegistryReader,
     tracking_uri: str,
     cache_dir: Path,
+    ring: KeyRing,
     allow_pickle: bool | None = None,
 ) -> Model:
     """Download a registered version, check it, load it, warm it; return the python model.
 
     Explicit URIs pin the registry without touching MLflow's process-global tracking URI.
+    ``ring`` holds the public keys (and revoked key ids) the worker's own settings trust.
     """
     import mlflow
 
-    label = f"model {name!r} version {version}"
-    expected = reader.version_tags(name, version).get(DIGEST_TAG)
+    record = reader.model_version(name, version)
     local = download_model_version(
         name, version, tracking_uri=tracking_uri, dst=cache_dir / f"{name}-{version}"
     )
     allow = pickle_allowed() if allow_pickle is None else allow_pickle
-    check_model_dir(local, expected, label=label, allow_pickle=allow)
+    check_model_dir(local, record, name=name, version=version, ring=ring, allow_pickle=allow)
     model: Model = mlflow.pyfunc.load_model(str(local)).unwrap_python_model()
     warm(model)
     return model

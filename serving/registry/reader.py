@@ -32,10 +32,17 @@ class RegistrySnapshot(NamedTuple):
     tags: Mapping[str, str]
 
 
+class VersionRecord(NamedTuple):
+    """What the registry says about one version: the run that logged it, and its tags."""
+
+    run_id: str | None
+    tags: Mapping[str, str]
+
+
 class RegistryReader(Protocol):
     def snapshot(self, name: str) -> RegistrySnapshot: ...
 
-    def version_tags(self, name: str, version: str) -> Mapping[str, str]: ...
+    def model_version(self, name: str, version: str) -> VersionRecord: ...
 
 
 class _RetryableHTTPError(Exception):
@@ -101,11 +108,15 @@ class RestRegistryReader:
             {t["key"]: t.get("value", "") for t in model.get("tags", [])},
         )
 
-    def version_tags(self, name: str, version: str) -> Mapping[str, str]:
+    def model_version(self, name: str, version: str) -> VersionRecord:
         body = self._get("model-versions/get", {"name": name, "version": version})
         if body is None:
-            return {}
-        return {t["key"]: t.get("value", "") for t in body["model_version"].get("tags", [])}
+            return VersionRecord(None, {})
+        found = body["model_version"]
+        return VersionRecord(
+            found.get("run_id") or None,
+            {t["key"]: t.get("value", "") for t in found.get("tags", [])},
+        )
 
 
 class ClientRegistryReader:
@@ -131,8 +142,9 @@ class ClientRegistryReader:
             {alias: str(version) for alias, version in model.aliases.items()}, dict(model.tags)
         )
 
-    def version_tags(self, name: str, version: str) -> Mapping[str, str]:
-        return dict(self._client.get_model_version(name, version).tags)
+    def model_version(self, name: str, version: str) -> VersionRecord:
+        found = self._client.get_model_version(name, version)
+        return VersionRecord(found.run_id or None, dict(found.tags))
 
 
 def registry_reader(

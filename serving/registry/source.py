@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 
 from serving.registry.loading import load_verified_model
 from serving.registry.reader import RegistryReader, RegistryUnreachableError, registry_reader
+from serving.registry.signatures import KeyRing, TrustConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,22 @@ def halt_reason(tags: Mapping[str, str]) -> str | None:
     return f"registered model tagged halted: {reason}"
 
 
+def say_trust(ring: KeyRing) -> None:
+    """Log once at start which signing keys this worker trusts, so an operator can check."""
+    try:
+        trusted = sorted(ring.keys())
+    except TrustConfigError as error:
+        logger.error("model signatures: %s; every version is refused until it is fixed", error)
+        return
+    revoked = f"; revoked: {', '.join(sorted(ring.revoked))}" if ring.revoked else ""
+    logger.info(
+        "models load only when signed by a trusted key; trusted key ids: %s (from %s)%s",
+        ", ".join(trusted) or "none yet",
+        ring.describe(),
+        revoked,
+    )
+
+
 @dataclass
 class LoadFailure:
     """A version that failed to load: why, how often, and when it may be tried again."""
@@ -159,20 +176,26 @@ class AliasPoller:
         model_name: str,
         tracking_uri: str,
         *,
+        ring: KeyRing,
         aliases: tuple[str, ...] = ("champion", "canary"),
         cache_dir: Path | None = None,
         timeout_seconds: float = 2.0,
         retries: int = 1,
         retry_seconds: float = 5.0,
     ) -> AliasPoller:
-        """A poller on a real registry, loading verified models into ``cache_dir``."""
+        """A poller on a real registry, loading verified models into ``cache_dir``.
+
+        Only versions signed by a key in ``ring`` (the worker's own trust setting) load.
+        """
+        say_trust(ring)
         reader = registry_reader(tracking_uri, timeout_seconds=timeout_seconds, retries=retries)
         cache = cache_dir or Path(tempfile.mkdtemp(prefix="tate-models-"))
 
         def load(name: str, version: str) -> Model:
             return load_verified_model(
-                name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache
-            )
+                name, version, reader=reader, tracking_uri=tracking_uri, cache_dir=cache,
+                ring=ring,
+            )  # fmt: skip
 
         return cls(model_name, reader, load, aliases, retry_seconds=retry_seconds)
 

@@ -20,6 +20,7 @@ from models.training import TrainConfig, run_training
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
+from serving.registry.signatures import KeyRing
 from serving.registry.source import AliasPoller, BackgroundPoller
 from serving.worker import ReplayClock, Worker
 from tests.servers import kill, mlflow_server_process, post_to_mlflow
@@ -41,6 +42,11 @@ def registry(
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("TATE_HOME", str(home))
         yield TateSettings(), url, process
+
+
+def _ring(settings: TateSettings) -> KeyRing:
+    """What `tate serve` trusts on this home: the public key training published there."""
+    return KeyRing(settings.trusted_key_locations)
 
 
 def set_alias_over_rest(url: str, model: str, alias: str, version: str) -> None:
@@ -70,7 +76,11 @@ def test_alias_moved_over_rest_is_traded_from_the_next_bar(
         Mt5Broker(terminal, magic=settings.magic, now=clock.now),
         journal,
         AliasPoller.for_registry(
-            settings.model_name, url, aliases=("champion",), cache_dir=tmp_path / "models"
+            settings.model_name,
+            url,
+            ring=_ring(settings),
+            aliases=("champion",),
+            cache_dir=tmp_path / "models",
         ),
         WorkerMetrics(),
         clock,
@@ -111,7 +121,9 @@ def test_registry_killed_mid_run_trading_goes_on_with_the_last_model(
     terminal.initialize()
     clock = ReplayClock(terminal)
     journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
-    poller = AliasPoller.for_registry(settings.model_name, url, cache_dir=tmp_path / "models")
+    poller = AliasPoller.for_registry(
+        settings.model_name, url, ring=_ring(settings), cache_dir=tmp_path / "models"
+    )
     source = BackgroundPoller(poller, interval_seconds=0.1).start()
     metrics = WorkerMetrics()
     worker = Worker(

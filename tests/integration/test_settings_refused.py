@@ -47,6 +47,9 @@ BAD_VALUES: dict[str, str] = {
     "TATE_DRIFT_SIZING": "maybe",
     "TATE_LOG_LEVEL": "LOUD",
     "TATE_ALLOW_REMOTE_BINDS": "maybe",
+    "TATE_SIGNING_KEY": "{tmp}/no-such-dir/signing.key",
+    "TATE_TRUSTED_KEYS": "{tmp}/no-such.pub",
+    "TATE_REVOKED_KEYS": "not-a-key-id",
 }
 
 

@@ -4,12 +4,11 @@ BackgroundPoller swaps models off the worker's thread."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from serving.registry.reader import RegistrySnapshot, RegistryUnreachableError
+from serving.registry.reader import RegistrySnapshot, RegistryUnreachableError, VersionRecord
 from serving.registry.source import AliasPoller, BackgroundPoller, halt_reason
 
 
@@ -28,8 +27,8 @@ class FakeReader:
             raise RegistryUnreachableError("connection refused")
         return RegistrySnapshot(dict(self.aliases), dict(self.tags))
 
-    def version_tags(self, name: str, version: str) -> Mapping[str, str]:
-        return {}
+    def model_version(self, name: str, version: str) -> VersionRecord:
+        return VersionRecord("run", {})
 
 
 class RecordingLoader:

@@ -4,14 +4,13 @@ decided exactly once per role, by exactly one version, and the swap lands betwee
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
-from serving.registry.reader import RegistrySnapshot
+from serving.registry.reader import RegistrySnapshot, VersionRecord
 from serving.registry.source import AliasPoller, BackgroundPoller
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
@@ -28,8 +27,8 @@ class MovingReader:
     def snapshot(self, name: str) -> RegistrySnapshot:
         return RegistrySnapshot({"champion": self.version}, {})
 
-    def version_tags(self, name: str, version: str) -> Mapping[str, str]:
-        return {}
+    def model_version(self, name: str, version: str) -> VersionRecord:
+        return VersionRecord("run", {})
 
 
 class SlowLoader:
