@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from serving.journal import Journal, JournalWrites
 
@@ -133,3 +134,21 @@ def test_a_bars_rows_commit_together_in_one_transaction(tmp_path: Path) -> None:
     assert len(writes) == 0
     assert reader.read_decisions()["intent_id"].tolist() == ["i0", "i1", "i2"]
     assert reader.read_order_events()["request"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_a_failed_commit_writes_none_of_its_rows_and_the_next_one_writes(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    journal.record_decision(**_fields("i0"), decision_id="taken")
+    writes = JournalWrites()
+    writes.add_order_event(
+        intent_id="i1", ticket=1, request={}, retcode=None, state="sent", price=0.0,
+        volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=BAR,
+    )  # fmt: skip
+    writes.add_decision(**_fields("i1"), decision_id="taken")  # the primary key again
+    with pytest.raises(IntegrityError):
+        journal.commit(writes)
+    assert journal.read_order_events().empty  # the order event went with the failed decision
+    writes.clear()
+    writes.add_decision(**_fields("i2"))
+    journal.commit(writes)
+    assert journal.read_decisions()["intent_id"].tolist() == ["i0", "i2"]
