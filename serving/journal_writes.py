@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,10 @@ from serving.utc import to_utc
 
 
 def new_decision_id() -> str:
-    """A fresh random id: 32 hex digits, as a uuid4's hex (without its version nibbles, whose
-    ``uuid`` machinery cost more than the rest of the row)."""
-    return os.urandom(16).hex()
+    """A fresh id of 32 hex digits: the time in nanoseconds, then 8 random bytes. Ids that
+    grow with time go to the right edge of the primary key's index, so a bar's decisions
+    touch one page of it, not one page each (random uuids did)."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def decision_row(
