@@ -229,10 +229,6 @@ class SimTerminal:
             return None
         return self._valuation.account()
 
-    def _account(self) -> AccountInfo:
-        """The account as the server sees it (it carries on while the terminal is offline)."""
-        return self._valuation.account()
-
     def _account_tuple(self, balance: float, profit: float, margin: float) -> AccountInfo:
         mode = (
             mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
@@ -311,9 +307,12 @@ class SimTerminal:
         if not self._online():
             return None
         lo, hi = history_window(date_from, date_to, ticket, position)
+        deals = self._book.deals_between(lo, hi)
+        if group is None and ticket is None and position is None:  # the worker's every bar
+            return tuple(deals)
         return tuple(
             d
-            for d in self._book.deals_between(lo, hi)
+            for d in deals
             if in_group(d.symbol, group)
             and (ticket is None or d.order == ticket)
             and (position is None or d.position_id == position)
@@ -322,7 +321,7 @@ class SimTerminal:
     # -- trading -------------------------------------------------------------------------
     def _validate(self, req: TradeRequest) -> tuple[int, str]:
         spec = self.specs.get(req.symbol)
-        account = self._account()
+        account = self._valuation.account()  # the server's: it carries on while offline
         return check_request(
             req,
             spec,
