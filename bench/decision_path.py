@@ -37,8 +37,8 @@ Not in the timed path: the journal write (timed on its own), Prometheus observat
 per-bar PSI evaluation (printed separately) and terminal calls. Timings are ``perf_counter_ns``
 on a shared machine; interleaving the baseline with the path keeps noise out of the ratio.
 
-Run: ``.venv/bin/python bench/decision_path.py [--bars N]``; writes its four entries of
-``bench/results.json``.
+Run: ``.venv/bin/python bench/decision_path.py [--bars N] [--only NAME]``; writes its four
+entries of ``bench/results.json`` (or only those named).
 """
 
 from __future__ import annotations
@@ -558,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--writes", type=int, default=2_000, help="timed journal writes")
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="write only this entry (repeatable)"
+    )
     parser.add_argument("--worker-probe", metavar="TRACKING_URI", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker_probe:
@@ -611,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
             entry("journal_write_p99", j99, "seconds", "sqlite3", r99),
             entry("worker_peak_memory", float(memory["peak"]), "bytes", None, None),
         ):
-            write_entry(result)
+            if args.only is None or result["name"] in args.only:
+                write_entry(result)
     return 0
 
 
