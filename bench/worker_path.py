@@ -34,8 +34,9 @@ Then the same path is replayed for ``--profile-bars`` bar times under ``cProfile
 time per decision is split at the boundaries into the journal (``serving.journal``,
 ``serving.execution.store`` and all below them), SimTerminal (``serving.sim_*``), ``decide``
 (the strategy file and LightGBM below it), metrics (``prometheus_client``) and the rest (the
-worker, broker, executor, breakers). cProfile inflates Python-heavy parts more than C-heavy
-ones; read it for shares, not for the un-profiled figures.
+worker, broker, executor, breakers). The profiler's clock is the process's CPU time, so time
+spent waiting for a core another process holds is left out. cProfile inflates Python-heavy
+parts more than C-heavy ones; read it for shares, not for the un-profiled figures.
 
 Run: ``.venv/bin/python bench/worker_path.py [--bars N] [--profile-bars N] [--no-write]``;
 writes three entries of ``bench/results.json``.
@@ -325,7 +326,7 @@ def profile_replay(trained: Trained, bar_times: int, scratch: Path) -> dict[str,
     term = sim_terminal(bars, trained.holdout_start)
     with journal_file(scratch) as journal:
         worker = build_worker(term, journal, trained.models())
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU: a shared machine's waits left out
         profiler.enable()
         worker.run()
         profiler.disable()

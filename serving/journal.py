@@ -15,11 +15,13 @@ so a restarted worker rebuilds its breakers (a restart is not a reset). An opera
 *request* is the one row written from outside the worker (``request_breaker_reset``); the
 worker applies it between bars and writes the ``reset`` itself.
 
-Writes on the decision path go through ``JournalWrites``: rows gathered in order and committed
-in one transaction (``Journal.commit``), each table's rows by one prepared statement, so a
-bar's decisions, intents and orders cost one commit before the first send and its outcomes
-one after (``serving.execution.executor``). The schema is migrated by Alembic when a journal opens
-(``serving.journal_migrations``).
+Writes on the decision path go through ``JournalWrites`` (``serving.journal_writes``): rows
+gathered in order and committed in one transaction (``Journal.commit``), each table's rows by
+one compiled statement through the driver's ``executemany`` on one connection the journal
+holds, so a bar's decisions, intents and orders cost one commit before the first send and its
+outcomes one after (``serving.execution.executor``). SQLAlchemy keeps the schema
+(``serving.journal_schema``), the migrations (Alembic, when a journal opens:
+``serving.journal_migrations``) and the reads.
 
 Which crash each SQLite setting covers. WAL with ``synchronous=NORMAL``: a commit is in the
 WAL file when ``commit`` returns, so it survives a killed process (``kill -9``, an OOM kill)
@@ -30,136 +32,65 @@ keeps orders single: a position the journal no longer explains makes start-up re
 disagree for that (symbol, magic) and the worker refuses to trade until an operator adopts it
 (``serving.execution.startup``), and a bar decided again gets the same intent id, whose order the
 terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
-read and the worker's write wait for each other instead of failing.
+read and the worker's write wait for each other instead of failing. ``wal_autocheckpoint`` is
+raised so the checkpoints (the only fsyncs in this mode) come ten times rarer and larger: it
+moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import uuid
-from collections.abc import Collection, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    bindparam,
-    create_engine,
-    event,
-    insert,
-    select,
-)
+from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from serving.journal_migrations import upgrade_journal
-from serving.journal_prepared import PreparedWrite
+from serving.journal_schema import (
+    ACCOUNT_LENGTH,
+    BREAKER_EVENTS_OF_KIND_SINCE,
+    BREAKER_EVENTS_SINCE,
+    INSERT_DECISION,
+    INSERT_ORDER_EVENT,
+    account_column,
+    breaker_events,
+    decisions,
+    metadata,
+    order_events,
+)
+from serving.journal_writes import JournalWrites, PreparedWrite, decision_row, order_event_row
+from serving.utc import as_utc, to_utc
+
+__all__ = [
+    "ACCOUNT_LENGTH",
+    "INSERT_DECISION",
+    "INSERT_ORDER_EVENT",
+    "Journal",
+    "JournalWrites",
+    "account_column",
+    "breaker_events",
+    "decision_row",
+    "decisions",
+    "make_engine",
+    "metadata",
+    "order_event_row",
+    "order_events",
+    "to_json",
+]
 
 logger = logging.getLogger(__name__)
 
-metadata = MetaData()
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""Pages of WAL between automatic checkpoints (SQLite's default: 1,000)."""
 
-ACCOUNT_LENGTH = 96
-"""Room for ``login@server`` (MT5 server names run to ~40 characters)."""
-
-
-def account_column() -> Column[str]:
-    """The ``account`` column every journal table has ("" on rows from before it existed)."""
-    return Column("account", String(ACCOUNT_LENGTH), nullable=False, server_default="")
-
-
-decisions = Table(
-    "decisions",
-    metadata,
-    Column("decision_id", String(32), primary_key=True),
-    Column("bar_time", DateTime(timezone=True), nullable=False, index=True),
-    Column("symbol", String(32), nullable=False, index=True),
-    Column("role", String(16), nullable=False),
-    Column("model_name", String(128), nullable=False),
-    Column("model_version", String(32), nullable=False),
-    Column("features", JSON, nullable=False),
-    Column("signal", Integer, nullable=False),
-    Column("confidence", Float, nullable=False),
-    Column("size", Float, nullable=False),
-    Column("intent_id", String(64), nullable=False, index=True),
-    account_column(),
-    Index("ix_decisions_account_bar_time", "account", "bar_time"),
-)
-
-order_events = Table(
-    "order_events",
-    metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("intent_id", String(64), nullable=False, index=True),
-    Column("ticket", Integer, nullable=False),
-    Column("request", JSON, nullable=False),
-    Column("retcode", Integer, nullable=True),
-    Column("state", String(32), nullable=False),
-    Column("price", Float, nullable=False),
-    Column("volume", Float, nullable=False),
-    Column("slippage_points", Float, nullable=False),
-    Column("latency_seconds", Float, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    account_column(),
-    Index("ix_order_events_account_intent_id", "account", "intent_id"),
-)
-
-breaker_events = Table(
-    "breaker_events",
-    metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("breaker", String(32), nullable=False, index=True),
-    # trip | reset | reset_requested | baseline | policy (serving.risk.breakers.BreakerEvent)
-    Column("event", String(16), nullable=False),
-    Column("reason", String(512), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("by", String(64), nullable=False),
-    Column("value", Float, nullable=True),  # the daily-loss baseline, a policy's target lots
-    Column("intent_id", String(64), nullable=True),  # orders a tripped policy sent
-    # "" on a reset request from the CLI: whichever worker runs on this home applies it
-    account_column(),
-)
-
-INSERT_DECISION = insert(decisions)
-INSERT_ORDER_EVENT = insert(order_events)
-_BREAKER_EVENTS_SINCE = (
-    select(breaker_events)
-    .where(
-        breaker_events.c.event_id > bindparam("after_id"),
-        breaker_events.c.account.in_(bindparam("accounts", expanding=True)),
-    )
-    .order_by(breaker_events.c.event_id)
-)
-_BREAKER_EVENTS_OF_KIND_SINCE = _BREAKER_EVENTS_SINCE.where(
-    breaker_events.c.event == bindparam("event")
-)
-
-
-def _clean(value: float) -> float | None:
-    """JSON has no NaN; a feature without enough history is stored as null."""
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}; the journal stores tz-aware UTC only")
-    return value.astimezone(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back naive (they were stored as UTC); PostgreSQL tz-aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+CACHE_KIB = 32_768
+"""Page cache per connection (SQLite's default: 2 MiB): the indexes keyed by intent id take
+their inserts at random pages, which a small cache reads back from the file every bar."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -167,12 +98,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
+
+
+_ENCODER = json.JSONEncoder(default=str)  # built once: ``json.dumps(default=…)`` builds one a call
 
 
 def to_json(value: Any) -> str:
     """JSON columns' serializer: what JSON cannot say (numpy scalars, enums) as its string."""
-    return json.dumps(value, default=str)
+    return _ENCODER.encode(value)
 
 
 def make_engine(url: str) -> Engine:
@@ -191,115 +127,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def decision_row(
-    *,
-    bar_time: datetime,
-    symbol: str,
-    role: str,
-    model_name: str,
-    model_version: str,
-    features: Mapping[str, float],
-    signal: int,
-    confidence: float,
-    size: float,
-    intent_id: str,
-    account: str = "",
-    decision_id: str | None = None,
-) -> dict[str, Any]:
-    """One ``decisions`` row (``decision_id`` a fresh uuid unless given)."""
-    return {
-        "decision_id": decision_id or uuid.uuid4().hex,
-        "bar_time": _utc(bar_time),
-        "symbol": symbol,
-        "role": role,
-        "model_name": model_name,
-        "model_version": str(model_version),
-        "features": {k: _clean(v) for k, v in features.items()},
-        "signal": int(signal),
-        "confidence": float(confidence),
-        "size": float(size),
-        "intent_id": intent_id,
-        "account": account,
-    }
-
-
-def order_event_row(
-    *,
-    intent_id: str,
-    ticket: int,
-    request: Mapping[str, Any],
-    retcode: int | None,
-    state: str,
-    price: float,
-    volume: float,
-    slippage_points: float,
-    latency_seconds: float,
-    at: datetime,
-    account: str = "",
-) -> dict[str, Any]:
-    """One ``order_events`` row (several per intent when a hedging reversal needs two)."""
-    return {
-        "intent_id": intent_id,
-        "ticket": int(ticket),
-        "request": dict(request),
-        "retcode": retcode,
-        "state": state,
-        "price": float(price),
-        "volume": float(volume),
-        "slippage_points": float(slippage_points),
-        "latency_seconds": float(latency_seconds),
-        "at": _utc(at),
-        "account": account,
-    }
-
-
-class JournalWrites:
-    """Rows to write in one transaction (``Journal.commit``).
-
-    A table's rows are written in the order they were added; rows of different tables
-    commute (the journal has no foreign keys or triggers), so a row joins the last batch of
-    the same statement and columns unless a later batch touched its table. Each batch is one
-    ``executemany`` of a statement built once (SQLAlchemy compiles it once).
-    """
-
-    def __init__(self) -> None:
-        self._batches: list[tuple[Any, tuple[str, ...], list[dict[str, Any]]]] = []
-
-    def add(self, statement: Any, row: dict[str, Any]) -> None:
-        """Add one row for ``statement`` (an INSERT or UPDATE of one table)."""
-        keys = tuple(row)
-        for batch_statement, batch_keys, rows in reversed(self._batches):
-            if batch_statement is statement and batch_keys == keys:
-                rows.append(row)
-                return
-            if batch_statement.table is statement.table:
-                break
-        self._batches.append((statement, keys, [row]))
-
-    def add_decision(self, **fields: Any) -> str:
-        """Add one decision (``decision_row``'s arguments); returns its ``decision_id``."""
-        row = decision_row(**fields)
-        self.add(INSERT_DECISION, row)
-        return str(row["decision_id"])
-
-    def add_order_event(self, **fields: Any) -> None:
-        """Add one order event (``order_event_row``'s arguments)."""
-        self.add(INSERT_ORDER_EVENT, order_event_row(**fields))
-
-    def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
-        return ((statement, rows) for statement, _, rows in self._batches)
-
-    def batches(self) -> Iterator[tuple[Any, tuple[str, ...], list[dict[str, Any]]]]:
-        """Each batch's statement, the columns its rows give, and the rows."""
-        return iter(self._batches)
-
-    def __len__(self) -> int:
-        return sum(len(rows) for _, _, rows in self._batches)
-
-    def clear(self) -> None:
-        self._batches.clear()
-
-
 class Journal:
     """Decisions, order events and breaker events in one SQL database, migrated to the
     current schema when opened (a corrupt file raises; nothing is ever recreated)."""
@@ -309,21 +136,69 @@ class Journal:
         self.engine = make_engine(url)
         upgrade_journal(self.engine)
         self._compiled: dict[tuple[Any, tuple[str, ...]], PreparedWrite | None] = {}
+        self._writer: Any = None  # the DBAPI connection the decision path writes on
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._breaker_writes = 0  # breaker events written through this journal
 
     def close(self) -> None:
+        self._drop_writer()
         self.engine.dispose()
 
+    def _connection(self) -> Any:
+        """The held DBAPI connection (opened on first use, again after a failure)."""
+        if self._writer is None:
+            self._writer = self.engine.raw_connection()
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # a broken connection: the pool discards it
+                logger.debug("closing the journal's writer failed", exc_info=True)
+
     def commit(self, writes: JournalWrites) -> None:
-        """Write every row of ``writes`` in one transaction, then empty it."""
+        """Write every row of ``writes`` in one transaction, then empty it.
+
+        Each batch is one ``executemany`` of its compiled statement on the held connection,
+        committed by the driver: no SQLAlchemy per-execute work on the decision path. A batch
+        SQLAlchemy must complete (a column default the rows leave out) sends the whole
+        transaction through SQLAlchemy instead. A failure rolls the whole transaction back
+        and drops the connection (the next commit opens a fresh one); it raises.
+        """
         if not len(writes):
             return
-        with self.engine.begin() as conn:
-            for statement, keys, rows in writes.batches():
-                prepared = self._prepared(statement, keys)
-                if prepared is None:
+        plan = [(self._prepared(s, keys), s, rows) for s, keys, rows in writes.batches()]
+        if any(prepared is None for prepared, _, _ in plan):
+            with self.engine.begin() as conn:
+                for _, statement, rows in plan:
                     conn.execute(statement, rows)
-                else:
-                    conn.exec_driver_sql(prepared.sql, prepared.parameters(rows))
+            writes.clear()
+            return
+        writer, sql = self._connection(), None
+        try:
+            cursor = writer.cursor()
+            try:
+                for prepared, _, rows in plan:
+                    assert prepared is not None
+                    sql = prepared.sql
+                    cursor.executemany(sql, prepared.parameters(rows))
+            finally:
+                cursor.close()
+            writer.commit()
+        except BaseException as e:
+            try:
+                writer.rollback()
+            except Exception:
+                logger.debug("rolling the journal's writer back failed", exc_info=True)
+            self._drop_writer()
+            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            if isinstance(e, dbapi_error):  # raised as SQLAlchemy would (IntegrityError, …)
+                raise DBAPIError.instance(
+                    sql, None, e, dbapi_error, dialect=self.engine.dialect
+                ) from e
+            raise
         writes.clear()
 
     def _prepared(self, statement: Any, keys: tuple[str, ...]) -> PreparedWrite | None:
@@ -335,6 +210,25 @@ class Journal:
         if key not in self._compiled:
             self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
         return self._compiled[key]
+
+    def breaker_events_version(self) -> tuple[int, int] | None:
+        """A value that changes whenever breaker events may have been written since it was
+        last read (``serving.risk.board``'s cue to read them); None where the database cannot
+        tell cheaply (the caller then polls on a clock).
+
+        On SQLite, ``PRAGMA data_version`` of the held connection moves when any other
+        connection (another process: the operator's CLI) commits; writes through this journal
+        are counted here, since the in-memory database has one connection for all.
+        """
+        if not self._sqlite:
+            return None
+        writer = self._connection()
+        cursor = writer.cursor()
+        try:
+            (version,) = cursor.execute("PRAGMA data_version").fetchone()
+        finally:
+            cursor.close()
+        return int(version), self._breaker_writes
 
     def record_decision(self, **fields: Any) -> str:
         """Write one decision now (``decision_row``'s arguments); returns its ``decision_id``."""
@@ -366,7 +260,7 @@ class Journal:
             "breaker": breaker,
             "event": event,
             "reason": reason[:512],
-            "at": _utc(at),
+            "at": to_utc(at),
             "by": by[:64],
             "value": None if value is None else float(value),
             "intent_id": intent_id,
@@ -374,6 +268,7 @@ class Journal:
         }
         with self.engine.begin() as conn:
             key = conn.execute(insert(breaker_events).values(**row)).inserted_primary_key
+        self._breaker_writes += 1
         return int(key[0]) if key else 0
 
     def request_breaker_reset(
@@ -408,12 +303,12 @@ class Journal:
                 found = conn.execute(query.order_by(breaker_events.c.event_id))
                 rows = [dict(row) for row in found.mappings()]
         else:  # the worker's poll between bars: statements built once
-            statement = _BREAKER_EVENTS_SINCE if event is None else _BREAKER_EVENTS_OF_KIND_SINCE
+            statement = BREAKER_EVENTS_SINCE if event is None else BREAKER_EVENTS_OF_KIND_SINCE
             params = {"after_id": after_id, "accounts": sorted(accounts), "event": event}
             with self.engine.connect() as conn:
                 rows = [dict(row) for row in conn.execute(statement, params).mappings()]
         for row in rows:
-            row["at"] = _as_utc(row["at"])
+            row["at"] = as_utc(row["at"])
         return rows
 
     def read_breaker_events(

@@ -39,6 +39,7 @@ class WorkerMetrics:
         # labelled children by (metric, label values): ``.labels()`` validates and hashes its
         # arguments on every call, several times per decision
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._decision_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._versions: dict[str, str] | None = None
         r = self.registry
         self.prediction_requests = Counter(
@@ -139,9 +140,17 @@ class WorkerMetrics:
         return child
 
     def observe_decision(self, role: str, symbol: str, latency: float, probability: float) -> None:
-        self._child(self.prediction_requests, role, symbol).inc()
-        self._child(self.prediction_latency, role).observe(latency)
-        self._child(self.model_prediction_value, role, symbol).set(probability)
+        children = self._decision_children.get((role, symbol))
+        if children is None:  # every decision: the three children found with one lookup
+            children = self._decision_children[(role, symbol)] = (
+                self._child(self.prediction_requests, role, symbol),
+                self._child(self.prediction_latency, role),
+                self._child(self.model_prediction_value, role, symbol),
+            )
+        requests, latencies, value = children
+        requests.inc()
+        latencies.observe(latency)
+        value.set(probability)
 
     def count_order_error(self, symbol: str, role: str, retcode: int | None) -> None:
         label = "none" if retcode is None else str(retcode)

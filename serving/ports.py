@@ -86,6 +86,10 @@ class BreakerLog(Protocol):
         accounts: Collection[str] | None = None,
     ) -> list[dict[str, Any]]: ...
 
+    def breaker_events_version(self) -> tuple[int, int] | None:
+        """Moves whenever breaker events may have been written; None: cannot tell cheaply."""
+        ...
+
 
 class WorkerJournal(JournalDatabase, BreakerLog, Protocol):
     """Everything the worker hands its journal to: the intent store and the breakers."""

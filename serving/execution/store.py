@@ -42,8 +42,9 @@ from sqlalchemy import (
 )
 
 from serving.execution.intents import HELD_ORDER_STATES, OrderState
-from serving.journal import JournalWrites, _as_utc, _utc, account_column, metadata
+from serving.journal import JournalWrites, account_column, metadata
 from serving.ports import JournalDatabase
+from serving.utc import as_utc, to_utc
 
 intents = Table(
     "intents",
@@ -139,7 +140,7 @@ def _row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
     row = dict(mapping)
     for name in _TIMES:
         if row.get(name) is not None:
-            row[name] = _as_utc(row[name])
+            row[name] = as_utc(row[name])
     return row
 
 
@@ -148,7 +149,7 @@ def _values(fields: Mapping[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     for name in ("bar_time", "created_at", "updated_at"):
         if values.get(name) is not None:
-            values[name] = _utc(values[name])
+            values[name] = to_utc(values[name])
     if values.get("request") is not None:
         values["request"] = dict(values["request"])
     if "reason" in values:
@@ -247,7 +248,7 @@ class IntentJournal:
         query = select(func.max(intents.c.bar_time)).where(intents.c.account == self.account)
         with self.engine.connect() as conn:
             newest = conn.execute(query).scalar()
-        return None if newest is None else _as_utc(newest)
+        return None if newest is None else as_utc(newest)
 
     def intents_in(self, states: Iterable[str]) -> list[dict[str, Any]]:
         query = select(intents).where(

@@ -9,6 +9,8 @@ journal at start-up and picks up operators' reset requests between bars.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,6 +31,9 @@ from serving.risk.policy import TRIPPED_POLICIES, TrippedPolicy
 from serving.risk.stale_bars import StaleBarBreaker
 
 logger = logging.getLogger(__name__)
+
+REQUEST_POLL_SECONDS = 1.0
+"""How often reset requests are read where the journal cannot tell that nothing was written."""
 
 BREAKER_NAMES = ("order_errors", "halted", "latency", "drift", "stale_bars", "daily_loss")
 """The worker's breakers, as journaled, exported and reset (``tate reset-breaker NAME``)."""
@@ -142,9 +147,19 @@ class JournaledBreakers:
     accounts existed (account "") are history, not state: they are not restored.
     """
 
-    def __init__(self, board: BreakerBoard, journal: BreakerLog, account: str = "") -> None:
+    def __init__(
+        self,
+        board: BreakerBoard,
+        journal: BreakerLog,
+        account: str = "",
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.board, self.journal, self.account = board, journal, account
         self._seen = 0
+        self._monotonic = monotonic
+        self._version: tuple[int, int] | None = None  # the journal's, when requests were read
+        self._polled = -float("inf")
         for breaker in board:
             breaker.listener = self.record
 
@@ -163,7 +178,21 @@ class JournaledBreakers:
             logger.warning("breakers still tripped from before the restart: %s", tripped)
 
     def apply_reset_requests(self) -> None:
-        """Apply reset requests journaled by an operator since the last look."""
+        """Apply reset requests journaled by an operator since the last look.
+
+        Called between bars, so it reads the journal only when something may have been
+        written: on SQLite when the journal's version moved (a commit by another connection,
+        or a breaker event through this journal); elsewhere every ``REQUEST_POLL_SECONDS``.
+        """
+        version = self.journal.breaker_events_version()
+        if version is None:
+            now = self._monotonic()
+            if now - self._polled < REQUEST_POLL_SECONDS:
+                return
+            self._polled = now
+        elif version == self._version:
+            return
+        self._version = version  # read before the rows: a request written meanwhile moves it
         self.board.apply_requests(BreakerEvent.from_row(r) for r in self._rows("reset_requested"))
 
     def _rows(self, event: str | None = None) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of
 
 A replay asks the terminal the same things many times per bar, and the answers only move
 when the bar or the book does: quotes, ticks and symbol infos are kept per bar
-(``serving.sim.quotes``), the valued positions and the account per bar and book version (a
-fill, a placed or a rejected order moves it). They are the same tuples with the same numbers
-as working them out on every call. Specifications, currency and leverage are fixed once built.
+(``serving.sim.quotes``), the valued positions and the account per bar and book version
+(``serving.sim.valuation``). They are the same tuples with the same numbers as working them
+out on every call. Specifications, currency and leverage are fixed once built.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from serving.sim.faults import (
 from serving.sim.fields import account_tuple
 from serving.sim.market import Replay, history_window, to_epoch
 from serving.sim.quotes import BarQuotes
+from serving.sim.valuation import Valuation
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +110,7 @@ class SimTerminal:
         self._replay = Replay(bars, start)
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
         self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
-        self._valuation: tuple[BarQuotes, int] | None = None  # what _positions were valued at
-        self._positions: tuple[TradePosition, ...] = ()
-        self._valued_as: dict[tuple[int, int, float, float, int], TradePosition] = {}
-        self._by_symbol: dict[str, tuple[TradePosition, ...]] | None = None
-        self._account_now: AccountInfo | None = None
+        self._valuation = Valuation(self._book, self._bar, self._account_tuple)
         self._connected = False
         self._error: tuple[int, str] = _OK
         self._request_id = 0
@@ -225,59 +222,18 @@ class SimTerminal:
         return self._bar().info(symbol)
 
     # -- account and positions -----------------------------------------------------------
-    def _valued(self) -> tuple[TradePosition, ...]:
-        """The open positions valued at this bar's quotes (kept until the bar or book moves)."""
-        quotes = self._bar()
-        valuation = (quotes, self._book.version)
-        if self._valuation != valuation:
-            # a fill changes one position: the others keep the tuple valued at this bar
-            same_bar = self._valuation is not None and self._valuation[0] is quotes
-            kept = self._valued_as if same_bar else {}
-            self._valued_as, out = {}, []
-            for pos in self._book.positions.values():
-                state = (pos.ticket, pos.identifier, pos.volume, pos.price_open, pos.time_update)
-                valued = kept.get(state)
-                if valued is None:
-                    bid, ask = quotes.quote(pos.symbol)
-                    current = bid if pos.sign > 0 else ask
-                    value = quotes.value_per_price_unit(pos.symbol)
-                    profit = (current - pos.price_open) * pos.sign * pos.volume * value
-                    valued = self._book.position_tuple(pos, current, profit)
-                self._valued_as[state] = valued
-                out.append(valued)
-            self._positions, self._by_symbol, self._account_now = tuple(out), None, None
-            self._valuation = valuation
-        return self._positions
-
-    def _valued_in(self, symbol: str) -> tuple[TradePosition, ...]:
-        """The valued positions in ``symbol``, in booking order."""
-        valued = self._valued()
-        if self._by_symbol is None:
-            grouped: dict[str, list[TradePosition]] = {}
-            for p in valued:
-                grouped.setdefault(p.symbol, []).append(p)
-            self._by_symbol = {s: tuple(ps) for s, ps in grouped.items()}
-        return self._by_symbol.get(symbol, ())
-
     def account_info(self) -> AccountInfo | None:
         if not self._online():
             return None
-        return self._account()
+        return self._valuation.account()
 
-    def _account(self) -> AccountInfo:
-        """The account as the server sees it (it carries on while the terminal is offline),
-        valued once per bar and book."""
-        valued, quotes = self._valued(), self._bar()
-        if self._account_now is None:
-            profit = sum((p.profit for p in valued), 0.0)
-            margin = sum(p.volume * quotes.margin_per_lot(p.symbol) for p in valued)
-            mode = (
-                mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-                if self.account_mode == "hedging"
-                else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
-            )
-            self._account_now = account_tuple(self, self._book.balance, profit, margin, mode)
-        return self._account_now
+    def _account_tuple(self, balance: float, profit: float, margin: float) -> AccountInfo:
+        mode = (
+            mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+            if self.account_mode == "hedging"
+            else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING
+        )
+        return account_tuple(self, balance, profit, margin, mode)
 
     def positions_total(self) -> int:
         return len(self._book.positions)
@@ -288,10 +244,14 @@ class SimTerminal:
         if not self._online():
             return None
         if group is None and ticket is None:
-            return self._valued() if symbol is None else self._valued_in(symbol)
+            return (
+                self._valuation.positions()
+                if symbol is None
+                else self._valuation.positions_in(symbol)
+            )
         return tuple(
             p
-            for p in self._valued()
+            for p in self._valuation.positions()
             if (symbol is None or p.symbol == symbol)
             and in_group(p.symbol, group)
             and (ticket is None or p.ticket == ticket)
@@ -345,9 +305,12 @@ class SimTerminal:
         if not self._online():
             return None
         lo, hi = history_window(date_from, date_to, ticket, position)
+        deals = self._book.deals_between(lo, hi)
+        if group is None and ticket is None and position is None:  # the worker's every bar
+            return tuple(deals)
         return tuple(
             d
-            for d in self._book.deals_between(lo, hi)
+            for d in deals
             if in_group(d.symbol, group)
             and (ticket is None or d.order == ticket)
             and (position is None or d.position_id == position)
@@ -356,7 +319,7 @@ class SimTerminal:
     # -- trading -------------------------------------------------------------------------
     def _validate(self, req: TradeRequest) -> tuple[int, str]:
         spec = self.specs.get(req.symbol)
-        account = self._account()
+        account = self._valuation.account()  # the server's: it carries on while offline
         return check_request(
             req,
             spec,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from serving.journal import Journal
-from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
+from serving.risk.board import (
+    REQUEST_POLL_SECONDS,
+    JournaledBreakers,
+    RiskLimits,
+    WorkerBreakers,
+)
 
 
 class StepClock:
@@ -136,3 +142,58 @@ def test_trips_journaled_before_accounts_existed_are_history_not_state(tmp_path:
     _start(Journal(url), clock).halted.trip("tagged halted")  # account "": an older worker
     assert not _start(Journal(url), clock, account="1@live").tripped
     assert _start(Journal(url), clock).halted.tripped  # still the "" account's state
+
+
+class CountingJournal(Journal):
+    """A journal that counts its reset-request reads and may say it cannot tell (as on
+    PostgreSQL) whether anything was written."""
+
+    def __init__(self, url: str, *, tells: bool = True) -> None:
+        super().__init__(url)
+        self.tells, self.reads = tells, 0
+
+    def breaker_events_version(self) -> tuple[int, int] | None:
+        return super().breaker_events_version() if self.tells else None
+
+    def breaker_event_rows(self, **kwargs: Any) -> list[dict[str, Any]]:
+        self.reads += 1
+        return super().breaker_event_rows(**kwargs)
+
+
+def test_a_request_from_another_process_is_read_once_and_quiet_bars_read_nothing(
+    tmp_path: Path,
+) -> None:
+    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    journal = CountingJournal(url)
+    breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
+    journaled = JournaledBreakers(breakers, journal)
+    journaled.restore()
+    breakers.latency.trip("p99 over the SLO")
+    journaled.apply_reset_requests()
+    reads = journal.reads
+    for _ in range(5):  # bars with nothing written anywhere: no query
+        journaled.apply_reset_requests()
+    assert journal.reads == reads
+    Journal(url).request_breaker_reset("latency", by="hana", at=clock.t)  # the CLI's connection
+    journaled.apply_reset_requests()
+    assert not breakers.latency.tripped and journal.reads == reads + 1
+
+
+def test_where_the_journal_cannot_tell_requests_are_read_once_per_poll_period(
+    tmp_path: Path,
+) -> None:
+    url, clock, ticks = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock(), [100.0]
+    journal = CountingJournal(url, tells=False)
+    breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
+    journaled = JournaledBreakers(breakers, journal, monotonic=lambda: ticks[0])
+    journaled.restore()
+    breakers.halted.observe("tagged halted")
+    journaled.apply_reset_requests()
+    reads = journal.reads
+    journal.request_breaker_reset("halted", by="ivan", at=clock.t)
+    ticks[0] += REQUEST_POLL_SECONDS / 2
+    journaled.apply_reset_requests()
+    assert breakers.halted.tripped and journal.reads == reads  # not yet: within the period
+    ticks[0] += REQUEST_POLL_SECONDS
+    journaled.apply_reset_requests()
+    assert not breakers.halted.tripped and journal.reads == reads + 1

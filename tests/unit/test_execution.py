@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event
 
 from models.costs import CostModel
 from serving.execution.broker import Mt5Broker
@@ -382,8 +381,15 @@ def test_a_bars_targets_are_journaled_in_one_commit_and_answered_in_one_more(
     term = _term("hedging")
     proc = Process(term, _url(tmp_path))
     proc.executor.start_up({MAGIC})
-    commits: list[int] = []
-    sa_event.listen(proc.journal.engine, "commit", lambda conn: commits.append(1))
+    commits: list[int] = []  # rows per transaction (``Journal.commit`` writes one or none)
+    commit = proc.journal.commit
+
+    def counted(writes: JournalWrites) -> None:
+        if len(writes):
+            commits.append(len(writes))
+        commit(writes)
+
+    proc.journal.commit = counted  # type: ignore[method-assign]
     canary = proc.broker.for_magic(MAGIC + 1)
     targets = [
         Target(proc.broker, "EURUSD", 0.3, "i1", "champion", 0),

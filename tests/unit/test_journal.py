@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 
+from serving.execution.store import IntentJournal
 from serving.journal import Journal, JournalWrites
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
@@ -133,3 +135,53 @@ def test_a_bars_rows_commit_together_in_one_transaction(tmp_path: Path) -> None:
     assert len(writes) == 0
     assert reader.read_decisions()["intent_id"].tolist() == ["i0", "i1", "i2"]
     assert reader.read_order_events()["request"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_a_failed_commit_writes_none_of_its_rows_and_the_next_one_writes(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    journal.record_decision(**_fields("i0"), decision_id="taken")
+    writes = JournalWrites()
+    writes.add_order_event(
+        intent_id="i1", ticket=1, request={}, retcode=None, state="sent", price=0.0,
+        volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=BAR,
+    )  # fmt: skip
+    writes.add_decision(**_fields("i1"), decision_id="taken")  # the primary key again
+    with pytest.raises(IntegrityError):
+        journal.commit(writes)
+    assert journal.read_order_events().empty  # the order event went with the failed decision
+    writes.clear()
+    writes.add_decision(**_fields("i2"))
+    journal.commit(writes)
+    assert journal.read_decisions()["intent_id"].tolist() == ["i0", "i2"]
+
+
+def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(tmp_path: Path) -> None:
+    """The decision path's statements are compiled once and run on the held connection; one
+    falling back to SQLAlchemy's execute (e.g. a column the rows leave to a default) would
+    cost the bar several times over, silently."""
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    store = IntentJournal(journal, "1@a")
+    executed: list[str] = []
+    event.listen(journal.engine, "before_cursor_execute", lambda *a: executed.append(a[2]))
+    for exists in (False, True):
+        writes = JournalWrites()
+        writes.add_decision(**_fields("i1"), account="1@a", decision_id=f"d{exists}")
+        store.add_intent(
+            writes, intent_id="i1", at=BAR, exists=exists, state="intended", reason="",
+            role="champion", symbol="EURUSD", magic=7, target_volume=0.1, bar_time=BAR,
+        )  # fmt: skip
+        if exists:
+            store.add_order_update(writes, "i1.0", at=BAR, state="filled", ticket=5)
+        else:
+            store.add_order(writes, store.order_row(
+                "i1.0", at=BAR, intent_id="i1", seq=0, symbol="EURUSD", magic=7, side=1,
+                volume=0.1, comment="i1", state="sent",
+            ))  # fmt: skip
+        writes.add_order_event(
+            intent_id="i1", ticket=5, request={"volume": 0.1}, retcode=10009, state="filled",
+            price=1.1, volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=BAR, account="1@a",
+        )  # fmt: skip
+        journal.commit(writes)
+    assert executed == []
+    assert store.orders()[0]["state"] == "filled" and store.intent("i1") is not None
+    assert len(journal.read_decisions()) == 2 and len(journal.read_order_events()) == 2

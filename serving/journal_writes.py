@@ -1,0 +1,182 @@
+"""The decision path's writes: rows gathered per transaction, each table's statement compiled
+once, executed with the driver's ``executemany`` (``serving.journal.Journal.commit``)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine
+
+from serving.journal_schema import INSERT_DECISION, INSERT_ORDER_EVENT
+from serving.utc import to_utc
+
+
+def new_decision_id() -> str:
+    """A fresh id of 32 hex digits: the time in nanoseconds, then 8 random bytes. Ids that
+    grow with time go to the right edge of the primary key's index, so a bar's decisions
+    touch one page of it, not one page each (random uuids did)."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+
+
+def decision_row(
+    *,
+    bar_time: datetime,
+    symbol: str,
+    role: str,
+    model_name: str,
+    model_version: str,
+    features: Mapping[str, float],
+    signal: int,
+    confidence: float,
+    size: float,
+    intent_id: str,
+    account: str = "",
+    decision_id: str | None = None,
+) -> dict[str, Any]:
+    """One ``decisions`` row (``decision_id`` a fresh random id unless given). JSON has no
+    NaN: a feature without enough history is stored as null."""
+    return {
+        "decision_id": decision_id or new_decision_id(),
+        "bar_time": to_utc(bar_time),
+        "symbol": symbol,
+        "role": role,
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "features": {k: None if v is None or v != v else float(v) for k, v in features.items()},
+        "signal": int(signal),
+        "confidence": float(confidence),
+        "size": float(size),
+        "intent_id": intent_id,
+        "account": account,
+    }
+
+
+def order_event_row(
+    *,
+    intent_id: str,
+    ticket: int,
+    request: Mapping[str, Any],
+    retcode: int | None,
+    state: str,
+    price: float,
+    volume: float,
+    slippage_points: float,
+    latency_seconds: float,
+    at: datetime,
+    account: str = "",
+) -> dict[str, Any]:
+    """One ``order_events`` row (several per intent when a hedging reversal needs two)."""
+    return {
+        "intent_id": intent_id,
+        "ticket": int(ticket),
+        "request": dict(request),
+        "retcode": retcode,
+        "state": state,
+        "price": float(price),
+        "volume": float(volume),
+        "slippage_points": float(slippage_points),
+        "latency_seconds": float(latency_seconds),
+        "at": to_utc(at),
+        "account": account,
+    }
+
+
+class JournalWrites:
+    """Rows to write in one transaction (``Journal.commit``).
+
+    A table's rows are written in the order they were added; rows of different tables
+    commute (the journal has no foreign keys or triggers), so a row joins the last batch of
+    the same statement and columns unless a later batch touched its table. Each batch is one
+    ``executemany`` of a statement compiled once.
+    """
+
+    def __init__(self) -> None:
+        self._batches: list[tuple[Any, tuple[str, ...], list[dict[str, Any]]]] = []
+
+    def add(self, statement: Any, row: dict[str, Any]) -> None:
+        """Add one row for ``statement`` (an INSERT or UPDATE of one table)."""
+        keys = tuple(row)
+        for batch_statement, batch_keys, rows in reversed(self._batches):
+            if batch_statement is statement and batch_keys == keys:
+                rows.append(row)
+                return
+            if batch_statement.table is statement.table:
+                break
+        self._batches.append((statement, keys, [row]))
+
+    def add_decision(self, **fields: Any) -> str:
+        """Add one decision (``decision_row``'s arguments); returns its ``decision_id``."""
+        row = decision_row(**fields)
+        self.add(INSERT_DECISION, row)
+        return str(row["decision_id"])
+
+    def add_order_event(self, **fields: Any) -> None:
+        """Add one order event (``order_event_row``'s arguments)."""
+        self.add(INSERT_ORDER_EVENT, order_event_row(**fields))
+
+    def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+        return ((statement, rows) for statement, _, rows in self._batches)
+
+    def batches(self) -> Iterator[tuple[Any, tuple[str, ...], list[dict[str, Any]]]]:
+        """Each batch's statement, the columns its rows give, and the rows."""
+        return iter(self._batches)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for _, _, rows in self._batches)
+
+    def clear(self) -> None:
+        self._batches.clear()
+
+
+def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A datetime column's processor that remembers its last answers: a bar's rows carry the
+    same few times (its bar time, the time it was written), formatted once each."""
+    return functools.lru_cache(maxsize=64)(processor)
+
+
+class PreparedWrite:
+    """A decision-path statement compiled once for the engine's dialect and one set of row
+    columns, executed through the driver's ``executemany`` with the dialect's own bind
+    processors (JSON through the engine's serializer, dates as the dialect stores them).
+    SQLAlchemy's per-execute work (cache key, parameter construction) cost more than the
+    SQLite write itself; the SQL and the values it writes are the same."""
+
+    def __init__(
+        self,
+        sql: str,
+        names: tuple[str, ...],
+        processors: Mapping[str, Callable[[Any], Any]],
+        *,
+        positional: bool = False,
+    ) -> None:
+        self.sql, self.names, self.positional = sql, names, positional
+        self._steps = tuple((name, processors.get(name)) for name in names)
+
+    @classmethod
+    def of(cls, statement: Any, keys: tuple[str, ...], engine: Engine) -> PreparedWrite | None:
+        """``statement`` compiled for rows of ``keys``; None when SQLAlchemy must fill in
+        something the rows do not give (a column default, an escaped bind name)."""
+        compiled = statement.compile(dialect=engine.dialect, column_keys=list(keys))
+        if compiled.positional:
+            names = tuple(compiled.positiontup or ())
+        else:
+            names = tuple(compiled.bind_names.values())
+        if set(names) != set(keys) or compiled.escaped_bind_names:
+            return None
+        processors = {n: p for n, p in compiled._bind_processors.items() if p is not None}
+        for name, bind in compiled.binds.items():
+            if name in processors and isinstance(bind.type, DateTime):
+                processors[name] = _remembering(processors[name])
+        return cls(str(compiled), names, processors, positional=bool(compiled.positional))
+
+    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """The driver's parameters for ``rows``: tuples (positional styles) or dicts."""
+        steps = self._steps
+        if self.positional:
+            return [tuple([row[n] if p is None else p(row[n]) for n, p in steps]) for row in rows]
+        return [{n: row[n] if p is None else p(row[n]) for n, p in steps} for row in rows]
