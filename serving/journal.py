@@ -94,6 +94,7 @@ decisions = Table(
     Column("size", Float, nullable=False),
     Column("intent_id", String(64), nullable=False, index=True),
     account_column(),
+    Column("latency_seconds", Float, nullable=True),  # model.decide; null before 0003
     Index("ix_decisions_account_bar_time", "account", "bar_time"),
 )
 
@@ -205,6 +206,7 @@ def decision_row(
     intent_id: str,
     account: str = "",
     decision_id: str | None = None,
+    latency_seconds: float | None = None,
 ) -> dict[str, Any]:
     """One ``decisions`` row (``decision_id`` a fresh uuid unless given)."""
     return {
@@ -220,6 +222,7 @@ def decision_row(
         "size": float(size),
         "intent_id": intent_id,
         "account": account,
+        "latency_seconds": None if latency_seconds is None else float(latency_seconds),
     }
 
 

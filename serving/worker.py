@@ -154,6 +154,7 @@ class Worker:
         self._journaled = JournaledBreakers(self.breakers, journal, self.account)
         self._journaled.restore()
         self.metrics.set_breakers(self.breakers.states())
+        self.metrics.latency_slo_seconds = self.limits.latency_slo_seconds  # SLO good/bad
         self._drift_reference, self._timer = drift_reference, timer
         self._drift_version: str | None = None
         self._last_bar: dict[tuple[str, str], int] = {}
@@ -383,7 +384,8 @@ class Worker:
             self._observe_drift(loaded, names, features)
         shadow = self._in_shadow(role)
         tradable = self._can_trade(role) or shadow
-        size = self._size(symbol, role, float(decision.confidence)) if tradable else 0.0
+        fraction = loaded.risk_fraction
+        size = self._size(symbol, role, float(decision.confidence), fraction) if tradable else 0.0
         target = self.position_cap.apply(int(decision.signal) * size)
         if not shadow:
             self._desired[(symbol, role)] = target
@@ -402,6 +404,7 @@ class Worker:
             size=0.0 if tripped else abs(target),
             intent_id=intent_id,
             account=self.account,
+            latency_seconds=latency,
         )
         self.decided[journal_role] += 1
         if not tradable or tripped:
@@ -446,12 +449,16 @@ class Worker:
         if self.breakers.drift.feature is not None:
             self.metrics.feature_drift.labels(feature=self.breakers.drift.feature).set(score)
 
-    def _size(self, symbol: str, role: str, confidence: float) -> float:
-        """Lots from confidence, shrunk by the drift score, on the broker's grid and budget."""
+    def _size(
+        self, symbol: str, role: str, confidence: float, fraction: float | None = None
+    ) -> float:
+        """Lots from confidence, shrunk by the drift score, on the broker's grid and budget
+        (the canary's: its version's fraction tag, else the configured fraction)."""
         info = self.terminal.symbol_info(symbol)
         if info is None:
             return 0.0
-        budget = self.max_volume * (self.canary_fraction if role == "canary" else 1.0)
+        canary = self.canary_fraction if fraction is None else fraction
+        budget = self.max_volume * (canary if role == "canary" else 1.0)
         scale = 1.0
         if self.limits.drift_sizing:
             scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)
