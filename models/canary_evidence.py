@@ -256,27 +256,33 @@ def welch_p_value(a: NDArray[np.float64], b: NDArray[np.float64], alternative: s
     return 1.0 if math.isnan(p) else p
 
 
-def mean_difference_upper(a: NDArray[np.float64], b: NDArray[np.float64], alpha: float) -> float:
-    """One-sided (1 − alpha) upper bound of mean(a) − mean(b), Welch's standard error."""
+def mean_difference_bounds(
+    a: NDArray[np.float64], b: NDArray[np.float64], alpha: float
+) -> tuple[float, float]:
+    """One-sided (1 − alpha) lower and upper bounds of mean(a) − mean(b) (Welch)."""
     if len(a) < 2 or len(b) < 2:
-        return math.inf
+        return -math.inf, math.inf
     diff = float(a.mean() - b.mean())
     va, vb = float(a.var(ddof=1)) / len(a), float(b.var(ddof=1)) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return diff
+        return diff, diff
     dof = (va + vb) ** 2 / ((va**2) / (len(a) - 1) + (vb**2) / (len(b) - 1))
-    return diff + float(stats.t.ppf(1 - alpha, dof)) * se
+    half = float(stats.t.ppf(1 - alpha, dof)) * se
+    return diff - half, diff + half
 
 
-def rate_difference_upper(errors_a: int, n_a: int, errors_b: int, n_b: int, alpha: float) -> float:
-    """One-sided upper bound of rate(a) − rate(b) (Wald, rates shrunk by a pseudo-count so
-    zero errors on both sides still has a width)."""
+def rate_difference_bounds(
+    errors_a: int, n_a: int, errors_b: int, n_b: int, alpha: float
+) -> tuple[float, float]:
+    """One-sided lower and upper bounds of rate(a) − rate(b) (Wald; the rates in the standard
+    error shrunk by a pseudo-count, so zero errors on both sides still has a width)."""
     if n_a == 0 or n_b == 0:
-        return 0.0 if n_a == 0 else math.inf
+        return -math.inf, math.inf
     pa, pb = (errors_a + 0.5) / (n_a + 1), (errors_b + 0.5) / (n_b + 1)
-    se = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
-    return errors_a / n_a - errors_b / n_b + float(stats.norm.ppf(1 - alpha)) * se
+    half = float(stats.norm.ppf(1 - alpha)) * math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
+    diff = errors_a / n_a - errors_b / n_b
+    return diff - half, diff + half
 
 
 def next_stage(fraction: float, stages: Sequence[float]) -> float | None:
@@ -318,34 +324,50 @@ def decide(
         )
     p_better = welch_p_value(canary.returns, champ.returns, "greater")
     p_worse = welch_p_value(canary.returns, champ.returns, "less")
-    slip_upper = mean_difference_upper(canary.slippages, champ.slippages, a)
-    error_upper = rate_difference_upper(canary.errors, canary.orders, champ.errors, champ.orders, a)
+    slip_low, slip_high = mean_difference_bounds(canary.slippages, champ.slippages, a)
+    err_low, err_high = rate_difference_bounds(
+        canary.errors, canary.orders, champ.errors, champ.orders, a
+    )
     latency_excess = canary.latency_p95_seconds - champ.latency_p95_seconds
     numbers |= {
         "p_better": p_better,
         "p_worse": p_worse,
-        "slippage_difference_upper_points": slip_upper,
-        "error_rate_difference_upper": error_upper,
+        "slippage_difference_upper_points": slip_high,
+        "error_rate_difference_upper": err_high,
         "latency_p95_excess_seconds": latency_excess,
     }
-    failed = []
+    # worse, shown: beyond the margin and significantly above zero -> roll back
+    worse = []
     if p_worse < a:
-        failed.append(f"returns worse than the champion's (Welch p={p_worse:.4g} < {a})")
-    if slip_upper > policy.slippage_margin_points:
-        failed.append(
-            f"slippage upper bound +{slip_upper:.2f} points > margin {policy.slippage_margin_points}"
-        )
-    if error_upper > policy.error_rate_margin:
-        failed.append(
-            f"order-error rate upper bound +{error_upper:.4f} > margin {policy.error_rate_margin}"
+        worse.append(f"returns worse than the champion's (Welch p={p_worse:.4g} < {a})")
+    slip_margin, err_margin = policy.slippage_margin_points, policy.error_rate_margin
+    if slip_low > 0 and slip_high - slip_low > 0 and (slip_low + slip_high) / 2 > slip_margin:
+        worse.append(f"slippage +{(slip_low + slip_high) / 2:.2f} points > margin {slip_margin}")
+    if err_low > 0 and (err_low + err_high) / 2 > err_margin:
+        worse.append(
+            f"order-error rate +{(err_low + err_high) / 2:.4f} > margin {err_margin} "
+            f"(significant: lower bound {err_low:.4f})"
         )
     if latency_excess > policy.latency_margin_seconds:
-        failed.append(
+        worse.append(
             f"p95 latency {latency_excess * 1000:.1f} ms slower > margin "
             f"{policy.latency_margin_seconds * 1000:.0f} ms"
         )
-    if failed:
-        return GateDecision(GateOutcome.ROLLBACK, tuple(failed), numbers, 0.0)
+    if worse:
+        return GateDecision(GateOutcome.ROLLBACK, tuple(worse), numbers, 0.0)
+    # not yet shown non-inferior (the upper bound still above the margin) -> hold
+    unproven = []
+    if slip_high > slip_margin:
+        unproven.append(f"slippage upper bound +{slip_high:.2f} points > margin {slip_margin}")
+    if err_high > err_margin:
+        unproven.append(f"order-error rate upper bound +{err_high:.4f} > margin {err_margin}")
+    if unproven:
+        return GateDecision(
+            GateOutcome.HOLD,
+            ("not yet shown non-inferior: " + "; ".join(unproven),),
+            numbers,
+            fraction,
+        )
     if p_better >= a:
         return GateDecision(
             GateOutcome.HOLD,

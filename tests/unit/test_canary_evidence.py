@@ -17,7 +17,7 @@ from models.canary_evidence import (
     decide,
     match_decisions,
     next_stage,
-    rate_difference_upper,
+    rate_difference_bounds,
     trade_returns,
     welch_p_value,
 )
@@ -140,10 +140,11 @@ def test_welch_finds_a_real_edge_and_rarely_a_false_one() -> None:
 
 
 def test_the_error_rate_bound_is_wider_with_fewer_orders() -> None:
-    few = rate_difference_upper(0, 20, 0, 20, 0.05)
-    many = rate_difference_upper(0, 2_000, 0, 2_000, 0.05)
-    assert few > many > 0
-    assert rate_difference_upper(10, 100, 0, 100, 0.05) > 0.1
+    few = rate_difference_bounds(0, 20, 0, 20, 0.05)
+    many = rate_difference_bounds(0, 2_000, 0, 2_000, 0.05)
+    assert few[1] > many[1] > 0 > many[0] > few[0]
+    low, high = rate_difference_bounds(10, 100, 0, 100, 0.05)
+    assert 0 < low < 0.1 < high
 
 
 def test_stages_widen_in_order_and_end_at_the_last() -> None:
@@ -234,6 +235,13 @@ def test_a_spent_budget_freezes_widening_but_not_rollback() -> None:
         evidence(arm(NEUTRAL), arm(WORSE)), fraction=0.05, policy=POLICY, budgets=[SPENT]
     )
     assert worse.outcome is GateOutcome.ROLLBACK
+
+
+def test_a_canary_not_yet_shown_non_inferior_on_errors_is_held_not_rolled_back() -> None:
+    few_orders = arm(BETTER, errors=1, orders=60)
+    found = decide(evidence(arm(NEUTRAL), few_orders), fraction=0.05, policy=POLICY)
+    assert found.outcome is GateOutcome.HOLD
+    assert "not yet shown non-inferior" in found.reasons[0]
 
 
 def test_an_equal_canary_holds() -> None:
