@@ -247,7 +247,10 @@ def test_a_spent_error_budget_freezes_promotion_of_a_better_canary(
     settings: TateSettings, replay: Callable[..., Replay]
 ) -> None:
     register(settings, canary=BETTER)
-    replay(slow_timer()).trade(SEGMENT)
+    run = replay(slow_timer())
+    run.trade(SEGMENT)
+    journaled = run.journal.read_decisions()["latency_seconds"]
+    assert journaled.round(6).unique().tolist() == [0.3]  # the worker journals each latency
     result = run_gate(settings)
     assert result.outcome == "frozen"
     assert "error budget is spent" in result.reasons[0]
