@@ -220,7 +220,8 @@ def run_gate(settings: TateSettings, *, now: datetime | None = None) -> GateResu
         tracking.record_left_aliases(settings, aliases)
         return record(settings, result, at) if aliases else result
     if champion is None or canary is None:
-        reason = f"nothing to gate: champion v{champion}, canary v{canary}"
+        missing = [a for a, v in (("champion", champion), ("canary", canary)) if v is None]
+        reason = f"nothing to gate: model {settings.model_name!r} has no {' and no '.join(missing)}"
         if aliases:
             tracking.record_left_aliases(settings, aliases)
         return GateResult(GateOutcome.HOLD.value, [reason], champion, canary)
