@@ -32,6 +32,7 @@ from serving.metrics import WorkerMetrics
 from serving.registry.reader import ClientRegistryReader
 from serving.registry.source import AliasPoller
 from serving.risk.board import RiskLimits
+from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
 from serving.worker import Worker
 from tests.fakes import FakeDecision, make_bars
@@ -106,7 +107,11 @@ class Replay:
     """One SimTerminal account replayed through the worker in segments (a gate run between)."""
 
     def __init__(
-        self, settings: TateSettings, bars: pd.DataFrame, timer: Callable[[], float] | None
+        self,
+        settings: TateSettings,
+        bars: pd.DataFrame,
+        timer: Callable[[], float] | None,
+        netting: bool = False,
     ) -> None:
         models: dict[str, Any] = {
             CHAMPION: CoinModel(),
@@ -118,7 +123,8 @@ class Replay:
             settings.model_name, ClientRegistryReader(uri), lambda _name, v: models[v]
         )
         self.terminal = SimTerminal(
-            {SYMBOL: bars}, account_mode="hedging", start=bars["time"][6].to_pydatetime(),
+            {SYMBOL: bars}, account_mode="netting" if netting else "hedging",
+            start=bars["time"][6].to_pydatetime(),
             balance=10_000_000.0,
         )  # fmt: skip
         self.terminal.initialize()
@@ -128,7 +134,11 @@ class Replay:
         limits = RiskLimits(
             drift_sizing=False, psi_threshold=float("inf"), latency_min_samples=10**9
         )
-        extra = {} if timer is None else {"timer": timer}
+        extra: dict[str, Any] = {} if timer is None else {"timer": timer}
+        if netting:  # the canary trades paper on a shadow SimTerminal; journal role "shadow"
+            shadow = ShadowTerminal(self.terminal, (SYMBOL,), "H1", history=50)
+            shadow.initialize()
+            extra["shadow_terminal"] = shadow
         self.worker = Worker(
             self.terminal, broker, self.journal, poller, WorkerMetrics(), clock, (SYMBOL,), "H1",
             max_volume=1.0, canary_fraction=settings.canary_fraction, limits=limits, **extra,
@@ -146,8 +156,8 @@ class Replay:
 def replay(settings: TateSettings, bars: pd.DataFrame) -> Iterator[Callable[..., Replay]]:
     made: list[Replay] = []
 
-    def make(timer: Callable[[], float] | None = None) -> Replay:
-        made.append(Replay(settings, bars, timer))
+    def make(timer: Callable[[], float] | None = None, netting: bool = False) -> Replay:
+        made.append(Replay(settings, bars, timer, netting))
         return made[-1]
 
     yield make
@@ -290,3 +300,16 @@ def test_an_alias_moved_by_hand_between_two_gate_runs_is_left_alone(
     assert "found champion=1,canary=3" in tags["tate.gate.hand_moved"]
     # the next run takes the person's aliases as its starting point and judges v3 on evidence
     assert run_gate(settings).outcome in ("hold", "rollback")
+
+
+def test_on_a_netting_account_the_canarys_shadow_trades_are_its_evidence(
+    settings: TateSettings, replay: Callable[..., Replay]
+) -> None:
+    register(settings, canary=BETTER)
+    run = replay(netting=True)
+    run.trade(SEGMENT)
+    roles = set(run.journal.read_decisions()["role"])
+    assert roles == {"champion", "shadow"}
+    result = run_gate(settings)
+    assert result.outcome == "widen", result.reasons
+    assert result.numbers["canary_trades"] >= 15
