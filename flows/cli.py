@@ -420,6 +420,33 @@ def drift(
 
 
 @app.command()
+def gate() -> None:
+    """Canary against champion on the journal: promote, widen, hold or roll back (exit 1)."""
+    settings = _settings()
+    import os
+
+    from flows.errors import CanaryRolledBackError
+
+    if os.environ.get("PREFECT_API_URL"):
+        from flows.canary_gate import canary_gate
+
+        result = canary_gate()
+    else:  # no API up: the plain function, no temporary server
+        from flows.canary_gate import run_gate
+
+        result = run_gate(settings).as_dict()
+    typer.echo(f"canary gate: {result['outcome']}: {'; '.join(result['reasons'])}")
+    for budget in result["budgets"]:
+        typer.echo(f"  budget {budget}")
+    if result["report"]:
+        typer.echo(f"report: {result['report']}")
+    if result["outcome"] == "rollback":
+        raise CanaryRolledBackError(
+            f"canary v{result['canary']} rolled back: {'; '.join(result['reasons'])}"
+        )
+
+
+@app.command()
 def up(
     worker: Annotated[bool, typer.Option(help="also start the serving worker")] = True,
 ) -> None:

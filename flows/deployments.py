@@ -3,7 +3,9 @@
 - `validate/nightly`: the data contracts every night (and on demand);
 - `retrain/on-demand`: retraining with parameters from the UI's Run form (symbols, date range,
   LightGBM overrides or a sweep of them, the leakage canary, folds on Dask), one at a time;
-- `drift-report/daily`: the champion's drift report every morning.
+- `drift-report/daily`: the champion's drift report every morning;
+- `canary-gate/hourly`: the canary's live evidence against the champion's, acted on
+  (``TATE_GATE_CRON``, hourly by default).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ DAILY_DRIFT_CRON = "45 0 * * *"
 TIMEZONE = "UTC"
 
 
-def build_deployments() -> list[Any]:
+def build_deployments(settings: TateSettings | None = None) -> list[Any]:
     from prefect.schedules import Cron
 
+    from flows.canary_gate import canary_gate
     from flows.data_flows import validate
     from flows.drift_flow import drift_report
     from flows.train_flow import retrain
@@ -48,6 +51,13 @@ def build_deployments() -> list[Any]:
             description="Evidently drift report of the champion against its training features.",
             tags=["tate", "monitoring"],
         ),
+        canary_gate.to_deployment(
+            name="hourly",
+            schedule=Cron((settings or TateSettings()).gate_cron, timezone=TIMEZONE),
+            concurrency_limit=1,
+            description="Canary vs champion from the journal: promote, widen, hold or roll back.",
+            tags=["tate", "monitoring"],
+        ),
     ]
 
 
@@ -57,7 +67,7 @@ def main() -> None:
     prepare_environment(settings)
     from prefect import serve
 
-    serve(*build_deployments(), limit=2, print_starting_message=True)
+    serve(*build_deployments(settings), limit=2, print_starting_message=True)
 
 
 if __name__ == "__main__":

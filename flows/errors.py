@@ -129,6 +129,16 @@ class GateFailedError(Exception):
     """
 
 
+class CanaryRolledBackError(Exception):
+    """The canary gate rolled the canary back: its live evidence was worse than the champion's.
+
+    The ``canary`` alias is gone and the version's tags say why (``tate.gate.*``); the
+    report under TATE_HOME/reports/canary-gate/ has the numbers.
+    Operator action: read the report; retrain, or set the alias again in the MLflow UI if
+    you accept the risk (the gate respects a person's alias change).
+    """
+
+
 class NothingServedError(Exception):
     """A worker run ended without a single decision: no role had a model it could load.
 
@@ -142,6 +152,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.ValidationFailedError": SAID_NO,
     "flows.errors.GateFailedError": SAID_NO,
     "flows.errors.NothingServedError": SAID_NO,
+    "flows.errors.CanaryRolledBackError": SAID_NO,
     # bad input or configuration: flows
     "flows.errors.BadSettingError": BAD_INPUT,
     "flows.errors.BadOptionError": BAD_INPUT,

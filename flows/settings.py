@@ -13,12 +13,16 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.slo import EXECUTION_SLO_TARGET, LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
 from serving.risk.policy import TrippedPolicy
+
+if TYPE_CHECKING:
+    from models.canary_evidence import GatePolicy  # scipy: not on every command's start-up
 
 DEFAULT_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF")
 SIGNING_KEY_FILE = "signing.key"
@@ -93,7 +97,31 @@ class TateSettings(BaseSettings):
     daily_loss_limit: float | None = Field(
         default=None, gt=0.0, description="account-currency loss per UTC day that trips daily_loss"
     )
-    latency_slo_seconds: float = Field(default=0.25, gt=0.0)
+    latency_slo_seconds: float = Field(
+        default=LATENCY_SLO_SECONDS,
+        gt=0.0,
+        description="decision-latency threshold: the latency breaker and the latency SLO",
+    )
+    latency_slo_target: float = Field(
+        default=LATENCY_SLO_TARGET, gt=0.0, lt=1.0, description="share of decisions within it"
+    )
+    execution_slo_target: float = Field(
+        default=EXECUTION_SLO_TARGET,
+        gt=0.0,
+        lt=1.0,
+        description="share of sent orders that end filled, placed or a documented non-error",
+    )
+    slo_window_days: float = Field(default=28.0, gt=0.0, description="SLOs' rolling window")
+    gate_cron: str = Field(default="0 * * * *", description="when the canary gate runs (UTC)")
+    gate_min_bars: int = Field(default=100, ge=1)
+    gate_min_trades: int = Field(default=30, ge=2)
+    gate_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    gate_slippage_margin_points: float = Field(default=1.0, ge=0.0)
+    gate_error_rate_margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    gate_latency_margin_seconds: float = Field(default=0.05, ge=0.0)
+    gate_stages: tuple[float, ...] = Field(
+        default=(0.05, 0.10, 0.25, 0.50), description="canary risk fractions, widened in order"
+    )
     psi_threshold: float = Field(default=0.25, gt=0.0)
     drift_sizing: bool = True
     log_level: str = "INFO"
@@ -176,6 +204,24 @@ class TateSettings(BaseSettings):
                     "to mean it"
                 )
         return self
+
+    @field_validator("gate_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        # Prefect's own check, so a schedule `tate up` would refuse is refused here, at once;
+        # the default needs no check (and no Prefect import on every command)
+        if value != "0 * * * *":
+            from prefect._internal.schemas.validators import validate_cron_string
+
+            validate_cron_string(value)
+        return value
+
+    @field_validator("gate_stages")
+    @classmethod
+    def _rising_stages(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 < v <= 1 for v in value) or list(value) != sorted(set(value)):
+            raise ValueError("stages must be rising fractions in (0, 1], e.g. [0.05, 0.1, 0.25]")
+        return value
 
     @field_validator("timeframe")
     @classmethod
@@ -295,6 +341,20 @@ class TateSettings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         return make_url(self.journal).render_as_string(hide_password=True)
+
+    def gate_policy(self) -> GatePolicy:
+        """The canary gate's thresholds (``models.canary_evidence``)."""
+        from models.canary_evidence import GatePolicy
+
+        return GatePolicy(
+            min_bars=self.gate_min_bars,
+            min_trades=self.gate_min_trades,
+            alpha=self.gate_alpha,
+            slippage_margin_points=self.gate_slippage_margin_points,
+            error_rate_margin=self.gate_error_rate_margin,
+            latency_margin_seconds=self.gate_latency_margin_seconds,
+            stages=self.gate_stages,
+        )
 
     @property
     def locks_dir(self) -> Path:

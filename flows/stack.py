@@ -75,7 +75,8 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
             "deployments",
             [sys.executable, "-m", "flows.deployments"],
             None,
-            "deployments     validate/nightly, retrain/on-demand, drift-report/daily",
+            "deployments     validate/nightly, retrain/on-demand, drift-report/daily, "
+            "canary-gate/hourly",
         ),
     ]
     if with_worker:

@@ -48,6 +48,7 @@ decisions = Table(
     Column("size", Float, nullable=False),
     Column("intent_id", String(64), nullable=False, index=True),
     account_column(),
+    Column("latency_seconds", Float, nullable=True),  # model.decide; null before 0003
     Index("ix_decisions_account_bar_time", "account", "bar_time"),
 )
 

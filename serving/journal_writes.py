@@ -37,6 +37,7 @@ def decision_row(
     intent_id: str,
     account: str = "",
     decision_id: str | None = None,
+    latency_seconds: float | None = None,
 ) -> dict[str, Any]:
     """One ``decisions`` row (``decision_id`` a fresh random id unless given). JSON has no
     NaN: a feature without enough history is stored as null."""
@@ -53,6 +54,7 @@ def decision_row(
         "size": float(size),
         "intent_id": intent_id,
         "account": account,
+        "latency_seconds": None if latency_seconds is None else float(latency_seconds),
     }
 
 

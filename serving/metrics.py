@@ -18,13 +18,15 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from models.slo import GOOD_OUTCOMES, LATENCY_SLO_SECONDS
 from serving.risk.positions import RoleBook
 
 logger = logging.getLogger(__name__)
 
-# one decision is tens of microseconds to a few milliseconds; the tail matters
+# one decision is tens of microseconds to a few milliseconds; the tail matters; 0.2 is the
+# decision-latency SLO's default threshold (models.slo), so recording rules can read it
 LATENCY_BUCKETS = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 1.0
 )  # fmt: skip
 # one order_send is a millisecond on a SimTerminal and up to seconds through a bridge
 ORDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -41,6 +43,7 @@ class WorkerMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._decision_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._versions: dict[str, str] | None = None
+        self.latency_slo_seconds = LATENCY_SLO_SECONDS  # a decision over it is a bad SLO event
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -126,6 +129,13 @@ class WorkerMetrics:
             "feature_drift_psi", "PSI of the key feature over the drift breaker's window",
             ["feature"], registry=r,
         )  # fmt: skip
+        self.slo_events = Counter(
+            "slo_events",
+            "SLO events by role and result (good|bad): slo=execution (an order filled, placed or "
+            "a documented non-error; models.slo) or slo=latency (decide within the SLO threshold)",
+            ["slo", "role", "result"],
+            registry=r,
+        )
         self.model_version = Gauge(
             "model_version_info", "Model version serving each role (value 1)", ["role", "version"],
             registry=r,
@@ -151,6 +161,8 @@ class WorkerMetrics:
         requests.inc()
         latencies.observe(latency)
         value.set(probability)
+        result = "good" if latency <= self.latency_slo_seconds else "bad"
+        self._child(self.slo_events, "latency", role, result).inc()
 
     def count_order_error(self, symbol: str, role: str, retcode: int | None) -> None:
         label = "none" if retcode is None else str(retcode)
@@ -163,6 +175,8 @@ class WorkerMetrics:
         label = "none" if retcode is None else str(retcode)
         self._child(self.order_retcodes, symbol, role, label, outcome).inc()
         self._child(self.order_send_latency, role, symbol).observe(latency)
+        result = "good" if outcome in GOOD_OUTCOMES else "bad"
+        self._child(self.slo_events, "execution", role, result).inc()
         if outcome not in ("filled", "pending"):
             self.count_order_error(symbol, role, retcode)
 

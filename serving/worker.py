@@ -173,6 +173,7 @@ class Worker:
         self.drift = DriftFeed(
             self.breakers.drift, metrics, self.limits.drift_feature, drift_reference, logger
         )
+        self.metrics.latency_slo_seconds = self.limits.latency_slo_seconds  # SLO good/bad
         self._last_bar: dict[tuple[str, str], int] = {}
         self._newest_bar: dict[str, int | None] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
@@ -375,7 +376,8 @@ class Worker:
             self.drift.observe(loaded, names, features)
         trader = self._role(role)
         tradable = trader.tradable()
-        size = self._size(symbol, role, float(decision.confidence)) if tradable else 0.0
+        fraction = loaded.risk_fraction
+        size = self._size(symbol, role, float(decision.confidence), fraction) if tradable else 0.0
         target = self.position_cap.apply(int(decision.signal) * size)
         trader.decided(symbol, target)
         tripped = self.breakers.tripped
@@ -393,6 +395,7 @@ class Worker:
             size=0.0 if tripped else abs(target),
             intent_id=intent_id,
             account=self.account,
+            latency_seconds=latency,
         )
         self.decided[journal_role] += 1
         if not tradable or tripped:
@@ -404,12 +407,16 @@ class Worker:
         tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
         return "; ".join(tripped) or None
 
-    def _size(self, symbol: str, role: str, confidence: float) -> float:
-        """Lots from confidence, shrunk by the drift score, on the broker's grid and budget."""
+    def _size(
+        self, symbol: str, role: str, confidence: float, fraction: float | None = None
+    ) -> float:
+        """Lots from confidence, shrunk by the drift score, on the broker's grid and budget
+        (the canary's: its version's fraction tag when the gate widened it)."""
         info = self.terminal.symbol_info(symbol)
         if info is None:
             return 0.0
-        budget = self.max_volume * self._role(role).budget
+        share = fraction if role == "canary" and fraction is not None else self._role(role).budget
+        budget = self.max_volume * share
         scale = 1.0
         if self.limits.drift_sizing:
             scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)

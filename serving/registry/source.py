@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 HALTED_TAG = "halted"
 HALTED_REASON_TAG = "halted_reason"
 _NOT_HALTED = {"", "false", "0", "no"}
+CANARY_FRACTION_TAG = "tate.canary_fraction"
+"""Version tag the canary gate widens; overrides the worker's configured canary fraction."""
 
 
 class Decision(Protocol):
@@ -69,6 +71,17 @@ class LoadedModel(NamedTuple):
     version: str
     role: str
     model: Model
+    risk_fraction: float | None = None  # the version's ``tate.canary_fraction``, clamped
+
+
+def risk_fraction(tags: Mapping[str, str]) -> float | None:
+    """The version's canary fraction tag clamped to (0, 1]; None when absent or not a
+    positive number (the worker's configured fraction applies)."""
+    try:
+        value = float(tags[CANARY_FRACTION_TAG])
+    except (KeyError, ValueError):
+        return None
+    return min(value, 1.0) if value > 0 else None
 
 
 class ModelSource(Protocol):
@@ -236,8 +249,20 @@ class AliasPoller:
                     f"{role} -> {self.model_name!r} v{version} failed to load "
                     f"(retried with back-off): {self._failed[version].reason}"
                 )
+        if "canary" in models:  # the gate widens it by tag: read at every poll
+            models["canary"] = self._with_fraction(models["canary"])
         self._models = MappingProxyType(models)
         self.unavailable = MappingProxyType(unavailable)
+
+    def _with_fraction(self, loaded: LoadedModel) -> LoadedModel:
+        try:
+            tags = self._reader.model_version(self.model_name, loaded.version).tags
+        except Exception as error:  # keep the last known fraction
+            logger.warning(
+                "reading v%s's tags failed; fraction unchanged: %s", loaded.version, error
+            )
+            return loaded
+        return loaded._replace(risk_fraction=risk_fraction(tags))
 
     def _load(self, version: str, role: str) -> Model | None:
         """The loaded model, or None when it fails, is refused, or is still backing off."""

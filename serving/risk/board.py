@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from data_contracts.schema import bar_length
+from models.slo import LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
 from serving.ports import BreakerLog
 from serving.risk.breakers import (
     BreakerBoard,
@@ -60,8 +61,8 @@ class RiskLimits:
 
     max_rejections: int = 5
     rejection_window: timedelta = timedelta(minutes=10)
-    latency_slo_seconds: float = 0.25
-    latency_quantile: float = 0.99
+    latency_slo_seconds: float = LATENCY_SLO_SECONDS
+    latency_quantile: float = LATENCY_SLO_TARGET
     latency_window: int = 200
     latency_min_samples: int = 50
     psi_threshold: float = PSI_THRESHOLD

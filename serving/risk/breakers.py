@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from models.slo import LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
+
 logger = logging.getLogger(__name__)
 
 Now = Callable[[], datetime]
@@ -170,8 +172,8 @@ class LatencyBreaker(Breaker):
         self,
         now: Now,
         *,
-        slo_seconds: float = 0.25,
-        quantile: float = 0.99,
+        slo_seconds: float = LATENCY_SLO_SECONDS,
+        quantile: float = LATENCY_SLO_TARGET,
         window: int = 200,
         min_samples: int = 50,
         name: str = "latency",

@@ -91,6 +91,9 @@ def run(api_url: str, name: str, parameters: dict[str, object]) -> object:
         return asyncio.run(go())
 
 
+EXPECTED = {"validate/nightly", "retrain/on-demand", "drift-report/daily", "canary-gate/hourly"}
+
+
 def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> None:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -98,7 +101,7 @@ def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> 
     async def read() -> dict[str, object]:
         async with get_client() as client:
             found = {}
-            for name in ("validate/nightly", "retrain/on-demand", "drift-report/daily"):
+            for name in (*EXPECTED,):
                 for _ in range(240):
                     try:
                         found[name] = await client.read_deployment_by_name(name)
@@ -109,8 +112,11 @@ def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> 
 
     with temporary_settings(updates={PREFECT_API_URL: stack["api"]}):
         deployments = asyncio.run(read())
-    assert set(deployments) == {"validate/nightly", "retrain/on-demand", "drift-report/daily"}
+    assert set(deployments) == EXPECTED
     nightly = deployments["validate/nightly"]
+    gate = deployments["canary-gate/hourly"]
+    assert [s.schedule.cron for s in gate.schedules] == ["0 * * * *"]
+    assert gate.global_concurrency_limit.limit == 1
     assert [s.schedule.cron for s in nightly.schedules] == ["15 0 * * *"]
     assert deployments["retrain/on-demand"].global_concurrency_limit.limit == 1
     form = deployments["retrain/on-demand"].parameter_openapi_schema["properties"]

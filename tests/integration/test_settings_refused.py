@@ -50,6 +50,17 @@ BAD_VALUES: dict[str, str] = {
     "TATE_SIGNING_KEY": "{tmp}/no-such-dir/signing.key",
     "TATE_TRUSTED_KEYS": "{tmp}/no-such.pub",
     "TATE_REVOKED_KEYS": "not-a-key-id",
+    "TATE_LATENCY_SLO_TARGET": "1.5",
+    "TATE_EXECUTION_SLO_TARGET": "99.9",
+    "TATE_SLO_WINDOW_DAYS": "0",
+    "TATE_GATE_CRON": "every hour",
+    "TATE_GATE_MIN_BARS": "0",
+    "TATE_GATE_MIN_TRADES": "1",
+    "TATE_GATE_ALPHA": "0.7",
+    "TATE_GATE_SLIPPAGE_MARGIN_POINTS": "-1",
+    "TATE_GATE_ERROR_RATE_MARGIN": "2",
+    "TATE_GATE_LATENCY_MARGIN_SECONDS": "-0.1",
+    "TATE_GATE_STAGES": "[0.5, 0.1]",
 }
 
 

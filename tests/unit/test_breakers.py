@@ -78,13 +78,24 @@ def test_halted_tag_trips_and_removing_the_tag_does_not_reset() -> None:
 
 def test_latency_breaker_trips_when_p99_of_the_window_passes_the_slo() -> None:
     clock = StepClock()
-    latency = LatencyBreaker(clock.now, slo_seconds=0.1, window=100, min_samples=50)
+    latency = LatencyBreaker(clock.now, slo_seconds=0.1, quantile=0.99, window=100, min_samples=50)
     for _ in range(200):
         latency.observe(0.002)
     for _ in range(3):  # 3 % of the window is slow: the p99 is
         latency.observe(0.5)
     assert latency.tripped
     assert "p99 decision latency" in (latency.reason or "") and "SLO 100.0 ms" in latency.reason
+
+
+def test_latency_breaker_defaults_to_the_slo_p95_under_200_ms() -> None:
+    clock = StepClock()
+    calm, slow = LatencyBreaker(clock.now), LatencyBreaker(clock.now)
+    for k in range(200):  # 4 % over 0.2 s: within the SLO; 6 %: the p95 is over it
+        calm.observe(0.25 if k % 25 == 24 else 0.19)
+        slow.observe(0.25 if k % 50 in (47, 48, 49) else 0.19)
+    assert not calm.tripped
+    assert slow.tripped and "p95 decision latency" in (slow.reason or "")
+    assert "SLO 200.0 ms" in (slow.reason or "")
 
 
 def test_latency_breaker_waits_for_min_samples_and_ignores_a_lone_slow_decision() -> None:

@@ -178,8 +178,10 @@ def test_a_journal_from_before_alembic_keeps_every_row_and_gains_the_account(
     assert version(path) == [(head_revision(),)]
     for name in TABLES:
         after = rows(path, name)
-        assert [{k: v for k, v in r.items() if k != "account"} for r in after] == before[name]
+        added = {"account"} | ({"latency_seconds"} if name == "decisions" else set())  # 0003
+        assert [{k: v for k, v in r.items() if k not in added} for r in after] == before[name]
         assert {r["account"] for r in after} == {""}
+    assert {r["latency_seconds"] for r in rows(path, "decisions")} == {None}  # not measured
     decisions = journal.read_decisions()
     assert decisions["intent_id"].tolist() == ["i0", "i1", "i2"]
     assert decisions["ret_1"].tolist() == pytest.approx([0.0, 0.1, 0.2])
