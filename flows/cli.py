@@ -374,6 +374,33 @@ def drift(
     resolve_version.fn(settings, role, named)  # a missing alias or version, before the flow
     result = drift_report(role=role, version=named)
     typer.echo(f"drift {'FLAGGED' if result['drifted'] else 'none'}\nreport: {result['report']}")
+    for line in result.get("findings", []):
+        typer.echo(f"  {line}")
+    if result.get("halted"):
+        typer.echo(f"halted: {result['halted']}")
+    if result["drifted"]:
+        from flows.errors import DriftFlaggedError
+
+        raise DriftFlaggedError(
+            f"drift flagged on version {result['version']}"
+            + (" and the model is halted" if result.get("halted") else "")
+            + f"; report {result['report']}"
+        )
+
+
+@app.command()
+def resume(
+    by: Annotated[str, typer.Option(help="who decided trading may resume (recorded)")],
+) -> None:
+    """Clear the registered model's `halted` tag; who and when are recorded on its tags."""
+    settings = _settings()
+    from flows import tracking
+
+    why = tracking.resume(settings, by=by)
+    if why is None:
+        typer.echo(f"{settings.model_name} is not halted; nothing changed")
+    else:
+        typer.echo(f"{settings.model_name} resumed by {by} (was {why})")
 
 
 @app.command()

@@ -252,9 +252,9 @@ def key_features(importance: Mapping[str, float], top: int) -> list[str]:
 
 def psi_halt_reasons(table: pd.DataFrame, keys: list[str], psi_halt: float) -> list[str]:
     """One reason per key feature whose PSI reached ``psi_halt`` (a ``drift_table``'s rows)."""
-    rows = table.set_index("feature") if "feature" in table.columns else table
+    values = dict(zip(table["feature"], table["psi"].astype(float), strict=True))
     return [
-        f"PSI {float(rows.at[name, 'psi']):.3f} >= {psi_halt:.2f} on key feature {name}"
+        f"PSI {values[name]:.3f} >= {psi_halt:.2f} on key feature {name}"
         for name in keys
-        if name in rows.index and float(rows.at[name, "psi"]) >= psi_halt
+        if name in values and values[name] >= psi_halt
     ]
