@@ -6,11 +6,11 @@ data. A feature is flagged when both its PSI and its KS statistic pass their thr
 thousands of serially correlated rows a KS *p-value* rejects almost anything, so effect sizes
 decide.
 
-`column_statistics` sorts each column once and merges the two sorted samples (a stable sort of two
-sorted runs is a linear merge): the merged order gives both empirical CDFs by cumulative counts,
-which serve KS (at the end of each run of ties) and Wasserstein (between neighbours) at once, and
-the PSI bins are counted by binary search of the bin edges in the sorted columns, never by
-binning every value. The one-column functions below are the same definitions written plainly;
+`column_statistics` sorts each column once, and the sorted columns serve all three: merging a
+column's two sorted samples (a stable sort of two sorted runs is a linear merge) gives both
+empirical CDFs by counting, which KS reads where each run of ties ends and Wasserstein integrates
+between neighbours; the PSI bins are counted by binary search of the bin edges in the sorted
+samples, never by binning every value. The one-column functions below are the same definitions written plainly;
 tests hold all of them to scipy.
 """
 
@@ -136,22 +136,31 @@ def ks_pvalues(stats: ColumnStatistics) -> np.ndarray:
     return out
 
 
-def _merged_statistics(
+def _ks_and_wasserstein(
     sorted_ref: np.ndarray, sorted_cur: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """KS and Wasserstein of each row pair of two row-sorted, finite 2-D arrays (row = feature)."""
+    """KS and Wasserstein of each row pair of two row-sorted, finite 2-D arrays (row = feature).
+
+    Per row, a stable sort of the two sorted runs side by side is a linear merge; counting the
+    reference's values along the merged order gives both empirical CDFs, their distance kept as
+    an integer (``|F_ref - F_cur| * n * m``) so KS is an exact fraction. KS reads it where a run
+    of ties ends, Wasserstein-1 integrates it over the gaps between neighbours.
+    """
     n, m = sorted_ref.shape[1], sorted_cur.shape[1]
-    both = np.concatenate([sorted_ref, sorted_cur], axis=1)
-    order = np.argsort(both, axis=1, kind="stable")  # merges the two sorted runs
-    grid = np.take_along_axis(both, order, axis=1)
-    from_ref = order < n
-    gap = np.cumsum(from_ref, axis=1) / n - np.cumsum(~from_ref, axis=1) / m
-    distance = np.abs(gap[:, :-1])
-    wasserstein_1 = np.sum(distance * np.diff(grid, axis=1), axis=1)
-    # both CDFs are read at a value after its last tie; at the final value both are 1
-    run_ends = grid[:, :-1] != grid[:, 1:]
-    ks = np.max(np.where(run_ends, distance, 0.0), axis=1, initial=0.0)
-    return ks, wasserstein_1
+    rows = sorted_ref.shape[0]
+    ks, distance = np.empty(rows), np.empty(rows)
+    both = np.empty(n + m)
+    seen = np.arange(1, n + m)  # values seen up to each merged position but the last
+    for j in range(rows):
+        both[:n], both[n:] = sorted_ref[j], sorted_cur[j]
+        order = np.argsort(both, kind="stable")
+        grid = both[order]
+        from_ref = np.cumsum(order[:-1] < n)
+        gap = np.abs(from_ref * m - (seen - from_ref) * n)
+        steps = np.diff(grid)
+        distance[j] = np.dot(gap, steps) / (n * m)
+        ks[j] = np.max(gap[steps != 0], initial=0) / (n * m)
+    return ks, distance
 
 
 def column_statistics(
@@ -185,10 +194,13 @@ def column_statistics(
             c = np.sort(_clean(cur[:, columns[0]]))[None, :]
             if r.size == 0 or c.size == 0:
                 continue
-        else:  # one contiguous row per feature: the sorts and the merge run along memory
-            r = np.sort(np.ascontiguousarray(ref[:, columns].T), axis=1)
-            c = np.sort(np.ascontiguousarray(cur[:, columns].T), axis=1)
-        out["ks"][columns], out["w"][columns] = _merged_statistics(r, c)
+        else:  # one contiguous row per feature: the sorts run along memory
+            whole = columns.size == k
+            r = np.ascontiguousarray((ref if whole else ref[:, columns]).T)
+            c = np.ascontiguousarray((cur if whole else cur[:, columns]).T)
+            r.sort(axis=1)
+            c.sort(axis=1)
+        out["ks"][columns], out["w"][columns] = _ks_and_wasserstein(r, c)
         out["std"][columns] = np.std(r, axis=1)
         out["n"][columns], out["m"][columns] = r.shape[1], c.shape[1]
         out["psi"][columns] = [_psi_sorted(r[j], c[j], bins) for j in range(r.shape[0])]

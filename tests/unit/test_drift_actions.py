@@ -3,9 +3,13 @@ on a planted shift, and concept drift catches a model whose edge disappears half
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from models.concept_drift import (
@@ -46,6 +50,22 @@ def test_column_statistics_equal_scipy_and_the_plain_psi_to_1e9(n: int, m: int) 
             wasserstein_distance(ref[:, j], cur[:, j]), abs=1e-9
         ), j
         assert stats.psi[j] == pytest.approx(psi(ref[:, j], cur[:, j]), abs=1e-9), j
+
+
+tied = st.lists(
+    st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 1)), min_size=1, max_size=60
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(tied, tied)
+def test_column_statistics_equal_scipy_on_small_tied_samples(
+    a: list[float], b: list[float]
+) -> None:
+    stats = column_statistics(np.array(a)[:, None], np.array(b)[:, None])
+    assert stats.ks[0] == pytest.approx(ks_2samp(a, b).statistic, abs=1e-9)
+    assert stats.wasserstein[0] == pytest.approx(wasserstein_distance(a, b), abs=1e-9)
+    assert stats.psi[0] == pytest.approx(psi(np.array(a), np.array(b)), abs=1e-9)
 
 
 def test_a_column_with_nan_is_done_on_its_finite_values_alone() -> None:
@@ -174,3 +194,34 @@ def test_realised_returns_follow_the_label_definition_and_wait_for_the_future() 
     assert np.isnan(got[2])  # its label ends after the last stored bar
     unknown = realised_forward_returns(bars, times[:1], np.array(["GBPUSD"]), horizon=2)
     assert np.isnan(unknown).all()
+
+
+def test_retraining_starts_only_when_configured_and_an_api_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.drift_flow import maybe_start_retraining
+    from flows.settings import TateSettings
+
+    monkeypatch.setenv("TATE_HOME", str(tmp_path))
+    launched: list[str] = []
+
+    def launch() -> str:
+        launched.append("retrain/on-demand")
+        return "run-1"
+
+    off = TateSettings()
+    on = TateSettings(drift_retrain=True)
+    assert maybe_start_retraining(off, reachable=lambda: True, launch=launch) is None
+    assert maybe_start_retraining(on, reachable=lambda: False, launch=launch) is None
+    assert launched == []
+    assert maybe_start_retraining(on, reachable=lambda: True, launch=launch) == "run-1"
+    assert launched == ["retrain/on-demand"]
+
+
+def test_without_a_configured_prefect_api_nothing_is_reachable() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.drift_flow import prefect_api_reachable
+
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        assert prefect_api_reachable() is False
