@@ -175,3 +175,32 @@ def test_an_unforced_promotion_is_recorded_as_not_forced(
         "false",
     )
     assert "promotion_reason" not in tags
+
+
+def test_a_halt_is_cleared_only_by_a_named_person_and_twice_is_harmless(
+    settings: TateSettings, registry: MlflowClient
+) -> None:
+    tracking.halt(settings, version="1", reason="PSI 0.9 on key feature vol_24", by="drift-report")
+    assert (
+        tracking.halted(settings) == "registered model tagged halted: PSI 0.9 on key feature vol_24"
+    )
+
+    result = CliRunner().invoke(app, ["resume", "--by", "dave"])
+    assert result.exit_code == 0, result.output
+    assert "resumed by dave" in result.output
+    assert tracking.halted(settings) is None
+    model_tags = registry.get_registered_model(settings.model_name).tags
+    assert (model_tags["halted"], model_tags["resumed_by"]) == ("false", "dave")
+    version_tags = registry.get_model_version(settings.model_name, "1").tags
+    assert version_tags["resumed_by"] == "dave"
+    assert version_tags["halted_reason"] == "PSI 0.9 on key feature vol_24"
+
+    again = CliRunner().invoke(app, ["resume", "--by", "dave"])
+    assert again.exit_code == 0
+    assert "is not halted; nothing changed" in again.output
+
+
+def test_resume_needs_a_name(settings: TateSettings, registry: MlflowClient) -> None:
+    result = CliRunner().invoke(app, ["resume"])
+    assert result.exit_code == 2
+    assert "--by" in result.output
