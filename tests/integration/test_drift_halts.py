@@ -1,6 +1,7 @@
 """Drift that acts, through `tate drift` on a real MLflow store and journal: a planted shift on a
-key feature halts the registered model (tag and reason, on the version too) and exits 1; a journal
-drawn from the training distribution does not; `tate resume --by` clears the halt and records who.
+key feature halts the registered model (tag and reason, on the version too) and exits 1, and so
+does a model whose edge is gone though its inputs look the same; a journal drawn from the
+training distribution does not; `tate resume --by` clears the halt and records who.
 
 The version is assembled from what a training run leaves (reference features, OOF predictions,
 feature importance, label parameters) rather than trained, so the shift is exactly the planted one.
@@ -39,7 +40,7 @@ def edge_probability(rng: np.random.Generator, forward: np.ndarray) -> np.ndarra
     return np.clip(0.5 + side * rng.uniform(0.03, 0.15, forward.size), 0.01, 0.99)
 
 
-def build_home(home: Path, *, shift: float, seed: int) -> TateSettings:
+def build_home(home: Path, *, shift: float, seed: int, edge_kept: bool = True) -> TateSettings:
     """Bars, a registered champion with its training evidence, and a journal of its decisions."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TATE_HOME", str(home))
@@ -85,6 +86,8 @@ def build_home(home: Path, *, shift: float, seed: int) -> TateSettings:
 
     live = slice(TRAIN_BARS, TRAIN_BARS + LIVE_BARS)
     probability = edge_probability(rng, forward[live])
+    if not edge_kept:  # the same confidence, its side now a coin flip
+        probability = 0.5 + (probability - 0.5) * rng.choice([-1.0, 1.0], LIVE_BARS)
     features = rng.normal(size=(LIVE_BARS, 3))
     features[:, FEATURES.index("volatility")] += shift
     writes = JournalWrites()
@@ -150,3 +153,19 @@ def test_decisions_drawn_like_the_training_data_do_not_halt(
     assert "hit_rate" in quiet.output and "inside its band" in quiet.output
     client = MlflowClient(tracking_uri=settings.mlflow_db_uri, registry_uri=settings.mlflow_db_uri)
     assert "halted" not in client.get_registered_model(settings.model_name).tags
+
+
+def test_a_model_whose_edge_is_gone_halts_on_concept_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = build_home(tmp_path / "home", shift=0.0, seed=3, edge_kept=False)
+    monkeypatch.setenv("TATE_HOME", str(settings.home))
+
+    flagged = CliRunner().invoke(app, ["drift"])
+
+    assert flagged.exit_code == 1, flagged.output
+    assert "FAIL: hit_rate" in flagged.output and "below its band" in flagged.output
+    client = MlflowClient(tracking_uri=settings.mlflow_db_uri, registry_uri=settings.mlflow_db_uri)
+    reason = client.get_registered_model(settings.model_name).tags["halted_reason"]
+    assert reason.startswith("concept drift: hit_rate")
+    assert "key feature" not in reason
