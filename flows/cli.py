@@ -278,14 +278,9 @@ def say_gate(result: dict[str, Any]) -> None:
     )
     if not result["gate_passed"]:
         failed = [r for r in result["gate_reasons"] if not r.startswith("ok:")]
-        kept = (
-            "; it is champion all the same, being the first version"
-            if result["alias"] == "champion"
-            else ""
-        )
         raise GateFailedError(
-            f"the gate said no to version {result['version']} (run {result['run_id']}){kept}: "
-            + "; ".join(failed)
+            f"the gate said no to version {result['version']} (run {result['run_id']}), "
+            "which gets no alias: " + "; ".join(failed)
         )
 
 
@@ -311,13 +306,25 @@ def promote(
     version: Annotated[
         int | None, typer.Option(help="version to make champion (default: canary)", min=1)
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="overrule a failed gate (needs --by and --reason; recorded)")
+    ] = False,
+    by: Annotated[str | None, typer.Option(help="who promotes (recorded on the version)")] = None,
+    reason: Annotated[str | None, typer.Option(help="why (recorded on the version)")] = None,
 ) -> None:
-    """Make the canary (or a named version) the champion, as a person would in the MLflow UI."""
+    """Make the canary (or a named version) the champion, as a person would in the MLflow UI.
+
+    A version whose training gate failed is refused (exit 1, naming the failed checks) unless
+    --force is given with --by and --reason; who, when and why land on the version's tags.
+    """
     settings = _settings()
+    if force and not (by and reason):
+        raise BadOptionError("promote --force needs --by WHO and --reason TEXT")
     from flows import tracking
 
     named = None if version is None else str(version)
-    typer.echo(f"champion -> version {tracking.promote(settings, version=named, by='cli')}")
+    promoted = tracking.promote(settings, version=named, by=by or "cli", force=force, reason=reason)
+    typer.echo(f"champion -> version {promoted}{' (gate overruled)' if force else ''}")
 
 
 @app.command()
@@ -409,7 +416,13 @@ def drift(
         int | None, typer.Option(help="explicit version instead of the alias", min=1)
     ] = None,
 ) -> None:
-    """Evidently HTML report + PSI/KS/Wasserstein of journaled features against training features."""
+    """Data, prediction and concept drift of a version against its training; exit 1 when flagged.
+
+    Evidently's HTML report plus our PSI/KS/Wasserstein of journaled features against the
+    training features, the model's outputs against its out-of-fold predictions, and realised
+    outcomes against the out-of-fold figures. Drift past a halting threshold sets the
+    registered model's `halted` tag (cleared with `tate resume --by WHO`).
+    """
     settings = _settings()
     from flows.drift_flow import drift_report, resolve_version
 
@@ -417,6 +430,33 @@ def drift(
     resolve_version.fn(settings, role, named)  # a missing alias or version, before the flow
     result = drift_report(role=role, version=named)
     typer.echo(f"drift {'FLAGGED' if result['drifted'] else 'none'}\nreport: {result['report']}")
+    for line in result.get("findings", []):
+        typer.echo(f"  {line}")
+    if result.get("halted"):
+        typer.echo(f"halted: {result['halted']}")
+    if result["drifted"]:
+        from flows.errors import DriftFlaggedError
+
+        raise DriftFlaggedError(
+            f"drift flagged on version {result['version']}"
+            + (" and the model is halted" if result.get("halted") else "")
+            + f"; report {result['report']}"
+        )
+
+
+@app.command()
+def resume(
+    by: Annotated[str, typer.Option(help="who decided trading may resume (recorded)")],
+) -> None:
+    """Clear the registered model's `halted` tag; who and when are recorded on its tags."""
+    settings = _settings()
+    from flows import tracking
+
+    why = tracking.resume(settings, by=by)
+    if why is None:
+        typer.echo(f"{settings.model_name} is not halted; nothing changed")
+    else:
+        typer.echo(f"{settings.model_name} resumed by {by} (was {why})")
 
 
 @app.command()

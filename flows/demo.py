@@ -40,7 +40,12 @@ def run_demo() -> dict[str, Any]:
             settings, terminal="sim", max_bars=None, pace_seconds=0.0, metrics_port=0
         ),
     )
-    drifted = _stage("5/5 drift: Evidently report + PSI/KS/Wasserstein", drift_report)
+    # The demo market's regime change is planted to show the report; halting the model here
+    # would stop the next demo's replay, so the demo reports what `tate drift` would act on.
+    drifted = _stage(
+        "5/5 drift: Evidently report + PSI/KS/Wasserstein, prediction and concept drift",
+        lambda: drift_report(act=False),
+    )
 
     uri = tracking.tracking_uri(settings)
     experiment_id = tracking.use_experiment(settings)
@@ -55,6 +60,11 @@ def run_demo() -> dict[str, Any]:
         f" (gate {'passed' if trained['gate_passed'] else 'failed'})",
         f"  journal         {settings.journal_label} ({served})",
         f"  drift report    {drifted['report']} ({'drift FLAGGED' if drifted['drifted'] else 'no drift'})",
+        *(
+            [f"                  `tate drift` would halt: {'; '.join(drifted['halt_reasons'])}"]
+            if drifted["halt_reasons"]
+            else []
+        ),
         f"  all reports     {settings.reports_dir / 'index.html'}",
         "",
         "Open the UIs:",

@@ -3,7 +3,9 @@
 - `validate/nightly`: the data contracts every night (and on demand);
 - `retrain/on-demand`: retraining with parameters from the UI's Run form (symbols, date range,
   LightGBM overrides or a sweep of them, the leakage canary, folds on Dask), one at a time;
-- `drift-report/daily`: the champion's drift report every morning;
+- `drift-report/daily`: the champion's drift report every morning (data, prediction and concept
+  drift); it halts the model when a key feature or concept drift says so, and with
+  `TATE_DRIFT_RETRAIN` starts `retrain/on-demand` (`flows/drift_flow.py`).
 - `canary-gate/hourly`: the canary's live evidence against the champion's, acted on
   (``TATE_GATE_CRON``, hourly by default).
 """
@@ -48,7 +50,10 @@ def build_deployments(settings: TateSettings | None = None) -> list[Any]:
             name="daily",
             schedule=Cron(DAILY_DRIFT_CRON, timezone=TIMEZONE),
             parameters={"role": "champion"},
-            description="Evidently drift report of the champion against its training features.",
+            description=(
+                "Drift of the champion against its training (features, predictions, realised "
+                "outcomes); halts it on a key feature's PSI or concept drift."
+            ),
             tags=["tate", "monitoring"],
         ),
         canary_gate.to_deployment(

@@ -62,8 +62,8 @@ class BadOptionError(Exception):
 class AliasNotFoundError(Exception):
     """A model alias the command needs (``champion``, ``canary``) is not set in the registry.
 
-    Operator action: run `tate train` (the first version becomes champion, a later one that
-    passes the gate becomes canary), or name a version explicitly where the command allows it.
+    Operator action: run `tate train` (a first version that passes the gate becomes champion,
+    a later one canary), or name a version explicitly where the command allows it.
     """
 
 
@@ -122,10 +122,30 @@ class ValidationFailedError(Exception):
 class GateFailedError(Exception):
     """The promotion gate said no to a freshly trained version.
 
-    The version stays registered (the first version of a model still becomes champion,
-    there being nothing to compare it with); the message lists the failed checks.
+    The version stays registered with no alias (the first version too: it becomes champion
+    only when it passes the absolute checks); the message lists the failed checks.
     Operator action: read the checks, change the data, features or parameters, and retrain;
-    or promote by hand with `tate promote --version N` if you accept the risk.
+    or overrule with `tate promote --version N --force --by WHO --reason TEXT` if you accept
+    the risk.
+    """
+
+
+class PromotionRefusedError(Exception):
+    """`tate promote` was asked for a version whose training gate failed, without `--force`.
+
+    Nothing is changed; the message lists the failed checks. Operator action: retrain, or
+    overrule the gate knowingly with `--force --by WHO --reason TEXT` (recorded on the
+    version's tags).
+    """
+
+
+class DriftFlaggedError(Exception):
+    """The drift flow flagged data, prediction or concept drift (and halted the model when
+    drift broke a halting threshold).
+
+    Operator action: read the drift report the message names; retrain on recent data (the
+    flow may already have started `retrain/on-demand`), then clear the halt with
+    `tate resume --by WHO`.
     """
 
 
@@ -153,6 +173,8 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.GateFailedError": SAID_NO,
     "flows.errors.NothingServedError": SAID_NO,
     "flows.errors.CanaryRolledBackError": SAID_NO,
+    "flows.errors.PromotionRefusedError": SAID_NO,
+    "flows.errors.DriftFlaggedError": SAID_NO,
     # bad input or configuration: flows
     "flows.errors.BadSettingError": BAD_INPUT,
     "flows.errors.BadOptionError": BAD_INPUT,

@@ -122,7 +122,24 @@ class TateSettings(BaseSettings):
     gate_stages: tuple[float, ...] = Field(
         default=(0.05, 0.10, 0.25, 0.50), description="canary risk fractions, widened in order"
     )
-    psi_threshold: float = Field(default=0.25, gt=0.0)
+    psi_threshold: float = Field(
+        default=0.25,
+        gt=0.0,
+        description="PSI that trips the worker's drift breaker and, on a key feature, halts",
+    )
+    drift_key_features: int = Field(
+        default=5, ge=1, description="the model's top features by gain whose PSI may halt it"
+    )
+    concept_drift_z: float = Field(
+        default=3.0, gt=0.0, description="half-width of the concept-drift band, standard errors"
+    )
+    concept_drift_min_outcomes: int = Field(
+        default=20, ge=1, description="independent known outcomes before concept drift is judged"
+    )
+    drift_retrain: bool = Field(
+        default=False,
+        description="a halt by the drift flow starts `retrain/on-demand` when a Prefect API is up",
+    )
     drift_sizing: bool = True
     log_level: str = "INFO"
     allow_remote_binds: bool = Field(

@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -18,19 +19,33 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from flows.errors import AliasNotFoundError, TrackingServerUnreachableError, VersionNotFoundError
+from flows.errors import (
+    AliasNotFoundError,
+    BadOptionError,
+    PromotionRefusedError,
+    TrackingServerUnreachableError,
+    VersionNotFoundError,
+)
 from flows.settings import TateSettings
 from flows.signing import sign_version
 from models.packaging import DIGEST_TAG, model_digest
 from serving.registry.loading import download_model_version
 from serving.registry.signatures import KEY_ID_TAG, SIGNATURE_TAG
-from serving.registry.source import CANARY_FRACTION_TAG
+from serving.registry.source import (
+    CANARY_FRACTION_TAG,
+    HALTED_REASON_TAG,
+    HALTED_TAG,
+    halt_reason,
+)
 
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CANARY = "canary"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# version tags the training gate writes and `promote` reads
+GATE_PASSED_TAG = "gate_passed"
+GATE_FAILED_TAG = "gate_failed_checks"
 
 # What MLflow answers for a model, version or alias that is not there (an alias: "invalid
 # parameter"; a version that is not a number: the same). Anything else, e.g. a tracking server
@@ -186,18 +201,35 @@ def set_alias(settings: TateSettings, alias: str, version: str, *, by: str) -> N
     logger.info("alias %s of %s -> version %s (%s)", alias, settings.model_name, version, by)
 
 
-def promote(settings: TateSettings, *, version: str | None = None, by: str) -> str:
+def promote(
+    settings: TateSettings,
+    *,
+    version: str | None = None,
+    by: str,
+    force: bool = False,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> str:
     """Make the canary (or the named version) the champion; return the champion's version.
 
     The version it replaces is recorded on the new champion as ``previous_champion`` (and stays
     registered), so `rollback_champion` can return to it. When the promoted version is the
     canary, the ``canary`` alias is removed: one version does not trade as both roles.
-    Promoting the current champion changes nothing.
+    Promoting the current champion changes nothing. Who promoted, when and why are recorded on
+    the version (``promoted_by``, ``promoted_at``, ``promotion_reason``, ``forced``).
+
+    A version whose training gate failed is refused unless ``force``: overruling the gate is
+    a person's decision, made with a name and a reason (as in the MLflow UI, where anyone with
+    write access may move an alias). A version without a recorded gate is not refused.
 
     Raises:
         AliasNotFoundError: no version named and no canary to promote.
         VersionNotFoundError: the named version does not exist (nothing is changed).
+        BadOptionError: ``force`` without a reason (nothing is changed).
+        PromotionRefusedError: the version failed its gate and ``force`` was not given.
     """
+    if force and not (reason or "").strip():
+        raise BadOptionError("promote --force needs --reason: say why the gate is overruled")
     canary = alias_version(settings, CANARY)
     if version is None:
         if canary is None:
@@ -206,7 +238,13 @@ def promote(settings: TateSettings, *, version: str | None = None, by: str) -> s
                 "name one with --version"
             )
         version = str(canary.version)
-    model_version(settings, version)
+    candidate = model_version(settings, version)
+    if candidate.tags.get(GATE_PASSED_TAG) == "False" and not force:
+        failed = candidate.tags.get(GATE_FAILED_TAG) or candidate.tags.get("gate_reasons", "")
+        raise PromotionRefusedError(
+            f"version {version} of {settings.model_name!r} failed its gate ({failed}); "
+            "overrule with --force --by WHO --reason TEXT"
+        )
     champion = alias_version(settings, CHAMPION)
     if champion is not None and str(champion.version) == version:
         return version
@@ -215,10 +253,73 @@ def promote(settings: TateSettings, *, version: str | None = None, by: str) -> s
         mlflow_client.set_model_version_tag(
             settings.model_name, version, "previous_champion", champion.version
         )
+    record = {
+        "promoted_by": by,
+        "promoted_at": (now or datetime.now(UTC)).isoformat(),
+        "forced": str(force).lower(),
+    }
+    if reason:
+        record["promotion_reason"] = reason[:4000]
+    for key, value in record.items():
+        mlflow_client.set_model_version_tag(settings.model_name, version, key, value)
     set_alias(settings, CHAMPION, version, by=by)
     if canary is not None and str(canary.version) == version:
         mlflow_client.delete_registered_model_alias(settings.model_name, CANARY)
     return version
+
+
+def halt(
+    settings: TateSettings, *, version: str, reason: str, by: str, now: datetime | None = None
+) -> None:
+    """Set the registered model's ``halted`` tag (the worker stops opening trades at its next
+    poll) and record the halt on the version whose evidence caused it."""
+    at = (now or datetime.now(UTC)).isoformat()
+    mlflow_client = client(settings)
+    name = settings.model_name
+    for key, value in {
+        HALTED_TAG: "true",
+        HALTED_REASON_TAG: reason[:4000],
+        "halted_by": by,
+        "halted_at": at,
+        "halted_version": version,
+    }.items():
+        mlflow_client.set_registered_model_tag(name, key, value)
+    for key, value in {"halted_reason": reason[:4000], "halted_by": by, "halted_at": at}.items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    logger.warning("halted %s (version %s) by %s: %s", name, version, by, reason)
+
+
+def halted(settings: TateSettings) -> str | None:
+    """Why the registered model is halted, read as the worker reads it, or None."""
+    try:
+        tags = client(settings).get_registered_model(settings.model_name).tags
+    except MlflowException as error:
+        if error.error_code in NOT_FOUND_CODES:
+            return None
+        raise
+    return halt_reason(tags)
+
+
+def resume(settings: TateSettings, *, by: str, now: datetime | None = None) -> str | None:
+    """Clear the ``halted`` tag, recording who cleared it and when; return the halt's reason.
+
+    A model that is not halted is left as it is (None): resuming twice is not an error.
+    """
+    why = halted(settings)
+    if why is None:
+        return None
+    at = (now or datetime.now(UTC)).isoformat()
+    mlflow_client = client(settings)
+    name = settings.model_name
+    tags = mlflow_client.get_registered_model(name).tags
+    for key, value in {HALTED_TAG: "false", "resumed_by": by, "resumed_at": at}.items():
+        mlflow_client.set_registered_model_tag(name, key, value)
+    version = tags.get("halted_version")
+    if version:
+        for key, value in {"resumed_by": by, "resumed_at": at}.items():
+            mlflow_client.set_model_version_tag(name, version, key, value)
+    logger.info("resumed %s by %s (was: %s)", name, by, why)
+    return why
 
 
 def rollback_champion(settings: TateSettings, *, by: str, to_version: str | None = None) -> str:

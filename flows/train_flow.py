@@ -1,7 +1,8 @@
 """Retraining: features → purged walk-forward CV → backtest → one MLflow run → a registered version.
 
-The first version becomes `champion`; a later one becomes `canary` only when it passes the promotion
-gate against the champion. A retraining may try several LightGBM configurations (a sweep): the best
+A version gets an alias only when it passes the promotion gate: the first one becomes `champion` when
+it passes the absolute checks, a later one `canary` when it also holds up against the champion; one
+that fails gets no alias and its tags say why. A retraining may try several LightGBM configurations (a sweep): the best
 out-of-fold net Sharpe is kept, the run records every configuration's Sharpe and the probability of
 backtest overfitting, and only the chosen model is registered. Folds run as Prefect tasks
 (`flows/training_tasks.py`), in parallel on Dask when asked. Every MLflow write lives in this module
@@ -35,7 +36,7 @@ from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
 from flows.training_tasks import train_in_tasks
-from models.gates import GateDecision, decide_promotion
+from models.gates import GateDecision, decide_promotion, failed_checks
 from models.leakage import LeakCanaryReport
 from models.packaging import log_model_kwargs
 from models.strategies.lgbm_momentum import STRATEGY
@@ -213,12 +214,16 @@ def _log_run_contents(
         mlflow.log_artifact(str(lock), artifact_path="environment")
 
 
-def _champion_metrics(settings: TateSettings) -> dict[str, float] | None:
+def _champion_metrics(settings: TateSettings) -> tuple[str, dict[str, float]] | None:
+    """The champion's version and OOF metrics, or None when there is no champion to judge against."""
     champion = tracking.alias_version(settings, tracking.CHAMPION)
     if champion is None or champion.run_id is None:
         return None
     run = tracking.client(settings).get_run(champion.run_id)
-    return {k.removeprefix("oof_"): v for k, v in run.data.metrics.items() if k.startswith("oof_")}
+    metrics = {
+        k.removeprefix("oof_"): v for k, v in run.data.metrics.items() if k.startswith("oof_")
+    }
+    return str(champion.version), metrics
 
 
 @task
@@ -253,33 +258,50 @@ def log_and_register(
 def _decide_aliases(
     settings: TateSettings, outcome: TrainingOutcome, version: str, run_id: str
 ) -> dict[str, Any]:
+    """Judge the version and move an alias only where the gate says yes.
+
+    With no champion the absolute checks alone decide (a version that passes becomes champion);
+    with one, a version that passes becomes canary. A version that fails gets no alias: it
+    stays registered, its tags say which checks failed, and a person may still overrule with
+    `tate promote --version N --force`.
+    """
     client = tracking.client(settings)
-    champion = _champion_metrics(settings)
+    found = _champion_metrics(settings)
+    champion = None if found is None else found[1]
     gate: GateDecision = decide_promotion(outcome.metrics, champion, outcome.gate_thresholds)
+    failed = failed_checks(gate)
+    if gate.passed:
+        alias: str | None = tracking.CANARY if champion is not None else tracking.CHAMPION
+    else:
+        alias = None
     tags = {
-        "gate_passed": str(gate.passed),
+        tracking.GATE_PASSED_TAG: str(gate.passed),
+        "gate": "passed" if gate.passed else "failed",
         "gate_reasons": "; ".join(gate.reasons)[:4000] or "all checks passed",
+        tracking.GATE_FAILED_TAG: "; ".join(failed)[:4000],
+        "gate_against": "absolute checks (no champion)"
+        if found is None
+        else f"champion v{found[0]}",
         "holdout_start": outcome.holdout_start.isoformat(),
         "run_id": run_id,
         "booster_sha256": outcome.booster_sha256,
         "n_configurations": str(len(outcome.configurations)),
     }
+    if alias is None:
+        tags["alias_withheld"] = "the gate failed: " + "; ".join(failed)[:3900]
     for key, value in tags.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
     mlflow.set_tags(
-        {"tate.gate_passed": str(gate.passed), "tate.gate_reasons": tags["gate_reasons"]}
-    )
-    if champion is None:
-        tracking.set_alias(settings, tracking.CHAMPION, version, by="retrain:first-version")
-        return {
-            "alias": tracking.CHAMPION,
-            "gate_passed": gate.passed,
-            "gate_reasons": gate.reasons,
+        {
+            "tate.gate": tags["gate"],
+            "tate.gate_passed": str(gate.passed),
+            "tate.gate_reasons": tags["gate_reasons"],
         }
-    if gate.passed:
-        tracking.set_alias(settings, tracking.CANARY, version, by="retrain:gate-passed")
-        return {"alias": tracking.CANARY, "gate_passed": True, "gate_reasons": gate.reasons}
-    return {"alias": None, "gate_passed": False, "gate_reasons": gate.reasons}
+    )
+    if alias is not None:
+        why = "retrain:gate-passed" if champion is not None else "retrain:first-version-gate-passed"
+        tracking.set_alias(settings, alias, version, by=why)
+    return {"alias": alias, "gate_passed": gate.passed, "gate_reasons": gate.reasons}
 
 
 def training_config(

@@ -54,6 +54,23 @@ def _metric(metrics: Mapping[str, float], name: str) -> float:
     return float(value) if value is not None else math.nan
 
 
+def _cost_share_words(costs: float, limit: float) -> str:
+    """The cost-share check in words; ``inf`` means there was no gross profit to share."""
+    if math.isinf(costs):
+        return (
+            f"gross PnL is not positive: the model loses money before costs, so there is no "
+            f"edge for costs to take a share of (at most {limit:.2f} allowed)"
+        )
+    if math.isnan(costs):
+        return f"cost share of gross PnL is missing (at most {limit:.2f} allowed)"
+    return f"costs take {costs:.2f} of gross PnL, at most {limit:.2f} allowed"
+
+
+def failed_checks(decision: GateDecision) -> list[str]:
+    """The reasons of the checks that failed, in the order the gate gave them."""
+    return [reason for reason in decision.reasons if reason.startswith("FAIL")]
+
+
 def decide_promotion(
     candidate: Mapping[str, float],
     champion: Mapping[str, float] | None,
@@ -85,10 +102,7 @@ def decide_promotion(
         dsr > t.min_deflated_sharpe,
         f"OOF deflated Sharpe {dsr:.3f} must exceed {t.min_deflated_sharpe:.3f}",
     )
-    check(
-        costs <= t.max_cost_share,
-        f"costs take {costs:.2f} of gross PnL, at most {t.max_cost_share:.2f} allowed",
-    )
+    check(costs <= t.max_cost_share, _cost_share_words(costs, t.max_cost_share))
     tried = _metric(candidate, "n_configurations")
     if t.max_pbo is not None and tried > 1:
         pbo = _metric(candidate, "pbo")

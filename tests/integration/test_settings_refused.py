@@ -61,6 +61,10 @@ BAD_VALUES: dict[str, str] = {
     "TATE_GATE_ERROR_RATE_MARGIN": "2",
     "TATE_GATE_LATENCY_MARGIN_SECONDS": "-0.1",
     "TATE_GATE_STAGES": "[0.5, 0.1]",
+    "TATE_DRIFT_KEY_FEATURES": "0",
+    "TATE_CONCEPT_DRIFT_Z": "-3",
+    "TATE_CONCEPT_DRIFT_MIN_OUTCOMES": "0",
+    "TATE_DRIFT_RETRAIN": "sometimes",
 }
 
 

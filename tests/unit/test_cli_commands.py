@@ -158,19 +158,21 @@ def test_train_exits_1_when_the_gate_says_no_after_naming_version_run_and_checks
     first, last = result.output.strip().splitlines()
     assert first.startswith("version 3 (run abc123): alias none; gate failed: FAIL: OOF AUC")
     assert last == (
-        "tate: the gate said no to version 3 (run abc123): "
+        "tate: the gate said no to version 3 (run abc123), which gets no alias: "
         "FAIL: OOF AUC 0.4981 must exceed 0.5100; FAIL: OOF net Sharpe -0.31 must exceed 0.00"
     )
 
 
-def test_a_first_version_that_fails_the_gate_is_champion_and_still_exits_1(
+def test_a_first_version_that_fails_the_gate_gets_no_alias_and_exits_1(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stored_home(home)
-    monkeypatch.setattr(train_flow, "retrain", fake_retrain(alias="champion", passed=False))
+    monkeypatch.setattr(train_flow, "retrain", fake_retrain(alias=None, passed=False))
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 1
-    assert "it is champion all the same, being the first version" in result.output
+    assert "alias none; gate failed" in result.output
+    assert "which gets no alias: FAIL: OOF AUC 0.4981 must exceed 0.5100" in result.output
+    assert "champion all the same" not in result.output
 
 
 def test_train_exits_0_when_the_gate_passes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from models.gates import GateThresholds, decide_promotion
+from models.gates import GateThresholds, decide_promotion, failed_checks
 
 # what run_training reports besides AUC and Sharpe, at values that pass
 HONEST = {"n_folds": 5.0, "deflated_sharpe": 0.99, "cost_share": 0.6}
@@ -94,3 +94,27 @@ def test_candidate_sharpe_far_below_the_champions_fails_even_when_everything_els
     failed = [reason for reason in decision.reasons if reason.startswith("FAIL")]
     assert len(failed) == 1 and "champion" in failed[0] and "Sharpe" in failed[0]
     assert decide_promotion({**GOOD, "sharpe_net": 2.6}, champion).passed
+
+
+def test_costs_without_gross_profit_are_said_in_words_not_as_inf() -> None:
+    decision = decide_promotion({**GOOD, "cost_share": math.inf}, None)
+    failed = [reason for reason in decision.reasons if reason.startswith("FAIL")]
+    assert failed == [
+        "FAIL: gross PnL is not positive: the model loses money before costs, so there is no "
+        "edge for costs to take a share of (at most 0.90 allowed)"
+    ]
+    assert "inf" not in failed[0]
+
+
+def test_a_missing_cost_share_is_named_as_missing() -> None:
+    without = {k: v for k, v in GOOD.items() if k != "cost_share"}
+    failed = [r for r in decide_promotion(without, None).reasons if r.startswith("FAIL")]
+    assert failed == ["FAIL: cost share of gross PnL is missing (at most 0.90 allowed)"]
+
+
+def test_a_first_version_is_judged_on_the_absolute_checks_alone() -> None:
+    """No champion: every absolute check still applies, none against a champion appears."""
+    decision = decide_promotion({"auc": 0.50, "sharpe_net": -4.8, **HONEST}, None)
+    assert not decision.passed
+    assert not any("champion" in reason for reason in decision.reasons)
+    assert len(failed_checks(decision)) == 2

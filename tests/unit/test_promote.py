@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,98 @@ def test_tate_promote_version_goes_through_the_same_function(
     assert result.exit_code == 2
     assert result.output.startswith("tate: model 'tate-lgbm-momentum' has no version '9'")
     assert "Traceback" not in result.output
+
+
+def fail_gate(client: MlflowClient, name: str, version: str) -> None:
+    """Tag a version as `retrain` tags one whose gate said no."""
+    client.set_model_version_tag(name, version, tracking.GATE_PASSED_TAG, "False")
+    client.set_model_version_tag(
+        name, version, tracking.GATE_FAILED_TAG, "FAIL: OOF AUC 0.4990 must exceed 0.5100"
+    )
+
+
+def test_a_version_that_failed_its_gate_is_refused_naming_the_checks(
+    settings: TateSettings, registry: MlflowClient
+) -> None:
+    fail_gate(registry, settings.model_name, "3")
+    result = CliRunner().invoke(app, ["promote", "--version", "3"])
+    assert result.exit_code == 1
+    assert "version 3 of 'tate-lgbm-momentum' failed its gate" in result.output
+    assert "FAIL: OOF AUC 0.4990 must exceed 0.5100" in result.output
+    assert "--force" in result.output
+    assert aliases(registry, settings.model_name) == {"champion": "1", "canary": "2"}
+    assert "promoted_by" not in registry.get_model_version(settings.model_name, "3").tags
+
+
+def test_a_forced_promotion_records_who_when_and_why(
+    settings: TateSettings, registry: MlflowClient
+) -> None:
+    fail_gate(registry, settings.model_name, "3")
+    args = ["promote", "--version", "3", "--force", "--by", "alice", "--reason", "desk accepts"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "champion -> version 3 (gate overruled)"
+    assert aliases(registry, settings.model_name) == {"champion": "3", "canary": "2"}
+    tags = registry.get_model_version(settings.model_name, "3").tags
+    assert tags["promoted_by"] == "alice"
+    assert tags["promotion_reason"] == "desk accepts"
+    assert tags["forced"] == "true"
+    assert tags["champion_set_by"] == "alice"
+    at = datetime.fromisoformat(tags["promoted_at"])
+    assert at.tzinfo is not None and abs(datetime.now(UTC) - at) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    "missing", [["--by", "alice"], ["--reason", "desk accepts"], []], ids=["reason", "by", "both"]
+)
+def test_force_without_a_name_and_a_reason_is_bad_input_and_moves_nothing(
+    settings: TateSettings, registry: MlflowClient, missing: list[str]
+) -> None:
+    fail_gate(registry, settings.model_name, "3")
+    result = CliRunner().invoke(app, ["promote", "--version", "3", "--force", *missing])
+    assert result.exit_code == 2
+    assert result.output.strip() == "tate: promote --force needs --by WHO and --reason TEXT"
+    assert aliases(registry, settings.model_name) == {"champion": "1", "canary": "2"}
+
+
+def test_an_unforced_promotion_is_recorded_as_not_forced(
+    settings: TateSettings, registry: MlflowClient
+) -> None:
+    now = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    tracking.promote(settings, by="bob", now=now)
+    tags = registry.get_model_version(settings.model_name, "2").tags
+    assert (tags["promoted_by"], tags["promoted_at"], tags["forced"]) == (
+        "bob",
+        now.isoformat(),
+        "false",
+    )
+    assert "promotion_reason" not in tags
+
+
+def test_a_halt_is_cleared_only_by_a_named_person_and_twice_is_harmless(
+    settings: TateSettings, registry: MlflowClient
+) -> None:
+    tracking.halt(settings, version="1", reason="PSI 0.9 on key feature vol_24", by="drift-report")
+    assert (
+        tracking.halted(settings) == "registered model tagged halted: PSI 0.9 on key feature vol_24"
+    )
+
+    result = CliRunner().invoke(app, ["resume", "--by", "dave"])
+    assert result.exit_code == 0, result.output
+    assert "resumed by dave" in result.output
+    assert tracking.halted(settings) is None
+    model_tags = registry.get_registered_model(settings.model_name).tags
+    assert (model_tags["halted"], model_tags["resumed_by"]) == ("false", "dave")
+    version_tags = registry.get_model_version(settings.model_name, "1").tags
+    assert version_tags["resumed_by"] == "dave"
+    assert version_tags["halted_reason"] == "PSI 0.9 on key feature vol_24"
+
+    again = CliRunner().invoke(app, ["resume", "--by", "dave"])
+    assert again.exit_code == 0
+    assert "is not halted; nothing changed" in again.output
+
+
+def test_resume_needs_a_name(settings: TateSettings, registry: MlflowClient) -> None:
+    result = CliRunner().invoke(app, ["resume"])
+    assert result.exit_code == 2
+    assert "--by" in result.output
