@@ -9,14 +9,24 @@ IANA zone name describes, so the setting is explicit (``server_time``) and never
 
 File format: tab-separated, header ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL>
 <SPREAD>`` (``<TIME>`` absent in daily exports), dates ``2017.04.19``, times ``13:00:00`` or
-``13:00``, ``\\r\\n`` line ends. Parsing is vectorized; the first bad line is reported as
-``file:line`` so the operator can open the export at that spot.
+``13:00``, ``\\r\\n`` line ends, UTF-16 (with BOM) or UTF-8.
+
+Importing is faithful or refused: every bar line is stored exactly as written (converted to
+UTC), or the whole file is refused with ``file:line`` so the operator can open the export at
+that spot — a number that is not one, a price that is not finite (``inf``, ``nan``, beyond
+the float range), a count that is not whole, a time given twice with different values (both
+lines named), a bar that differs from the stored one. A line repeating another exactly is
+counted and skipped. The file is read in chunks of lines, parsed vectorized into typed
+columns, so memory follows the bars (about 70 bytes each), not Python strings of the text.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.schema import PRICE_COLUMNS, RATE_COLUMNS, coerce_bars
+from data_contracts.store import BarStore, ConflictingBarsError, check_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +61,10 @@ _COLUMN_OF = {
 _SERVER_TIME = re.compile(r"^(UTC|NY)(?:([+-])(\d{1,2})(?::(\d{2}))?)?$")
 _DATE = r"\d{4}\.\d{2}\.\d{2}"
 _TIME = r"\d{2}:\d{2}(?::\d{2})?"
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_NON_FINITE = r"[+-]?(?:inf|infinity|nan)"
+_LARGEST_COUNT = 2**53  # above this a float no longer holds every whole number
+CHUNK_LINES = 50_000
 NEW_YORK = "America/New_York"
 
 
@@ -108,41 +123,178 @@ def utc_to_server(utc: pd.Series, server_time: str) -> pd.Series:
     return ServerTime.parse(server_time).from_utc(utc)
 
 
+@dataclass(frozen=True)
+class ExportRead:
+    """An export file read whole: unique bars sorted by time, and where each came from."""
+
+    bars: pd.DataFrame
+    lines: np.ndarray  # the file line of each row of ``bars``
+    rows_read: int  # bar lines in the file (blank lines not counted)
+    duplicates: int  # lines repeating an earlier line's bar exactly (dropped)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What importing one export did: every bar line is read, then added or already present.
+
+    An import is all or nothing: a line that cannot be stored faithfully refuses the whole
+    file (``Mt5ExportError`` naming the line), so a finished import refused no row.
+    """
+
+    symbol: str
+    rows_read: int
+    added: int
+    already_present: int
+    duplicates: int
+    refused: int = 0
+
+    def describe(self) -> str:
+        """One line for the operator."""
+        return (
+            f"{self.rows_read} rows read, {self.added} added, {self.already_present} already "
+            f"present, {self.duplicates} identical duplicates skipped, {self.refused} refused"
+        )
+
+
 def read_mt5_export(path: Path, *, server_time: str) -> pd.DataFrame:
-    """Parse an MT5 "Export bars" file into UTC bars in the MT5 rate layout.
+    """Parse an MT5 "Export bars" file into UTC bars in the MT5 rate layout, sorted by time.
+
+    Raises:
+        Mt5ExportError: see ``read_export``.
+        ValueError: ``server_time`` is not a known setting.
+    """
+    return read_export(path, server_time=server_time).bars
+
+
+def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES) -> ExportRead:
+    """Read an export in chunks of ``chunk_lines`` lines, so memory follows the bars, not the text.
+
+    A line repeating another line's bar exactly is counted and dropped; lines in any time
+    order are accepted (the bars come back sorted).
 
     Raises:
         Mt5ExportError: ``file:line`` of the first malformed line (header, field count, date,
-            time, number) or of a server time that cannot exist under ``server_time``.
+            time, a number that is not one, not finite or not whole), of a server time that
+            cannot exist under ``server_time``, or both lines of one bar time given twice with
+            different values; or the file itself when it is not a readable file.
         ValueError: ``server_time`` is not a known setting.
     """
     path = Path(path)
     zone = ServerTime.parse(server_time)
-    try:
-        lines = _decode(path.read_bytes()).splitlines()
-    except UnicodeDecodeError as e:
-        raise Mt5ExportError(
-            f"{path}:1: not UTF-8 or UTF-16 text ({e.reason} at byte {e.start}); "
-            "expected an MT5 'Export bars' file"
-        ) from e
-    if not lines or not lines[0].strip():
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist or is not a file"
+        raise Mt5ExportError(f"{path}: {what}; expected an MT5 'Export bars' file")
+    lines = _numbered_lines(path)
+    _, header_line = next(lines, (1, ""))
+    header = tuple(header_line.strip().split("\t"))
+    if not header_line.strip():
         raise Mt5ExportError(f"{path}:1: empty file; expected header {' '.join(HEADER)}")
-    header = tuple(lines[0].strip().split("\t"))
     expected = HEADER if "<TIME>" in header else tuple(h for h in HEADER if h != "<TIME>")
     if header != expected:
         raise Mt5ExportError(f"{path}:1: header {header} is not MT5's {' '.join(HEADER)}")
-    body = pd.Series(lines[1:], dtype="object")
-    line_no = pd.Series(np.arange(2, len(lines) + 1))
-    keep = body.str.strip() != ""
-    body, line_no = body[keep].reset_index(drop=True), line_no[keep].reset_index(drop=True)
+    parts = []
+    while chunk := list(itertools.islice(lines, chunk_lines)):
+        parts.append(_parse_chunk(chunk, header, path))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        raise Mt5ExportError(f"{path}:2: no bars after the header")
+    frame = pd.concat(parts, ignore_index=True)
+    del parts
+    try:
+        utc = zone.to_utc(frame["time"])
+    except Exception as e:  # defensive: to_utc already maps failures to NaT
+        raise Mt5ExportError(f"{path}: cannot convert server times ({server_time}): {e}") from e
+    bad = utc.isna().to_numpy()
+    if bad.any():
+        line = int(frame["line"].iloc[int(np.flatnonzero(bad)[0])])
+        raise Mt5ExportError(
+            f"{path}:{line}: server time does not exist (or is ambiguous) under {server_time}"
+        )
+    frame["time"] = utc
+    return _drop_repeats(frame, path, server_time)
 
-    def fail(mask: pd.Series, what: str) -> None:
-        if mask.any():
-            row = int(np.flatnonzero(mask.to_numpy())[0])
+
+def import_export(
+    path: Path, store: BarStore, symbol: str, *, timeframe: str, server_time: str
+) -> ImportSummary:
+    """Read an export and add its bars to ``store``: all of them faithfully, or none.
+
+    Raises:
+        BadSymbolError: ``symbol`` is not a symbol name (checked before the file is read).
+        Mt5ExportError: the file cannot be stored faithfully; names ``file:line`` (a bar that
+            differs from the stored bar at its time included). The store is left untouched.
+    """
+    check_symbol(symbol)
+    read = read_export(path, server_time=server_time)
+    try:
+        addition = store.add_bars(symbol, timeframe, read.bars)
+    except ConflictingBarsError as e:
+        line = int(read.lines[e.rows[0]])
+        raise Mt5ExportError(
+            f"{path}:{line}: the {symbol} {timeframe} bar at {e.times[0].isoformat()} is stored "
+            "with other values; stored bars are never replaced (re-export without this bar, "
+            "or check the server_time setting)"
+        ) from e
+    summary = ImportSummary(
+        symbol,
+        rows_read=read.rows_read,
+        added=addition.added,
+        already_present=addition.already_present,
+        duplicates=read.duplicates + addition.duplicates,
+    )
+    logger.info("imported %s from %s: %s", symbol, path, summary.describe())
+    return summary
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` without its line end, decoded as MT5 writes (UTF-16 or UTF-8).
+
+    Lines end at ``\\n`` (one ``\\r`` before it is dropped). UTF-8 is decoded line by line so
+    undecodable bytes are named at their line.
+    """
+    with path.open("rb") as raw:
+        utf16 = raw.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        raw.seek(0)
+        if utf16:
+            number = 0
+            try:
+                for number, line in enumerate(
+                    io.TextIOWrapper(raw, encoding="utf-16", newline="\n"), start=1
+                ):
+                    yield number, line.removesuffix("\n").removesuffix("\r")
+            except UnicodeDecodeError as e:  # decoded in blocks: the line is where it starts
+                raise Mt5ExportError(
+                    f"{path}:{number + 1}: not UTF-16 text from here on ({e.reason}); "
+                    "expected an MT5 'Export bars' file"
+                ) from e
+            return
+        for number, data in enumerate(raw, start=1):
+            try:
+                line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise Mt5ExportError(
+                    f"{path}:{number}: not UTF-8 or UTF-16 text ({e.reason} at byte {e.start} "
+                    "of the line); expected an MT5 'Export bars' file"
+                ) from e
+            yield number, line.removesuffix("\n").removesuffix("\r")
+
+
+def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Path) -> pd.DataFrame:
+    """Parse numbered lines into server wall times, prices and counts, or name the bad line."""
+    body = pd.Series([text for _, text in chunk], dtype="object")
+    line_no = np.fromiter((number for number, _ in chunk), dtype=np.int64, count=len(chunk))
+    keep = (body.str.strip() != "").to_numpy()
+    body, line_no = body[keep].reset_index(drop=True), line_no[keep]
+    frame = pd.DataFrame(index=body.index)
+    if body.empty:
+        return frame
+
+    def fail(mask: pd.Series | np.ndarray, what: str) -> None:
+        flags = np.asarray(mask, dtype=bool)
+        if flags.any():
+            row = int(np.flatnonzero(flags)[0])
             raise Mt5ExportError(f"{path}:{line_no[row]}: {what}: {body[row]!r}")
 
-    if body.empty:
-        raise Mt5ExportError(f"{path}:2: no bars after the header")
     fail(body.str.count("\t") != len(header) - 1, f"expected {len(header)} tab-separated fields")
     fields = body.str.split("\t", expand=True)
     fields.columns = list(header)
@@ -154,23 +306,46 @@ def read_mt5_export(path: Path, *, server_time: str) -> pd.DataFrame:
         fields["<DATE>"] + " " + clock, format="%Y.%m.%d %H:%M:%S", errors="coerce"
     )
     fail(wall.isna(), "date/time does not exist")
-
-    frame = pd.DataFrame(index=body.index)
+    frame["time"] = wall
     for token, column in _COLUMN_OF.items():
-        numbers = pd.to_numeric(fields[token], errors="coerce")
-        fail(numbers.isna(), f"{token} is not a number")
-        if column not in PRICE_COLUMNS:
-            fail(numbers != np.round(numbers), f"{token} is not a whole number")
-        frame[column] = numbers
-    try:
-        utc = zone.to_utc(wall)
-    except Exception as e:  # defensive: to_utc already maps failures to NaT
-        raise Mt5ExportError(f"{path}: cannot convert server times ({server_time}): {e}") from e
-    fail(utc.isna(), f"server time does not exist (or is ambiguous) under {server_time}")
-    frame["time"] = utc
+        text = fields[token]
+        fail(text.str.fullmatch(_NON_FINITE, case=False), f"{token} is not finite")
+        fail(~text.str.fullmatch(_NUMBER), f"{token} is not a number")
+        numbers = text.astype("float64")  # Python's float(): the exact nearest double
+        fail(~np.isfinite(numbers), f"{token} is not finite (beyond the float range)")
+        if column in PRICE_COLUMNS:
+            frame[column] = numbers
+            continue
+        fail(numbers != np.round(numbers), f"{token} is not a whole number")
+        fail(numbers.abs() > _LARGEST_COUNT, f"{token} is too large for a count")
+        frame[column] = numbers.astype("int64")
+    frame["line"] = line_no
+    return frame
+
+
+def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRead:
+    """Sort by time; drop lines repeating a bar exactly; refuse a time given two readings."""
+    rows_read = len(frame)
+    frame = frame.sort_values(["time", "line"], kind="stable").reset_index(drop=True)
+    repeated = (frame["time"] == frame["time"].shift()).to_numpy()
+    if repeated.any():
+        differs = np.zeros(len(frame), dtype=bool)
+        for column in _COLUMN_OF.values():
+            differs |= (frame[column] != frame[column].shift()).to_numpy()
+        conflict = repeated & differs
+        if conflict.any():
+            at = int(np.flatnonzero(conflict)[0])
+            first, second = int(frame["line"].iloc[at - 1]), int(frame["line"].iloc[at])
+            raise Mt5ExportError(
+                f"{path}:{second}: bar time {frame['time'].iloc[at].isoformat()} (UTC, server "
+                f"time {server_time}) also on line {first} with different values: "
+                f"{path}:{first} and {path}:{second}"
+            )
+        frame = frame[~repeated].reset_index(drop=True)
+    lines = frame["line"].to_numpy()
     bars = coerce_bars(frame[list(RATE_COLUMNS)], source=str(path))
     logger.info("read %d bars from %s (server time %s)", len(bars), path, server_time)
-    return bars
+    return ExportRead(bars, lines, rows_read=rows_read, duplicates=int(repeated.sum()))
 
 
 def write_mt5_export(bars: pd.DataFrame, path: Path, *, server_time: str) -> Path:

@@ -1,13 +1,19 @@
 """The raw bar store: hive-partitioned parquet under ``TATE_HOME/data``, append-only.
 
 Raw data is evidence. A model's training run records ``digest()`` of the files it read, so
-files are never rewritten: ``write_bars`` only adds a new file holding rows newer than the
-newest stored row, which also makes re-importing the same export a no-op. A write goes to a
-temporary file in the same directory and is renamed into place, so a crash or error leaves
-the store exactly as it was.
+files are never rewritten: ``add_bars`` only adds a new file holding the rows the store lacks,
+which also makes re-importing the same export a no-op. A row whose time is already stored
+must equal the stored row; one that differs is refused (``ConflictingBarsError``), as is an
+input that holds one time twice with different values: which of two readings is true is the
+operator's call, never the store's. A write goes to a temporary file in the same directory
+and is renamed into place, so a crash or a refusal leaves the store exactly as it was.
+
+Symbols become folder names, so a symbol must match ``SYMBOL_PATTERN`` (letters, digits,
+``.``, ``_``, ``-``; 1 to 32 characters; not ``.`` or ``..``): it is checked before any path
+is built, so ``../x`` or ``EUR/USD`` can never reach outside or nest inside the store.
 
 Layout: ``bars/timeframe=<TF>/symbol=<SYMBOL>/<first>--<last>.parquet`` (UTC times in the
-name, so names sort in time order) and ``universe.csv``.
+name, so names sort by first time) and ``universe.csv``.
 """
 
 from __future__ import annotations
@@ -15,13 +21,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from data_contracts.schema import (
+    INT_COLUMNS,
+    PRICE_COLUMNS,
     RATE_COLUMNS,
     UNIVERSE_COLUMNS,
     check_timeframe,
@@ -33,6 +44,54 @@ logger = logging.getLogger(__name__)
 
 _NAME_FORMAT = "%Y%m%dT%H%M%SZ"
 _TMP_SUFFIX = ".tmp"
+SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
+_VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS)
+
+
+class BadSymbolError(Exception):
+    """A symbol name is not one the store accepts (it would become a path); the message names it.
+
+    Operator action: use the broker's symbol name, 1 to 32 letters, digits, '.', '_' or '-'
+    (e.g. ``EURUSD``, ``US500.cash``; not ``EUR/USD``, not a path).
+    """
+
+
+class ConflictingBarsError(Exception):
+    """Two readings of one bar time differ (in the input, or input against the stored bar).
+
+    Nothing is written. ``times`` holds the bar time(s) at fault and ``rows`` the input row(s)
+    (positions in the frame passed in), so a caller can name the lines of a file.
+    Operator action: find out which reading is right; re-export the file without the wrong
+    one. The stored bars are evidence and are never replaced.
+    """
+
+    def __init__(self, message: str, *, times: list[pd.Timestamp], rows: list[int]) -> None:
+        super().__init__(message)
+        self.times, self.rows = times, rows
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What ``add_bars`` did: the new file (None when nothing was new) and the row counts."""
+
+    path: Path | None
+    added: int
+    already_present: int
+    duplicates: int
+
+
+def check_symbol(symbol: str) -> str:
+    """Return ``symbol`` if it matches ``SYMBOL_PATTERN`` (and is not ``.``/``..``).
+
+    Raises:
+        BadSymbolError: naming the symbol and the pattern.
+    """
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol) or symbol in (".", ".."):
+        raise BadSymbolError(
+            f"symbol {symbol!r} refused: a symbol is 1 to 32 letters, digits, '.', '_' or '-' "
+            "(not '.' or '..')"
+        )
+    return symbol
 
 
 class UnknownSymbolError(KeyError):
@@ -82,7 +141,7 @@ class BarStore:
     def symbol_dir(self, symbol: str, timeframe: str) -> Path:
         """Directory holding the parquet files of one symbol and timeframe."""
         check_timeframe(timeframe)
-        return self.root / "bars" / f"timeframe={timeframe}" / f"symbol={symbol}"
+        return self.root / "bars" / f"timeframe={timeframe}" / f"symbol={check_symbol(symbol)}"
 
     def files(self, symbol: str, timeframe: str) -> list[Path]:
         """Stored parquet files of one symbol, oldest first (names sort by time)."""
@@ -94,11 +153,13 @@ class BarStore:
         base = self.root / "bars" / f"timeframe={check_timeframe(timeframe)}"
         if not base.is_dir():
             return []
-        return sorted(
+        names = (
             d.name.removeprefix("symbol=")
             for d in base.iterdir()
             if d.is_dir() and d.name.startswith("symbol=") and any(d.glob("*.parquet"))
         )
+        # a folder left by an older tate under a name now refused is not a symbol
+        return sorted(n for n in names if SYMBOL_PATTERN.fullmatch(n) and n not in (".", ".."))
 
     def require_symbols(self, timeframe: str, wanted: Iterable[str] | None = None) -> list[str]:
         """The symbols to read: ``wanted`` when given, else every stored one; none may be missing.
@@ -115,7 +176,7 @@ class BarStore:
                 f"no bars stored for timeframe {timeframe!r} under {self.root}; "
                 "run `tate ingest` first"
             )
-        names = list(wanted) if wanted else stored
+        names = [check_symbol(s) for s in wanted] if wanted else stored
         for symbol in names:
             if symbol not in stored:
                 raise UnknownSymbolError(
@@ -129,34 +190,96 @@ class BarStore:
         files = self.files(symbol, timeframe)
         if not files:
             return None
-        times = pd.read_parquet(files[-1], columns=["time"])["time"]
+        # names sort by first time; a file that filled a gap may sort after a newer one
+        newest = max(files, key=lambda f: f.stem.partition("--")[2])
+        times = pd.read_parquet(newest, columns=["time"])["time"]
         return pd.Timestamp(times.max()).tz_convert("UTC")
 
     def write_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> Path | None:
-        """Append the rows of ``bars`` newer than what is stored, as one new parquet file.
+        """``add_bars``, returning only the new file (None when every row was stored already)."""
+        return self.add_bars(symbol, timeframe, bars).path
 
-        Returns:
-            The new file, or None when no row is newer (e.g. the same export imported again).
+    def add_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> Addition:
+        """Store the rows of ``bars`` the store lacks, as one new parquet file.
+
+        A row whose time is stored must equal the stored row (it is counted as already
+        present); an input row repeating another's time must equal it (counted as a
+        duplicate). Rows older than the newest stored one are added when their time is not
+        stored (an export that fills a gap).
 
         Raises:
+            BadSymbolError: ``symbol`` is not a symbol name (nothing is read or written).
             BarSchemaError: ``bars`` lacks the rate layout (nothing is written).
+            ConflictingBarsError: a time appears with different values (nothing is written).
         """
+        self.symbol_dir(symbol, timeframe)  # the name is checked before anything else
         frame = coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
-        frame = frame.sort_values("time", kind="stable").drop_duplicates("time", keep="last")
-        last = self.last_time(symbol, timeframe)
-        if last is not None:
-            frame = frame[frame["time"] > last]
-        if frame.empty:
-            logger.info("no new bars for %s %s (stored up to %s)", symbol, timeframe, last)
-            return None
-        frame = frame.reset_index(drop=True)
-        first_time, last_time = frame["time"].iloc[0], frame["time"].iloc[-1]
+        frame["row"] = np.arange(len(frame), dtype=np.int64)
+        frame = frame.sort_values(["time", "row"], kind="stable").reset_index(drop=True)
+        repeated = _repeats_previous(frame)
+        _refuse_conflicts(frame, repeated, f"{symbol} {timeframe}: input")
+        duplicates = int(repeated.sum())
+        frame = frame[~repeated.to_numpy()].reset_index(drop=True)
+        present = self._stored_matches(symbol, timeframe, frame)
+        fresh = frame[~present].drop(columns="row").reset_index(drop=True)
+        counts = {"added": len(fresh), "already_present": int(present.sum())}
+        if fresh.empty:
+            logger.info("no new bars for %s %s", symbol, timeframe)
+            return Addition(None, duplicates=duplicates, **counts)
+        first_time, last_time = fresh["time"].iloc[0], fresh["time"].iloc[-1]
         name = f"{first_time.strftime(_NAME_FORMAT)}--{last_time.strftime(_NAME_FORMAT)}.parquet"
+        # fresh rows' first time is not stored, so no stored file has this name
         target = self.symbol_dir(symbol, timeframe) / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, lambda tmp: _write_parquet(frame, tmp))
-        logger.info("stored %d bars for %s %s in %s", len(frame), symbol, timeframe, target)
-        return target
+        _write_atomically(target, lambda tmp: _write_parquet(fresh, tmp))
+        logger.info("stored %d bars for %s %s in %s", len(fresh), symbol, timeframe, target)
+        return Addition(target, duplicates=duplicates, **counts)
+
+    def _stored_matches(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of ``frame`` (unique, sorted times) are stored with equal values.
+
+        Reads only the stored files whose time range overlaps the input's, so importing a new
+        month does not load years of history.
+
+        Raises:
+            ConflictingBarsError: a row's time is stored with other values.
+        """
+        present = np.zeros(len(frame), dtype=bool)
+        if frame.empty:
+            return present
+        lo = frame["time"].iloc[0].strftime(_NAME_FORMAT)
+        hi = frame["time"].iloc[-1].strftime(_NAME_FORMAT)
+        overlapping = [
+            f
+            for f in self.files(symbol, timeframe)
+            if f.stem.partition("--")[0] <= hi and f.stem.partition("--")[2] >= lo
+        ]
+        if not overlapping:
+            return present
+        stored = pd.concat(
+            [pd.read_parquet(f, columns=list(RATE_COLUMNS)) for f in overlapping],
+            ignore_index=True,
+        )
+        stored = coerce_bars(stored, source=str(overlapping[0].parent))
+        joined = frame.merge(
+            stored, on="time", how="left", suffixes=("", "_stored"), indicator=True
+        )
+        joined = joined.drop_duplicates(subset="row", keep="first").reset_index(drop=True)
+        found = (joined["_merge"] == "both").to_numpy()
+        differs = np.zeros(len(joined), dtype=bool)
+        for column in _VALUE_COLUMNS:
+            mine, theirs = joined[column], joined[f"{column}_stored"]
+            differs |= found & ((mine != theirs) & ~(mine.isna() & theirs.isna())).to_numpy()
+        if differs.any():
+            at = int(np.flatnonzero(differs)[0])
+            time = joined["time"].iloc[at]
+            raise ConflictingBarsError(
+                f"{symbol} {timeframe}: the bar at {time.isoformat()} is stored with other "
+                "values; stored bars are never replaced",
+                times=[time],
+                rows=[int(joined["row"].iloc[at])],
+            )
+        return found
 
     def read_bars(
         self,
@@ -256,6 +379,34 @@ class BarStore:
                 sha.update(f"{timeframe}/{symbol}/{path.name}\0".encode())
                 sha.update(path.read_bytes())
         return sha.hexdigest()
+
+
+def _repeats_previous(frame: pd.DataFrame) -> pd.Series:
+    """Rows (of a frame sorted by time) whose time equals the row before's."""
+    times = frame["time"]
+    same: pd.Series = (times == times.shift()).fillna(False).astype(bool)
+    return same
+
+
+def _refuse_conflicts(frame: pd.DataFrame, repeated: pd.Series, source: str) -> None:
+    """Raise ``ConflictingBarsError`` at the first repeated time whose values differ."""
+    if not repeated.any():
+        return
+    differs = pd.Series(False, index=frame.index)
+    for column in _VALUE_COLUMNS:
+        mine, before = frame[column], frame[column].shift()
+        differs |= (mine != before) & ~(mine.isna() & before.isna())
+    conflict = (repeated & differs).to_numpy()
+    if conflict.any():
+        at = int(np.flatnonzero(conflict)[0])
+        time = frame["time"].iloc[at]
+        rows = [int(frame["row"].iloc[at - 1]), int(frame["row"].iloc[at])]
+        raise ConflictingBarsError(
+            f"{source} holds the bar at {time.isoformat()} twice with different values "
+            f"(rows {rows[0]} and {rows[1]})",
+            times=[time],
+            rows=rows,
+        )
 
 
 def _utc_or_none(value: datetime | None, name: str) -> pd.Timestamp | None:

@@ -141,6 +141,8 @@ EXIT_CODES: Final[dict[str, int]] = {
     "data_contracts.store.EmptyRangeError": BAD_INPUT,
     "data_contracts.store.EmptyStoreError": BAD_INPUT,
     "data_contracts.store.NoUniverseError": BAD_INPUT,
+    "data_contracts.store.BadSymbolError": BAD_INPUT,
+    "data_contracts.store.ConflictingBarsError": BAD_INPUT,
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,
