@@ -22,6 +22,7 @@ columns, so memory follows the bars (about 70 bytes each), not Python strings of
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import logging
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import PRICE_COLUMNS, RATE_COLUMNS, coerce_bars
+from data_contracts.schema import PRICE_COLUMNS, RATE_COLUMNS, TIME_DTYPE, coerce_bars
 from data_contracts.store import BarStore, ConflictingBarsError, check_symbol
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ _TIME = r"\d{2}:\d{2}(?::\d{2})?"
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _NON_FINITE = r"[+-]?(?:inf|infinity|nan)"
 _LARGEST_COUNT = 2**53  # above this a float no longer holds every whole number
-CHUNK_LINES = 50_000
+CHUNK_LINES = 25_000
 NEW_YORK = "America/New_York"
 
 
@@ -195,10 +196,11 @@ def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES)
     parts = []
     while chunk := list(itertools.islice(lines, chunk_lines)):
         parts.append(_parse_chunk(chunk, header, path))
+    del chunk
     parts = [p for p in parts if len(p)]
     if not parts:
         raise Mt5ExportError(f"{path}:2: no bars after the header")
-    frame = pd.concat(parts, ignore_index=True)
+    frame = pd.concat(parts, ignore_index=True, copy=False)
     del parts
     try:
         utc = zone.to_utc(frame["time"])
@@ -210,7 +212,8 @@ def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES)
         raise Mt5ExportError(
             f"{path}:{line}: server time does not exist (or is ambiguous) under {server_time}"
         )
-    frame["time"] = utc
+    frame["time"] = utc.astype(TIME_DTYPE)
+    del utc
     return _drop_repeats(frame, path, server_time)
 
 
@@ -280,7 +283,11 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Path) -> pd.DataFrame:
-    """Parse numbered lines into server wall times, prices and counts, or name the bad line."""
+    """Parse numbered lines into server wall times, prices and counts, or name the bad line.
+
+    One regular expression per line checks the shape (fields, date, time, numbers); only when
+    a line fails it are the fields checked one by one, to say which is wrong.
+    """
     body = pd.Series([text for _, text in chunk], dtype="object")
     line_no = np.fromiter((number for number, _ in chunk), dtype=np.int64, count=len(chunk))
     keep = (body.str.strip() != "").to_numpy()
@@ -288,50 +295,108 @@ def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Pa
     frame = pd.DataFrame(index=body.index)
     if body.empty:
         return frame
-
-    def fail(mask: pd.Series | np.ndarray, what: str) -> None:
-        flags = np.asarray(mask, dtype=bool)
-        if flags.any():
-            row = int(np.flatnonzero(flags)[0])
-            raise Mt5ExportError(f"{path}:{line_no[row]}: {what}: {body[row]!r}")
-
-    fail(body.str.count("\t") != len(header) - 1, f"expected {len(header)} tab-separated fields")
+    shaped = body.str.fullmatch(_line_pattern(header)).to_numpy(dtype=bool)
+    if not shaped.all():
+        _name_bad_line(body[~shaped].reset_index(drop=True), line_no[~shaped], header, path)
     fields = body.str.split("\t", expand=True)
     fields.columns = list(header)
-    fail(~fields["<DATE>"].str.fullmatch(_DATE), "bad <DATE> (want YYYY.MM.DD)")
     clock = fields["<TIME>"] if "<TIME>" in header else pd.Series("00:00:00", index=body.index)
-    fail(~clock.str.fullmatch(_TIME), "bad <TIME> (want HH:MM or HH:MM:SS)")
     clock = clock.where(clock.str.len() == 8, clock + ":00")
     wall = pd.to_datetime(
         fields["<DATE>"] + " " + clock, format="%Y.%m.%d %H:%M:%S", errors="coerce"
     )
-    fail(wall.isna(), "date/time does not exist")
-    frame["time"] = wall
+    _fail(wall.isna(), "date/time does not exist", body, line_no, path)
+    columns: dict[str, pd.Series] = {"time": wall}
     for token, column in _COLUMN_OF.items():
-        text = fields[token]
-        fail(text.str.fullmatch(_NON_FINITE, case=False), f"{token} is not finite")
-        fail(~text.str.fullmatch(_NUMBER), f"{token} is not a number")
-        numbers = text.astype("float64")  # Python's float(): the exact nearest double
-        fail(~np.isfinite(numbers), f"{token} is not finite (beyond the float range)")
+        numbers = fields[token].astype("float64")  # Python's float(): the exact nearest double
+        _fail(
+            ~np.isfinite(numbers),
+            f"{token} is not finite (beyond the float range)",
+            body,
+            line_no,
+            path,
+        )
         if column in PRICE_COLUMNS:
-            frame[column] = numbers
+            columns[column] = numbers
             continue
-        fail(numbers != np.round(numbers), f"{token} is not a whole number")
-        fail(numbers.abs() > _LARGEST_COUNT, f"{token} is too large for a count")
-        frame[column] = numbers.astype("int64")
-    frame["line"] = line_no
+        _fail(numbers != np.round(numbers), f"{token} is not a whole number", body, line_no, path)
+        _fail(
+            numbers.abs() > _LARGEST_COUNT, f"{token} is too large for a count", body, line_no, path
+        )
+        columns[column] = numbers.astype("int64")
+    for column in RATE_COLUMNS:  # the store's column order, so the result needs no reordering
+        frame[column] = columns[column]
+    frame["line"] = line_no.astype(np.int32)  # its own block: popped later without a copy
     return frame
 
 
+@functools.cache
+def _line_pattern(header: tuple[str, ...]) -> re.Pattern[str]:
+    """A whole bar line of this header: date, time (when the header has it), seven numbers."""
+    fields = [_DATE, *([_TIME] if "<TIME>" in header else []), *[_NUMBER] * len(_COLUMN_OF)]
+    return re.compile("\t".join(f"(?:{f})" for f in fields))
+
+
+def _name_bad_line(
+    body: pd.Series, line_no: np.ndarray, header: tuple[str, ...], path: Path
+) -> None:
+    """Raise ``Mt5ExportError`` saying what is wrong with the first of these misshapen lines."""
+    _fail(
+        body.str.count("\t") != len(header) - 1,
+        f"expected {len(header)} tab-separated fields",
+        body,
+        line_no,
+        path,
+    )
+    fields = body.str.split("\t", expand=True)
+    fields.columns = list(header)
+    _fail(
+        ~fields["<DATE>"].str.fullmatch(_DATE), "bad <DATE> (want YYYY.MM.DD)", body, line_no, path
+    )
+    if "<TIME>" in header:
+        bad_time = ~fields["<TIME>"].str.fullmatch(_TIME)
+        _fail(bad_time, "bad <TIME> (want HH:MM or HH:MM:SS)", body, line_no, path)
+    for token in _COLUMN_OF:
+        text = fields[token]
+        _fail(
+            text.str.fullmatch(_NON_FINITE, case=False),
+            f"{token} is not finite",
+            body,
+            line_no,
+            path,
+        )
+        _fail(~text.str.fullmatch(_NUMBER), f"{token} is not a number", body, line_no, path)
+    _fail(np.ones(len(body), dtype=bool), "not a bar line", body, line_no, path)
+
+
+def _fail(
+    mask: pd.Series | np.ndarray, what: str, body: pd.Series, line_no: np.ndarray, path: Path
+) -> None:
+    """Raise ``Mt5ExportError`` at the first line where ``mask`` holds, naming file:line."""
+    flags = np.asarray(mask, dtype=bool)
+    if flags.any():
+        row = int(np.flatnonzero(flags)[0])
+        raise Mt5ExportError(f"{path}:{line_no[row]}: {what}: {body[row]!r}")
+
+
 def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRead:
-    """Sort by time; drop lines repeating a bar exactly; refuse a time given two readings."""
+    """Sort by time; drop lines repeating a bar exactly; refuse a time given two readings.
+
+    Copies the bars only when they need it (out of order, or repeated lines): an export in
+    time order, the usual case, passes through without a second copy of its columns.
+    """
     rows_read = len(frame)
-    frame = frame.sort_values(["time", "line"], kind="stable").reset_index(drop=True)
-    repeated = (frame["time"] == frame["time"].shift()).to_numpy()
+    times = np.asarray(frame["time"].values)
+    if len(times) > 1 and not (times[1:] >= times[:-1]).all():
+        order = np.argsort(times, kind="stable")  # stable: equal times stay in line order
+        frame = frame.take(order).reset_index(drop=True)
+        times = np.asarray(frame["time"].values)
+    repeated = np.concatenate([[False], times[1:] == times[:-1]])
     if repeated.any():
         differs = np.zeros(len(frame), dtype=bool)
         for column in _COLUMN_OF.values():
-            differs |= (frame[column] != frame[column].shift()).to_numpy()
+            values = frame[column].to_numpy()
+            differs[1:] |= values[1:] != values[:-1]
         conflict = repeated & differs
         if conflict.any():
             at = int(np.flatnonzero(conflict)[0])
@@ -342,8 +407,8 @@ def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRe
                 f"{path}:{first} and {path}:{second}"
             )
         frame = frame[~repeated].reset_index(drop=True)
-    lines = frame["line"].to_numpy()
-    bars = coerce_bars(frame[list(RATE_COLUMNS)], source=str(path))
+    lines = frame.pop("line").to_numpy()
+    bars = frame if tuple(frame.columns) == RATE_COLUMNS else frame[list(RATE_COLUMNS)]
     logger.info("read %d bars from %s (server time %s)", len(bars), path, server_time)
     return ExportRead(bars, lines, rows_read=rows_read, duplicates=int(repeated.sum()))
 

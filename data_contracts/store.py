@@ -34,6 +34,7 @@ from data_contracts.schema import (
     INT_COLUMNS,
     PRICE_COLUMNS,
     RATE_COLUMNS,
+    TIME_DTYPE,
     UNIVERSE_COLUMNS,
     check_timeframe,
     coerce_bars,
@@ -205,7 +206,8 @@ class BarStore:
         A row whose time is stored must equal the stored row (it is counted as already
         present); an input row repeating another's time must equal it (counted as a
         duplicate). Rows older than the newest stored one are added when their time is not
-        stored (an export that fills a gap).
+        stored (an export that fills a gap). ``bars`` is never modified, and bars already in
+        the store's layout and time order are written without being copied first.
 
         Raises:
             BadSymbolError: ``symbol`` is not a symbol name (nothing is read or written).
@@ -213,19 +215,29 @@ class BarStore:
             ConflictingBarsError: a time appears with different values (nothing is written).
         """
         self.symbol_dir(symbol, timeframe)  # the name is checked before anything else
-        frame = coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
-        frame["row"] = np.arange(len(frame), dtype=np.int64)
-        frame = frame.sort_values(["time", "row"], kind="stable").reset_index(drop=True)
-        repeated = _repeats_previous(frame)
-        _refuse_conflicts(frame, repeated, f"{symbol} {timeframe}: input")
-        duplicates = int(repeated.sum())
-        frame = frame[~repeated.to_numpy()].reset_index(drop=True)
-        present = self._stored_matches(symbol, timeframe, frame)
-        fresh = frame[~present].drop(columns="row").reset_index(drop=True)
-        counts = {"added": len(fresh), "already_present": int(present.sum())}
+        frame = (
+            bars if _in_layout(bars) else coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
+        )
+        rows = np.arange(len(frame))
+        times = np.asarray(frame["time"].values)
+        if len(times) > 1 and not (times[1:] >= times[:-1]).all():
+            rows = np.argsort(times, kind="stable")  # stable: a repeated time keeps input order
+            frame = frame.take(rows)
+            times = np.asarray(frame["time"].values)
+        repeated = np.concatenate([[False], times[1:] == times[:-1]])[: len(times)]
+        _refuse_conflicts(frame, repeated, rows, f"{symbol} {timeframe}: input")
+        if repeated.any():
+            frame, rows = frame[~repeated], rows[~repeated]
+        present = self._stored_matches(symbol, timeframe, frame, rows)
+        fresh = frame[~present] if present.any() else frame
+        counts = {
+            "added": len(fresh),
+            "already_present": int(present.sum()),
+            "duplicates": int(repeated.sum()),
+        }
         if fresh.empty:
             logger.info("no new bars for %s %s", symbol, timeframe)
-            return Addition(None, duplicates=duplicates, **counts)
+            return Addition(None, **counts)
         first_time, last_time = fresh["time"].iloc[0], fresh["time"].iloc[-1]
         name = f"{first_time.strftime(_NAME_FORMAT)}--{last_time.strftime(_NAME_FORMAT)}.parquet"
         # fresh rows' first time is not stored, so no stored file has this name
@@ -233,9 +245,11 @@ class BarStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(target, lambda tmp: _write_parquet(fresh, tmp))
         logger.info("stored %d bars for %s %s in %s", len(fresh), symbol, timeframe, target)
-        return Addition(target, duplicates=duplicates, **counts)
+        return Addition(target, **counts)
 
-    def _stored_matches(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> np.ndarray:
+    def _stored_matches(
+        self, symbol: str, timeframe: str, frame: pd.DataFrame, rows: np.ndarray
+    ) -> np.ndarray:
         """Which rows of ``frame`` (unique, sorted times) are stored with equal values.
 
         Reads only the stored files whose time range overlaps the input's, so importing a new
@@ -261,25 +275,24 @@ class BarStore:
             ignore_index=True,
         )
         stored = coerce_bars(stored, source=str(overlapping[0].parent))
-        joined = frame.merge(
-            stored, on="time", how="left", suffixes=("", "_stored"), indicator=True
-        )
-        joined = joined.drop_duplicates(subset="row", keep="first").reset_index(drop=True)
-        found = (joined["_merge"] == "both").to_numpy()
-        differs = np.zeros(len(joined), dtype=bool)
+        stored = stored.drop_duplicates("time", keep="first")  # stores from before this check
+        at = pd.Index(stored["time"].values).get_indexer(pd.Index(np.asarray(frame["time"].values)))
+        present = at >= 0
+        differs = np.zeros(len(frame), dtype=bool)
         for column in _VALUE_COLUMNS:
-            mine, theirs = joined[column], joined[f"{column}_stored"]
-            differs |= found & ((mine != theirs) & ~(mine.isna() & theirs.isna())).to_numpy()
+            mine = frame[column].to_numpy()[present]
+            theirs = stored[column].to_numpy()[at[present]]
+            differs[present] |= (mine != theirs) & ~(pd.isna(mine) & pd.isna(theirs))
         if differs.any():
-            at = int(np.flatnonzero(differs)[0])
-            time = joined["time"].iloc[at]
+            first = int(np.flatnonzero(differs)[0])
+            time = frame["time"].iloc[first]
             raise ConflictingBarsError(
                 f"{symbol} {timeframe}: the bar at {time.isoformat()} is stored with other "
                 "values; stored bars are never replaced",
                 times=[time],
-                rows=[int(joined["row"].iloc[at])],
+                rows=[int(rows[first])],
             )
-        return found
+        return present
 
     def read_bars(
         self,
@@ -381,31 +394,35 @@ class BarStore:
         return sha.hexdigest()
 
 
-def _repeats_previous(frame: pd.DataFrame) -> pd.Series:
-    """Rows (of a frame sorted by time) whose time equals the row before's."""
-    times = frame["time"]
-    same: pd.Series = (times == times.shift()).fillna(False).astype(bool)
-    return same
+def _in_layout(bars: pd.DataFrame) -> bool:
+    """Already ``coerce_bars``' output: the rate columns in order, each in its store dtype."""
+    if tuple(bars.columns) != RATE_COLUMNS or str(bars["time"].dtype) != TIME_DTYPE:
+        return False
+    return all(bars[c].dtype == np.float64 for c in PRICE_COLUMNS) and all(
+        bars[c].dtype == np.int64 for c in INT_COLUMNS
+    )
 
 
-def _refuse_conflicts(frame: pd.DataFrame, repeated: pd.Series, source: str) -> None:
+def _refuse_conflicts(
+    frame: pd.DataFrame, repeated: np.ndarray, rows: np.ndarray, source: str
+) -> None:
     """Raise ``ConflictingBarsError`` at the first repeated time whose values differ."""
     if not repeated.any():
         return
-    differs = pd.Series(False, index=frame.index)
+    differs = np.zeros(len(frame), dtype=bool)
     for column in _VALUE_COLUMNS:
-        mine, before = frame[column], frame[column].shift()
-        differs |= (mine != before) & ~(mine.isna() & before.isna())
-    conflict = (repeated & differs).to_numpy()
+        values = frame[column].to_numpy()
+        differs[1:] |= (values[1:] != values[:-1]) & ~(pd.isna(values[1:]) & pd.isna(values[:-1]))
+    conflict = repeated & differs
     if conflict.any():
         at = int(np.flatnonzero(conflict)[0])
         time = frame["time"].iloc[at]
-        rows = [int(frame["row"].iloc[at - 1]), int(frame["row"].iloc[at])]
+        pair = [int(rows[at - 1]), int(rows[at])]
         raise ConflictingBarsError(
             f"{source} holds the bar at {time.isoformat()} twice with different values "
-            f"(rows {rows[0]} and {rows[1]})",
+            f"(rows {pair[0]} and {pair[1]})",
             times=[time],
-            rows=rows,
+            rows=pair,
         )
 
 
