@@ -168,16 +168,18 @@ class BarStore:
         Cheap (file names only), so a command checks its symbols before it starts anything.
 
         Raises:
+            BadSymbolError: a ``wanted`` name is not a symbol name.
             EmptyStoreError: nothing is stored for ``timeframe``.
             UnknownSymbolError: a ``wanted`` symbol has no stored bars.
         """
+        names = [check_symbol(s) for s in wanted] if wanted else None
         stored = self.symbols(timeframe)
         if not stored:
             raise EmptyStoreError(
                 f"no bars stored for timeframe {timeframe!r} under {self.root}; "
                 "run `tate ingest` first"
             )
-        names = [check_symbol(s) for s in wanted] if wanted else stored
+        names = names or stored
         for symbol in names:
             if symbol not in stored:
                 raise UnknownSymbolError(
