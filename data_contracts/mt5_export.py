@@ -34,7 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import PRICE_COLUMNS, RATE_COLUMNS, TIME_DTYPE, coerce_bars
+from data_contracts.schema import (
+    INT_COLUMNS,
+    PRICE_COLUMNS,
+    RATE_COLUMNS,
+    TIME_DTYPE,
+    coerce_bars,
+)
 from data_contracts.store import BarStore, ConflictingBarsError, check_symbol
 
 logger = logging.getLogger(__name__)
@@ -65,7 +71,8 @@ _TIME = r"\d{2}:\d{2}(?::\d{2})?"
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _NON_FINITE = r"[+-]?(?:inf|infinity|nan)"
 _LARGEST_COUNT = 2**53  # above this a float no longer holds every whole number
-CHUNK_LINES = 25_000
+CHUNK_LINES = 10_000
+_SHORTEST_LINE = 25  # bytes of the shortest bar line: daily, one-digit numbers, newline
 NEW_YORK = "America/New_York"
 
 
@@ -193,27 +200,34 @@ def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES)
     expected = HEADER if "<TIME>" in header else tuple(h for h in HEADER if h != "<TIME>")
     if header != expected:
         raise Mt5ExportError(f"{path}:1: header {header} is not MT5's {' '.join(HEADER)}")
-    parts = []
+    columns = _Columns(capacity=path.stat().st_size // _SHORTEST_LINE + 1)
     while chunk := list(itertools.islice(lines, chunk_lines)):
-        parts.append(_parse_chunk(chunk, header, path))
+        columns.append(_parse_chunk(chunk, header, path))
     del chunk
-    parts = [p for p in parts if len(p)]
-    if not parts:
+    if not columns.size:
         raise Mt5ExportError(f"{path}:2: no bars after the header")
-    frame = pd.concat(parts, ignore_index=True, copy=False)
-    del parts
+    line = columns.line[: columns.size]
     try:
-        utc = zone.to_utc(frame["time"])
+        utc = zone.to_utc(pd.Series(columns.time[: columns.size]))
     except Exception as e:  # defensive: to_utc already maps failures to NaT
         raise Mt5ExportError(f"{path}: cannot convert server times ({server_time}): {e}") from e
     bad = utc.isna().to_numpy()
     if bad.any():
-        line = int(frame["line"].iloc[int(np.flatnonzero(bad)[0])])
         raise Mt5ExportError(
-            f"{path}:{line}: server time does not exist (or is ambiguous) under {server_time}"
+            f"{path}:{line[int(np.flatnonzero(bad)[0])]}: server time does not exist (or is "
+            f"ambiguous) under {server_time}"
         )
-    frame["time"] = utc.astype(TIME_DTYPE)
-    del utc
+    frame = pd.concat(  # views of the typed blocks, no copy
+        [
+            pd.DataFrame(columns.prices[: columns.size], columns=list(PRICE_COLUMNS)),
+            pd.DataFrame(columns.counts[: columns.size], columns=list(INT_COLUMNS)),
+        ],
+        axis=1,
+        copy=False,
+    )
+    frame.insert(0, "time", utc.astype(TIME_DTYPE))
+    frame["line"] = line
+    del utc, columns
     return _drop_repeats(frame, path, server_time)
 
 
@@ -282,7 +296,9 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.removesuffix("\n").removesuffix("\r")
 
 
-def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Path) -> pd.DataFrame:
+def _parse_chunk(
+    chunk: list[tuple[int, str]], header: tuple[str, ...], path: Path
+) -> dict[str, np.ndarray]:
     """Parse numbered lines into server wall times, prices and counts, or name the bad line.
 
     One regular expression per line checks the shape (fields, date, time, numbers); only when
@@ -292,9 +308,8 @@ def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Pa
     line_no = np.fromiter((number for number, _ in chunk), dtype=np.int64, count=len(chunk))
     keep = (body.str.strip() != "").to_numpy()
     body, line_no = body[keep].reset_index(drop=True), line_no[keep]
-    frame = pd.DataFrame(index=body.index)
     if body.empty:
-        return frame
+        return {"line": line_no.astype(np.int32)}
     shaped = body.str.fullmatch(_line_pattern(header)).to_numpy(dtype=bool)
     if not shaped.all():
         _name_bad_line(body[~shaped].reset_index(drop=True), line_no[~shaped], header, path)
@@ -324,10 +339,38 @@ def _parse_chunk(chunk: list[tuple[int, str]], header: tuple[str, ...], path: Pa
             numbers.abs() > _LARGEST_COUNT, f"{token} is too large for a count", body, line_no, path
         )
         columns[column] = numbers.astype("int64")
-    for column in RATE_COLUMNS:  # the store's column order, so the result needs no reordering
-        frame[column] = columns[column]
-    frame["line"] = line_no.astype(np.int32)  # its own block: popped later without a copy
-    return frame
+    parsed = {column: columns[column].to_numpy() for column in RATE_COLUMNS}
+    parsed["line"] = line_no.astype(np.int32)
+    return parsed
+
+
+class _Columns:
+    """The bars parsed so far, in typed blocks allocated once for the most a file can hold.
+
+    ``capacity`` rows is an upper bound (file size over the shortest bar line), so the blocks
+    never grow; pages never written are never resident, so the bound costs address space,
+    not memory. Each chunk's arrays are copied in and let go: the bars exist once.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.size = 0
+        self.time = np.empty(capacity, dtype="datetime64[ns]")
+        self.prices = np.empty((capacity, len(PRICE_COLUMNS)), dtype=np.float64)
+        self.counts = np.empty((capacity, len(INT_COLUMNS)), dtype=np.int64)
+        self.line = np.empty(capacity, dtype=np.int32)
+
+    def append(self, parsed: dict[str, np.ndarray]) -> None:
+        """Copy one chunk's columns in after the rows already there."""
+        start, stop = self.size, self.size + len(parsed["line"])
+        if start == stop:
+            return
+        self.time[start:stop] = parsed["time"]
+        self.line[start:stop] = parsed["line"]
+        for j, column in enumerate(PRICE_COLUMNS):
+            self.prices[start:stop, j] = parsed[column]
+        for j, column in enumerate(INT_COLUMNS):
+            self.counts[start:stop, j] = parsed[column]
+        self.size = stop
 
 
 @functools.cache

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs in the lock
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from data_contracts.schema import (
     INT_COLUMNS,
@@ -437,8 +439,14 @@ def _utc_or_none(value: datetime | None, name: str) -> pd.Timestamp | None:
     return stamp.tz_convert("UTC")
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False, engine="pyarrow")
+def _write_parquet(frame: pd.DataFrame, path: Path, rows_per_group: int = 131_072) -> None:
+    """Write in row groups, converting one slice at a time: Arrow never holds a second copy
+    of a large import (``to_parquet`` converts the whole frame first)."""
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, len(frame), rows_per_group):
+            piece = frame.iloc[start : start + rows_per_group]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
 
 
 def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
