@@ -294,3 +294,24 @@ def test_a_directory_as_the_export_exits_2_naming_it(home: Path, tmp_path: Path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert str(tmp_path) in done.stderr and "is a directory" in done.stderr
+
+
+def test_an_export_the_store_already_holds_is_summarized_and_writes_nothing(
+    tate: CliRunner, home: Path, tmp_path: Path
+) -> None:
+    from data_contracts.mt5_export import write_mt5_export
+
+    stored = BarStore(home / "data").read_bars("EURUSD", "H1").iloc[:48]
+    export = write_mt5_export(
+        pd.concat([stored, stored.iloc[[5]]]), tmp_path / "old.csv", server_time="NY+7"
+    )
+    before = snapshot(home)
+    code, output = invoke(
+        tate, "ingest", "--source", "csv", "--path", str(export), "--symbol", "EURUSD"
+    )
+    assert code == 0, output
+    assert (
+        "EURUSD: 49 rows read, 0 added, 48 already present, 1 identical duplicates skipped, "
+        "0 refused"
+    ) in output
+    assert snapshot(home) == before
