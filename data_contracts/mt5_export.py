@@ -199,7 +199,9 @@ def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES)
         raise Mt5ExportError(f"{path}:1: empty file; expected header {' '.join(HEADER)}")
     expected = HEADER if "<TIME>" in header else tuple(h for h in HEADER if h != "<TIME>")
     if header != expected:
-        raise Mt5ExportError(f"{path}:1: header {header} is not MT5's {' '.join(HEADER)}")
+        raise Mt5ExportError(
+            f"{path}:1: header {_shown(header_line)} is not MT5's {' '.join(HEADER)}"
+        )
     columns = _Columns(capacity=path.stat().st_size // _SHORTEST_LINE + 1)
     while chunk := list(itertools.islice(lines, chunk_lines)):
         columns.append(_parse_chunk(chunk, header, path))
@@ -419,7 +421,12 @@ def _fail(
     flags = np.asarray(mask, dtype=bool)
     if flags.any():
         row = int(np.flatnonzero(flags)[0])
-        raise Mt5ExportError(f"{path}:{line_no[row]}: {what}: {body[row]!r}")
+        raise Mt5ExportError(f"{path}:{line_no[row]}: {what}: {_shown(body[row])}")
+
+
+def _shown(line: str, limit: int = 160) -> str:
+    """A line as the error shows it: quoted, cut short (a file without line ends is one line)."""
+    return repr(line) if len(line) <= limit else f"{line[:limit]!r}… ({len(line)} characters)"
 
 
 def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRead:

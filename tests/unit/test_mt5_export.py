@@ -314,3 +314,13 @@ def test_a_path_like_symbol_is_refused_before_the_file_is_read(tmp_path: Path) -
     with pytest.raises(BadSymbolError, match=r"'\.\./x'"):
         import_export(path, BarStore(tmp_path / "data"), "../x", timeframe="H1", server_time="UTC")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["EURUSD_H1.csv"]
+
+
+def test_a_file_with_old_mac_line_ends_is_refused_at_line_one_in_a_short_message(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(("\r".join(["\t".join(HEADER), *[GOOD_LINE] * 1000]) + "\r").encode())
+    with pytest.raises(Mt5ExportError, match=rf"{path}:1: header") as info:
+        read_mt5_export(path, server_time="UTC")
+    assert len(str(info.value)) < 400
