@@ -193,7 +193,10 @@ def read_export(path: Path, *, server_time: str, chunk_lines: int = CHUNK_LINES)
         what = "is a directory" if path.is_dir() else "does not exist or is not a file"
         raise Mt5ExportError(f"{path}: {what}; expected an MT5 'Export bars' file")
     lines = _numbered_lines(path)
-    _, header_line = next(lines, (1, ""))
+    try:
+        _, header_line = next(lines, (1, ""))
+    except OSError as e:  # unreadable: permissions, a device, a file gone since the check
+        raise Mt5ExportError(f"{path}: cannot be read: {e.strerror or e}") from e
     header = tuple(header_line.strip().split("\t"))
     if not header_line.strip():
         raise Mt5ExportError(f"{path}:1: empty file; expected header {' '.join(HEADER)}")
