@@ -1,13 +1,19 @@
 """The raw bar store: hive-partitioned parquet under ``TATE_HOME/data``, append-only.
 
 Raw data is evidence. A model's training run records ``digest()`` of the files it read, so
-files are never rewritten: ``write_bars`` only adds a new file holding rows newer than the
-newest stored row, which also makes re-importing the same export a no-op. A write goes to a
-temporary file in the same directory and is renamed into place, so a crash or error leaves
-the store exactly as it was.
+files are never rewritten: ``add_bars`` only adds a new file holding the rows the store lacks,
+which also makes re-importing the same export a no-op. A row whose time is already stored
+must equal the stored row; one that differs is refused (``ConflictingBarsError``), as is an
+input that holds one time twice with different values: which of two readings is true is the
+operator's call, never the store's. A write goes to a temporary file in the same directory
+and is renamed into place, so a crash or a refusal leaves the store exactly as it was.
+
+Symbols become folder names, so a symbol must match ``VALID_SYMBOL_NAME`` (letters, digits,
+``.``, ``_``, ``-``; 1 to 32 characters; not ``.`` or ``..``): it is checked before any path
+is built, so ``../x`` or ``EUR/USD`` can never reach outside or nest inside the store.
 
 Layout: ``bars/timeframe=<TF>/symbol=<SYMBOL>/<first>--<last>.parquet`` (UTC times in the
-name, so names sort in time order) and ``universe.csv``.
+name, so names sort by first time) and ``universe.csv``.
 """
 
 from __future__ import annotations
@@ -16,23 +22,56 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs in the lock
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from data_contracts.schema import (
+    INT_COLUMNS,
+    PRICE_COLUMNS,
     RATE_COLUMNS,
+    TIME_DTYPE,
     UNIVERSE_COLUMNS,
     check_timeframe,
     coerce_bars,
     coerce_universe,
 )
+from data_contracts.symbols import VALID_SYMBOL_NAME, check_symbol
 
 logger = logging.getLogger(__name__)
 
 _NAME_FORMAT = "%Y%m%dT%H%M%SZ"
 _TMP_SUFFIX = ".tmp"
+_VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS)
+
+
+class ConflictingBarsError(Exception):
+    """Two readings of one bar time differ (in the input, or input against the stored bar).
+
+    Nothing is written. ``times`` holds the bar time(s) at fault and ``rows`` the input row(s)
+    (positions in the frame passed in), so a caller can name the lines of a file.
+    Operator action: find out which reading is right; re-export the file without the wrong
+    one. The stored bars are evidence and are never replaced.
+    """
+
+    def __init__(self, message: str, *, times: list[pd.Timestamp], rows: list[int]) -> None:
+        super().__init__(message)
+        self.times, self.rows = times, rows
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What ``add_bars`` did: the new file (None when nothing was new) and the row counts."""
+
+    path: Path | None
+    added: int
+    already_present: int
+    duplicates: int
 
 
 class UnknownSymbolError(KeyError):
@@ -82,7 +121,7 @@ class BarStore:
     def symbol_dir(self, symbol: str, timeframe: str) -> Path:
         """Directory holding the parquet files of one symbol and timeframe."""
         check_timeframe(timeframe)
-        return self.root / "bars" / f"timeframe={timeframe}" / f"symbol={symbol}"
+        return self.root / "bars" / f"timeframe={timeframe}" / f"symbol={check_symbol(symbol)}"
 
     def files(self, symbol: str, timeframe: str) -> list[Path]:
         """Stored parquet files of one symbol, oldest first (names sort by time)."""
@@ -94,11 +133,13 @@ class BarStore:
         base = self.root / "bars" / f"timeframe={check_timeframe(timeframe)}"
         if not base.is_dir():
             return []
-        return sorted(
+        names = (
             d.name.removeprefix("symbol=")
             for d in base.iterdir()
             if d.is_dir() and d.name.startswith("symbol=") and any(d.glob("*.parquet"))
         )
+        # a folder left by an older tate under a name now refused is not a symbol
+        return sorted(n for n in names if VALID_SYMBOL_NAME.fullmatch(n) and n not in (".", ".."))
 
     def require_symbols(self, timeframe: str, wanted: Iterable[str] | None = None) -> list[str]:
         """The symbols to read: ``wanted`` when given, else every stored one; none may be missing.
@@ -106,16 +147,18 @@ class BarStore:
         Cheap (file names only), so a command checks its symbols before it starts anything.
 
         Raises:
+            BadSymbolError: a ``wanted`` name is not a symbol name.
             EmptyStoreError: nothing is stored for ``timeframe``.
             UnknownSymbolError: a ``wanted`` symbol has no stored bars.
         """
+        names = [check_symbol(s) for s in wanted] if wanted else None
         stored = self.symbols(timeframe)
         if not stored:
             raise EmptyStoreError(
                 f"no bars stored for timeframe {timeframe!r} under {self.root}; "
                 "run `tate ingest` first"
             )
-        names = list(wanted) if wanted else stored
+        names = names or stored
         for symbol in names:
             if symbol not in stored:
                 raise UnknownSymbolError(
@@ -129,34 +172,108 @@ class BarStore:
         files = self.files(symbol, timeframe)
         if not files:
             return None
-        times = pd.read_parquet(files[-1], columns=["time"])["time"]
+        # names sort by first time; a file that filled a gap may sort after a newer one
+        newest = max(files, key=lambda f: f.stem.partition("--")[2])
+        times = pd.read_parquet(newest, columns=["time"])["time"]
         return pd.Timestamp(times.max()).tz_convert("UTC")
 
     def write_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> Path | None:
-        """Append the rows of ``bars`` newer than what is stored, as one new parquet file.
+        """``add_bars``, returning only the new file (None when every row was stored already)."""
+        return self.add_bars(symbol, timeframe, bars).path
 
-        Returns:
-            The new file, or None when no row is newer (e.g. the same export imported again).
+    def add_bars(self, symbol: str, timeframe: str, bars: pd.DataFrame) -> Addition:
+        """Store the rows of ``bars`` the store lacks, as one new parquet file.
+
+        A row whose time is stored must equal the stored row (it is counted as already
+        present); an input row repeating another's time must equal it (counted as a
+        duplicate). Rows older than the newest stored one are added when their time is not
+        stored (an export that fills a gap). ``bars`` is never modified, and bars already in
+        the store's layout and time order are written without being copied first.
 
         Raises:
+            BadSymbolError: ``symbol`` is not a symbol name (nothing is read or written).
             BarSchemaError: ``bars`` lacks the rate layout (nothing is written).
+            ConflictingBarsError: a time appears with different values (nothing is written).
         """
-        frame = coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
-        frame = frame.sort_values("time", kind="stable").drop_duplicates("time", keep="last")
-        last = self.last_time(symbol, timeframe)
-        if last is not None:
-            frame = frame[frame["time"] > last]
-        if frame.empty:
-            logger.info("no new bars for %s %s (stored up to %s)", symbol, timeframe, last)
-            return None
-        frame = frame.reset_index(drop=True)
-        first_time, last_time = frame["time"].iloc[0], frame["time"].iloc[-1]
+        self.symbol_dir(symbol, timeframe)  # the name is checked before anything else
+        frame = (
+            bars if _in_layout(bars) else coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
+        )
+        rows = np.arange(len(frame))
+        times = np.asarray(frame["time"].values)
+        if len(times) > 1 and not (times[1:] >= times[:-1]).all():
+            rows = np.argsort(times, kind="stable")  # stable: a repeated time keeps input order
+            frame = frame.take(rows)
+            times = np.asarray(frame["time"].values)
+        repeated = np.concatenate([[False], times[1:] == times[:-1]])[: len(times)]
+        _refuse_conflicts(frame, repeated, rows, f"{symbol} {timeframe}: input")
+        if repeated.any():
+            frame, rows = frame[~repeated], rows[~repeated]
+        present = self._stored_matches(symbol, timeframe, frame, rows)
+        fresh = frame[~present] if present.any() else frame
+        counts = {
+            "added": len(fresh),
+            "already_present": int(present.sum()),
+            "duplicates": int(repeated.sum()),
+        }
+        if fresh.empty:
+            logger.info("no new bars for %s %s", symbol, timeframe)
+            return Addition(None, **counts)
+        first_time, last_time = fresh["time"].iloc[0], fresh["time"].iloc[-1]
         name = f"{first_time.strftime(_NAME_FORMAT)}--{last_time.strftime(_NAME_FORMAT)}.parquet"
+        # fresh rows' first time is not stored, so no stored file has this name
         target = self.symbol_dir(symbol, timeframe) / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, lambda tmp: _write_parquet(frame, tmp))
-        logger.info("stored %d bars for %s %s in %s", len(frame), symbol, timeframe, target)
-        return target
+        _write_atomically(target, lambda tmp: _write_parquet(fresh, tmp))
+        logger.info("stored %d bars for %s %s in %s", len(fresh), symbol, timeframe, target)
+        return Addition(target, **counts)
+
+    def _stored_matches(
+        self, symbol: str, timeframe: str, frame: pd.DataFrame, rows: np.ndarray
+    ) -> np.ndarray:
+        """Which rows of ``frame`` (unique, sorted times) are stored with equal values.
+
+        Reads only the stored files whose time range overlaps the input's, so importing a new
+        month does not load years of history.
+
+        Raises:
+            ConflictingBarsError: a row's time is stored with other values.
+        """
+        present = np.zeros(len(frame), dtype=bool)
+        if frame.empty:
+            return present
+        lo = frame["time"].iloc[0].strftime(_NAME_FORMAT)
+        hi = frame["time"].iloc[-1].strftime(_NAME_FORMAT)
+        overlapping = [
+            f
+            for f in self.files(symbol, timeframe)
+            if f.stem.partition("--")[0] <= hi and f.stem.partition("--")[2] >= lo
+        ]
+        if not overlapping:
+            return present
+        stored = pd.concat(
+            [pd.read_parquet(f, columns=list(RATE_COLUMNS)) for f in overlapping],
+            ignore_index=True,
+        )
+        stored = coerce_bars(stored, source=str(overlapping[0].parent))
+        stored = stored.drop_duplicates("time", keep="first")  # stores from before this check
+        at = pd.Index(stored["time"].values).get_indexer(pd.Index(np.asarray(frame["time"].values)))
+        present = at >= 0
+        differs = np.zeros(len(frame), dtype=bool)
+        for column in _VALUE_COLUMNS:
+            mine = frame[column].to_numpy()[present]
+            theirs = stored[column].to_numpy()[at[present]]
+            differs[present] |= (mine != theirs) & ~(pd.isna(mine) & pd.isna(theirs))
+        if differs.any():
+            first = int(np.flatnonzero(differs)[0])
+            time = frame["time"].iloc[first]
+            raise ConflictingBarsError(
+                f"{symbol} {timeframe}: the bar at {time.isoformat()} is stored with other "
+                "values; stored bars are never replaced",
+                times=[time],
+                rows=[int(rows[first])],
+            )
+        return present
 
     def read_bars(
         self,
@@ -258,6 +375,38 @@ class BarStore:
         return sha.hexdigest()
 
 
+def _in_layout(bars: pd.DataFrame) -> bool:
+    """Already ``coerce_bars``' output: the rate columns in order, each in its store dtype."""
+    if tuple(bars.columns) != RATE_COLUMNS or str(bars["time"].dtype) != TIME_DTYPE:
+        return False
+    return all(bars[c].dtype == np.float64 for c in PRICE_COLUMNS) and all(
+        bars[c].dtype == np.int64 for c in INT_COLUMNS
+    )
+
+
+def _refuse_conflicts(
+    frame: pd.DataFrame, repeated: np.ndarray, rows: np.ndarray, source: str
+) -> None:
+    """Raise ``ConflictingBarsError`` at the first repeated time whose values differ."""
+    if not repeated.any():
+        return
+    differs = np.zeros(len(frame), dtype=bool)
+    for column in _VALUE_COLUMNS:
+        values = frame[column].to_numpy()
+        differs[1:] |= (values[1:] != values[:-1]) & ~(pd.isna(values[1:]) & pd.isna(values[:-1]))
+    conflict = repeated & differs
+    if conflict.any():
+        at = int(np.flatnonzero(conflict)[0])
+        time = frame["time"].iloc[at]
+        pair = [int(rows[at - 1]), int(rows[at])]
+        raise ConflictingBarsError(
+            f"{source} holds the bar at {time.isoformat()} twice with different values "
+            f"(rows {pair[0]} and {pair[1]})",
+            times=[time],
+            rows=pair,
+        )
+
+
 def _utc_or_none(value: datetime | None, name: str) -> pd.Timestamp | None:
     if value is None:
         return None
@@ -267,8 +416,14 @@ def _utc_or_none(value: datetime | None, name: str) -> pd.Timestamp | None:
     return stamp.tz_convert("UTC")
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False, engine="pyarrow")
+def _write_parquet(frame: pd.DataFrame, path: Path, rows_per_group: int = 131_072) -> None:
+    """Write in row groups, converting one slice at a time: Arrow never holds a second copy
+    of a large import (``to_parquet`` converts the whole frame first)."""
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, len(frame), rows_per_group):
+            piece = frame.iloc[start : start + rows_per_group]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
 
 
 def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:

@@ -16,6 +16,7 @@ figure at some past price; :func:`tick_value` recomputes it as the terminal does
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import overload
 
@@ -32,6 +33,37 @@ SYMBOL_CALC_MODE_FOREX = 0
 SYMBOL_CALC_MODE_CFD = 2
 SYMBOL_SWAP_MODE_POINTS = 1
 DAY_OF_WEEK_WEDNESDAY = 3
+
+
+# A symbol names a folder of the store (and a lock, a report): a plain word, checked before
+# any path is built, so `../x` or `EUR/USD` can never reach outside or nest inside one.
+VALID_SYMBOL_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+class BadSymbolError(Exception):
+    """A symbol name is not one the store accepts (it would become a path); the message names it.
+
+    Operator action: use the broker's symbol name, 1 to 32 letters, digits, '.', '_' or '-'
+    (e.g. ``EURUSD``, ``US500.cash``; not ``EUR/USD``, not a path).
+    """
+
+
+def check_symbol(symbol: str) -> str:
+    """Return ``symbol`` if it matches ``VALID_SYMBOL_NAME`` (and is not ``.``/``..``).
+
+    Raises:
+        BadSymbolError: naming the symbol and the pattern.
+    """
+    if (
+        not isinstance(symbol, str)
+        or not VALID_SYMBOL_NAME.fullmatch(symbol)
+        or symbol in (".", "..")
+    ):
+        raise BadSymbolError(
+            f"symbol {symbol!r} refused: a symbol is 1 to 32 letters, digits, '.', '_' or '-' "
+            "(not '.' or '..')"
+        )
+    return symbol
 
 
 @dataclass(frozen=True)

@@ -164,13 +164,26 @@ def ingest(
         Path | None,
         typer.Option(help="MT5 'Export bars' file (csv source)", exists=True, dir_okay=False),
     ] = None,
-    symbol: Annotated[str | None, typer.Option(help="symbol the file holds (csv source)")] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            help="symbol the file holds (csv source): 1-32 letters, digits, '.', '_', '-'"
+        ),
+    ] = None,
     start: Annotated[
         str | None,
         typer.Option(help="terminal sources: first bar (UTC) of a symbol not yet stored"),
     ] = None,
 ) -> None:
-    """Put bars into the store under TATE_HOME/data (never editing what is there)."""
+    """Put bars into the store under TATE_HOME/data (never editing what is there).
+
+    A csv import is all or nothing: a line that cannot be stored as written refuses the file
+    (exit 2 naming file:line) and leaves the store as it was.
+    """
+    if symbol is not None:
+        from data_contracts.symbols import check_symbol
+
+        check_symbol(symbol)  # a symbol becomes a folder: refused before any path is built
     settings = _settings()
     if source == "csv" and (path is None or symbol is None):
         raise BadOptionError("ingest --source csv needs --path and --symbol")
@@ -188,7 +201,7 @@ def ingest(
         source=source, path=str(path) if path else None, symbol=symbol, start=start
     )
     for name, rows in written.items():
-        typer.echo(f"{name}: {rows} bars")
+        typer.echo(f"{name}: {rows}" if isinstance(rows, str) else f"{name}: {rows} bars")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.config import ContractConfig
-from data_contracts.mt5_export import read_mt5_export, utc_to_server
+from data_contracts.mt5_export import import_export, utc_to_server
 from data_contracts.mt5_rates import rates_to_bars
 from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
@@ -45,10 +45,16 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
 
 
 @task
-def import_export_file(settings: TateSettings, path: Path, symbol: str) -> int:
-    bars = read_mt5_export(path, server_time=settings.server_time)
-    BarStore(settings.data_dir).write_bars(symbol, settings.timeframe, bars)
-    return len(bars)
+def import_export_file(settings: TateSettings, path: Path, symbol: str) -> str:
+    """Import one export, all of it or none; the line says rows read, added, present, refused."""
+    summary = import_export(
+        path,
+        BarStore(settings.data_dir),
+        symbol,
+        timeframe=settings.timeframe,
+        server_time=settings.server_time,
+    )
+    return summary.describe()
 
 
 def _server_wall(utc: datetime, server_time: str) -> datetime:
@@ -121,9 +127,11 @@ def ingest(
     path: str | None = None,
     symbol: str | None = None,
     start: str | None = None,
-) -> dict[str, int]:
+) -> dict[str, int] | dict[str, str]:
     """Put bars into the store: the synthetic market (`sim`), an MT5 "Export bars" file (`csv`), or
-    a terminal (`mt5`, `mt5linux`: only the closed bars the store lacks, from `start` when empty)."""
+    a terminal (`mt5`, `mt5linux`: only the closed bars the store lacks, from `start` when empty).
+
+    Returns bars written per symbol; for `csv`, the import's summary line per symbol."""
     settings = TateSettings()
     if source == "sim":
         return write_synthetic_market(settings)

@@ -193,6 +193,8 @@ EXIT_CODES: Final[dict[str, int]] = {
     "data_contracts.store.NoUniverseError": BAD_INPUT,
     "data_contracts.symbols.UnknownSymbolSpecError": BAD_INPUT,
     "data_contracts.symbols.UnconvertibleCurrencyError": BAD_INPUT,
+    "data_contracts.symbols.BadSymbolError": BAD_INPUT,
+    "data_contracts.store.ConflictingBarsError": BAD_INPUT,
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,

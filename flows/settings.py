@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from data_contracts.symbols import BadSymbolError, check_symbol
 from models.slo import EXECUTION_SLO_TARGET, LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
 from serving.risk.policy import TrippedPolicy
 
@@ -30,8 +31,6 @@ _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 AccountMode = Literal["hedging", "netting"]
 
-# A symbol names a folder of the store, so it is a plain word: letters, digits and `._-`.
-SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 # Settings that name a host tate listens on or talks to with no authentication at all.
 REMOTE_HOST_SETTINGS = {
@@ -190,11 +189,10 @@ class TateSettings(BaseSettings):
         if not value:
             raise ValueError("no symbols; expected e.g. EURUSD,GBPUSD")
         for symbol in value:
-            if not SYMBOL_PATTERN.fullmatch(symbol):
-                raise ValueError(
-                    f"symbol {symbol!r} is not 1-32 letters, digits or ._-; "
-                    "expected e.g. EURUSD,GBPUSD"
-                )
+            try:
+                check_symbol(symbol)
+            except BadSymbolError as error:
+                raise ValueError(f"{error}; expected e.g. EURUSD,GBPUSD") from None
         if len(set(value)) != len(value):
             raise ValueError("a symbol is listed twice")
         return value

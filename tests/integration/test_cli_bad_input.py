@@ -258,3 +258,60 @@ def test_an_unexpected_error_exits_3_with_its_traceback(home: Path, tmp_path: Pa
     assert "Traceback (most recent call last)" in done.stderr
     assert "KeyError: 'missing'" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("tate: unexpected error (a bug, exit 3)")
+
+
+@pytest.mark.parametrize("symbol", ["../x", "EUR/USD", "", "DEEP"])
+def test_a_symbol_that_is_a_path_exits_2_in_one_line_and_writes_nothing(
+    home: Path, tmp_path: Path, symbol: str
+) -> None:
+    escape = tmp_path / "escaped"
+    if symbol == "DEEP":  # as issue 12 found it: a symbol climbing out to another folder
+        symbol = "../" * 12 + str(escape).lstrip("/")
+    export = tmp_path / "EURUSD_H1.csv"
+    export.write_text(
+        "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\r\n"
+        "2017.04.19\t13:00:00\t1.07\t1.08\t1.06\t1.075\t100\t0\t12\r\n"
+    )
+    before = snapshot(home)
+    outside = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    done = as_a_person(
+        home, tmp_path, "ingest", "--source", "csv", "--path", str(export), "--symbol", symbol
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"tate: symbol {symbol!r} refused: a symbol is 1 to 32 letters, digits, '.', '_' or '-' "
+        "(not '.' or '..')"
+    ]
+    assert snapshot(home) == before
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == outside
+    assert not escape.exists()
+
+
+def test_a_directory_as_the_export_exits_2_naming_it(home: Path, tmp_path: Path) -> None:
+    done = as_a_person(
+        home, tmp_path, "ingest", "--source", "csv", "--path", str(tmp_path), "--symbol", "EURUSD"
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(tmp_path) in done.stderr and "is a directory" in done.stderr
+
+
+def test_an_export_the_store_already_holds_is_summarized_and_writes_nothing(
+    tate: CliRunner, home: Path, tmp_path: Path
+) -> None:
+    from data_contracts.mt5_export import write_mt5_export
+
+    stored = BarStore(home / "data").read_bars("EURUSD", "H1").iloc[:48]
+    export = write_mt5_export(
+        pd.concat([stored, stored.iloc[[5]]]), tmp_path / "old.csv", server_time="NY+7"
+    )
+    before = snapshot(home)
+    code, output = invoke(
+        tate, "ingest", "--source", "csv", "--path", str(export), "--symbol", "EURUSD"
+    )
+    assert code == 0, output
+    assert (
+        "EURUSD: 49 rows read, 0 added, 48 already present, 1 identical duplicates skipped, "
+        "0 refused"
+    ) in output
+    assert snapshot(home) == before

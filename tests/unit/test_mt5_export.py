@@ -11,12 +11,15 @@ import pytest
 from data_contracts.mt5_export import (
     HEADER,
     Mt5ExportError,
+    import_export,
+    read_export,
     read_mt5_export,
     server_to_utc,
     utc_to_server,
     write_mt5_export,
 )
 from data_contracts.store import BarStore
+from data_contracts.symbols import BadSymbolError
 from tests.factories import load_backtesting_eurusd, make_bars
 
 GOOD_LINE = "2022.01.03\t10:00:00\t1.13000\t1.13100\t1.12900\t1.13050\t120\t0\t5"
@@ -202,3 +205,123 @@ def test_daily_export_without_time_column_reads_midnight(tmp_path: Path) -> None
     path.write_bytes(f"{header}\r\n2022.01.04\t1.1\t1.2\t1.0\t1.15\t10\t0\t3\r\n".encode())
     bars = read_mt5_export(path, server_time="UTC")
     assert bars["time"].iloc[0] == pd.Timestamp("2022-01-04", tz="UTC")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("price", ["inf", "-inf", "nan", "Infinity", "1e400"])
+def test_a_price_that_is_not_finite_is_refused_naming_its_line(price: str, tmp_path: Path) -> None:
+    path = export_file(
+        tmp_path, GOOD_LINE, GOOD_LINE.replace("10:00", "11:00").replace("1.13100", price)
+    )
+    with pytest.raises(Mt5ExportError, match=rf"{path}:3: <HIGH> is not finite"):
+        read_mt5_export(path, server_time="UTC")
+
+
+def test_one_time_twice_with_different_values_is_refused_naming_both_lines(
+    tmp_path: Path,
+) -> None:
+    later = GOOD_LINE.replace("10:00", "11:00")
+    path = export_file(tmp_path, GOOD_LINE, later, GOOD_LINE.replace("\t5", "\t6"))
+    store = BarStore(tmp_path / "data")
+    with pytest.raises(Mt5ExportError) as info:
+        import_export(path, store, "EURUSD", timeframe="H1", server_time="UTC")
+    assert f"{path}:2" in str(info.value) and f"{path}:4" in str(info.value)
+    assert not store.root.exists()
+
+
+def test_identical_repeated_lines_are_counted_and_stored_once(tmp_path: Path) -> None:
+    later = GOOD_LINE.replace("10:00", "11:00")
+    path = export_file(tmp_path, later, GOOD_LINE, later, GOOD_LINE)
+    store = BarStore(tmp_path / "data")
+    summary = import_export(path, store, "EURUSD", timeframe="H1", server_time="UTC")
+    assert (summary.rows_read, summary.added, summary.duplicates) == (4, 2, 2)
+    assert summary.describe() == (
+        "4 rows read, 2 added, 0 already present, 2 identical duplicates skipped, 0 refused"
+    )
+    assert len(store.read_bars("EURUSD", "H1")) == 2
+
+
+def test_an_export_older_than_the_store_says_its_rows_are_already_present(
+    real_eurusd: pd.DataFrame, tmp_path: Path
+) -> None:
+    store = BarStore(tmp_path / "data")
+    store.write_bars("EURUSD", "H1", real_eurusd)
+    before = tree(store.root)
+    older = write_mt5_export(real_eurusd.iloc[:48], tmp_path / "old.csv", server_time="NY+7")
+    summary = import_export(older, store, "EURUSD", timeframe="H1", server_time="NY+7")
+    assert (summary.rows_read, summary.added, summary.already_present) == (48, 0, 48)
+    assert tree(store.root) == before
+
+
+def test_a_bar_differing_from_the_stored_one_is_refused_naming_its_line_store_unchanged(
+    tmp_path: Path,
+) -> None:
+    store = BarStore(tmp_path / "data")
+    later = GOOD_LINE.replace("10:00", "11:00")
+    import_export(
+        export_file(tmp_path, GOOD_LINE, later), store, "EURUSD", timeframe="H1", server_time="UTC"
+    )
+    before = tree(store.root)
+    revised = export_file(
+        tmp_path,
+        later,
+        GOOD_LINE.replace("1.13050", "1.13060"),
+        name="revised.csv",
+    )
+    with pytest.raises(Mt5ExportError, match=rf"{revised}:3: the EURUSD H1 bar .* other values"):
+        import_export(revised, store, "EURUSD", timeframe="H1", server_time="UTC")
+    assert tree(store.root) == before
+
+
+def test_a_directory_given_as_the_export_is_named(tmp_path: Path) -> None:
+    with pytest.raises(Mt5ExportError, match=rf"{tmp_path}: is a directory"):
+        read_mt5_export(tmp_path, server_time="UTC")
+
+
+def test_undecodable_bytes_are_named_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(
+        ("\t".join(HEADER) + "\r\n" + GOOD_LINE + "\r\n").encode() + b"2022.01.03\t\xff\r\n"
+    )
+    with pytest.raises(Mt5ExportError, match=rf"{path}:3: not UTF-8 or UTF-16 text"):
+        read_mt5_export(path, server_time="UTC")
+
+
+def test_a_count_beyond_exact_float_range_is_refused(tmp_path: Path) -> None:
+    path = export_file(tmp_path, GOOD_LINE.replace("\t120\t", "\t100000000000000000000\t"))
+    with pytest.raises(Mt5ExportError, match=rf"{path}:2: <TICKVOL> is too large"):
+        read_mt5_export(path, server_time="UTC")
+
+
+def test_chunks_do_not_change_what_is_read_or_which_line_is_named(
+    real_eurusd: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = write_mt5_export(real_eurusd.iloc[:500], tmp_path / "x.csv", server_time="NY+7")
+    whole = read_export(path, server_time="NY+7")
+    chunked = read_export(path, server_time="NY+7", chunk_lines=7)
+    pd.testing.assert_frame_equal(chunked.bars, whole.bars)
+    lines = path.read_bytes().split(b"\r\n")
+    lines[300] = lines[300].replace(b"\t", b",", 1)
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(Mt5ExportError, match=rf"{path}:301:"):
+        read_export(path, server_time="NY+7", chunk_lines=7)
+
+
+def test_a_path_like_symbol_is_refused_before_the_file_is_read(tmp_path: Path) -> None:
+    path = export_file(tmp_path, GOOD_LINE)
+    with pytest.raises(BadSymbolError, match=r"'\.\./x'"):
+        import_export(path, BarStore(tmp_path / "data"), "../x", timeframe="H1", server_time="UTC")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EURUSD_H1.csv"]
+
+
+def test_a_file_with_old_mac_line_ends_is_refused_at_line_one_in_a_short_message(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(("\r".join(["\t".join(HEADER), *[GOOD_LINE] * 1000]) + "\r").encode())
+    with pytest.raises(Mt5ExportError, match=rf"{path}:1: header") as info:
+        read_mt5_export(path, server_time="UTC")
+    assert len(str(info.value)) < 400

@@ -33,8 +33,8 @@ def test_a_symbol_list_is_read_as_commas_or_json(
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("EURUSD,,GBPUSD", "symbol '' is not"),
-        ("../../etc", "symbol '../../etc' is not"),
+        ("EURUSD,,GBPUSD", "symbol '' refused"),
+        ("../../etc", "symbol '../../etc' refused"),
         ("EURUSD,EURUSD", "listed twice"),
         ('["EURUSD"', "not a JSON list"),
         ('["EURUSD", 3]', "TATE_SYMBOLS='[\"EURUSD\", 3]' (item 1)"),

@@ -10,7 +10,13 @@ import pytest
 
 from data_contracts import store as store_module
 from data_contracts.schema import BarSchemaError
-from data_contracts.store import BarStore, EmptyRangeError, UnknownSymbolError
+from data_contracts.store import (
+    BarStore,
+    ConflictingBarsError,
+    EmptyRangeError,
+    UnknownSymbolError,
+)
+from data_contracts.symbols import BadSymbolError, check_symbol
 from tests.factories import make_bars, make_universe
 
 
@@ -182,3 +188,86 @@ def test_universe_round_trips_with_empty_delisted_at_for_listed(bar_store: BarSt
 def test_reading_missing_universe_names_the_path(bar_store: BarStore) -> None:
     with pytest.raises(FileNotFoundError, match=r"universe\.csv"):
         bar_store.read_universe()
+
+
+@pytest.mark.parametrize(
+    "symbol", ["EUR/USD", "../x", "", ".", "..", "../../../../tmp/evil", "A" * 33, "EURUSD\n"]
+)
+def test_a_symbol_that_is_not_a_name_is_refused_before_any_path_is_built(
+    tmp_path: Path, symbol: str
+) -> None:
+    store = BarStore(tmp_path / "home" / "data")
+    with pytest.raises(BadSymbolError, match="refused"):
+        store.write_bars(symbol, "H1", make_bars(n=5))
+    for read in (
+        lambda: store.read_bars(symbol, "H1"),
+        lambda: store.files(symbol, "H1"),
+        lambda: store.digest("H1", [symbol]),
+        lambda: store.require_symbols("H1", [symbol]),
+    ):
+        with pytest.raises(BadSymbolError):
+            read()
+    assert [p for p in tmp_path.rglob("*")] == [], "nothing written anywhere"
+
+
+@pytest.mark.parametrize("symbol", ["EURUSD", "US500.cash", "BRN-1_2", "A" * 32, "x"])
+def test_broker_symbol_names_are_accepted(bar_store: BarStore, symbol: str) -> None:
+    assert check_symbol(symbol) == symbol
+    bar_store.write_bars(symbol, "H1", make_bars(n=5))
+    assert bar_store.symbols("H1") == [symbol]
+
+
+def test_a_folder_an_older_tate_left_under_a_refused_name_is_not_listed(
+    bar_store: BarStore,
+) -> None:
+    bar_store.write_bars("EURUSD", "H1", make_bars(n=5))
+    stray = bar_store.root / "bars" / "timeframe=H1" / "symbol="
+    stray.mkdir()
+    (stray / "x.parquet").write_bytes(b"")
+    assert bar_store.symbols("H1") == ["EURUSD"]
+
+
+def test_a_bar_stored_with_other_values_is_refused_and_nothing_written(
+    bar_store: BarStore,
+) -> None:
+    bars = make_bars(n=20)
+    bar_store.write_bars("EURUSD", "H1", bars.iloc[:10])
+    before = snapshot(bar_store.root)
+    changed = bars.copy()
+    changed.loc[5, "close"] += 0.001
+    with pytest.raises(ConflictingBarsError, match="stored with other values") as info:
+        bar_store.add_bars("EURUSD", "H1", changed)
+    assert info.value.rows == [5]
+    assert snapshot(bar_store.root) == before
+
+
+def test_one_time_twice_with_different_values_is_refused_naming_both_rows(
+    bar_store: BarStore,
+) -> None:
+    bars = make_bars(n=10)
+    twice = pd.concat([bars, bars.iloc[[3]].assign(spread=99)], ignore_index=True)
+    with pytest.raises(ConflictingBarsError, match="twice") as info:
+        bar_store.add_bars("EURUSD", "H1", twice)
+    assert info.value.rows == [3, 10]
+    assert not bar_store.root.exists()
+
+
+def test_counts_say_added_already_present_and_duplicates(bar_store: BarStore) -> None:
+    bars = make_bars(n=30)
+    bar_store.write_bars("EURUSD", "H1", bars.iloc[10:20])
+    again = pd.concat([bars, bars.iloc[[0, 25]]], ignore_index=True).iloc[::-1]
+    addition = bar_store.add_bars("EURUSD", "H1", again)
+    assert (addition.added, addition.already_present, addition.duplicates) == (20, 10, 2)
+    pd.testing.assert_frame_equal(bar_store.read_bars("EURUSD", "H1"), bars)
+
+
+def test_bars_filling_a_gap_before_the_newest_are_added_and_the_newest_stays_known(
+    bar_store: BarStore,
+) -> None:
+    bars = make_bars(n=30)
+    bar_store.write_bars("EURUSD", "H1", bars.iloc[:5])
+    bar_store.write_bars("EURUSD", "H1", bars.iloc[25:])
+    addition = bar_store.add_bars("EURUSD", "H1", bars.iloc[5:25])
+    assert addition.added == 20
+    assert bar_store.last_time("EURUSD", "H1") == bars["time"].iloc[-1]
+    pd.testing.assert_frame_equal(bar_store.read_bars("EURUSD", "H1"), bars)
