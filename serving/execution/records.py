@@ -1,0 +1,100 @@
+"""Typed rows of the ``intents`` and ``intent_orders`` tables (``serving.execution.store``).
+
+A record is what the journal holds (or, for an order the executor is sending, what it will
+hold once the bar's second transaction commits): readers use attributes, never ``row["…"]``,
+so a misspelt column is a type error, not a ``KeyError`` in the middle of a reconciliation.
+Records are frozen; a change is a new record (``dataclasses.replace``) written through the
+store, so the in-memory mirror and the journal cannot drift apart by an aliased dict.
+
+``intent_record`` and ``order_record`` are the one place a database row becomes a record:
+timestamps come back tz-aware UTC whichever database stored them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from serving.utc import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRecord:
+    """One ``intents`` row: an order intent and what became of it."""
+
+    intent_id: str
+    role: str
+    symbol: str
+    magic: int
+    bar_time: datetime | None
+    target_volume: float
+    filled_volume: float  # signed lots dealt
+    remainder_volume: float  # signed lots a partial fill left undone
+    state: str  # an ``IntentState`` value
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    account: str
+
+    def columns(self) -> dict[str, object]:
+        """The row's column values."""
+        return {name: getattr(self, name) for name in INTENT_COLUMNS}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """One ``intent_orders`` row: an order sent (or maybe sent) for an intent."""
+
+    order_key: str
+    intent_id: str
+    seq: int
+    symbol: str
+    magic: int
+    side: int  # +1 buy, -1 sell
+    volume: float  # lots requested
+    position: int  # hedging ticket closed, 0 opens
+    comment: str
+    state: str  # an ``OrderState`` value
+    retcode: int | None
+    ticket: int  # order ticket, 0 when unknown
+    deal: int
+    filled_volume: float  # lots dealt (unsigned)
+    price: float
+    attempts: int
+    sent_time: int  # terminal time at the last send
+    matched_by: str
+    request: Mapping[str, object] | None
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    account: str
+
+    def columns(self) -> dict[str, object]:
+        """The row's column values (an INSERT's parameters)."""
+        return {name: getattr(self, name) for name in ORDER_COLUMNS}
+
+
+INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))
+"""``intents``' columns, in the table's order."""
+ORDER_COLUMNS = tuple(f.name for f in fields(OrderRecord))
+"""``intent_orders``' columns, in the table's order."""
+
+
+def intent_record(row: Mapping[Any, Any]) -> IntentRecord:
+    """An ``intents`` row read from the database as a record (times tz-aware UTC)."""
+    values = dict(row)
+    bar_time = values["bar_time"]
+    values["bar_time"] = None if bar_time is None else as_utc(bar_time)
+    values["created_at"] = as_utc(values["created_at"])
+    values["updated_at"] = as_utc(values["updated_at"])
+    return IntentRecord(**values)
+
+
+def order_record(row: Mapping[Any, Any]) -> OrderRecord:
+    """An ``intent_orders`` row read from the database as a record (times tz-aware UTC)."""
+    values = dict(row)
+    values["created_at"] = as_utc(values["created_at"])
+    values["updated_at"] = as_utc(values["updated_at"])
+    return OrderRecord(**values)
