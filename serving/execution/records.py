@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from serving.utc import as_utc
@@ -40,7 +41,7 @@ class IntentRecord:
 
     def columns(self) -> dict[str, object]:
         """The row's column values."""
-        return {name: getattr(self, name) for name in INTENT_COLUMNS}
+        return dict(zip(INTENT_COLUMNS, _intent_values(self), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +74,20 @@ class OrderRecord:
 
     def columns(self) -> dict[str, object]:
         """The row's column values (an INSERT's parameters)."""
-        return {name: getattr(self, name) for name in ORDER_COLUMNS}
+        return dict(zip(ORDER_COLUMNS, _order_values(self), strict=True))
+
+    def updated(self, values: Mapping[str, Any]) -> OrderRecord:
+        """This record with ``values`` (column names) changed: ``dataclasses.replace``
+        without its per-field checks, for the orders of the decision path."""
+        return OrderRecord(**{**self.columns(), **values})
 
 
 INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))
 """``intents``' columns, in the table's order."""
 ORDER_COLUMNS = tuple(f.name for f in fields(OrderRecord))
 """``intent_orders``' columns, in the table's order."""
+_intent_values = attrgetter(*INTENT_COLUMNS)
+_order_values = attrgetter(*ORDER_COLUMNS)
 
 
 def intent_record(row: Mapping[Any, Any]) -> IntentRecord:

@@ -25,7 +25,6 @@ returns the record as the journal will hold it once the transaction commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -207,7 +206,7 @@ class IntentJournal:
         record as the journal will hold it once ``writes`` commits."""
         values = _values({**fields, "updated_at": at})
         writes.add(UPDATE_ORDER, {"key_order_key": order.order_key, **values})
-        return replace(order, **values)
+        return order.updated(values)
 
     # -- rare paths: committed at once -------------------------------------------------------
     def write_intent(self, *, intent_id: str, at: datetime, **fields: Any) -> None:
