@@ -46,7 +46,13 @@ from sqlalchemy import (
 )
 
 from serving.execution.intents import HELD_ORDER_STATES, OrderState
-from serving.execution.records import IntentRecord, OrderRecord, intent_record, order_record
+from serving.execution.records import (
+    IntentRecord,
+    OrderRecord,
+    intent_record,
+    order_of,
+    order_record,
+)
 from serving.journal import JournalWrites, account_column, metadata
 from serving.ports import JournalDatabase
 from serving.utc import as_utc, to_utc
@@ -187,7 +193,7 @@ class IntentJournal:
     def new_order(self, order_key: str, *, at: datetime, **fields: Any) -> OrderRecord:
         """A complete ``intent_orders`` row, not yet written (``add_order`` inserts it)."""
         row = _values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
-        return OrderRecord(order_key=order_key, **row, account=self.account)
+        return order_of({**row, "order_key": order_key, "account": self.account})
 
     def add_order(self, writes: JournalWrites, order: OrderRecord) -> None:
         """Add the INSERT of a complete order row (``new_order``)."""

@@ -34,6 +34,12 @@ def test_records_have_exactly_the_tables_columns_in_order() -> None:
     assert [f.name for f in dataclasses.fields(OrderRecord)] == list(intent_orders.c.keys())
 
 
+def test_a_new_orders_insert_names_every_column_in_the_tables_order(
+    store: IntentJournal,
+) -> None:
+    assert list(_order(store).columns()) == list(intent_orders.c.keys())
+
+
 def test_rows_read_back_from_sqlite_are_records_with_utc_times(store: IntentJournal) -> None:
     store.write_intent(
         intent_id="i1", at=BAR, role="champion", symbol="EURUSD", magic=7, target_volume=0.1,
@@ -72,3 +78,12 @@ def test_an_updated_record_is_what_the_journal_holds_after_the_commit(
     assert len(answered.reason) == 512 and answered.updated_at == LATER
     with pytest.raises(dataclasses.FrozenInstanceError):
         answered.state = "sent"  # type: ignore[misc]
+
+
+def test_an_order_update_naming_no_column_is_refused(store: IntentJournal) -> None:
+    """The decision path's records are built from dicts: a misspelt name must not slip in."""
+    with pytest.raises(TypeError, match="fill_volume"):
+        _order(store).updated({"fill_volume": 0.1})
+    with pytest.raises(TypeError, match="fill_volume"):
+        store.new_order("i1.0", at=BAR, intent_id="i1", seq=0, symbol="EURUSD", magic=7,
+                        side=1, volume=0.1, comment="c", state="sent", fill_volume=0.1)  # fmt: skip
