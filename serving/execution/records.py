@@ -3,8 +3,9 @@
 A record is what the journal holds (or, for an order the executor is sending, what it will
 hold once the bar's second transaction commits): readers use attributes, never ``row["…"]``,
 so a misspelt column is a type error, not a ``KeyError`` in the middle of a reconciliation.
-Records are frozen; a change is a new record (``dataclasses.replace``) written through the
-store, so the in-memory mirror and the journal cannot drift apart by an aliased dict.
+Records are frozen; a change is a new record (``IntentJournal.update_order``, which adds the
+UPDATE and returns ``OrderRecord.updated``), so the executor's in-memory mirror of the open
+orders cannot be changed behind its back through an aliased dict.
 
 ``intent_record`` and ``order_record`` are the one place a database row becomes a record:
 timestamps come back tz-aware UTC whichever database stored them.
