@@ -421,7 +421,7 @@ def time_journal(directory: Path, count: int) -> dict[str, Any]:
                 writes, intent_id=intent_id, at=at, exists=False, state="intended", reason="",
                 role=role, symbol=SYMBOL, magic=magic, target_volume=0.37, bar_time=bar_time,
             )  # fmt: skip
-            row = store.order_row(
+            row = store.new_order(
                 f"{intent_id}.0", at=at, intent_id=intent_id, seq=0, symbol=SYMBOL, magic=magic,
                 side=1, volume=0.37, position=0, comment=intent_id, state="sent",
                 sent_time=int(bar_time.timestamp()),

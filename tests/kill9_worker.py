@@ -112,10 +112,10 @@ class IntentKiller:
         if self.seen == self.nth:  # the bar's intents and order rows committed, none sent
             store = self.worker.executor.store
             intended = [
-                row["intent_id"]
+                row.intent_id
                 for row in store.intents_in([IntentState.INTENDED])
                 # this bar's orders wait in "sent"; earlier lives' were resolved at start-up
-                if any(o["state"] == "sent" for o in store.orders(intent_id=row["intent_id"]))
+                if any(o.state == "sent" for o in store.orders(intent_id=row.intent_id))
             ]
             die(self.markers, point="intent", intents=intended)
 

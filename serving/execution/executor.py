@@ -51,6 +51,7 @@ from serving.execution.intents import (
 )
 from serving.execution.open_orders import Reconciler, state_after
 from serving.execution.outcomes import Outcome
+from serving.execution.records import OrderRecord
 from serving.execution.startup import StartupCheck, StartupReport
 from serving.execution.store import IntentJournal
 from serving.execution.trades import (
@@ -173,9 +174,9 @@ class OrderExecutor:
         bars = [t.bar_time for t in targets if t.bar_time is not None]
         if bars:
             self._newest = max(bars) if self._newest is None else max(self._newest, *bars)
-        for trade in trades:  # copies: the mirror changes only with what was committed
+        for trade in trades:  # records are frozen: the mirror changes only with what was committed
             self.reconciler.open.update(
-                {order.key: dict(trade.rows[order.key]) for order in trade.orders}
+                {order.key: trade.rows[order.key] for order in trade.orders}
             )
         if any(trade.orders for trade in trades):
             self.crash("intent")
@@ -194,8 +195,8 @@ class OrderExecutor:
         for trade in trades:
             for order in trade.orders:
                 row = trade.rows[order.key]
-                if row["state"] in OPEN_ORDER_STATES:
-                    self.reconciler.open[order.key] = dict(row)
+                if row.state in OPEN_ORDER_STATES:
+                    self.reconciler.open[order.key] = row
                 else:
                     self.reconciler.open.pop(order.key, None)
         return events
@@ -225,12 +226,12 @@ class OrderExecutor:
             self.start_up(magics)
         ids = [t.intent_id for t in targets if self._may_exist(t)]
         known, earlier_rows = self.store.intents_and_orders(ids)
-        earlier: dict[str, list[dict[str, Any]]] = {}
+        earlier: dict[str, list[OrderRecord]] = {}
         for row in earlier_rows:
-            earlier.setdefault(row["intent_id"], []).append(row)
-        waiting: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            earlier.setdefault(row.intent_id, []).append(row)
+        waiting: dict[tuple[str, int], list[OrderRecord]] = {}
         for row in list(self.reconciler.open.values()):
-            waiting.setdefault((row["symbol"], int(row["magic"])), []).append(row)
+            waiting.setdefault((row.symbol, int(row.magic)), []).append(row)
         trades, seen = [], set()
         for t in targets:
             if t.intent_id in seen:
@@ -258,8 +259,8 @@ class OrderExecutor:
         self,
         t: Target,
         exists: bool,
-        rows: list[dict[str, Any]],
-        waiting: list[dict[str, Any]],
+        rows: list[OrderRecord],
+        waiting: list[OrderRecord],
         writes: JournalWrites,
     ) -> Trade | None:
         intent: dict[str, Any] = {
@@ -270,22 +271,22 @@ class OrderExecutor:
             "bar_time": None if t.bar_time is None else datetime.fromtimestamp(t.bar_time, UTC),
         }
         if self.refusing:
-            if not reached_terminal(row["state"] for row in rows):
+            if not reached_terminal(row.state for row in rows):
                 self._mark(writes, t, intent, exists, IntentState.REFUSED, self.refusing)
             logger.warning("not trading %s %s: %s", t.role, t.symbol, self.refusing)
             return None
         unresolved = self.reconciler.resolve(waiting) if waiting else []
         if waiting and exists:  # resolving may have settled this intent's own orders
             rows = self.store.orders(intent_id=t.intent_id)
-        if reached_terminal(row["state"] for row in rows):
+        if reached_terminal(row.state for row in rows):
             logger.info("intent %s already reached the terminal; not sent again", t.intent_id)
             return None
         if unresolved:
-            why = "; ".join(f"{row['order_key']}: {row['reason']}" for row in unresolved)
+            why = "; ".join(f"{row.order_key}: {row.reason}" for row in unresolved)
             self._mark(writes, t, intent, exists, IntentState.BLOCKED, f"unresolved orders: {why}")
             logger.error("%s %s blocked by unresolved orders: %s", t.role, t.symbol, why)
             return None
-        first_seq = max((row["seq"] for row in rows), default=-1) + 1
+        first_seq = max((row.seq for row in rows), default=-1) + 1
         orders = t.broker.plan(t.symbol, t.volume, intent_id=t.intent_id, first_seq=first_seq)
         if orders is None:  # the symbol could not be read: nothing planned, nothing sent
             event = self._unreadable(t)
@@ -296,7 +297,7 @@ class OrderExecutor:
         at = self.now()
         tick = self.terminal.symbol_info_tick(t.symbol)
         sent_time = int(tick.time) if tick is not None else 0  # no later than the sends
-        trade = Trade(t, orders, {row["order_key"]: row for row in rows})
+        trade = Trade(t, orders, {row.order_key: row for row in rows})
         self.store.add_intent(
             writes,
             intent_id=t.intent_id,
@@ -307,7 +308,7 @@ class OrderExecutor:
             **intent,
         )
         for order in orders:
-            row = self.store.order_row(
+            row = self.store.new_order(
                 order.key,
                 at=at,
                 **order_fields(order),
@@ -362,9 +363,14 @@ class OrderExecutor:
         """Orders committed ``sent`` that were never sent: provably absent."""
         at = self.now()
         for order in orders:
-            unsent = {"state": OrderState.ABSENT.value, "matched_by": "unsent", "reason": reason}
-            trade.rows[order.key].update(unsent)
-            self.store.add_order_update(writes, order.key, at=at, **unsent)
+            trade.rows[order.key] = self.store.update_order(
+                writes,
+                trade.rows[order.key],
+                at=at,
+                state=OrderState.ABSENT.value,
+                matched_by="unsent",
+                reason=reason,
+            )
         if refresh:
             totals = intent_totals(trade.rows.values())
             self.store.add_intent_update(writes, trade.target.intent_id, at=at, **totals)

@@ -13,12 +13,13 @@ Both the executor (open orders that block a symbol) and the start-up check
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from serving.execution.intents import HELD_ORDER_STATES, OPEN_ORDER_STATES, OrderState
 from serving.execution.reconciler import Trace, TraceKind, locate
+from serving.execution.records import OrderRecord
 from serving.execution.store import IntentJournal
 from serving.execution.trades import intent_totals, planned_order
 from serving.journal import JournalWrites
@@ -28,10 +29,10 @@ from serving.ports import JournalDatabase
 logger = logging.getLogger(__name__)
 
 
-def state_after(trace: Trace, row: Mapping[str, Any]) -> OrderState:
+def state_after(trace: Trace, order: OrderRecord) -> OrderState:
     """An open order's state once the terminal has shown what became of it."""
     if trace.kind is TraceKind.FILLED:
-        partial = trace.volume < float(row["volume"]) - 1e-9
+        partial = trace.volume < float(order.volume) - 1e-9
         return OrderState.PARTIAL if partial else OrderState.FILLED
     if trace.kind is TraceKind.PENDING:
         return OrderState.PENDING
@@ -59,11 +60,11 @@ class Reconciler:
     ) -> None:
         self.journal, self.store, self.terminal, self.now = journal, store, terminal, now
         self.account = store.account
-        self.open: dict[str, dict[str, Any]] = {}  # the account's open order rows, by key
+        self.open: dict[str, OrderRecord] = {}  # the account's open order rows, by key
 
     def mirror(self) -> None:
         """Read the open orders from the journal (after start-up or an adoption)."""
-        self.open = {row["order_key"]: row for row in self.store.orders(states=OPEN_ORDER_STATES)}
+        self.open = {row.order_key: row for row in self.store.orders(states=OPEN_ORDER_STATES)}
 
     def refresh_intent(self, intent_id: str) -> None:
         """Recompute an intent's state, filled lots and partial remainder from its orders."""
@@ -72,46 +73,46 @@ class Reconciler:
         self.store.add_intent_update(writes, intent_id, at=self.now(), **totals)
         self.journal.commit(writes)
 
-    def resolve(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def resolve(self, rows: Iterable[OrderRecord]) -> list[OrderRecord]:
         """Ask the terminal what became of open orders; journal what it shows (an order event
         ``<state>_reconciled`` for each change); return the rows still unresolved."""
         unresolved, touched = [], set()
         for row in rows:
-            claimed = self.store.claimed(row["symbol"], row["magic"]) - {row["ticket"]}
+            claimed = self.store.claimed(row.symbol, row.magic) - {row.ticket}
             trace = locate(
                 self.terminal,
                 planned_order(row),
-                ticket=int(row["ticket"]),
-                sent_time=int(row["sent_time"]),
+                ticket=int(row.ticket),
+                sent_time=int(row.sent_time),
                 claimed=claimed,
             )
             state = state_after(trace, row)
             if len(trace.tickets) > 1:
-                logger.critical("order %s: %s", row["order_key"], trace.reason)
+                logger.critical("order %s: %s", row.order_key, trace.reason)
             if state is OrderState.UNKNOWN:
-                unresolved.append({**row, "state": state.value, "reason": trace.reason})
-            if state.value == row["state"] and trace.ticket == row["ticket"]:
+                unresolved.append(replace(row, state=state.value, reason=trace.reason))
+            if state.value == row.state and trace.ticket == row.ticket:
                 continue
             self._record_resolution(row, state, trace)
-            touched.add(row["intent_id"])
+            touched.add(row.intent_id)
             if state in OPEN_ORDER_STATES:
-                self.open[row["order_key"]] = self.store.orders(order_key=row["order_key"])[0]
+                self.open[row.order_key] = self.store.orders(order_key=row.order_key)[0]
             else:
-                self.open.pop(row["order_key"], None)
+                self.open.pop(row.order_key, None)
         for intent_id in touched:
             self.refresh_intent(intent_id)
         return unresolved
 
-    def _record_resolution(self, row: Mapping[str, Any], state: OrderState, trace: Trace) -> None:
+    def _record_resolution(self, row: OrderRecord, state: OrderState, trace: Trace) -> None:
         at = self.now()
         filled = trace.volume if state in HELD_ORDER_STATES else 0.0
         writes = JournalWrites()
         self.store.add_order_update(
             writes,
-            row["order_key"],
+            row.order_key,
             at=at,
             state=state.value,
-            ticket=trace.ticket or row["ticket"],
+            ticket=trace.ticket or row.ticket,
             deal=trace.deal,
             filled_volume=filled,
             price=trace.price,
@@ -119,20 +120,20 @@ class Reconciler:
             reason=trace.reason,
         )
         if state is not OrderState.UNKNOWN:  # still unknown: the row says why; events log outcomes
-            routine = row["state"] == OrderState.PENDING and state is OrderState.FILLED
+            routine = row.state == OrderState.PENDING and state is OrderState.FILLED
             logger.log(
                 logging.INFO if routine else logging.WARNING,
                 "order %s: %s -> %s %s",
-                row["order_key"],
-                row["state"],
+                row.order_key,
+                row.state,
                 state,
                 trace.reason,
             )
             writes.add_order_event(
-                intent_id=row["intent_id"],
-                ticket=trace.ticket or int(row["ticket"]),
-                request=row["request"] or {},
-                retcode=row["retcode"],
+                intent_id=row.intent_id,
+                ticket=trace.ticket or int(row.ticket),
+                request=row.request or {},
+                retcode=row.retcode,
                 state=f"{state.value}_reconciled",
                 price=trace.price,
                 volume=filled,

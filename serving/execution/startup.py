@@ -67,16 +67,16 @@ class StartupCheck:
         re-decided bar finds it reached the terminal and skips it)."""
         store, abandoned = self.reconciler.store, []
         for intent in store.intents_in([IntentState.INTENDED]):
-            if store.orders(intent_id=intent["intent_id"]):
-                self.reconciler.refresh_intent(intent["intent_id"])
+            if store.orders(intent_id=intent.intent_id):
+                self.reconciler.refresh_intent(intent.intent_id)
             else:
                 store.write_intent(
-                    intent_id=intent["intent_id"],
+                    intent_id=intent.intent_id,
                     at=self.reconciler.now(),
                     state=IntentState.ABANDONED.value,
                     reason="the process stopped before sending anything",
                 )
-                abandoned.append(intent["intent_id"])
+                abandoned.append(intent.intent_id)
         return tuple(abandoned)
 
     def run(self, magics: Set[int]) -> StartupReport:
@@ -85,7 +85,7 @@ class StartupCheck:
         r = self.reconciler
         unresolved = r.resolve(r.store.orders(states=OPEN_ORDER_STATES))
         abandoned = self._settle_intended()
-        reasons = [f"order {row['order_key']} unresolved: {row['reason']}" for row in unresolved]
+        reasons = [f"order {row.order_key} unresolved: {row.reason}" for row in unresolved]
         positions, orders = r.terminal.positions_get(), r.terminal.orders_get()
         disagreements: list[Disagreement] = []
         external: tuple[TradePosition, ...] = ()
@@ -100,7 +100,7 @@ class StartupCheck:
             agreed=not reasons,
             reasons=tuple(reasons),
             disagreements=tuple(disagreements),
-            unresolved=tuple(row["order_key"] for row in unresolved),
+            unresolved=tuple(row.order_key for row in unresolved),
             external=external,
             abandoned=abandoned,
         )
@@ -121,11 +121,11 @@ class StartupCheck:
         r, at = self.reconciler, self.reconciler.now()
         why = f"adopted by {by}" + (f": {note}" if note else "")
         for row in r.store.orders(states=OPEN_ORDER_STATES):
-            if row["magic"] in magics:
+            if row.magic in magics:
                 r.store.write_order(
-                    row["order_key"], at=at, state=OrderState.ADOPTED.value, reason=why
+                    row.order_key, at=at, state=OrderState.ADOPTED.value, reason=why
                 )
-                r.refresh_intent(row["intent_id"])
+                r.refresh_intent(row.intent_id)
         positions, orders = r.terminal.positions_get(), r.terminal.orders_get()
         if positions is None or orders is None:
             return self.run(magics)  # nothing to adopt from: still refusing, saying why

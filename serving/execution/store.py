@@ -16,6 +16,10 @@ Two ways to write. The decision path adds plain INSERTs and UPDATEs by key to a
 ``JournalWrites`` (the executor knows whether a row exists), committed with the rest of the
 bar. Rare paths (start-up, adoption, reconciliation) use ``write_intent`` / ``write_order``,
 which commit at once and read first when they do not know whether the row exists.
+
+Reads return frozen records (``serving.execution.records``), never dicts. An order the
+executor is sending is a record too (``new_order``); ``update_order`` adds an UPDATE and
+returns the record as the journal will hold it once the transaction commits.
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ from sqlalchemy import (
 )
 
 from serving.execution.intents import HELD_ORDER_STATES, OrderState
+from serving.execution.records import (
+    IntentRecord,
+    OrderRecord,
+    intent_record,
+    order_of,
+    order_record,
+)
 from serving.journal import JournalWrites, account_column, metadata
 from serving.ports import JournalDatabase
 from serving.utc import as_utc, to_utc
@@ -95,7 +106,7 @@ intent_orders = Table(
     Index("ix_intent_orders_state_account", "state", "account"),
 )
 
-_TIMES = ("bar_time", "created_at", "updated_at")
+_TIMES = ("bar_time", "created_at", "updated_at")  # of intents; orders have the last two
 
 # the decision path's statements, built once (SQLAlchemy caches their compiled form)
 INSERT_INTENT = insert(intents)
@@ -136,18 +147,10 @@ ORDER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _row(mapping: Mapping[Any, Any]) -> dict[str, Any]:
-    row = dict(mapping)
-    for name in _TIMES:
-        if row.get(name) is not None:
-            row[name] = as_utc(row[name])
-    return row
-
-
 def _values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Column values as stored: UTC times, requests as plain dicts, reasons that fit."""
     values = dict(fields)
-    for name in ("bar_time", "created_at", "updated_at"):
+    for name in _TIMES:
         if values.get(name) is not None:
             values[name] = to_utc(values[name])
     if values.get("request") is not None:
@@ -187,20 +190,29 @@ class IntentJournal:
         values = _values({**fields, "updated_at": at})
         writes.add(UPDATE_INTENT, {"key_intent_id": intent_id, **values})
 
-    def order_row(self, order_key: str, *, at: datetime, **fields: Any) -> dict[str, Any]:
-        """A complete ``intent_orders`` row (what ``add_order`` inserts)."""
+    def new_order(self, order_key: str, *, at: datetime, **fields: Any) -> OrderRecord:
+        """A complete ``intent_orders`` row, not yet written (``add_order`` inserts it)."""
         row = _values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
-        return {"order_key": order_key, **row, "account": self.account}
+        return order_of({**row, "order_key": order_key, "account": self.account})
 
-    def add_order(self, writes: JournalWrites, row: Mapping[str, Any]) -> None:
-        """Add the INSERT of a complete order row (``order_row``)."""
-        writes.add(INSERT_ORDER, dict(row))
+    def add_order(self, writes: JournalWrites, order: OrderRecord) -> None:
+        """Add the INSERT of a complete order row (``new_order``)."""
+        writes.add(INSERT_ORDER, order.columns())
 
     def add_order_update(
         self, writes: JournalWrites, order_key: str, *, at: datetime, **fields: Any
     ) -> None:
         values = _values({**fields, "updated_at": at})
         writes.add(UPDATE_ORDER, {"key_order_key": order_key, **values})
+
+    def update_order(
+        self, writes: JournalWrites, order: OrderRecord, *, at: datetime, **fields: Any
+    ) -> OrderRecord:
+        """Add the UPDATE of ``fields`` of ``order`` (``add_order_update``); returns the
+        record as the journal will hold it once ``writes`` commits."""
+        values = _values({**fields, "updated_at": at})
+        writes.add(UPDATE_ORDER, {"key_order_key": order.order_key, **values})
+        return order.updated(values)
 
     # -- rare paths: committed at once -------------------------------------------------------
     def write_intent(self, *, intent_id: str, at: datetime, **fields: Any) -> None:
@@ -216,21 +228,19 @@ class IntentJournal:
         if self.orders(order_key=order_key):
             self.add_order_update(writes, order_key, at=at, **fields)
         else:
-            self.add_order(writes, self.order_row(order_key, at=at, **fields))
+            self.add_order(writes, self.new_order(order_key, at=at, **fields))
         self.journal.commit(writes)
 
     # -- reading (this account only) -----------------------------------------------------
-    def intent(self, intent_id: str) -> dict[str, Any] | None:
+    def intent(self, intent_id: str) -> IntentRecord | None:
         query = select(intents).where(
             intents.c.intent_id == intent_id, intents.c.account == self.account
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else _row(row._mapping)
+        return None if row is None else intent_record(row._mapping)
 
-    def intents_and_orders(
-        self, intent_ids: Sequence[str]
-    ) -> tuple[set[str], list[dict[str, Any]]]:
+    def intents_and_orders(self, intent_ids: Sequence[str]) -> tuple[set[str], list[OrderRecord]]:
         """Which of ``intent_ids`` exist, and their order rows (one connection for a bar)."""
         if not intent_ids:
             return set(), []
@@ -241,7 +251,7 @@ class IntentJournal:
             if not known:
                 return known, []
             rows = conn.execute(_ORDERS_OF_INTENTS, {**account, "ids": sorted(known)})
-            return known, [_row(r) for r in rows.mappings()]
+            return known, [order_record(r) for r in rows.mappings()]
 
     def newest_bar_time(self) -> datetime | None:
         """The newest bar any of this account's intents was decided on."""
@@ -250,12 +260,13 @@ class IntentJournal:
             newest = conn.execute(query).scalar()
         return None if newest is None else as_utc(newest)
 
-    def intents_in(self, states: Iterable[str]) -> list[dict[str, Any]]:
+    def intents_in(self, states: Iterable[str]) -> list[IntentRecord]:
         query = select(intents).where(
             intents.c.account == self.account, intents.c.state.in_([str(s) for s in states])
         )
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query.order_by(intents.c.created_at)).mappings()]
+            rows = conn.execute(query.order_by(intents.c.created_at)).mappings()
+            return [intent_record(r) for r in rows]
 
     def orders(
         self,
@@ -266,7 +277,7 @@ class IntentJournal:
         states: Iterable[str] | None = None,
         symbol: str | None = None,
         magic: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OrderRecord]:
         """Order rows, oldest first, filtered by whatever is given."""
         c = intent_orders.c
         query = select(intent_orders).where(c.account == self.account).order_by(c.created_at, c.seq)
@@ -283,11 +294,11 @@ class IntentJournal:
         if magic is not None:
             query = query.where(c.magic == magic)
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query).mappings()]
+            return [order_record(r) for r in conn.execute(query).mappings()]
 
     def next_seq(self, intent_id: str) -> int:
         """The number the intent's next order gets (a re-execution never reuses a key)."""
-        seqs = [row["seq"] for row in self.orders(intent_id=intent_id)]
+        seqs = [order.seq for order in self.orders(intent_id=intent_id)]
         return max(seqs) + 1 if seqs else 0
 
     def claimed(self, symbol: str, magic: int) -> frozenset[int]:
@@ -322,14 +333,16 @@ class IntentJournal:
         query = select(intents).where(intents.c.account == self.account)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(intents.c.created_at)).mappings().all()
-        frame = pd.DataFrame([_row(r) for r in rows], columns=intents.c.keys())
+        records = [intent_record(r).columns() for r in rows]
+        frame = pd.DataFrame(records, columns=intents.c.keys())
         for name in _TIMES:
             frame[name] = pd.to_datetime(frame[name], utc=True)
         return frame
 
     def read_orders(self) -> pd.DataFrame:
         """Order rows, oldest first (times tz-aware UTC)."""
-        frame = pd.DataFrame(self.orders(), columns=intent_orders.c.keys())
+        records = [order.columns() for order in self.orders()]
+        frame = pd.DataFrame(records, columns=intent_orders.c.keys())
         for name in ("created_at", "updated_at"):
             frame[name] = pd.to_datetime(frame[name], utc=True)
         return frame

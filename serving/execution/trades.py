@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from serving.execution.events import OrderEvent
 from serving.execution.intents import (
@@ -19,33 +19,42 @@ from serving.execution.intents import (
     intent_state_of,
     order_state_of,
 )
+from serving.execution.records import OrderRecord
 from serving.execution.store import IntentJournal
 from serving.journal import JournalWrites
 from serving.ports import Broker
 
 
-def planned_order(row: Mapping[str, Any]) -> PlannedOrder:
+def planned_order(order: OrderRecord) -> PlannedOrder:
     """The order an ``intent_orders`` row describes."""
     return PlannedOrder(
-        intent_id=row["intent_id"],
-        seq=int(row["seq"]),
-        symbol=row["symbol"],
-        magic=int(row["magic"]),
-        buy=row["side"] > 0,
-        volume=float(row["volume"]),
-        position=int(row["position"]),
-        comment=row["comment"],
+        intent_id=order.intent_id,
+        seq=int(order.seq),
+        symbol=order.symbol,
+        magic=int(order.magic),
+        buy=order.side > 0,
+        volume=float(order.volume),
+        position=int(order.position),
+        comment=order.comment,
     )
 
 
-def intent_totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+class IntentTotals(TypedDict):
+    """The columns of an intent that its orders decide (``intent_totals``)."""
+
+    state: str
+    filled_volume: float
+    remainder_volume: float
+
+
+def intent_totals(orders: Iterable[OrderRecord]) -> IntentTotals:
     """An intent's state, filled lots and partial remainder from its order rows."""
-    rows = list(rows)
-    held = [row for row in rows if row["state"] in HELD_ORDER_STATES]
-    filled = round(sum(row["side"] * row["filled_volume"] for row in held), 8)
-    undone = round(sum(row["side"] * row["volume"] for row in held) - filled, 8)
+    orders = list(orders)
+    held = [order for order in orders if order.state in HELD_ORDER_STATES]
+    filled = round(sum(order.side * order.filled_volume for order in held), 8)
+    undone = round(sum(order.side * order.volume for order in held) - filled, 8)
     return {
-        "state": intent_state_of(row["state"] for row in rows).value,
+        "state": intent_state_of(order.state for order in orders).value,
         "filled_volume": filled,
         "remainder_volume": undone,
     }
@@ -78,7 +87,7 @@ class Trade:
 
     target: Target
     orders: list[PlannedOrder] = field(default_factory=list)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, OrderRecord] = field(default_factory=dict)
     rejected: OrderEvent | None = None
 
 
@@ -129,8 +138,10 @@ class TradeLog:
             "request": event.request,
             "reason": event.message,
         }
-        self.trade.rows[order.key].update(answer)
-        self.store.add_order_update(self.writes, order.key, at=self.now(), **answer)
+        rows = self.trade.rows
+        rows[order.key] = self.store.update_order(
+            self.writes, rows[order.key], at=self.now(), **answer
+        )
 
 
 def order_fields(order: PlannedOrder) -> dict[str, Any]:

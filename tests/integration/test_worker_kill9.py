@@ -37,6 +37,7 @@ import pytest
 
 from serving.execution.intents import OPEN_ORDER_STATES
 from serving.execution.reconciler import compare_books, terminal_book
+from serving.execution.records import OrderRecord
 from serving.execution.store import IntentJournal
 from serving.journal import Journal
 from serving.mt5 import constants as mt5
@@ -171,7 +172,7 @@ class Evidence:
     """What the log, the journal and the terminal say once the last worker is done."""
 
     sends: list[dict[str, Any]]  # the send log, each send with its answer
-    orders: dict[str, dict[str, Any]]  # the journal's order rows by comment
+    orders: dict[str, OrderRecord]  # the journal's order rows by comment
     intents: pd.DataFrame  # the journal's intents by id
     decisions: pd.DataFrame
     expected_book: dict[tuple[str, int], float]  # what the journal says is held
@@ -187,7 +188,7 @@ class Evidence:
         try:
             return cls(
                 sends=read_send_log(send_log),
-                orders={row["comment"]: row for row in store.orders()},
+                orders={row.comment: row for row in store.orders()},
                 intents=store.read_intents().set_index("intent_id"),
                 decisions=journal.read_decisions(),
                 expected_book=store.expected_book(),
@@ -236,11 +237,11 @@ def assert_journal_and_terminal_agree(evidence: Evidence) -> None:
     and magic is what the journal's orders, and its intents, say was filled."""
     for s in evidence.sends:
         row, answer = evidence.orders[s["comment"]], s["answer"]
-        assert (row["state"], row["ticket"], row["deal"], row["filled_volume"]) == (
+        assert (row.state, row.ticket, row.deal, row.filled_volume) == (
             "filled", answer["order"], answer["deal"], answer["volume"]
         ), s  # fmt: skip
-        assert (row["volume"], row["position"]) == (s["volume"], s["position"]), s
-    still_open = [key for key, row in evidence.orders.items() if row["state"] in OPEN_ORDER_STATES]
+        assert (row.volume, row.position) == (s["volume"], s["position"]), s
+    still_open = [key for key, row in evidence.orders.items() if row.state in OPEN_ORDER_STATES]
     assert still_open == []
     assert sorted(d.order for d in evidence.deals) == sorted(
         s["answer"]["order"] for s in evidence.sends
@@ -277,12 +278,12 @@ def assert_injected_kills_hit(
         mark = markers[pid]
         if kill.point == "before_send":  # committed, never sent: proven absent at restart
             assert mark["comment"] not in sent
-            assert evidence.orders[mark["comment"]]["state"] == "absent"
+            assert evidence.orders[mark["comment"]].state == "absent"
         elif kill.point == "after_answer":  # sent, answer lost: found on the terminal
             assert (sent[mark["comment"]]["pid"], sent[mark["comment"]]["answer"]["deal"]) == (
                 pid, mark["deal"]
             )  # fmt: skip
-            assert evidence.orders[mark["comment"]]["matched_by"] != "answer"
+            assert evidence.orders[mark["comment"]].matched_by != "answer"
         else:  # intent committed, no order row: abandoned, then executed by a later process
             assert mark["intents"]  # one; several if a bar's intents are committed together
             for intent_id in mark["intents"]:
@@ -335,8 +336,8 @@ def test_a_worker_killed_anywhere_sends_only_committed_intents_each_once(tmp_pat
     assert_journal_and_terminal_agree(evidence)
     assert_every_bar_decided(evidence)
     assert_injected_kills_hit(evidence, injected, workers.markers)
-    recovered = sum(r["matched_by"] not in ("answer", "") for r in evidence.orders.values())
-    absent = sum(r["state"] == "absent" for r in evidence.orders.values())
+    recovered = sum(r.matched_by not in ("answer", "") for r in evidence.orders.values())
+    absent = sum(r.state == "absent" for r in evidence.orders.values())
     print(
         f"{len(evidence.sends)} orders from {len({s['pid'] for s in evidence.sends})} of "
         f"{len(workers.logs)} processes; {recovered} found on the terminal by a restart, "

@@ -89,9 +89,9 @@ class WatchedTerminal(SimTerminal):
     seen: list[tuple[str | None, str | None]]
 
     def order_send(self, request: Any) -> Any:
-        key = next(r for r in self.store.orders() if r["comment"] == request["comment"])
-        intent = self.store.intent(key["intent_id"])
-        self.seen.append((intent and intent["state"], key["state"]))
+        key = next(r for r in self.store.orders() if r.comment == request["comment"])
+        intent = self.store.intent(key.intent_id)
+        self.seen.append((intent and intent.state, key.state))
         return super().order_send(request)
 
 
@@ -121,12 +121,12 @@ def test_a_kill_between_intent_and_send_leaves_no_order_and_the_retry_sends_once
     restarted = Process(term, _url(tmp_path))
     report = restarted.executor.start_up({MAGIC})
     assert report.agreed and restarted.executor.refusing is None
-    assert restarted.store.orders(intent_id="i1")[0]["state"] == "absent"
+    assert restarted.store.orders(intent_id="i1")[0].state == "absent"
     (event,) = restarted.trade("EURUSD", 0.3, "i1")  # the same bar, decided again
     assert event.order_key == "i1.1" and event.comment == "ti1.1"
     (deal,) = _deals(term)
     assert deal.comment == "ti1.1"
-    assert restarted.store.intent("i1")["state"] == "filled"
+    assert restarted.store.intent("i1").state == "filled"
 
 
 def test_a_kill_between_send_and_journal_is_recovered_and_never_resent(tmp_path: Path) -> None:
@@ -135,10 +135,10 @@ def test_a_kill_between_send_and_journal_is_recovered_and_never_resent(tmp_path:
         Process(term, _url(tmp_path), crash=crash_at("answered")).trade("EURUSD", 0.3, "i1")
     assert len(_deals(term)) == 1
     restarted = Process(term, _url(tmp_path))
-    assert restarted.store.orders()[0]["state"] == "sent"
+    assert restarted.store.orders()[0].state == "sent"
     assert restarted.executor.start_up({MAGIC}).agreed
     (row,) = restarted.store.orders()
-    assert (row["state"], row["matched_by"], row["filled_volume"]) == ("filled", "comment", 0.3)
+    assert (row.state, row.matched_by, row.filled_volume) == ("filled", "comment", 0.3)
     events = restarted.journal.read_order_events()
     assert list(events["state"]) == ["filled_reconciled"]
     assert restarted.trade("EURUSD", 0.3, "i1") == []
@@ -154,11 +154,11 @@ def test_a_kill_after_the_bars_commit_before_any_send_is_proven_absent_and_sent_
         Process(term, _url(tmp_path), crash=crash_at("intent")).trade("EURUSD", 0.3, "i1")
     assert _deals(term) == ()
     restarted = Process(term, _url(tmp_path))
-    assert restarted.store.intent("i1")["state"] == "intended"
-    assert restarted.store.orders(intent_id="i1")[0]["state"] == "sent"  # maybe sent
+    assert restarted.store.intent("i1").state == "intended"
+    assert restarted.store.orders(intent_id="i1")[0].state == "sent"  # maybe sent
     report = restarted.executor.start_up({MAGIC})
     assert report.agreed and report.abandoned == ()
-    assert restarted.store.orders(intent_id="i1")[0]["state"] == "absent"
+    assert restarted.store.orders(intent_id="i1")[0].state == "absent"
     (event,) = restarted.trade("EURUSD", 0.3, "i1")
     assert event.order_key == "i1.1" and len(_deals(term)) == 1
 
@@ -176,7 +176,7 @@ def test_an_intent_an_older_worker_left_without_orders_is_abandoned_at_restart(
     restarted = Process(term, _url(tmp_path))
     report = restarted.executor.start_up({MAGIC})
     assert report.agreed and report.abandoned == ("i1",)
-    assert restarted.store.intent("i1")["state"] == "abandoned"
+    assert restarted.store.intent("i1").state == "abandoned"
     assert len(restarted.trade("EURUSD", 0.3, "i1")) == 1 and len(_deals(term)) == 1
 
 
@@ -188,13 +188,13 @@ def test_an_intent_left_intended_after_its_orders_had_an_outcome_is_settled_at_r
     term = _term()
     proc = Process(term, _url(tmp_path))
     proc.trade("EURUSD", 0.3, "i1")
-    at = proc.store.intent("i1")["updated_at"]
+    at = proc.store.intent("i1").updated_at
     proc.store.write_intent(intent_id="i1", at=at, state="intended", filled_volume=0.0)
     restarted = Process(term, _url(tmp_path))
     assert restarted.executor.start_up({MAGIC}).agreed
     assert restarted.trade("EURUSD", 0.3, "i1") == []  # the same bar again: reached already
     intent = restarted.store.intent("i1")
-    assert (intent["state"], intent["filled_volume"]) == ("filled", 0.3)
+    assert (intent.state, intent.filled_volume) == ("filled", 0.3)
     assert len(_deals(term)) == 1
 
 
@@ -203,14 +203,14 @@ def test_an_unresolved_order_blocks_its_symbol_until_the_terminal_answers(tmp_pa
     proc = Process(term, _url(tmp_path))
     term.inject("disconnect_placed")
     (event,) = proc.trade("EURUSD", 0.3, "i1")
-    assert event.state == "unknown" and proc.store.orders()[0]["state"] == "unknown"
+    assert event.state == "unknown" and proc.store.orders()[0].state == "unknown"
     assert proc.trade("EURUSD", 0.5, "i2") == []  # still offline: blocked, nothing sent
     blocked = proc.store.intent("i2")
-    assert blocked["state"] == "blocked" and "i1.0" in blocked["reason"]
+    assert blocked.state == "blocked" and "i1.0" in blocked.reason
     term.initialize()
     (more,) = proc.trade("EURUSD", 0.5, "i3")
     assert more.volume == pytest.approx(0.2)  # i1 was found filled: only the difference
-    assert proc.store.orders(intent_id="i1")[0]["state"] == "filled"
+    assert proc.store.orders(intent_id="i1")[0].state == "filled"
     assert [d.volume for d in _deals(term)] == [0.3, 0.2]
 
 
@@ -227,7 +227,7 @@ def test_start_up_refuses_on_a_disagreement_says_why_and_adoption_clears_it(
         "the terminal holds +0.3 (positions and pending orders)"
     )
     assert proc.trade("EURUSD", 0.5, "i1") == []
-    assert proc.store.intent("i1")["state"] == "refused" and len(_deals(term)) == 1
+    assert proc.store.intent("i1").state == "refused" and len(_deals(term)) == 1
     assert proc.executor.adopt_terminal_state(by="ops@desk", note="manual test trade").agreed
     adopted = proc.store.read_intents().query("role == 'adopt'")
     assert len(adopted) == 1 and "ops@desk" in adopted["reason"].iloc[0]
@@ -264,14 +264,14 @@ def test_pending_orders_are_followed_until_their_deal_is_journaled(tmp_path: Pat
     term = _term(costs=CostModel(latency_bars=1))
     proc = Process(term, _url(tmp_path))
     (event,) = proc.trade("EURUSD", 0.3, "i1")
-    assert event.state == "pending" and proc.store.intent("i1")["state"] == "pending"
+    assert event.state == "pending" and proc.store.intent("i1").state == "pending"
     assert proc.executor.start_up({MAGIC}).agreed  # pending counts on both sides
     term.advance()
     assert proc.trade("EURUSD", 0.3, "i2") == []
     (row,) = proc.store.orders(intent_id="i1")
-    assert (row["state"], row["filled_volume"], row["deal"] > 0) == ("filled", 0.3, True)
+    assert (row.state, row.filled_volume, row.deal > 0) == ("filled", 0.3, True)
     assert list(proc.journal.read_order_events()["state"]) == ["filled_reconciled"]
-    assert proc.store.intent("i1")["state"] == "filled"
+    assert proc.store.intent("i1").state == "filled"
 
 
 def test_a_partial_fills_remainder_is_tracked_on_the_intent(tmp_path: Path) -> None:
@@ -280,7 +280,7 @@ def test_a_partial_fills_remainder_is_tracked_on_the_intent(tmp_path: Path) -> N
     term.inject("partial")
     proc.trade("EURUSD", -0.5, "i1")
     intent = proc.store.intent("i1")
-    assert (intent["state"], intent["filled_volume"], intent["remainder_volume"]) == (
+    assert (intent.state, intent.filled_volume, intent.remainder_volume) == (
         "partial", -0.25, -0.25,
     )  # fmt: skip
     assert proc.executor.start_up({MAGIC}).agreed
@@ -303,7 +303,7 @@ def test_a_placed_order_cancelled_at_fill_time_is_rejected_not_held(tmp_path: Pa
     term.advance()
     report = proc.executor.start_up({MAGIC})
     (row,) = proc.store.orders(intent_id="i2")
-    assert row["state"] == "rejected" and row["filled_volume"] == 0.0
+    assert row.state == "rejected" and row.filled_volume == 0.0
     assert not report.agreed and "expects +0.3 lots, the terminal holds +0" in report.reasons[0]
 
 
@@ -317,7 +317,7 @@ def test_a_restart_after_a_partial_fill_does_not_chase_the_rest_under_the_same_i
     restarted = Process(term, _url(tmp_path))
     assert restarted.executor.start_up({MAGIC}).agreed
     assert restarted.trade("EURUSD", 0.5, "i1") == []  # the same bar again: once per intent
-    assert restarted.store.intent("i1")["remainder_volume"] == pytest.approx(0.25)
+    assert restarted.store.intent("i1").remainder_volume == pytest.approx(0.25)
     (rest,) = restarted.trade("EURUSD", 0.5, "i2")  # the next bar's intent closes the gap
     assert rest.volume == pytest.approx(0.25) and len(_deals(term)) == 2
 
@@ -347,9 +347,9 @@ def test_a_worker_killed_mid_order_restarts_and_trades_each_order_once(
     assert len({d.comment for d in deals}) == len(deals) > 3
     rows = IntentJournal(second.journal, second.account).orders()
     assert second.account == "5000001@Tate-SimReplay"
-    held = {r["ticket"] for r in rows if r["state"] in ("filled", "partial")}
+    held = {r.ticket for r in rows if r.state in ("filled", "partial")}
     assert held == {d.order for d in deals}
-    assert {r["state"] for r in rows} <= {"filled", "absent"}
+    assert {r.state for r in rows} <= {"filled", "absent"}
 
 
 def test_another_accounts_orders_are_neither_reconciled_nor_in_its_book(tmp_path: Path) -> None:
@@ -366,11 +366,11 @@ def test_another_accounts_orders_are_neither_reconciled_nor_in_its_book(tmp_path
     assert b.store.orders() == [] and b.store.expected_book() == {}
     (event,) = b.trade("EURUSD", 0.2, "b1")
     assert event.volume == pytest.approx(0.2) and b.store.intent("a1") is None
-    assert a.store.orders(intent_id="a2")[0]["state"] == "sent"  # untouched by account 2
+    assert a.store.orders(intent_id="a2")[0].state == "sent"  # untouched by account 2
     again = Process(first, _url(tmp_path), account="1@sim")
     assert again.executor.start_up({MAGIC}).agreed
-    assert again.store.orders(intent_id="a2")[0]["state"] == "filled"
-    assert {row["account"] for row in again.store.orders()} == {"1@sim"}
+    assert again.store.orders(intent_id="a2")[0].state == "filled"
+    assert {row.account for row in again.store.orders()} == {"1@sim"}
     events = again.journal.read_order_events(account="1@sim")
     assert events["state"].tolist() == ["filled_reconciled"]
 
@@ -416,7 +416,7 @@ def test_a_kill_after_a_bars_commit_sends_each_of_its_orders_once_after_restart(
     assert _deals(term) == ()
     restarted = Process(term, _url(tmp_path))
     assert restarted.executor.start_up({MAGIC}).agreed
-    assert {r["state"] for r in restarted.store.orders()} == {"absent"}
+    assert {r.state for r in restarted.store.orders()} == {"absent"}
     restarted.executor.trade(targets)  # the same bar decided again (brokers are the same kind)
     restarted.executor.trade(targets)  # and once more: nothing twice
     assert sorted(d.comment for d in _deals(term)) == ["ti1.1", "ti2.1"]
@@ -432,15 +432,15 @@ def test_orders_a_bar_withholds_or_that_follow_an_unknown_one_are_journaled_neve
     (event,) = proc.trade("EURUSD", -0.2, "i2")  # a reversal: close 0.3, then open 0.2
     assert event.state == "unknown"
     close, opening = proc.store.orders(intent_id="i2")
-    assert (close["state"], opening["state"]) == ("unknown", "absent")
-    assert opening["matched_by"] == "unsent" and "i2.0 ended unknown" in opening["reason"]
-    assert proc.store.intent("i2")["state"] == "unknown"
+    assert (close.state, opening.state) == ("unknown", "absent")
+    assert opening.matched_by == "unsent" and "i2.0 ended unknown" in opening.reason
+    assert proc.store.intent("i2").state == "unknown"
     term.initialize()
     target = Target(proc.broker, "USDJPY", 0.2, "i3", "champion", 0)
     assert proc.executor.trade([target], withhold=lambda: "order_errors: 10027") == []
     (row,) = proc.store.orders(intent_id="i3")
-    assert row["state"] == "absent" and row["reason"] == "not sent: order_errors: 10027"
-    assert proc.store.intent("i3")["state"] == "absent"
+    assert row.state == "absent" and row.reason == "not sent: order_errors: 10027"
+    assert proc.store.intent("i3").state == "absent"
     assert [d.comment for d in _deals(term)] == ["ti1.0", "ti2.0"]  # the close did deal
 
 
@@ -467,8 +467,8 @@ def test_answers_lost_with_their_commit_are_reconciled_before_the_symbol_trades_
     proc.journal.lose = 2  # the answers' commit
     with pytest.raises(OSError, match="disk full"):
         proc.trade("EURUSD", 0.3, "i1")
-    assert len(_deals(term)) == 1 and proc.store.orders()[0]["state"] == "sent"
+    assert len(_deals(term)) == 1 and proc.store.orders()[0].state == "sent"
     assert proc.trade("EURUSD", 0.3, "i2") == []  # the same process: found, held, not doubled
     (row,) = proc.store.orders(intent_id="i1")
-    assert (row["state"], row["matched_by"]) == ("filled", "comment")
+    assert (row.state, row.matched_by) == ("filled", "comment")
     assert len(_deals(term)) == 1

@@ -161,26 +161,26 @@ def check_run(
     assert len(ours) == len(deals)
 
     # no order is left open: every one is known filled, partial, rejected or absent
-    assert {r["state"] for r in rows} <= {*HELD, "rejected", "absent"}, rows
+    assert {r.state for r in rows} <= {*HELD, "rejected", "absent"}, rows
     # every deal is explained by exactly one journaled order, and each order has one deal
-    by_ticket = {r["ticket"]: r for r in rows if r["state"] in HELD}
-    assert len(by_ticket) == sum(r["state"] in HELD for r in rows)
+    by_ticket = {r.ticket: r for r in rows if r.state in HELD}
+    assert len(by_ticket) == sum(r.state in HELD for r in rows)
     assert {d.order for d in ours} == set(by_ticket)
     assert all(n == 1 for n in Counter(d.order for d in ours).values())
     for d in ours:
         row = by_ticket[d.order]
-        assert abs(d.volume - row["filled_volume"]) < 1e-9 and row["side"] == (
+        assert abs(d.volume - row.filled_volume) < 1e-9 and row.side == (
             1 if d.type == mt5.DEAL_TYPE_BUY else -1
         )
     if not rewrite:  # the comment hint is intact: at most one deal per order key
         assert all(n == 1 for n in Counter(d.comment for d in ours).values())
-        assert {d.comment for d in ours} == {r["comment"] for r in rows if r["state"] in HELD}
+        assert {d.comment for d in ours} == {r.comment for r in rows if r.state in HELD}
     # intents with nothing held made no deal; each intent deals once per order it holds
-    per_intent = Counter(by_ticket[d.order]["intent_id"] for d in ours)
+    per_intent = Counter(by_ticket[d.order].intent_id for d in ours)
     if mode == "netting":  # one order per intent there: exactly one deal per intent at most
         assert all(n == 1 for n in per_intent.values()), per_intent
     for intent in store.read_intents().itertuples():
-        held = [r for r in rows if r["intent_id"] == intent.intent_id and r["state"] in HELD]
+        held = [r for r in rows if r.intent_id == intent.intent_id and r.state in HELD]
         assert per_intent.get(intent.intent_id, 0) == len(held)
     # the journal's book is the terminal's
     held_lots, _ = terminal_book(term.positions_get(), term.orders_get(), {MAGIC})

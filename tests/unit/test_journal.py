@@ -173,7 +173,7 @@ def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(tmp_pa
         if exists:
             store.add_order_update(writes, "i1.0", at=BAR, state="filled", ticket=5)
         else:
-            store.add_order(writes, store.order_row(
+            store.add_order(writes, store.new_order(
                 "i1.0", at=BAR, intent_id="i1", seq=0, symbol="EURUSD", magic=7, side=1,
                 volume=0.1, comment="i1", state="sent",
             ))  # fmt: skip
@@ -183,5 +183,5 @@ def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(tmp_pa
         )  # fmt: skip
         journal.commit(writes)
     assert executed == []
-    assert store.orders()[0]["state"] == "filled" and store.intent("i1") is not None
+    assert store.orders()[0].state == "filled" and store.intent("i1") is not None
     assert len(journal.read_decisions()) == 2 and len(journal.read_order_events()) == 2
