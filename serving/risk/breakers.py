@@ -18,11 +18,13 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+_TRIPPED: Callable[[Breaker], bool] = attrgetter("tripped")
 
 Now = Callable[[], datetime]
 """The clock a breaker reads (``Clock.now``)."""
@@ -238,7 +240,9 @@ class BreakerBoard:
 
     @property
     def tripped(self) -> bool:
-        return any(b.tripped for b in self)
+        """Whether any breaker is tripped (asked for every decision and every order: ``map``
+        of an attrgetter, no generator frame)."""
+        return any(map(_TRIPPED, self._breakers.values()))
 
     def reasons(self) -> dict[str, str]:
         """Why each tripped breaker tripped."""
