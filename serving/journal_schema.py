@@ -38,7 +38,7 @@ decisions = Table(
     metadata,
     Column("decision_id", String(32), primary_key=True),
     Column("bar_time", DateTime(timezone=True), nullable=False, index=True),
-    Column("symbol", String(32), nullable=False, index=True),
+    Column("symbol", String(32), nullable=False),  # no index: nothing reads by it
     Column("role", String(16), nullable=False),
     Column("model_name", String(128), nullable=False),
     Column("model_version", String(32), nullable=False),
@@ -56,7 +56,7 @@ order_events = Table(
     "order_events",
     metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("intent_id", String(64), nullable=False, index=True),
+    Column("intent_id", String(64), nullable=False),  # indexed after the account, below
     Column("ticket", Integer, nullable=False),
     Column("request", JSON, nullable=False),
     Column("retcode", Integer, nullable=True),

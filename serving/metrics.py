@@ -12,7 +12,7 @@ currency), ``_total`` for counters; ``_info`` gauges carry their facts in labels
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -44,6 +44,8 @@ class WorkerMetrics:
         self._decision_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._versions: dict[str, str] | None = None
         self.latency_slo_seconds = LATENCY_SLO_SECONDS  # a decision over it is a bad SLO event
+        self._breaker_states: dict[str, bool] | None = None
+        self._book_children: dict[tuple[str, tuple[str, ...]], tuple[list[Any], Any, Any]] = {}
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -194,16 +196,32 @@ class WorkerMetrics:
                 self._load_failures_seen[(role, version)] = count
 
     def set_breakers(self, states: Mapping[str, bool]) -> None:
+        """One gauge per breaker, 1 while tripped. Called every bar: set only on a change
+        (nothing else writes these gauges)."""
+        if states == self._breaker_states:
+            return
+        self._breaker_states = dict(states)
         for name, tripped in states.items():
             self._child(self.circuit_breaker_tripped, name).set(1 if tripped else 0)
 
-    def set_book(self, books: Mapping[str, RoleBook], symbols: Iterable[str]) -> None:
-        """Every role's lots per symbol (0 when flat, so a closed position reads 0) and PnL."""
+    def set_book(self, books: Mapping[str, RoleBook], symbols: Sequence[str]) -> None:
+        """Every role's lots per symbol (0 when flat, so a closed position reads 0) and PnL.
+        Called every bar: a role's children are looked up once for its symbols."""
+        symbols = tuple(symbols)
         for role, book in books.items():
-            for symbol in symbols:
-                self._child(self.position_volume, role, symbol).set(book.volumes.get(symbol, 0.0))
-            self._child(self.pnl, role, "floating").set(book.floating)
-            self._child(self.pnl, role, "realised_today").set(book.realised)
+            children = self._book_children.get((role, symbols))
+            if children is None:
+                children = self._book_children[(role, symbols)] = (
+                    [self._child(self.position_volume, role, s) for s in symbols],
+                    self._child(self.pnl, role, "floating"),
+                    self._child(self.pnl, role, "realised_today"),
+                )
+            volumes, floating, realised = children
+            held = book.volumes
+            for symbol, child in zip(symbols, volumes, strict=True):
+                child.set(held.get(symbol, 0.0))
+            floating.set(book.floating)
+            realised.set(book.realised)
 
     def set_versions(self, versions: dict[str, str]) -> None:
         """Expose which version serves each role; stale role/version pairs are dropped.

@@ -18,6 +18,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from models.slo import LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
 
 logger = logging.getLogger(__name__)
+_TRIPPED: Callable[[Breaker], bool] = attrgetter("tripped")
 
 Now = Callable[[], datetime]
 """The clock a breaker reads (``Clock.now``)."""
@@ -240,7 +242,9 @@ class BreakerBoard:
 
     @property
     def tripped(self) -> bool:
-        return any(b.tripped for b in self)
+        """Whether any breaker is tripped (asked for every decision and every order: ``map``
+        of an attrgetter, no generator frame)."""
+        return any(map(_TRIPPED, self._breakers.values()))
 
     def reasons(self) -> dict[str, str]:
         """Why each tripped breaker tripped."""

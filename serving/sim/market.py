@@ -54,6 +54,9 @@ class Replay:
     terminal asks per call is then a list look-up, and a quote is computed once per bar.
     """
 
+    cursor: int
+    now: int
+
     def __init__(self, bars: Mapping[str, pd.DataFrame], start: int | datetime = 0) -> None:
         self.rates = {s: to_rates(df) for s, df in bars.items()}
         # the same memory as rows of bytes: copying a slice of those is a plain memcpy, about
@@ -74,48 +77,40 @@ class Replay:
             last = np.searchsorted(rates["time"], self.timeline, side="right") - 1
             forming = (last >= 0) & (rates["time"][np.maximum(last, 0)] == self.timeline)
             self._last[symbol], self._open[symbol] = last.tolist(), forming.tolist()
+        self._move_to(cursor)
+
+    def _move_to(self, cursor: int) -> None:
+        """Put the forming bar at ``cursor``. ``cursor`` (index into the timeline of the bar
+        forming now) and ``now`` (its open time, epoch s) are plain attributes, read many times
+        per bar: read them, never set them."""
         self.cursor = cursor
-
-    @property
-    def cursor(self) -> int:
-        """Index into the timeline of the bar forming now."""
-        return self._cursor
-
-    @cursor.setter
-    def cursor(self, value: int) -> None:
-        self._cursor = value
-        self._now = int(self.timeline[value])
+        self.now = int(self.timeline[cursor])
         self._prices: dict[str, tuple[float, int]] = {}
-
-    @property
-    def now(self) -> int:
-        """Open time (epoch s) of the bar forming now."""
-        return self._now
 
     def advance(self) -> bool:
         """Close the forming bar and open the next one; False when the replay is over."""
-        if self._cursor + 1 >= len(self.timeline):
+        if self.cursor + 1 >= len(self.timeline):
             return False
-        self.cursor = self._cursor + 1
+        self._move_to(self.cursor + 1)
         return True
 
     def last_index(self, symbol: str) -> int:
         """Index of the symbol's latest bar at or before now (-1 before its first bar)."""
-        return self._last[symbol][self._cursor]
+        return self._last[symbol][self.cursor]
 
     def is_open(self, symbol: str) -> bool:
         """A symbol trades now when it has a bar forming now (no bar: weekend, delisted)."""
-        return self._open[symbol][self._cursor]
+        return self._open[symbol][self.cursor]
 
     def shown(self, symbol: str, lo: int, hi: int) -> np.ndarray:
         """Bars ``lo`` to ``hi - 1`` (``>= 0``) of those visible now, as a fresh array, the
         forming one reduced to its opening tick: ``visible(symbol)[lo:hi]`` without copying
         the whole history first."""
-        k = self._last[symbol][self._cursor]
+        k = self._last[symbol][self.cursor]
         lo, hi = min(lo, k + 1), min(hi, k + 1)
         rates = np.empty(max(hi - lo, 0), dtype=RATES_DTYPE)
         rates.view(np.uint8)[:] = self._bytes[symbol][lo:hi].reshape(-1)
-        if lo <= k < hi and self._open[symbol][self._cursor]:
+        if lo <= k < hi and self._open[symbol][self.cursor]:
             row = rates[k - lo]
             row["high"] = row["low"] = row["close"] = row["open"]
             row["tick_volume"], row["real_volume"] = 1, 0
@@ -123,15 +118,20 @@ class Replay:
 
     def visible_times(self, symbol: str) -> np.ndarray:
         """Open times of the bars visible now (a view: read it, do not write it)."""
-        return self.rates[symbol]["time"][: self._last[symbol][self._cursor] + 1]
+        return self.rates[symbol]["time"][: self._last[symbol][self.cursor] + 1]
 
     def visible(self, symbol: str) -> np.ndarray:
         """All bars up to now, the forming one reduced to its opening tick."""
-        return self.shown(symbol, 0, self._last[symbol][self._cursor] + 1)
+        return self.shown(symbol, 0, self._last[symbol][self.cursor] + 1)
+
+    def last_closed_index(self, symbol: str) -> int:
+        """Index of the symbol's last closed bar now (-1 before it has one)."""
+        cursor = self.cursor
+        return self._last[symbol][cursor] - (1 if self._open[symbol][cursor] else 0)
 
     def last_closed(self, symbol: str) -> np.void | None:
         """The symbol's last closed bar now (None before it has one)."""
-        k = self.last_index(symbol) - (1 if self.is_open(symbol) else 0)
+        k = self.last_closed_index(symbol)
         return self.rates[symbol][k] if k >= 0 else None
 
     def price(self, symbol: str) -> tuple[float, int]:

@@ -168,9 +168,10 @@ class SimTerminal:
     # -- market data ---------------------------------------------------------------------
     def _bar(self) -> BarQuotes:
         """The quotes of the bar now (a new bar, or a shadow's new market, starts afresh)."""
-        quotes = self._quotes
-        if not quotes.shows(self._replay):
-            quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
+        quotes, replay = self._quotes, self._replay
+        if quotes.cursor != replay.cursor or quotes.replay is not replay:  # asked ~70× a bar
+            slips = quotes.slips if quotes.replay is replay else None
+            quotes = BarQuotes(replay, self.specs, self.currency, self.leverage, self.costs, slips)
             self._quotes = quotes
         return quotes
 

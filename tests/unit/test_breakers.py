@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.drift import psi
 from serving.risk.breakers import (
     BreakerBoard,
     BreakerEvent,
@@ -17,7 +18,7 @@ from serving.risk.breakers import (
     LatencyBreaker,
 )
 from serving.risk.daily_loss import DailyLossBreaker, day_start, trading_day
-from serving.risk.drift import DriftBreaker
+from serving.risk.drift import DriftBreaker, ReferenceBins, compress_reference
 from serving.risk.stale_bars import StaleBarBreaker
 
 HOUR = timedelta(hours=1)
@@ -124,6 +125,25 @@ def test_drift_breaker_trips_on_a_shifted_feature_against_its_reference() -> Non
         drift.observe(value)
     assert drift.evaluate() > 0.25 and drift.tripped
     assert (drift.reason or "").startswith("PSI of ret_1 = ")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reference=st.lists(st.floats(-5, 5), min_size=1, max_size=300),
+    current=st.lists(st.floats(-6, 6) | st.just(float("nan")), max_size=200),
+    bins=st.integers(2, 12),
+    step=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_the_breakers_kept_reference_bins_score_exactly_what_psi_scores(
+    reference: list[float], current: list[float], bins: int, step: float
+) -> None:
+    """Coarse grids (``step``) make ties and collapsed decile edges common."""
+    ref = np.asarray(reference) if step == 0 else np.round(np.asarray(reference) / step) * step
+    kept = compress_reference(ref)
+    window = np.asarray(current, dtype=np.float64)
+    expected = psi(kept, window, bins=bins)
+    score = ReferenceBins(kept, bins).score(window)
+    assert score == expected or (np.isnan(score) and np.isnan(expected))
 
 
 def test_drift_breaker_without_a_reference_warms_up_on_the_first_window() -> None:
