@@ -136,7 +136,7 @@ def _differs(a: np.ndarray, b: np.ndarray, config: LookaheadConfig) -> np.ndarra
     """Elementwise: the two values are not the same (NaN equals only NaN)."""
     with np.errstate(invalid="ignore"):
         close = np.isclose(a, b, rtol=config.rtol, atol=config.atol, equal_nan=True)
-    return np.logical_not(close)
+    return np.asarray(np.logical_not(close), dtype=np.bool_)
 
 
 def _sample(lo: int, hi: int, count: int) -> np.ndarray:

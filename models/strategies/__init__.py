@@ -7,19 +7,13 @@ argument.
 
 from __future__ import annotations
 
+from models.errors import UnknownStrategyError
 from models.strategies.lgbm_momentum import STRATEGY as LGBM_MOMENTUM
 from models.strategy import Strategy
 
 DEFAULT_STRATEGY = LGBM_MOMENTUM.name
 
 STRATEGIES: dict[str, Strategy] = {LGBM_MOMENTUM.name: LGBM_MOMENTUM}
-
-
-class UnknownStrategyError(ValueError):
-    """A strategy name that no shipped strategy has.
-
-    Operator action: pass one of the names the message lists (`tate lookahead --help`).
-    """
 
 
 def strategy_named(name: str) -> Strategy:
