@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from models.errors import UnknownStrategyError
 from models.strategies.lgbm_momentum import STRATEGY as LGBM_MOMENTUM
+from models.strategies.sk_logistic import STRATEGY as SK_LOGISTIC
 from models.strategy import Strategy
 
 DEFAULT_STRATEGY = LGBM_MOMENTUM.name
 
-STRATEGIES: dict[str, Strategy] = {LGBM_MOMENTUM.name: LGBM_MOMENTUM}
+STRATEGIES: dict[str, Strategy] = {
+    LGBM_MOMENTUM.name: LGBM_MOMENTUM,
+    SK_LOGISTIC.name: SK_LOGISTIC,
+}
 
 
 def strategy_named(name: str) -> Strategy:
