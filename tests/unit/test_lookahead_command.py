@@ -79,3 +79,16 @@ def test_an_unknown_strategy_is_bad_input_naming_the_shipped_ones(home: Path) ->
     assert result.exit_code == 2
     assert "unknown strategy 'nope'" in result.output
     assert "lgbm_momentum" in result.output
+
+
+def test_train_with_an_unknown_strategy_is_bad_input_before_the_flow_starts(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import train_flow
+
+    called: list[object] = []
+    monkeypatch.setattr(train_flow, "retrain", lambda **kwargs: called.append(kwargs))
+    result = CliRunner().invoke(app, ["train", "--strategy", "nope"])
+    assert result.exit_code == 2
+    assert "unknown strategy 'nope'" in result.output
+    assert called == []
