@@ -1,18 +1,20 @@
 """The scikit-learn family end to end, as `tate train --strategy sk_logistic` and `tate serve`
 run it: checked for look-ahead, trained, registered under its own model name, signed, judged
 by the promotion gate, then loaded (digest and signature verified) and traded on SimTerminal
-by the real worker from the registry named in `TATE_MODEL_NAME`."""
+by the real worker from the registry named in `TATE_MODEL_NAME`, and its drift reported."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
+from flows.drift_flow import drift_report
 from flows.serve import run_worker
 from flows.settings import TateSettings
 from flows.train_flow import retrain
@@ -68,3 +70,9 @@ def test_sk_logistic_is_trained_signed_gated_and_traded_from_the_registry(
     # the journal keeps the features decide() computed, one column each
     assert decisions[list(FEATURE_NAMES)].iloc[-1].notna().all()
     assert "24 closed bars on sim" in summary
+
+    # drift reads the family's journaled features against its training features, as for any
+    drift = drift_report()
+    table = pd.read_csv(drift["table"], index_col=0)
+    assert sorted(table["feature"]) == sorted(FEATURE_NAMES)
+    assert table["psi"].notna().all()
