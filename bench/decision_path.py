@@ -107,6 +107,7 @@ NAMES_30: tuple[str, ...] = (
 )
 TREES = 200
 BASELINE = "Booster.predict(num_threads=1)"
+SK_BASELINE = "numpy logistic of one standardised row"
 MODEL_NAME = "bench-decision-path"
 SYMBOL = "EURUSD"
 MAGIC = 7100
@@ -540,6 +541,45 @@ def run_worker_probe(tracking_uri: str, bars: int, warmup: int, writes: int) -> 
     return result
 
 
+def time_sk_logistic(tmp: Path, bars: int) -> dict[str, tuple[float, float]]:
+    """The scikit-learn family's per-bar ``decide`` (window in, decision out) against a bare
+    numpy logistic of one preallocated standardised row, interleaved bar by bar.
+
+    The model is trained by the production training on the synthetic market, saved as the
+    models-from-code model a flow logs and loaded through ``mlflow.pyfunc.load_model``.
+    """
+    import dataclasses
+
+    import mlflow
+
+    from data_contracts.synthetic import generate_market
+    from models.strategies.sk_logistic import STRATEGY as SK_LOGISTIC
+    from models.train_config import TrainConfig
+    from models.training import run_training
+
+    market = generate_market(symbols=("EURUSD", "GBPUSD"), delisted=None, n_days=200)
+    config = dataclasses.replace(TrainConfig(), n_splits=2)
+    outcome = run_training(SK_LOGISTIC, market.bars, config, points=market.points)
+    kwargs = log_model_kwargs(SK_LOGISTIC, outcome.booster, outcome.model_config, tmp / "sk")
+    kwargs.pop("name")
+    mlflow.pyfunc.save_model(path=str(tmp / "sk-model"), **kwargs)
+    model = mlflow.pyfunc.load_model(str(tmp / "sk-model")).unwrap_python_model()
+    window = model.window
+    rates = generate_rates(bars + window, seed=3)
+    fit, row = model.fit, np.zeros(len(model.feature_names), dtype=np.float64)
+    clock = time.perf_counter_ns
+    path_ns, bare_ns = np.empty(bars, dtype=np.int64), np.empty(bars, dtype=np.int64)
+    for i in range(bars):
+        recent = rates[i : i + window]
+        t0 = clock()
+        model.decide(recent)
+        t1 = clock()
+        1.0 / (1.0 + np.exp(-(row @ fit.coef + fit.intercept)))
+        t2 = clock()
+        path_ns[i], bare_ns[i] = t1 - t0, t2 - t1
+    return {"path": percentiles(path_ns), "bare": percentiles(bare_ns)}
+
+
 def entry(
     name: str, figure: float, unit: str, baseline: str | None, base: float | None
 ) -> dict[str, Any]:
@@ -578,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained and registered 2 × {TREES}-tree models on {len(NAMES_30)} features "
               f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
         timed = run_worker_probe(uri, args.bars, args.warmup, args.writes)
+        sk = time_sk_logistic(tmp, min(args.bars, 5_000))
     components, pyfunc_p50 = timed["components"], timed["pyfunc"]
     journal, memory = timed["journal"], timed["memory"]
 
@@ -609,8 +650,14 @@ def main(argv: list[str] | None = None) -> int:
           f"(peak while importing {memory['imported'] / mib:.0f} MiB; RSS after imports "
           f"{before_load / mib:.0f} MiB, after loading both {after_load / mib:.0f} MiB)")  # fmt: skip
 
+    (sk50, sk99), (skb50, skb99) = sk["path"], sk["bare"]
+    print(f"sk_logistic decide: p50 {sk50 * us:.1f} µs  p99 {sk99 * us:.1f} µs  (bare numpy "
+          f"logistic of one row p50 {skb50 * us:.1f} µs  p99 {skb99 * us:.1f} µs)")  # fmt: skip
+
     if not args.no_write:
         for result in (
+            entry("decision_path_sk_logistic_p50", sk50, "seconds", SK_BASELINE, skb50),
+            entry("decision_path_sk_logistic_p99", sk99, "seconds", SK_BASELINE, skb99),
             entry("decision_path_p50", path50, "seconds", BASELINE, bare50),
             entry("decision_path_p99", path99, "seconds", BASELINE, bare99),
             entry("journal_write_p99", j99, "seconds", "sqlite3", r99),

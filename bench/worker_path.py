@@ -58,6 +58,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -116,6 +117,7 @@ class Trained:
         loaded = {}
         for version, (role, outcome) in enumerate(self.outcomes.items(), start=1):
             model = LgbmMomentumModel()
+            assert isinstance(outcome.booster, lgb.Booster)  # the LightGBM family's fit
             model.use_booster(outcome.booster, outcome.model_config)
             loaded[role] = LoadedModel(MODEL_NAME, str(version), role, model)
         return loaded

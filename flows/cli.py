@@ -252,6 +252,13 @@ def train(
     dask_address: Annotated[
         str | None, typer.Option(help="fit folds on this Dask scheduler, e.g. tcp://host:8786")
     ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="shipped strategy to train (default lgbm_momentum, as TATE_MODEL_NAME; "
+            "another registers as tate-<name>)"
+        ),
+    ] = None,
 ) -> None:
     """Retrain, log one MLflow run, register a version; the gate decides whether it becomes canary.
 
@@ -266,10 +273,15 @@ def train(
     for option, text in (("--start", start), ("--end", end)):
         if text:
             utc_time(text, option)
+    if strategy is not None:
+        from models.strategies import strategy_named
+
+        strategy_named(strategy)  # an unknown name is named before anything runs
     _check_store(settings, symbol)
     from flows.train_flow import retrain
 
     result = retrain(
+        strategy=strategy,
         symbols=symbol or None,
         start=start,
         end=end,
@@ -281,6 +293,41 @@ def train(
         dask_address=dask_address,
     )
     say_gate(result)
+
+
+@app.command()
+def lookahead(
+    strategy: Annotated[
+        str | None, typer.Option(help="shipped strategy to check (default: every one)")
+    ] = None,
+) -> None:
+    """Check strategies for look-ahead and too short a warm-up; exit 1 when a check fails.
+
+    Features and signals are recomputed on a small synthetic history cut at sampled bars (a
+    value that changes when later bars arrive reads the future) and from the declared warm-up
+    (a value that depends on where the history starts needs more). The report goes to
+    reports/lookahead/<UTC stamp>/.
+    """
+    settings = _settings()
+    from flows.lookahead_flow import (
+        SYNTHETIC_SYMBOL,
+        check_strategies,
+        require_passed,
+        synthetic_history,
+    )
+    from models.strategies import STRATEGIES, strategy_named
+
+    chosen = [strategy_named(strategy)] if strategy else list(STRATEGIES.values())
+    reports, folder = check_strategies(
+        settings.reports_dir,
+        chosen,
+        synthetic_history(settings.seed),
+        f"synthetic:{SYNTHETIC_SYMBOL}",
+    )
+    for checked in reports:
+        typer.echo(f"{checked.strategy}: {'passed' if checked.passed else 'FAILED'}")
+    require_passed(reports, folder)
+    typer.echo(f"report: {folder / 'report.md'}")
 
 
 def say_gate(result: dict[str, Any]) -> None:

@@ -159,6 +159,17 @@ class CanaryRolledBackError(Exception):
     """
 
 
+class LookaheadFailedError(Exception):
+    """A strategy's features or signals read the future, or need more history than it declares.
+
+    Raised by `tate lookahead` and by the look-ahead step of every retraining (which then stops
+    before fitting anything). The message names the strategy, the feature and the first
+    timestamp (or the warm-up it would need), and where the report is.
+    Operator action: fix the feature (no `shift(-1)`, centred windows or whole-sample
+    statistics; a longer declared window for a longer feature), then run `tate lookahead`.
+    """
+
+
 class NothingServedError(Exception):
     """A worker run ended without a single decision: no role had a model it could load.
 
@@ -175,6 +186,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.CanaryRolledBackError": SAID_NO,
     "flows.errors.PromotionRefusedError": SAID_NO,
     "flows.errors.DriftFlaggedError": SAID_NO,
+    "flows.errors.LookaheadFailedError": SAID_NO,
     # bad input or configuration: flows
     "flows.errors.BadSettingError": BAD_INPUT,
     "flows.errors.BadOptionError": BAD_INPUT,
@@ -198,6 +210,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,
+    "models.errors.UnknownStrategyError": BAD_INPUT,
     # bad input: serving
     "serving.mt5.rates.TerminalDataError": BAD_INPUT,
     "serving.account_lock.AccountLockedError": BAD_INPUT,

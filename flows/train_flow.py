@@ -31,7 +31,8 @@ from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
 from flows import signing, tracking
 from flows.data_flows import validate, validation_of_store
-from flows.errors import ValidationFailedError
+from flows.errors import LookaheadFailedError, ValidationFailedError
+from flows.lookahead_flow import check_strategies, failure_message, history_for, run_record
 from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
@@ -39,7 +40,8 @@ from flows.training_tasks import train_in_tasks
 from models.gates import GateDecision, decide_promotion, failed_checks
 from models.leakage import LeakCanaryReport
 from models.packaging import log_model_kwargs
-from models.strategies.lgbm_momentum import STRATEGY
+from models.strategies import DEFAULT_STRATEGY, strategy_named
+from models.strategy import Strategy
 from models.train_config import TrainConfig, sweep_configs
 from models.training import TrainingOutcome
 
@@ -226,6 +228,35 @@ def _champion_metrics(settings: TateSettings) -> tuple[str, dict[str, float]] | 
     return str(champion.version), metrics
 
 
+def _log_lookahead(record: Mapping[str, Any]) -> None:
+    """The look-ahead step's verdict (tags) and report (artifacts) in the active run."""
+    mlflow.set_tags(record["tags"])
+    for path in record["files"]:
+        mlflow.log_artifact(path, artifact_path="lookahead")
+
+
+@task
+def lookahead_step(
+    settings: TateSettings, strategy: Strategy, bars: dict[str, pd.DataFrame], run_name: str
+) -> dict[str, Any]:
+    """Check the strategy for look-ahead and warm-up on the bars it is about to train on.
+
+    Raises:
+        LookaheadFailedError: a check failed; a run named `<run>-lookahead-failed` records why
+            and nothing is fitted or registered.
+    """
+    source, history = history_for(strategy, bars)
+    reports, folder = check_strategies(settings.reports_dir, [strategy], history, source)
+    record = run_record(reports[0], folder, source)
+    if not reports[0].passed:
+        tracking.use_experiment(settings)
+        with mlflow.start_run(run_name=f"{run_name}-lookahead-failed"):
+            _log_lookahead(record)
+            mlflow.set_tags({"tate.retrain_blocked": "lookahead", "tate.strategy": strategy.name})
+        raise LookaheadFailedError(failure_message(reports, folder))
+    return record
+
+
 @task
 def log_and_register(
     settings: TateSettings,
@@ -233,12 +264,15 @@ def log_and_register(
     bars: dict[str, pd.DataFrame],
     run_name: str,
     validation: dict[str, Any] | None = None,
+    lookahead: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     tracking.use_experiment(settings)
     key = signing.signing_key(settings)  # a key that cannot be read fails before the run
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
         workdir = Path(tmp)
         _log_run_contents(settings, outcome, bars, workdir, validation)
+        if lookahead is not None:
+            _log_lookahead(lookahead)
         info = mlflow.pyfunc.log_model(
             **log_model_kwargs(
                 outcome.strategy, outcome.booster, outcome.model_config, workdir / "model"
@@ -320,6 +354,19 @@ def training_config(
     return dataclasses.replace(config, **overrides)
 
 
+def model_name_for(strategy: Strategy) -> str:
+    """The registered model a strategy other than the default registers under."""
+    return "tate-" + strategy.name.replace("_", "-")
+
+
+def settings_for(settings: TateSettings, strategy: Strategy) -> TateSettings:
+    """``settings`` with the model name ``strategy`` registers under: `TATE_MODEL_NAME` for
+    the default strategy, `tate-<name>` for another (the worker serves `TATE_MODEL_NAME`)."""
+    if strategy.name == DEFAULT_STRATEGY:
+        return settings
+    return settings.model_copy(update={"model_name": model_name_for(strategy)})
+
+
 @flow(name="retrain")
 def retrain(
     symbols: list[str] | None = None,
@@ -332,6 +379,7 @@ def retrain(
     leak_canary: bool = False,
     parallel_folds: bool = False,
     dask_address: str | None = None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Train on the store, log one MLflow run, register a version and move aliases by the gate.
 
@@ -350,16 +398,22 @@ def retrain(
             its importance and out-of-fold scores jump (that model is never registered).
         parallel_folds: run the folds on a temporary two-worker Dask cluster on this machine.
         dask_address: run the folds on this Dask scheduler instead (e.g. `tcp://host:8786`).
+        strategy: the shipped strategy to train (`models.strategies`; default
+            `lgbm_momentum`, registered as `TATE_MODEL_NAME`; another registers under its own
+            model name). Its look-ahead and warm-up check runs first and blocks on failure.
     """
-    settings = TateSettings()
+    chosen = strategy_named(strategy or DEFAULT_STRATEGY)
+    settings = settings_for(TateSettings(), chosen)
     logger = get_run_logger()
     config = training_config(num_boost_round, learning_rate, shuffle_labels, leak_canary)
     sweep_configs(config, sweep)  # a bad sweep fails here, before anything is read
     raw = load_training_bars(settings, symbols, start, end)  # bad symbols/ranges fail here, first
     verdict = judged_store(settings, sorted(raw))
     bars, quarantined = drop_quarantined(raw, verdict["quarantine_file"])
+    run_name = datetime.now().astimezone().strftime("retrain-%Y%m%d-%H%M%S")
+    lookahead = lookahead_step(settings, chosen, bars, run_name)  # blocks before any fit
     outcome = train_in_tasks(
-        STRATEGY, bars, config, sweep, parallel=parallel_folds, dask_address=dask_address
+        chosen, bars, config, sweep, parallel=parallel_folds, dask_address=dask_address
     )
     if outcome.leak_canary is not None and not outcome.leak_canary.detected:
         logger.warning(
@@ -368,9 +422,8 @@ def retrain(
             100 * outcome.leak_canary.importance_share,
             outcome.leak_canary.auc_jump,
         )
-    run_name = datetime.now().astimezone().strftime("retrain-%Y%m%d-%H%M%S")
     validation = {**verdict, "quarantined_rows": quarantined}
-    result = log_and_register(settings, outcome, bars, run_name, validation)
+    result = log_and_register(settings, outcome, bars, run_name, validation, lookahead)
     logger.info(
         "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f over %d configuration(s); alias %s",
         result["version"],

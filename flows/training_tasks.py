@@ -27,7 +27,6 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-import lightgbm as lgb
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -40,7 +39,7 @@ from models.dataset import Dataset
 from models.development import DevelopmentSet, development_set
 from models.folds import FoldPlan, FoldResult, plan_folds
 from models.leakage import add_leaked_feature
-from models.strategy import Strategy
+from models.strategy import Fitted, Strategy
 from models.train_config import TrainConfig, sweep_configs
 from models.training import (
     Choice,
@@ -79,7 +78,7 @@ def choose(
 
 
 @task(name="fit-final", cache_policy=NO_CACHE)
-def fit_final_task(dataset: Dataset, config: TrainConfig, until: datetime) -> lgb.Booster:
+def fit_final_task(dataset: Dataset, config: TrainConfig, until: datetime) -> Fitted:
     return fit_final(dataset, config.params, until, num_boost_round=config.num_boost_round)
 
 
@@ -92,7 +91,7 @@ def plant_leak(dataset: Dataset, seed: int) -> Dataset:
 def summarise(
     dev: DevelopmentSet,
     choice: Choice,
-    booster: lgb.Booster,
+    booster: Fitted,
     canary: list[FoldResult] | None,
 ) -> TrainingOutcome:
     return assemble_outcome(dev, choice, booster, canary)

@@ -21,3 +21,10 @@ class SweepError(ValueError):
 
     Operator action: correct the entry the message names in the `--sweep` JSON.
     """
+
+
+class UnknownStrategyError(ValueError):
+    """A strategy name (`--strategy`) that no shipped strategy (``models.strategies``) has.
+
+    Operator action: pass one of the names the message lists.
+    """

@@ -20,9 +20,7 @@ from importlib.metadata import PackageNotFoundError, packages_distributions, ver
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
-
-from models.strategy import Strategy
+from models.strategy import Fitted, Strategy
 
 # Top-level packages of this repo: a logged model must not import any of them.
 FIRST_PARTY: frozenset[str] = frozenset(
@@ -185,7 +183,7 @@ def pip_requirements(packages: Iterable[str]) -> list[str]:
 
 def log_model_kwargs(
     strategy: Strategy,
-    booster: lgb.Booster,
+    booster: Fitted,
     config: Mapping[str, Any],
     directory: Path,
     *,

@@ -11,10 +11,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from mlflow.models.signature import ModelSignature
+
+
+class Fitted(Protocol):
+    """A fitted model as training uses it: a LightGBM ``Booster`` is one, and a family with
+    another library answers the same few calls (``models.strategies.sk_logistic.LogisticFit``)."""
+
+    def predict(self, data: Any) -> Any:
+        """Probability of the positive label per row of a feature matrix."""
+        ...
+
+    def feature_importance(self, importance_type: str = ...) -> np.ndarray:
+        """One non-negative importance per feature (``"gain"`` asked for)."""
+        ...
+
+    def feature_name(self) -> list[str]:
+        """The feature names, in column order."""
+        ...
+
+    def model_to_string(self) -> str:
+        """The whole fitted model as text: its sha256 identifies what a version carries."""
+        ...
 
 
 class Strategy(Protocol):
@@ -45,10 +65,8 @@ class Strategy(Protocol):
         (cross-validation purges on it); y is NaN where the label is unknown."""
         ...
 
-    def fit(
-        self, X: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any], rounds: int
-    ) -> lgb.Booster:
-        """A booster fitted on the rows given (deterministic for the same inputs)."""
+    def fit(self, X: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any], rounds: int) -> Fitted:
+        """A model fitted on the rows given (deterministic for the same inputs)."""
         ...
 
     def decide(self, probability: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +79,11 @@ class Strategy(Protocol):
         ...
 
     def write_artifacts(
-        self, booster: lgb.Booster, config: Mapping[str, Any], directory: Path
+        self, booster: Any, config: Mapping[str, Any], directory: Path
     ) -> dict[str, str]:
         """Write what the model's ``load_context`` reads into ``directory``; return the
-        artifacts map (name → path) for ``mlflow.pyfunc.log_model``. No pickle."""
+        artifacts map (name → path) for ``mlflow.pyfunc.log_model``. No pickle.
+
+        ``booster`` is what this strategy's ``fit`` returned (typed ``Any`` so each family
+        may name its own type here)."""
         ...

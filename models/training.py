@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -43,7 +42,7 @@ from models.metrics import (
     sortino_ratio,
 )
 from models.sizing import RiskBudget
-from models.strategy import Strategy
+from models.strategy import Fitted, Strategy
 from models.sweep import SweepSelection, select_configuration
 from models.train_config import TrainConfig, normalize_sweep, sweep_configs
 
@@ -67,7 +66,7 @@ class TrainingOutcome:
     fold_bounds: list[dict[str, str]]
     metrics: dict[str, float]
     equity: pd.DataFrame
-    booster: lgb.Booster
+    booster: Fitted
     holdout_start: datetime
     train_features: pd.DataFrame
     train_labels: np.ndarray
@@ -266,7 +265,7 @@ def choose_configuration(
 
 def fit_final(
     dataset: Dataset, params: Mapping[str, Any], until: datetime, *, num_boost_round: int = 150
-) -> lgb.Booster:
+) -> Fitted:
     """Fit on every row whose label ends strictly before ``until``."""
     cutoff = pd.Timestamp(until)
     rows = np.flatnonzero((dataset.label_end_times < cutoff).to_numpy())
@@ -302,7 +301,7 @@ def _configurations(choice: Choice) -> list[dict[str, Any]]:
 def assemble_outcome(
     dev: DevelopmentSet,
     choice: Choice,
-    booster: lgb.Booster,
+    booster: Fitted,
     canary_folds: Sequence[FoldResult] | None = None,
 ) -> TrainingOutcome:
     """The outcome of the chosen configuration, with the sweep's record and the canary's report."""
