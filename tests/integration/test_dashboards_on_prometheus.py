@@ -1,5 +1,9 @@
 """Every PromQL expression of every committed Grafana panel, and every recording rule, returns data
-from a real Prometheus scraping a worker that replays on SimTerminal. An empty panel fails here."""
+from a real Prometheus scraping a worker that replays on SimTerminal; an empty panel fails here.
+Then a halted model and an unreachable registry make their alerts fire (or go pending) for real.
+
+One worker and one Prometheus serve the module's tests (module-scoped fixtures): the alert test
+runs last, as it halts the worker's model."""
 
 from __future__ import annotations
 
@@ -72,16 +76,24 @@ def has_data(base: str, expr: str) -> bool:
     return any(math.isfinite(float(r["value"][1])) for r in body["data"]["result"])
 
 
-@pytest.fixture
-def replaying_worker(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def source() -> FakeModelSource:
+    return FakeModelSource.with_roles("champion", "canary")
+
+
+@pytest.fixture(scope="module")
+def replaying_worker(
+    tmp_path_factory: pytest.TempPathFactory, source: FakeModelSource
+) -> Iterator[str]:
     """A worker replaying on SimTerminal with /metrics on a free loopback port; yields its target."""
+    tmp_path = tmp_path_factory.mktemp("worker")
     term = SimTerminal(make_replay_bars(SYMBOLS, n=5_000), account_mode="hedging")
     term.initialize()
     term.faults.extend([10006] * REJECTIONS)
     metrics = WorkerMetrics()
     worker = Worker(
         term, Mt5Broker(term, magic=7000), Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}"),
-        FakeModelSource.with_roles("champion", "canary"), metrics, ReplayClock(term), SYMBOLS, "H1",
+        source, metrics, ReplayClock(term), SYMBOLS, "H1",
     )  # fmt: skip
     server = serve_metrics(metrics, free_port())
     thread = threading.Thread(target=worker.run, kwargs={"pace_seconds": 0.05}, daemon=True)
@@ -96,9 +108,10 @@ def replaying_worker(tmp_path: Path) -> Iterator[str]:
     assert not thread.is_alive(), "the worker thread did not stop within 10 s of stop()"
 
 
-@pytest.fixture
-def prometheus(tmp_path: Path, replaying_worker: str) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory, replaying_worker: str) -> Iterator[str]:
     """The Prometheus users run (infra/prometheus, every rule file), scraping the worker."""
+    tmp_path = tmp_path_factory.mktemp("prometheus")
     config = (PROMETHEUS / "prometheus.yml").read_text()
     assert DEFAULT_TARGET in config
     (tmp_path / "prometheus.yml").write_text(config.replace(DEFAULT_TARGET, replaying_worker))
@@ -146,3 +159,40 @@ def test_every_panel_and_recording_rule_returns_data(prometheus: str) -> None:
             break
         time.sleep(0.5)
     assert not empty, f"queries that returned no data: {json.dumps(empty, indent=2)}"
+
+
+def alert_states(base: str) -> set[tuple[str, str, str]]:
+    """(alertname, breaker label or "", state) of every pending or firing alert."""
+    with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as response:
+        alerts = json.loads(response.read())["data"]["alerts"]
+    return {(a["labels"]["alertname"], a["labels"].get("breaker", ""), a["state"]) for a in alerts}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_a_halted_model_and_an_unreachable_registry_raise_their_alerts(
+    prometheus: str, source: FakeModelSource
+) -> None:
+    expected = {
+        ("TateDriftHalted", "halted", "firing"),
+        ("TateCircuitBreakerTripped", "halted", "firing"),
+        # `for: 5m`: pending is as far as a test of seconds goes; promtool covers the firing
+        ("TateModelRegistryUnreachable", "", "pending"),
+    }
+    for _ in range(120):  # Prometheus up and scraping, before the scenario starts
+        try:
+            if has_data(prometheus, 'up{job="tate-worker"} == 1'):
+                break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    assert not alert_states(prometheus) & expected, "alerts up before anything went wrong"
+    source.halted = "drift flow: PSI 0.41 on return_1"
+    source.registry_reachable = False
+    seen: set[tuple[str, str, str]] = set()
+    for _ in range(240):
+        seen = alert_states(prometheus)
+        if expected <= seen:
+            break
+        time.sleep(0.5)
+    assert expected <= seen, f"missing {expected - seen}; alerts seen: {seen}"
