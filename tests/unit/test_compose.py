@@ -5,6 +5,7 @@ from the env file with no default, and the private signing key reaches only the 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,15 @@ def test_every_bind_mount_source_is_in_the_repository(compose: dict[str, Any]) -
                 assert (INFRA / source).exists(), f"{name} mounts missing {source}"
             else:
                 assert source in named, f"{name} mounts undeclared volume {source}"
+
+
+def test_the_image_copies_every_package_tate_installs_and_the_lock() -> None:
+    pyproject = tomllib.loads((INFRA.parent / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    dockerfile = (INFRA / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE))
+    assert packages <= copied
+    assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile
+    ignore = (INFRA / "Dockerfile.dockerignore").read_text().splitlines()
+    assert {f"!{p}/" for p in packages} <= set(ignore)
