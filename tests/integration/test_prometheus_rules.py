@@ -20,6 +20,8 @@ INFRA = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
         ["check", "config", "prometheus.yml"],
         ["check", "rules", "rules.yml"],
         ["test", "rules", "rules_test.yml"],
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
     ],
 )
 def test_prometheus_files_pass_promtool(args: list[str]) -> None:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
@@ -72,7 +73,8 @@ def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
     config = (INFRA / "prometheus.yml").read_text()
     assert DEFAULT_TARGET in config
     (tmp_path / "prometheus.yml").write_text(config.replace(DEFAULT_TARGET, target))
-    (tmp_path / "rules.yml").write_text((INFRA / "rules.yml").read_text())
+    for name in yaml.safe_load(config)["rule_files"]:
+        (tmp_path / name).write_text((INFRA / name).read_text())
     web = f"127.0.0.1:{_free_port()}"
     thread = threading.Thread(target=worker.run, kwargs={"pace_seconds": 0.05}, daemon=True)
     prometheus = None
