@@ -133,6 +133,13 @@ WORKER_PANELS = (
         kind="stat",
     ),
     Panel(
+        "Error budget left (28d)",
+        (Query("tate:slo_error_budget_remaining:ratio28d", "{{slo}} {{role}}"),),
+        unit="percentunit",
+        description="Share of each SLO's 28-day error budget not yet spent (recording rule of "
+        "infra/prometheus/rules.yml); at 0 the canary gate freezes promotion and widening.",
+    ),
+    Panel(
         "Bars processed (per second, 5m) and worker up",
         (
             Query("sum(rate(bars_processed_total[5m]))", "bars/s"),
