@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.cli import describe_setting_error
+from flows.cli_settings import describe_setting_error
 from flows.data_flows import write_synthetic_market
 from flows.errors import BAD_INPUT, BUG, BadSettingError, report
 from flows.settings import TateSettings, is_loopback
@@ -77,12 +77,12 @@ def test_a_remote_host_needs_the_opt_in_and_is_then_listed_for_a_warning(
 
 
 def test_an_existing_home_that_cannot_be_written_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows import cli
+    from flows import cli_settings
 
     # /proc/1 is a folder nobody can create anything in, root included (tests run as root)
     monkeypatch.setenv("TATE_HOME", "/proc/1")
     with pytest.raises(BadSettingError, match=r"^bad setting TATE_HOME='/proc/1': cannot write"):
-        cli._settings()
+        cli_settings.command_settings()
 
 
 def test_every_printed_line_masks_secrets(
