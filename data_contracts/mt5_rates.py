@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data_contracts.mt5_export import server_to_utc
 from data_contracts.schema import RATE_COLUMNS, coerce_bars
+from data_contracts.server_time import server_to_utc
 
 
 def rates_to_bars(rates: np.ndarray, *, server_time: str, source: str) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from datetime import date, time
 import numpy as np
 import pandas as pd
 
-from data_contracts.mt5_export import ServerTime
+from data_contracts.server_time import ServerTime
 
 WEEK_SECONDS = 7 * 86_400
 _NS = 1_000_000_000

@@ -31,7 +31,7 @@ import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from flows import tracking
+from flows import canary_registry, tracking
 from flows.reports import run_folder, write_json
 from flows.settings import TateSettings
 from models.canary_evidence import (
@@ -115,8 +115,8 @@ def role_budgets(
 
 def hand_move(tags: dict[str, str], aliases: dict[str, str]) -> str | None:
     """What a person changed since the gate's last decision, or None."""
-    left = tags.get(tracking.LEFT_ALIASES_TAG)
-    found = tracking.format_aliases(aliases)
+    left = tags.get(canary_registry.LEFT_ALIASES_TAG)
+    found = canary_registry.format_aliases(aliases)
     if left is None or left == found:
         return None
     return f"aliases moved by hand: the gate left {left or 'none'}, found {found or 'none'}"
@@ -134,12 +134,12 @@ def apply_decision(
     """The registry effect of a decision (hold and frozen change nothing)."""
     why = "; ".join(decision.reasons)
     if decision.outcome is GateOutcome.PROMOTE:
-        tracking.promote_canary(settings, canary, by=GATE_BY, why=why)
+        canary_registry.promote_canary(settings, canary, by=GATE_BY, why=why)
     elif decision.outcome is GateOutcome.WIDEN:
         since = "" if evidence.last_bar_time is None else evidence.last_bar_time.isoformat()
-        tracking.widen_canary(settings, canary, decision.fraction, since)
+        canary_registry.widen_canary(settings, canary, decision.fraction, since)
     elif decision.outcome is GateOutcome.ROLLBACK:
-        tracking.drop_canary(settings, canary, why, by=GATE_BY)
+        canary_registry.drop_canary(settings, canary, why, by=GATE_BY)
 
 
 def markdown_report(result: GateResult, at: datetime) -> str:
@@ -186,17 +186,17 @@ def record(settings: TateSettings, result: GateResult, at: datetime) -> GateResu
         mlflow.log_artifact(str(report), artifact_path="canary-gate")
     result.run_id = run.info.run_id
     versions = [v for v in (result.champion, result.canary) if v]
-    tracking.tag_gate_decision(
+    canary_registry.tag_gate_decision(
         settings,
         versions,
         {
-            f"{tracking.GATE_TAG}.outcome": result.outcome,
-            f"{tracking.GATE_TAG}.at": at.isoformat(),
-            f"{tracking.GATE_TAG}.reasons": "; ".join(result.reasons),
-            f"{tracking.GATE_TAG}.numbers": json.dumps(result.numbers, default=str),
-            f"{tracking.GATE_TAG}.run_id": run.info.run_id,
-            f"{tracking.GATE_TAG}.champion": result.champion or "",
-            f"{tracking.GATE_TAG}.canary": result.canary or "",
+            f"{canary_registry.GATE_TAG}.outcome": result.outcome,
+            f"{canary_registry.GATE_TAG}.at": at.isoformat(),
+            f"{canary_registry.GATE_TAG}.reasons": "; ".join(result.reasons),
+            f"{canary_registry.GATE_TAG}.numbers": json.dumps(result.numbers, default=str),
+            f"{canary_registry.GATE_TAG}.run_id": run.info.run_id,
+            f"{canary_registry.GATE_TAG}.champion": result.champion or "",
+            f"{canary_registry.GATE_TAG}.canary": result.canary or "",
         },
     )
     return result
@@ -205,32 +205,32 @@ def record(settings: TateSettings, result: GateResult, at: datetime) -> GateResu
 def run_gate(settings: TateSettings, *, now: datetime | None = None) -> GateResult:
     """One gate decision on the registry and journal as found; returns what it did."""
     at = now or datetime.now(UTC)
-    aliases, tags = tracking.registry_aliases(settings)
+    aliases, tags = canary_registry.registry_aliases(settings)
     champion, canary = aliases.get(tracking.CHAMPION), aliases.get(tracking.CANARY)
     moved = hand_move(tags, aliases)
     if moved is not None:
         logger.warning("%s; left as they are", moved)
-        tracking.record_hand_move(
-            settings, tags.get(tracking.LEFT_ALIASES_TAG, ""), tracking.format_aliases(aliases),
+        canary_registry.record_hand_move(
+            settings, tags.get(canary_registry.LEFT_ALIASES_TAG, ""), canary_registry.format_aliases(aliases),
             at.isoformat(),
         )  # fmt: skip
         result = GateResult(
             GateOutcome.HOLD.value, [f"{moved}; left as they are"], champion, canary
         )
-        tracking.record_left_aliases(settings, aliases)
+        canary_registry.record_left_aliases(settings, aliases)
         return record(settings, result, at) if aliases else result
     if champion is None or canary is None:
         missing = [a for a, v in (("champion", champion), ("canary", canary)) if v is None]
         reason = f"nothing to gate: model {settings.model_name!r} has no {' and no '.join(missing)}"
         if aliases:
-            tracking.record_left_aliases(settings, aliases)
+            canary_registry.record_left_aliases(settings, aliases)
         return GateResult(GateOutcome.HOLD.value, [reason], champion, canary)
     decisions, events = read_journal(settings)
     decisions, events = in_window(decisions, events, settings.slo_window_days)
     budgets = role_budgets(settings, decisions, events, {"champion": champion, "canary": canary})
     for budget in budgets:
         logger.info("error budget %s", budget.describe())
-    since_text = tracking.model_version(settings, canary).tags.get(tracking.STAGE_SINCE_TAG)
+    since_text = tracking.model_version(settings, canary).tags.get(canary_registry.STAGE_SINCE_TAG)
     evidence = collect_evidence(
         decisions,
         events,
@@ -243,8 +243,8 @@ def run_gate(settings: TateSettings, *, now: datetime | None = None) -> GateResu
     fraction = current_fraction(settings, canary)
     decision = decide(evidence, fraction=fraction, policy=settings.gate_policy(), budgets=budgets)
     apply_decision(settings, decision, champion, canary, evidence)
-    after, _ = tracking.registry_aliases(settings)
-    tracking.record_left_aliases(settings, after)
+    after, _ = canary_registry.registry_aliases(settings)
+    canary_registry.record_left_aliases(settings, after)
     result = GateResult(
         decision.outcome.value,
         list(decision.reasons),

@@ -16,10 +16,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.config import ContractConfig
-from data_contracts.mt5_export import import_export, utc_to_server
+from data_contracts.mt5_export import import_export
 from data_contracts.mt5_rates import rates_to_bars
 from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
+from data_contracts.server_time import utc_to_server
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from data_contracts.validation import ValidationReport, validate_bars_set

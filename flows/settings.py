@@ -252,7 +252,7 @@ class TateSettings(BaseSettings):
     @field_validator("server_time")
     @classmethod
     def _known_server_time(cls, value: str) -> str:
-        from data_contracts.mt5_export import ServerTime
+        from data_contracts.server_time import ServerTime
 
         ServerTime.parse(value)  # raises ValueError naming the value and the accepted forms
         return value

@@ -31,7 +31,7 @@ def closed_rates_range(
     """Closed bars of `symbol` with open times in [date_from, date_to] (terminal's own time axis).
 
     MT5 labels bar times in the broker's server time but reads `datetime` arguments as if they were
-    UTC, so callers pass server wall times marked UTC (see `data_contracts.mt5_export.utc_to_server`).
+    UTC, so callers pass server wall times marked UTC (see `data_contracts.server_time.utc_to_server`).
     """
     code = mt5.TIMEFRAMES[timeframe]
     rates: np.ndarray | None = terminal.copy_rates_range(symbol, code, date_from, date_to)

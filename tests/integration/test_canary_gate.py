@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows import tracking
+from flows import canary_registry, tracking
 from flows.canary_gate import run_gate
 from flows.cli import app
 from flows.settings import TateSettings
@@ -192,7 +192,7 @@ def test_a_truly_better_canary_is_widened_stage_by_stage_then_promoted(
     assert sizes[0] == {0.05}
     assert sizes[1] == {0.05, 0.1}
     assert sizes[3] == {0.05, 0.1, 0.25, 0.5}
-    aliases, _ = tracking.registry_aliases(settings)
+    aliases, _ = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": BETTER}
     old = version_tags(settings, CHAMPION)
     assert old["retired"] == "true" and old["tate.gate.outcome"] == "promote"
@@ -227,7 +227,7 @@ def test_a_worse_canary_is_rolled_back_and_tate_gate_exits_1(
     code, output = gate_cli()
     assert code == 1, output
     assert "rolled back" in output
-    aliases, _ = tracking.registry_aliases(settings)
+    aliases, _ = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": CHAMPION}
     tags = version_tags(settings, WORSE)
     assert tags["tate.gate.outcome"] == "rollback"
@@ -243,7 +243,7 @@ def test_a_canary_with_too_little_data_is_held(
     result = run_gate(settings)
     assert result.outcome == "hold"
     assert "not enough evidence" in result.reasons[0]
-    aliases, _ = tracking.registry_aliases(settings)
+    aliases, _ = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": CHAMPION, "canary": BETTER}
     assert "tate.canary_fraction" not in version_tags(settings, BETTER)
 
@@ -267,7 +267,7 @@ def test_a_spent_error_budget_freezes_promotion_of_a_better_canary(
     assert "error budget is spent" in result.reasons[0]
     assert any("champion latency" in b and "remaining -" in b for b in result.budgets)
     assert result.numbers["budget_canary latency_remaining"] < 0
-    aliases, _ = tracking.registry_aliases(settings)
+    aliases, _ = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": CHAMPION, "canary": BETTER}
     assert "tate.canary_fraction" not in version_tags(settings, BETTER)
 
@@ -279,7 +279,7 @@ def test_a_spent_error_budget_does_not_block_rolling_back_a_worse_canary(
     replay(slow_timer()).trade(SEGMENT)
     result = run_gate(settings)
     assert result.outcome == "rollback"
-    aliases, _ = tracking.registry_aliases(settings)
+    aliases, _ = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": CHAMPION}
 
 
@@ -296,7 +296,7 @@ def test_an_alias_moved_by_hand_between_two_gate_runs_is_left_alone(
     moved = run_gate(settings)
     assert moved.outcome == "hold"
     assert "moved by hand" in moved.reasons[0]
-    aliases, tags = tracking.registry_aliases(settings)
+    aliases, tags = canary_registry.registry_aliases(settings)
     assert aliases == {"champion": CHAMPION, "canary": WORSE}
     assert "found champion=1,canary=3" in tags["tate.gate.hand_moved"]
     # the next run takes the person's aliases as its starting point and judges v3 on evidence

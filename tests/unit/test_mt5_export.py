@@ -14,10 +14,9 @@ from data_contracts.mt5_export import (
     import_export,
     read_export,
     read_mt5_export,
-    server_to_utc,
-    utc_to_server,
     write_mt5_export,
 )
+from data_contracts.server_time import server_to_utc, utc_to_server
 from data_contracts.store import BarStore
 from data_contracts.symbols import BadSymbolError
 from tests.factories import load_backtesting_eurusd, make_bars
