@@ -154,7 +154,7 @@ def render_home(
         data_docs: href of the Data Docs index, when it exists.
         other_pages: hrefs of HTML pages no kind above covers.
     """
-    latest = {}
+    latest: dict[str, RunEntry] = {}
     for entry in entries:
         latest.setdefault(entry.kind, entry)
     wrong = [e for e in latest.values() if not e.good]
