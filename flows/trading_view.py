@@ -205,7 +205,8 @@ def refusal(breakers: Sequence[Breaker], newest_intent_state: str | None) -> str
 def _render(table: Table) -> str:
     out = io.StringIO()
     Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
-    return out.getvalue()
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    return "\n".join(line for line in lines if line) + "\n"  # no padding for grep or diff
 
 
 def _time(value: datetime | None) -> str:
@@ -271,7 +272,7 @@ def format_status(accounts: Sequence[AccountStatus]) -> str:
         parts.append(format_positions(a.positions))
         if a.refused:
             parts.append("next: find the cause in the worker's log, then `tate reset-breaker`\n")
-        blocks.append("".join(parts))
+        blocks.append("\n".join(parts))
     note = "PnL and the halted tag: the worker's /metrics (the journal holds fills, not marks)\n"
     return "\n".join(blocks) + note
 
