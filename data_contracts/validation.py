@@ -150,6 +150,7 @@ def validate_bars_set(
     # GX is slow to import; pay only here
     from great_expectations.core.run_identifier import RunIdentifier
 
+    from data_contracts.data_docs_offline import localize_data_docs
     from data_contracts.gx_context import make_context
     from data_contracts.suites import run_bar_suites
     from data_contracts.universe_suite import validate_universe
@@ -169,6 +170,7 @@ def validate_bars_set(
         context=context,
         run_id=run_id,
     )
+    localize_data_docs(site)  # after the last page GX renders: CDN links → vendored copies
     failures = _bar_failures(run.outcomes, bars, max_rows)
     quarantine, counts, extra = _quarantine(failures, run.frames, config)
     failures += extra

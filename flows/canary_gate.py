@@ -32,7 +32,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 
 from flows import canary_registry, tracking
-from flows.reports import run_folder, write_json
+from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.canary_evidence import (
     CANARY_ROLES,
@@ -170,6 +170,7 @@ def record(settings: TateSettings, result: GateResult, at: datetime) -> GateResu
     result.report = str(report)
     report.write_text(markdown_report(result, at))
     write_json(folder / "decision.json", result.as_dict())
+    write_index(settings.reports_dir)  # the reports home shows the newest gate decision
     tracking.use_experiment(settings)
     with mlflow.start_run(run_name="canary-gate") as run:
         mlflow.set_tags(

@@ -1,8 +1,7 @@
-"""Report folders under TATE_HOME/reports: one dated folder per run, plus an index.html of them all."""
+"""Report folders under TATE_HOME/reports: one dated folder per run, plus the reports home (index.html)."""
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,23 +25,24 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
 
 
 def write_index(reports_dir: Path) -> Path:
-    """Rebuild `reports/index.html`: every HTML report under reports/, newest first per kind."""
-    sections: list[str] = []
-    for kind_dir in sorted(p for p in reports_dir.iterdir() if p.is_dir()):
-        pages = sorted(kind_dir.rglob("index.html"), reverse=True) + sorted(
-            (p for p in kind_dir.rglob("*.html") if p.name != "index.html"), reverse=True
-        )
-        if not pages:
-            continue
-        items = "".join(
-            f'<li><a href="{html.escape(str(p.relative_to(reports_dir)))}">'
-            f"{html.escape(str(p.relative_to(kind_dir)))}</a></li>"
-            for p in pages[:200]
-        )
-        sections.append(f"<h2>{html.escape(kind_dir.name)}</h2><ul>{items}</ul>")
-    index = reports_dir / "index.html"
-    index.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>tate reports</title></head>"
-        f"<body><h1>tate reports</h1>{''.join(sections)}</body></html>"
+    """Rebuild `reports/index.html`, the reports home (`flows.reports_home`): the newest verdict
+    of each kind, then each kind's history with links; HTML pages of other folders listed after."""
+    from flows.reports_home import KINDS, read_runs, render_home
+
+    docs = reports_dir / "data_docs" / "index.html"
+    others = [
+        p.relative_to(reports_dir).as_posix()
+        for kind_dir in sorted(p for p in reports_dir.iterdir() if p.is_dir())
+        if kind_dir.name not in (*KINDS, "data_docs")
+        for p in sorted(kind_dir.rglob("*.html"), reverse=True)[:200]
+    ]
+    page = render_home(
+        read_runs(reports_dir),
+        data_docs=docs.relative_to(reports_dir).as_posix() if docs.is_file() else None,
+        other_pages=others,
     )
+    index = reports_dir / "index.html"
+    tmp = index.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(index)
     return index

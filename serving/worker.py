@@ -446,7 +446,24 @@ class Worker:
         self.metrics.observe_order(
             event.symbol, role, event.retcode, event.outcome.value, event.latency_seconds
         )
+        if event.outcome is Outcome.FILLED and event.volume > 0:
+            log_trade(event, role)
         if event.outcome is Outcome.OPERATIONAL:
             self.breaker.trip(f"{event.symbol} {role}: retcode {event.retcode} {event.message}")
         elif event.outcome is Outcome.REJECTED:
             self.breaker.record_rejection(f"{event.symbol} {role}: {event.retcode}")
+
+
+def log_trade(event: OrderEvent, role: str) -> None:
+    """One INFO line per filled order, with its fields as JSON keys: the log a person greps."""
+    sides = {mt5.ORDER_TYPE_BUY: "buy", mt5.ORDER_TYPE_SELL: "sell"}
+    side = sides.get(int(event.request.get("type", -1)), "?")  # a reconciled event may lack it
+    logger.info(
+        "trade %s %s %s %g lots at %g (ticket %d)",
+        role, event.symbol, side, event.volume, event.price, event.ticket,
+        extra={
+            "trade": True, "symbol": event.symbol, "role": role, "side": side,
+            "volume": event.volume, "price": event.price, "ticket": event.ticket,
+            "intent_id": event.intent_id, "state": event.state,
+        },
+    )  # fmt: skip
