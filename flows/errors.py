@@ -214,6 +214,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     # bad input: serving
     "serving.mt5.rates.TerminalDataError": BAD_INPUT,
     "serving.account_lock.AccountLockedError": BAD_INPUT,
+    "serving.journal_integrity.JournalRefusedError": BAD_INPUT,
 }
 
 
