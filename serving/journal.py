@@ -50,6 +50,7 @@ from sqlalchemy import Engine, create_engine, event, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from serving.journal_integrity import refuse_empty_file
 from serving.journal_migrations import upgrade_journal
 from serving.journal_schema import (
     ACCOUNT_LENGTH,
@@ -133,6 +134,7 @@ class Journal:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        refuse_empty_file(url)  # SQLite would take a truncated file for a new database
         self.engine = make_engine(url)
         upgrade_journal(self.engine)
         self._compiled: dict[tuple[Any, tuple[str, ...]], PreparedWrite | None] = {}

@@ -53,6 +53,21 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database).resolve()
 
 
+def refuse_empty_file(url: str) -> None:
+    """Refuse a 0-byte journal file (SQLite would open it as a new database): what every
+    opener of a journal checks, not only the worker, so no command recreates a truncated one.
+
+    Raises:
+        JournalRefusedError: naming the file.
+    """
+    path = sqlite_file(url)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        raise JournalRefusedError(
+            f"journal {path} is empty (0 bytes): truncated? restore it from a backup, "
+            "or start afresh with tate serve --new-journal --by WHO"
+        )
+
+
 def read_marker(marker: Path) -> dict[str, Any]:
     """The marker's content (``{"journals": {path: record}}``); empty when there is none."""
     if not marker.exists():
@@ -114,11 +129,7 @@ def check_journal_file(path: Path, *, existed: bool, known_revisions: Collection
         return
     if not path.is_file():
         raise JournalRefusedError(f"journal {path} is not a file")
-    if path.stat().st_size == 0:
-        raise JournalRefusedError(
-            f"journal {path} is empty (0 bytes): truncated? restore it from a backup, "
-            "or start afresh with --new-journal --by WHO"
-        )
+    refuse_empty_file(f"sqlite:///{path}")
     tables, revision = inspect_sqlite(path)
     if not tables and existed:
         raise JournalRefusedError(f"journal {path} holds no tables, but a journal existed there")

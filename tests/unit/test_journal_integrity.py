@@ -149,3 +149,12 @@ def test_a_new_journal_moves_the_old_aside_and_the_marker_says_who(url: str, hom
     assert marker["replacements"] == [
         {"path": str(path), "at": AT.isoformat(), "by": "alice", "moved_to": str(moved)}
     ]
+
+
+def test_no_opener_of_the_journal_recreates_a_truncated_one(url: str, home: Path) -> None:
+    path = sqlite_file(url)
+    assert path is not None
+    path.write_bytes(b"")
+    with pytest.raises(JournalRefusedError, match="empty"):
+        Journal(url)  # e.g. `tate reset-breaker`, a flow reading decisions
+    assert path.read_bytes() == b""
