@@ -158,3 +158,13 @@ def test_no_opener_of_the_journal_recreates_a_truncated_one(url: str, home: Path
     with pytest.raises(JournalRefusedError, match="empty"):
         Journal(url)  # e.g. `tate reset-breaker`, a flow reading decisions
     assert path.read_bytes() == b""
+
+
+def test_a_journal_a_killed_worker_left_with_its_wal_is_admitted(url: str, home: Path) -> None:
+    journal = Journal(url)  # still open: its last commits live in the -wal file only
+    decide(journal, 10)
+    path = sqlite_file(url)
+    assert path is not None and path.with_name(path.name + "-wal").stat().st_size > 0
+    admit_journal(url, home)
+    decide(journal, 1)  # and the writer is not disturbed by the check
+    journal.close()
