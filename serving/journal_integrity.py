@@ -68,6 +68,16 @@ def refuse_empty_file(url: str) -> None:
         )
 
 
+def refusal_of(url: str, error: Exception) -> Exception:
+    """What opening a journal raises when SQLite found the file damaged ("not a database",
+    "malformed"): refused naming it (one line, exit 2). Any other error (a failed migration,
+    a server's) stays as it was."""
+    path, cause = sqlite_file(url), getattr(error, "orig", None)
+    if path is None or type(cause) is not sqlite3.DatabaseError:  # not a damaged file
+        return error
+    return JournalRefusedError(f"journal {path} cannot be read as a database: {cause}")
+
+
 def read_marker(marker: Path) -> dict[str, Any]:
     """The marker's content (``{"journals": {path: record}}``); empty when there is none."""
     if not marker.exists():

@@ -168,3 +168,13 @@ def test_a_journal_a_killed_worker_left_with_its_wal_is_admitted(url: str, home:
     admit_journal(url, home)
     decide(journal, 1)  # and the writer is not disturbed by the check
     journal.close()
+
+
+def test_every_opener_refuses_a_corrupt_journal_naming_it(url: str, home: Path) -> None:
+    path = sqlite_file(url)
+    assert path is not None
+    half = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(half)
+    with pytest.raises(JournalRefusedError) as refused:
+        Journal(url)  # e.g. `tate reset-breaker`: one line naming the file, not a traceback
+    assert str(path) in str(refused.value) and exit_code(refused.value) == BAD_INPUT
