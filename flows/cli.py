@@ -118,11 +118,17 @@ def serve(
     start: Annotated[
         str | None, typer.Option(help="sim: replay from this UTC time instead of the hold-out")
     ] = None,
+    new_journal: Annotated[
+        bool, typer.Option(help="move the journal aside (never deleted) and start a new one")
+    ] = False,
+    by: Annotated[str | None, typer.Option(help="who decided on --new-journal")] = None,
 ) -> None:
     """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out).
 
     Logs are JSON lines on stderr (secrets redacted); the summary goes to stdout.
     """
+    if new_journal != bool(by and by.strip()):
+        raise BadOptionError("--new-journal needs --by WHO (and --by is only for --new-journal)")
     settings = command_settings()
     from flows.serve import run_worker
     from flows.stack import port_problem
@@ -146,6 +152,7 @@ def serve(
         pace_seconds=pace,
         metrics_port=metrics_port,
         start=first,
+        new_journal_by=by.strip() if new_journal and by else None,
     )
     typer.echo(summary)
 
@@ -198,8 +205,9 @@ def down() -> None:
         typer.echo(line)
 
 
-# the model-lifecycle commands register on `app` after the data and operations ones (help order)
-from flows import cli_models, cli_views  # noqa: E402, F401
+# the model-lifecycle commands register on `app` after the data and operations ones (help order),
+# then the views of live trading (status, trades, positions) and `tate backup`
+from flows import cli_backup, cli_models, cli_views  # noqa: E402, F401
 
 
 def main() -> None:

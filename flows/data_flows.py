@@ -210,15 +210,28 @@ def validation_of_store(settings: TateSettings, symbols: list[str]) -> dict[str,
     return latest
 
 
+@task
+def back_up_journal(settings: TateSettings) -> str:
+    """The nightly verified copy of the journal (SQLite's online backup: the worker writes on)."""
+    from serving.journal_backup import backup_journal
+
+    copy = backup_journal(settings.journal, settings.home, at=datetime.now(UTC))
+    return f"journal backed up to {copy}" if copy else "no SQLite journal to back up"
+
+
 @flow(name="validate")
-def validate(symbols: list[str] | None = None) -> dict[str, Any]:
+def validate(symbols: list[str] | None = None, backup_journal: bool = False) -> dict[str, Any]:
     """Run the data contracts over the store.
 
     Row-level errors quarantine those rows (training reads the store minus the quarantine);
     dataset-level errors make the verdict blocking and the flow fails (`tate validate` exits 1).
+    With `backup_journal` (the nightly deployment) the journal is backed up first, whatever
+    the data's verdict.
     """
     settings = TateSettings()
     logger = get_run_logger()
+    if backup_journal:
+        logger.info(back_up_journal(settings))
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")
     bars = load_bar_set(settings, symbols)
     digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))

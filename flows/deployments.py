@@ -1,6 +1,7 @@
 """The deployments `tate up` serves from this repo: what a user runs from the Prefect UI.
 
-- `validate/nightly`: the data contracts every night (and on demand);
+- `validate/nightly`: the data contracts every night (and on demand), after a verified back-up
+  of the journal (`TATE_HOME/backups`);
 - `retrain/on-demand`: retraining with parameters from the UI's Run form (symbols, date range,
   LightGBM overrides or a sweep of them, the leakage canary, folds on Dask), one at a time;
 - `drift-report/daily`: the champion's drift report every morning (data, prediction and concept
@@ -34,7 +35,11 @@ def build_deployments(settings: TateSettings | None = None) -> list[Any]:
         validate.to_deployment(
             name="nightly",
             schedule=Cron(NIGHTLY_VALIDATION_CRON, timezone=TIMEZONE),
-            description="Data contracts over the bar store; Data Docs under TATE_HOME/reports.",
+            parameters={"backup_journal": True},
+            description=(
+                "A verified back-up of the journal (TATE_HOME/backups), then the data contracts "
+                "over the bar store; Data Docs under TATE_HOME/reports."
+            ),
             tags=["tate", "data"],
         ),
         retrain.to_deployment(

@@ -187,6 +187,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.PromotionRefusedError": SAID_NO,
     "flows.errors.DriftFlaggedError": SAID_NO,
     "flows.errors.LookaheadFailedError": SAID_NO,
+    "serving.journal_backup.BackupFailedError": SAID_NO,
     # bad input or configuration: flows
     "flows.errors.BadSettingError": BAD_INPUT,
     "flows.errors.BadOptionError": BAD_INPUT,
@@ -214,6 +215,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     # bad input: serving
     "serving.mt5.rates.TerminalDataError": BAD_INPUT,
     "serving.account_lock.AccountLockedError": BAD_INPUT,
+    "serving.journal_integrity.JournalRefusedError": BAD_INPUT,
 }
 
 

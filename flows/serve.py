@@ -28,6 +28,7 @@ from flows.settings import TateSettings
 from serving.account_lock import AccountLock
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
+from serving.journal_integrity import admit_journal, note_journal, replace_journal
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.mt5.constants import ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
 from serving.mt5.terminal import Terminal
@@ -225,10 +226,17 @@ def run_worker(
     pace_seconds: float = 0.0,
     metrics_port: int | None = None,
     start: datetime | None = None,
+    new_journal_by: str | None = None,
 ) -> str:
-    """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary."""
+    """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary.
+
+    The journal is checked first (``serving.journal_integrity``): a missing, empty or corrupt
+    one where a journal existed is refused; ``new_journal_by`` moves it aside and starts anew.
+    """
     if terminal not in ("sim", "mt5", "mt5linux"):
         raise BadOptionError(f"unknown terminal {terminal!r}: expected sim, mt5 or mt5linux")
+    if new_journal_by is None:
+        admit_journal(settings.journal, settings.home)
     require_registry(settings)
     clock: Clock
     term: Terminal
@@ -259,7 +267,7 @@ def run_worker(
         metrics = WorkerMetrics()
         port = settings.metrics_port if metrics_port is None else metrics_port
         server = start_metrics(settings, metrics, port, from_option=metrics_port is not None)
-        journal = Journal(settings.journal)
+        journal = open_journal(settings, new_journal_by)
         source = model_source(settings, background=terminal != "sim" or pace_seconds > 0)
     except BaseException:
         lock.release()
@@ -316,6 +324,30 @@ def run_worker(
             f"{summary}\nno role decided a single bar: {worker.no_model or 'no model loaded'}"
         )
     return summary
+
+
+def open_journal(settings: TateSettings, new_journal_by: str | None) -> Journal:
+    """The journal, opened under the account's lock; with ``new_journal_by`` the old file is
+    moved aside first. The marker then knows it; a fresh start is said in the log as well."""
+    moved = None
+    if new_journal_by is not None:
+        moved = replace_journal(settings.journal, settings.home, at=datetime.now(UTC))
+    journal = Journal(settings.journal)
+    note_journal(
+        settings.journal,
+        settings.home,
+        at=datetime.now(UTC),
+        by=new_journal_by or "",
+        replaced=moved,
+    )
+    if new_journal_by is not None:
+        logger.warning(
+            "new journal %s started by %s; the old one %s",
+            settings.journal_label,
+            new_journal_by,
+            f"moved to {moved}" if moved else "did not exist",
+        )
+    return journal
 
 
 def describe_run(

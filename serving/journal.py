@@ -47,9 +47,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, create_engine, event, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DatabaseError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from serving.journal_integrity import refusal_of, refuse_empty_file
 from serving.journal_migrations import upgrade_journal
 from serving.journal_schema import (
     ACCOUNT_LENGTH,
@@ -133,8 +134,13 @@ class Journal:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        refuse_empty_file(url)  # SQLite would take a truncated file for a new database
         self.engine = make_engine(url)
-        upgrade_journal(self.engine)
+        try:
+            upgrade_journal(self.engine)
+        except DatabaseError as error:
+            self.engine.dispose()
+            raise refusal_of(url, error) from None
         self._compiled: dict[tuple[Any, tuple[str, ...]], PreparedWrite | None] = {}
         self._writer: Any = None  # the DBAPI connection the decision path writes on
         self._sqlite = self.engine.dialect.name == "sqlite"

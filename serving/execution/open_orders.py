@@ -93,7 +93,10 @@ class Reconciler:
                 unresolved.append(replace(row, state=state.value, reason=trace.reason))
             if state.value == row.state and trace.ticket == row.ticket:
                 continue
-            self._record_resolution(row, state, trace)
+            if not self._record_resolution(row, state, trace):  # final meanwhile: left alone
+                unresolved = [u for u in unresolved if u.order_key != row.order_key]
+                self.open.pop(row.order_key, None)
+                continue
             touched.add(row.intent_id)
             if state in OPEN_ORDER_STATES:
                 self.open[row.order_key] = self.store.orders(order_key=row.order_key)[0]
@@ -103,11 +106,23 @@ class Reconciler:
             self.refresh_intent(intent_id)
         return unresolved
 
-    def _record_resolution(self, row: OrderRecord, state: OrderState, trace: Trace) -> None:
+    def _record_resolution(self, row: OrderRecord, state: OrderState, trace: Trace) -> bool:
+        """Journal what the terminal shows of an open order; False (nothing written) when the
+        journal's row is no longer open: an outcome, once final, is never rewritten."""
+        found = self.store.orders(order_key=row.order_key)
+        current = found[0] if found else None
+        if current is None or current.state not in OPEN_ORDER_STATES:
+            logger.warning(
+                "order %s: journaled as %s meanwhile; not rewritten to %s",
+                row.order_key,
+                current.state if current else "absent from this account's rows",
+                state,
+            )
+            return False
         at = self.now()
         filled = trace.volume if state in HELD_ORDER_STATES else 0.0
         writes = JournalWrites()
-        self.store.add_order_update(
+        self.store.add_order_resolution(
             writes,
             row.order_key,
             at=at,
@@ -143,3 +158,4 @@ class Reconciler:
                 account=self.account,
             )
         self.journal.commit(writes)
+        return True

@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from serving.execution.intents import HELD_ORDER_STATES, OrderState
+from serving.execution.intents import HELD_ORDER_STATES, OPEN_ORDER_STATES, OrderState
 from serving.execution.records import (
     IntentRecord,
     OrderRecord,
@@ -113,6 +113,13 @@ INSERT_INTENT = insert(intents)
 UPDATE_INTENT = update(intents).where(intents.c.intent_id == bindparam("key_intent_id"))
 INSERT_ORDER = insert(intent_orders)
 UPDATE_ORDER = update(intent_orders).where(intent_orders.c.order_key == bindparam("key_order_key"))
+_OPEN_STATE_PARAMS = {f"open_{state.value}": state.value for state in OPEN_ORDER_STATES}
+RESOLVE_ORDER = UPDATE_ORDER.where(
+    intent_orders.c.account == bindparam("key_account"),
+    intent_orders.c.state.in_([bindparam(name) for name in sorted(_OPEN_STATE_PARAMS)]),
+)
+"""A reconciliation's UPDATE: this account's row, and only while it is open (a final outcome,
+once journaled, is never rewritten, whoever read the row as open before)."""
 _EXISTING_INTENTS = select(intents.c.intent_id).where(
     intents.c.account == bindparam("account"),
     intents.c.intent_id.in_(bindparam("ids", expanding=True)),
@@ -204,6 +211,15 @@ class IntentJournal:
     ) -> None:
         values = _values({**fields, "updated_at": at})
         writes.add(UPDATE_ORDER, {"key_order_key": order_key, **values})
+
+    def add_order_resolution(
+        self, writes: JournalWrites, order_key: str, *, at: datetime, **fields: Any
+    ) -> None:
+        """Add a reconciliation's UPDATE of an open order (``RESOLVE_ORDER``: a no-op on
+        another account's row or on a final one)."""
+        values = _values({**fields, "updated_at": at})
+        params = {"key_order_key": order_key, "key_account": self.account, **_OPEN_STATE_PARAMS}
+        writes.add(RESOLVE_ORDER, {**params, **values})
 
     def update_order(
         self, writes: JournalWrites, order: OrderRecord, *, at: datetime, **fields: Any

@@ -28,6 +28,7 @@ from sqlalchemy import (
 
 import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
 from serving.journal import Journal, make_engine, metadata
+from serving.journal_integrity import JournalRefusedError
 from serving.journal_migrations import alembic_config, head_revision, upgrade_journal
 
 AT = datetime(2024, 3, 1, 13, tzinfo=UTC)
@@ -231,8 +232,9 @@ def test_a_corrupt_journal_fails_loudly_and_is_left_as_it_was(tmp_path: Path) ->
     path = tmp_path / "journal.sqlite"
     garbage = b"not a database, but somebody's evidence\n" * 200
     path.write_bytes(garbage)
-    with pytest.raises(exc.DatabaseError, match="not a database"):
+    with pytest.raises(JournalRefusedError, match="not a database") as refused:
         Journal(f"sqlite:///{path}")
+    assert str(path) in str(refused.value), "the file is named"
     assert path.read_bytes() == garbage
 
 
