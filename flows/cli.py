@@ -199,7 +199,7 @@ def down() -> None:
 
 
 # the model-lifecycle commands register on `app` after the data and operations ones (help order)
-from flows import cli_models  # noqa: E402, F401
+from flows import cli_models, cli_universe  # noqa: E402, F401
 
 
 def main() -> None:
