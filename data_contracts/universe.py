@@ -135,6 +135,18 @@ def set_listing(
     return coerce_universe(out, source="universe"), change
 
 
+def describe_universe(universe: pd.DataFrame) -> list[str]:
+    """One line per symbol, sorted: ``SYMBOL  listed_from <ISO>  listed|delisted <ISO>``."""
+    rows = universe.sort_values("symbol")
+    return [
+        f"{symbol}  listed_from {_iso(listed)}  "
+        + ("listed" if pd.isna(delisted) else f"delisted {_iso(delisted)}")
+        for symbol, listed, delisted in zip(
+            rows["symbol"], rows["listed_from"], rows["delisted_at"], strict=True
+        )
+    ]
+
+
 def read_universe_or_empty(store: BarStore) -> pd.DataFrame:
     """The stored universe, or an empty one when none has been written yet."""
     return store.read_universe() if store.universe_path.is_file() else empty_universe()

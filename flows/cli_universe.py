@@ -27,22 +27,16 @@ app.add_typer(universe_app, name="universe")
 def list_universe() -> None:
     """One line per symbol: listed from, delisted at (or 'listed'); then where the log is."""
     settings = command_settings()
-    import pandas as pd
-
     from data_contracts.store import BarStore
-    from data_contracts.universe import log_path, read_universe_or_empty
+    from data_contracts.universe import describe_universe, log_path, read_universe_or_empty
 
     store = BarStore(settings.data_dir)
-    universe = read_universe_or_empty(store).sort_values("symbol")
+    universe = read_universe_or_empty(store)
     if universe.empty:
         typer.echo(f"no universe yet at {store.universe_path}; `tate ingest` starts one")
         return
-    for row in universe.itertuples(index=False):
-        delisted = (
-            "listed" if pd.isna(row.delisted_at) else f"delisted {row.delisted_at.isoformat()}"
-        )
-
-        typer.echo(f"{row.symbol}  listed_from {row.listed_from.isoformat()}  {delisted}")
+    for line in describe_universe(universe):
+        typer.echo(line)
     typer.echo(f"universe: {store.universe_path}\nlog:      {log_path(store)}")
 
 
