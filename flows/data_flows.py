@@ -22,6 +22,7 @@ from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.server_time import utc_to_server
 from data_contracts.store import BarStore
+from data_contracts.symbol_records import spec_from_symbol_info, write_spec
 from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
@@ -106,10 +107,27 @@ def ingest_from_terminal(
         bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
+        store_terminal_spec(settings, terminal, symbol, now)
     admit_new_symbols(
         settings, [s for s in symbols if written.get(s)], by=f"ingest {terminal_name(terminal)}"
     )
     return written
+
+
+def store_terminal_spec(
+    settings: TateSettings, terminal: Terminal, symbol: str, read_at: datetime
+) -> None:
+    """Keep the terminal's `symbol_info()` beside the bars with when it was read, so file-free
+    symbols (an index CFD, a metal) are costed, sized and simulated from the broker's figures."""
+    info = terminal.symbol_info(symbol)
+    if info is not None:
+        spec = spec_from_symbol_info(symbol, info)
+        write_spec(
+            settings.data_dir,
+            spec,
+            source=f"{terminal_name(terminal)}.symbol_info",
+            read_at=read_at,
+        )
 
 
 def terminal_name(terminal: Terminal) -> str:
