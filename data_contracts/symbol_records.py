@@ -156,6 +156,34 @@ def load_specs(data_dir: Path, symbols: Iterable[str]) -> dict[str, SymbolSpec]:
     return {symbol: load_spec(data_dir, symbol) for symbol in symbols}
 
 
+def server_times_path(data_dir: Path) -> Path:
+    """``<data>/server_times.json``: per symbol, the broker clock its bars were imported in."""
+    return Path(data_dir) / "server_times.json"
+
+
+def record_server_time(data_dir: Path, symbol: str, server_time: str) -> None:
+    """Remember the server-time setting ``symbol``'s bars were read in, so validation judges
+    its sessions in the broker's week (a later import in another clock replaces it)."""
+    times = read_server_times(data_dir)
+    if times.get(check_symbol(symbol)) == server_time:
+        return
+    path = server_times_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({**times, symbol: server_time}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_server_times(data_dir: Path) -> dict[str, str]:
+    """Symbol → server-time setting of its import; empty for symbols never imported (the
+    synthetic market is written in UTC)."""
+    path = server_times_path(data_dir)
+    if not path.is_file():
+        return {}
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in values.items()}
+
+
 def _check_types(spec: SymbolSpec) -> None:
     """Refuse a field whose JSON type cannot be what MT5 reports (text for a number)."""
     for field in fields(SymbolSpec):

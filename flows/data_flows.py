@@ -21,8 +21,14 @@ from data_contracts.mt5_rates import rates_to_bars
 from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.server_time import utc_to_server
+from data_contracts.sessions import fx_session_for
 from data_contracts.store import BarStore
-from data_contracts.symbol_records import spec_from_symbol_info, write_spec
+from data_contracts.symbol_records import (
+    read_server_times,
+    record_server_time,
+    spec_from_symbol_info,
+    write_spec,
+)
 from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
@@ -57,6 +63,7 @@ def import_export_file(settings: TateSettings, path: Path, symbol: str) -> str:
         timeframe=settings.timeframe,
         server_time=settings.server_time,
     )
+    record_server_time(settings.data_dir, symbol, settings.server_time)
     admit_new_symbols(settings, [symbol], by=f"ingest csv {path.name}")
     return summary.describe()
 
@@ -108,6 +115,7 @@ def ingest_from_terminal(
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
         store_terminal_spec(settings, terminal, symbol, now)
+        record_server_time(settings.data_dir, symbol, server_time)
     admit_new_symbols(
         settings, [s for s in symbols if written.get(s)], by=f"ingest {terminal_name(terminal)}"
     )
@@ -206,9 +214,16 @@ def run_contracts(
         universe,
         site_dir=settings.reports_dir / "data_docs",
         run_name=run_name,
-        config=ContractConfig(),
+        config=contract_config(settings, list(bars)),
         timeframe=settings.timeframe,
     )
+
+
+def contract_config(settings: TateSettings, symbols: list[str]) -> ContractConfig:
+    """The contracts with each imported symbol's FX week in the clock its bars came in (a NY+7
+    export's Monday open is Sunday 21:00 UTC in US summer, not outside the session)."""
+    clocks = read_server_times(settings.data_dir)
+    return ContractConfig(sessions={s: fx_session_for(clocks[s]) for s in symbols if s in clocks})
 
 
 @task
