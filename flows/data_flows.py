@@ -63,7 +63,8 @@ def import_export_file(settings: TateSettings, path: Path, symbol: str) -> str:
         timeframe=settings.timeframe,
         server_time=settings.server_time,
     )
-    record_server_time(settings.data_dir, symbol, settings.server_time)
+    if summary.added:  # bars already stored keep the clock they came in
+        record_server_time(settings.data_dir, symbol, settings.server_time)
     admit_new_symbols(settings, [symbol], by=f"ingest csv {path.name}")
     return summary.describe()
 
@@ -115,7 +116,8 @@ def ingest_from_terminal(
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
         store_terminal_spec(settings, terminal, symbol, now)
-        record_server_time(settings.data_dir, symbol, server_time)
+        if written[symbol]:
+            record_server_time(settings.data_dir, symbol, server_time)
     admit_new_symbols(
         settings, [s for s in symbols if written.get(s)], by=f"ingest {terminal_name(terminal)}"
     )
