@@ -46,7 +46,8 @@ def own_copy(home: Path, tmp_path: Path) -> Path:
 
 def new_symbol_export(tmp_path: Path) -> tuple[Path, pd.Timestamp]:
     """An MT5 export (NY+7 server time) of a symbol the demo lacks, starting ten days in."""
-    bars = generate_market(n_days=90, symbols=[NEW], delisted=None).bars[NEW]
+    # long enough to train on alone (the hold-out is 1,500 bars), as sk_logistic's test does
+    bars = generate_market(n_days=220, symbols=(NEW,), delisted=None).bars[NEW]
     bars = bars[bars["time"] >= bars["time"].iloc[0] + pd.Timedelta(days=10)]
     path = write_mt5_export(bars, tmp_path / f"{NEW}_H1.csv", server_time="NY+7")
     return path, pd.Timestamp(bars["time"].iloc[0])
