@@ -67,6 +67,21 @@ FX_NEW_YORK_CLOSE = TradingSession(
 )
 """The FX week as most MT5 brokers keep it: 17:00 New York Sunday → 17:00 New York Friday."""
 
+
+def fx_session_for(server_time: str) -> TradingSession:
+    """The FX week of bars read in ``server_time`` (the setting the importer was told).
+
+    A New York-based clock (``NY+7``) means a broker whose week opens Sunday 17:00 New York,
+    summer and winter, so the week moves an hour in UTC with US daylight saving; any other
+    clock keeps the fixed UTC week (Sunday 22:00 → Friday 22:00).
+
+    Raises:
+        ValueError: ``server_time`` is not a setting ``ServerTime`` knows.
+    """
+    zone = ServerTime.parse(server_time)
+    return FX_SESSION if zone.base == "UTC" else FX_NEW_YORK_CLOSE
+
+
 ANNUAL_FX_HOLIDAYS: frozenset[tuple[int, int]] = frozenset({(12, 25), (1, 1)})
 """(month, day) closed every year at FX brokers: Christmas Day and New Year's Day."""
 

@@ -101,8 +101,8 @@ class EmptyStoreError(Exception):
 class NoUniverseError(FileNotFoundError):
     """The point-in-time universe (``universe.csv``) is missing; the message names its path.
 
-    Operator action: write one (`tate ingest --source sim` writes the synthetic market's; for
-    exported data list ``symbol, listed_from, delisted_at`` per symbol).
+    Operator action: `tate ingest` adds every symbol it imports (the synthetic market comes
+    with its own); `tate universe set SYMBOL --listed-from … --by WHO` adds or corrects one.
     """
 
 
@@ -349,7 +349,10 @@ class BarStore:
             NoUniverseError: no universe has been written under this root.
         """
         if not self.universe_path.is_file():
-            raise NoUniverseError(f"no universe at {self.universe_path}; write one first")
+            raise NoUniverseError(
+                f"no universe at {self.universe_path}; `tate ingest` starts one, "
+                "`tate universe set` corrects it"
+            )
         raw = pd.read_csv(self.universe_path, dtype=str, keep_default_na=False)
         return coerce_universe(raw[list(UNIVERSE_COLUMNS)], source=str(self.universe_path))
 

@@ -206,8 +206,8 @@ def down() -> None:
 
 
 # the model-lifecycle commands register on `app` after the data and operations ones (help order),
-# then the views of live trading (status, trades, positions) and `tate backup`
-from flows import cli_backup, cli_models, cli_views  # noqa: E402, F401
+# then the views of live trading (status, trades, positions), `backup`, `universe` and `symbols`
+from flows import cli_backup, cli_models, cli_universe, cli_views  # noqa: E402, F401
 
 
 def main() -> None:

@@ -21,8 +21,16 @@ from data_contracts.mt5_rates import rates_to_bars
 from data_contracts.quarantine import quarantine_to_frame
 from data_contracts.schema import TIMEFRAME_SECONDS
 from data_contracts.server_time import utc_to_server
+from data_contracts.sessions import fx_session_for
 from data_contracts.store import BarStore
+from data_contracts.symbol_records import (
+    read_server_times,
+    record_server_time,
+    spec_from_symbol_info,
+    write_spec,
+)
 from data_contracts.synthetic import generate_market
+from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
 from flows.reports import run_folder, write_index, write_json
@@ -55,7 +63,19 @@ def import_export_file(settings: TateSettings, path: Path, symbol: str) -> str:
         timeframe=settings.timeframe,
         server_time=settings.server_time,
     )
+    if summary.added:  # bars already stored keep the clock they came in
+        record_server_time(settings.data_dir, symbol, settings.server_time)
+    admit_new_symbols(settings, [symbol], by=f"ingest csv {path.name}")
     return summary.describe()
+
+
+def admit_new_symbols(settings: TateSettings, symbols: list[str], *, by: str) -> list[str]:
+    """Add the ingested symbols the universe lacks, listed from their first stored bar; rows
+    already there are never moved (a person corrects them with `tate universe set`)."""
+    changes = admit_stored_symbols(
+        BarStore(settings.data_dir), settings.timeframe, symbols, by=by, at=datetime.now(UTC)
+    )
+    return [change.symbol for change in changes]
 
 
 def _server_wall(utc: datetime, server_time: str) -> datetime:
@@ -95,7 +115,34 @@ def ingest_from_terminal(
         bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
+        store_terminal_spec(settings, terminal, symbol, now)
+        if written[symbol]:
+            record_server_time(settings.data_dir, symbol, server_time)
+    admit_new_symbols(
+        settings, [s for s in symbols if written.get(s)], by=f"ingest {terminal_name(terminal)}"
+    )
     return written
+
+
+def store_terminal_spec(
+    settings: TateSettings, terminal: Terminal, symbol: str, read_at: datetime
+) -> None:
+    """Keep the terminal's `symbol_info()` beside the bars with when it was read, so file-free
+    symbols (an index CFD, a metal) are costed, sized and simulated from the broker's figures."""
+    info = terminal.symbol_info(symbol)
+    if info is not None:
+        spec = spec_from_symbol_info(symbol, info)
+        write_spec(
+            settings.data_dir,
+            spec,
+            source=f"{terminal_name(terminal)}.symbol_info",
+            read_at=read_at,
+        )
+
+
+def terminal_name(terminal: Terminal) -> str:
+    """What the universe log calls a terminal source (its class, e.g. SimTerminal)."""
+    return type(terminal).__name__
 
 
 @task
@@ -154,17 +201,31 @@ def load_bar_set(settings: TateSettings, symbols: list[str] | None) -> dict[str,
 
 @task
 def run_contracts(
-    settings: TateSettings, bars: dict[str, pd.DataFrame], run_name: str
+    settings: TateSettings,
+    bars: dict[str, pd.DataFrame],
+    run_name: str,
+    subset: bool = False,
 ) -> ValidationReport:
+    """Judge `bars` against the universe; a `subset` (symbols asked for by name) is judged
+    against those symbols' rows only, so the others' absence is not a `missing_symbol`."""
     universe = BarStore(settings.data_dir).read_universe()
+    if subset:
+        universe = universe[universe["symbol"].isin(list(bars))].reset_index(drop=True)
     return validate_bars_set(
         bars,
         universe,
         site_dir=settings.reports_dir / "data_docs",
         run_name=run_name,
-        config=ContractConfig(),
+        config=contract_config(settings, list(bars)),
         timeframe=settings.timeframe,
     )
+
+
+def contract_config(settings: TateSettings, symbols: list[str]) -> ContractConfig:
+    """The contracts with each imported symbol's FX week in the clock its bars came in (a NY+7
+    export's Monday open is Sunday 21:00 UTC in US summer, not outside the session)."""
+    clocks = read_server_times(settings.data_dir)
+    return ContractConfig(sessions={s: fx_session_for(clocks[s]) for s in symbols if s in clocks})
 
 
 @task
@@ -235,7 +296,9 @@ def validate(symbols: list[str] | None = None, backup_journal: bool = False) -> 
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")
     bars = load_bar_set(settings, symbols)
     digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
-    report = run_contracts(settings, bars, run_name)
+    # every stored symbol (what `train` passes by default) is judged against the whole universe
+    subset = sorted(bars) != BarStore(settings.data_dir).symbols(settings.timeframe)
+    report = run_contracts(settings, bars, run_name, subset=subset)
     written = publish_summary(settings, report, digest)
     logger.info(
         "verdict %s: %d failures, %d quarantined ranges; Data Docs %s; summary %s",

@@ -208,6 +208,8 @@ EXIT_CODES: Final[dict[str, int]] = {
     "data_contracts.symbols.UnconvertibleCurrencyError": BAD_INPUT,
     "data_contracts.symbols.BadSymbolError": BAD_INPUT,
     "data_contracts.store.ConflictingBarsError": BAD_INPUT,
+    "data_contracts.universe.BadListingError": BAD_INPUT,
+    "data_contracts.symbol_records.BadSymbolSpecError": BAD_INPUT,
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,

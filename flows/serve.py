@@ -15,6 +15,7 @@ from typing import Any, cast
 import pandas as pd
 
 from data_contracts.store import BarStore, EmptyRangeError
+from data_contracts.symbol_records import load_specs
 from flows import tracking
 from flows.errors import (
     AliasNotFoundError,
@@ -133,6 +134,9 @@ def sim_terminal(
     mode = "hedging" if (account_mode or settings.account_mode) == "hedging" else "netting"
     terminal = SimTerminal(
         live,
+        # a desk's or a terminal's record (data/symbols/) before the known table; an unknown
+        # symbol is refused naming the file to write (exit 2), before anything starts
+        specs=load_specs(settings.data_dir, sorted(live)),
         timeframe=settings.timeframe,
         account_mode=mode,
         start=start,

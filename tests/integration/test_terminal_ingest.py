@@ -61,3 +61,36 @@ def test_ingest_fetches_only_closed_bars_the_store_lacks(settings: TateSettings)
         and len(files_after) == len(files_before) + 1
     )
     assert len(store.read_bars("EURUSD", "H1")) == 312
+
+
+def test_a_terminal_ingest_keeps_symbol_info_the_universe_row_and_the_clock(
+    settings: TateSettings,
+) -> None:
+    from data_contracts.symbol_records import load_spec, read_server_times, spec_path
+    from data_contracts.symbols import SYMBOL_SPECS
+
+    source = generate_market(n_days=20).bars
+    terminal = SimTerminal({s: source[s] for s in SYMBOLS}, start=100)
+    assert terminal.initialize()
+    now = terminal.current_time
+
+    ingest_from_terminal(
+        settings,
+        terminal,
+        SYMBOLS,
+        start=datetime(2022, 1, 1, tzinfo=UTC),
+        now=now,
+        server_time="UTC",
+    )
+
+    universe = BarStore(settings.data_dir).read_universe().set_index("symbol")
+    assert sorted(universe.index) == SYMBOLS
+    assert universe.loc["EURUSD", "listed_from"] == source["EURUSD"]["time"].iloc[0]
+    assert read_server_times(settings.data_dir) == {s: "UTC" for s in SYMBOLS}
+    assert spec_path(settings.data_dir, "USDJPY").is_file()
+    stored = load_spec(settings.data_dir, "USDJPY")
+    assert (stored.digits, stored.trade_contract_size, stored.currency_profit) == (
+        SYMBOL_SPECS["USDJPY"].digits,
+        SYMBOL_SPECS["USDJPY"].trade_contract_size,
+        "JPY",
+    )
