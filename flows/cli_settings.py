@@ -84,7 +84,10 @@ def describe_setting_error(error: ValidationError) -> str:
     if not first["loc"]:
         return f"bad setting {why}"
     field = str(first["loc"][0])
-    shown = "" if field in SECRET_SETTINGS else f"={first.get('input')!r}"
+    # the text as the operator wrote it (a JSON list arrives parsed), else what pydantic saw
+    written = _environment_value(field)
+    value = written if written is not None else first.get("input")
+    shown = "" if field in SECRET_SETTINGS else f"={value!r}"
     if len(first["loc"]) > 1 and field not in SECRET_SETTINGS:  # an item of a list
         shown = f"={_environment_value(field)!r} (item {first['loc'][1]})"
     return f"bad setting TATE_{field.upper()}{shown}: {why}"
