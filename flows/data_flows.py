@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow
 
 from data_contracts.config import ContractConfig
 from data_contracts.mt5_export import import_export
@@ -25,6 +24,7 @@ from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
+from flows.plain_runs import markdown_artifact, run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from serving.mt5.rates import closed_rates_range
@@ -41,6 +41,9 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, settings.timeframe, bars)
         written[symbol] = len(bars)
+        run_logger().info(
+            "ingest: %s %d bars (%d/%d)", symbol, len(bars), len(written), len(market.bars)
+        )
     store.write_universe(market.universe)
     return written
 
@@ -95,6 +98,9 @@ def ingest_from_terminal(
         bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
+        run_logger().info(
+            "ingest: %s %d new bars (%d/%d)", symbol, written[symbol], len(written), len(symbols)
+        )
     return written
 
 
@@ -185,7 +191,7 @@ def publish_summary(
     path = write_json(folder / "summary.json", summary)
     write_json(latest_validation_path(settings), {**summary, "summary": str(path)})
     write_index(settings.reports_dir)
-    create_markdown_artifact(
+    markdown_artifact(
         key="data-validation",
         markdown=report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
         description="tate data validation",
@@ -218,7 +224,7 @@ def validate(symbols: list[str] | None = None) -> dict[str, Any]:
     dataset-level errors make the verdict blocking and the flow fails (`tate validate` exits 1).
     """
     settings = TateSettings()
-    logger = get_run_logger()
+    logger = run_logger()
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")
     bars = load_bar_set(settings, symbols)
     digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
