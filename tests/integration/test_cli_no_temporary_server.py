@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,34 @@ def test_ingest_and_validate_without_an_api_start_no_temporary_server(tmp_path: 
     latest = json.loads((home / "reports" / "validation" / "latest.json").read_text())
     assert sorted(latest["symbols"]) == ["EURUSD", "GBPUSD"]
     assert f"verdict {latest['result_id']}" in validated.stdout
+
+
+READS_ONLY = """
+import json, sys
+from typer.testing import CliRunner
+from flows.cli import app
+done = CliRunner().invoke(app, sys.argv[1:])
+heavy = ("prefect", "great_expectations", "scipy.signal")
+print(json.dumps({"code": done.exit_code, "output": done.output,
+                  "imported": [name for name in heavy if name in sys.modules]}))
+"""
+
+
+@pytest.mark.parametrize("command", [["promote"], ["rollback"]])
+def test_registry_commands_import_neither_prefect_nor_great_expectations(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`promote` and `rollback` only move aliases: seconds of imports they do not need are what
+    made `tate promote` take 14 s to say there is no canary."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", READS_ONLY, *command],
+        env={**env, "TATE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["code"] == 2, answer["output"]  # an empty registry: nothing to promote
+    assert answer["imported"] == []
