@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
 from data_contracts.schema import RATE_COLUMNS, TIMEFRAME_SECONDS
 from data_contracts.symbols import lookup_spec
@@ -120,6 +119,10 @@ def _simulate_symbol(
     seed: int,
     timeframe: str,
 ) -> pd.DataFrame:
+    # scipy.signal takes seconds to import; the worker and `tate promote` import this module
+    # (through serving.registry.loading) without generating a market
+    from scipy.signal import lfilter
+
     spec, traits = lookup_spec(symbol), traits_for(symbol)
     rng = np.random.default_rng([seed, zlib.crc32(symbol.encode())])
     n = len(times)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +28,10 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from flows import canary_registry, tracking
+from flows.plain_runs import markdown_artifact, run_logger
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.canary_evidence import (
@@ -263,11 +263,9 @@ def canary_gate() -> dict[str, Any]:
     """Compare canary with champion on the journal; promote, widen, hold or roll back."""
     settings = TateSettings()
     result = run_gate(settings)
-    get_run_logger().info("canary gate: %s: %s", result.outcome, "; ".join(result.reasons))
-    if os.environ.get("PREFECT_API_URL") and result.report:
-        from prefect.artifacts import create_markdown_artifact
-
-        create_markdown_artifact(
+    run_logger().info("canary gate: %s: %s", result.outcome, "; ".join(result.reasons))
+    if result.report:
+        markdown_artifact(
             markdown=Path(result.report).read_text(),
             key="canary-gate",
             description=f"canary gate: {result.outcome}",

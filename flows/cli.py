@@ -69,6 +69,7 @@ def ingest(
     if source == "csv" and (path is None or symbol is None):
         raise BadOptionError("ingest --source csv needs --path and --symbol")
     from flows.data_flows import ingest as ingest_flow
+    from flows.plain_runs import run_flow
     from flows.times import utc_time
 
     if start:
@@ -78,8 +79,8 @@ def ingest(
 
         warn_remote_hosts(settings)
         live_terminal(settings, source)  # installed and answering, before Prefect starts
-    written = ingest_flow(
-        source=source, path=str(path) if path else None, symbol=symbol, start=start
+    written = run_flow(
+        ingest_flow, source=source, path=str(path) if path else None, symbol=symbol, start=start
     )
     for name, rows in written.items():
         typer.echo(f"{name}: {rows}" if isinstance(rows, str) else f"{name}: {rows} bars")
@@ -95,8 +96,9 @@ def validate(
     settings = command_settings()
     check_store(settings, symbol)
     from flows.data_flows import validate as validate_flow
+    from flows.plain_runs import run_flow
 
-    result = validate_flow(symbols=symbol or None)
+    result = run_flow(validate_flow, symbols=symbol or None)
     if result["failures"]:
         typer.echo(result["failures"])
     typer.echo(

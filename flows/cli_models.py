@@ -70,9 +70,11 @@ def train(
 
         strategy_named(strategy)  # an unknown name is named before anything runs
     check_store(settings, symbol)
+    from flows.plain_runs import run_flow
     from flows.train_flow import retrain
 
-    result = retrain(
+    result = run_flow(
+        retrain,
         strategy=strategy,
         symbols=symbol or None,
         start=start,
@@ -209,10 +211,11 @@ def drift(
     """
     settings = command_settings()
     from flows.drift_flow import drift_report, resolve_version
+    from flows.plain_runs import run_flow
 
     named = None if version is None else str(version)
     resolve_version.fn(settings, role, named)  # a missing alias or version, before the flow
-    result = drift_report(role=role, version=named)
+    result = run_flow(drift_report, role=role, version=named)
     typer.echo(f"drift {'FLAGGED' if result['drifted'] else 'none'}\nreport: {result['report']}")
     for line in result.get("findings", []):
         typer.echo(f"  {line}")
@@ -246,19 +249,12 @@ def resume(
 @app.command()
 def gate() -> None:
     """Canary against champion on the journal: promote, widen, hold or roll back (exit 1)."""
-    settings = command_settings()
-    import os
-
+    command_settings()
+    from flows.canary_gate import canary_gate
     from flows.errors import CanaryRolledBackError
+    from flows.plain_runs import run_flow
 
-    if os.environ.get("PREFECT_API_URL"):
-        from flows.canary_gate import canary_gate
-
-        result = canary_gate()
-    else:  # no API up: the plain function, no temporary server
-        from flows.canary_gate import run_gate
-
-        result = run_gate(settings).as_dict()
+    result = run_flow(canary_gate)
     typer.echo(f"canary gate: {result['outcome']}: {'; '.join(result['reasons'])}")
     for budget in result["budgets"]:
         typer.echo(f"  budget {budget}")

@@ -14,6 +14,7 @@ from flows.environment import prepare_environment
 from flows.errors import (
     BadSettingError,
 )
+from flows.prefect_api import adopt_stack_api
 from flows.settings import TateSettings
 
 
@@ -21,7 +22,9 @@ def command_settings() -> TateSettings:
     """The settings, checked, and TATE_HOME's folders made; or one line naming the variable.
 
     Everything here is cheap and starts nothing: the settings' own checks, then a home that
-    can hold a store (its parent exists, and a file can be written in it).
+    can hold a store (its parent exists, and a file can be written in it). When `tate up` runs
+    for this home and the user set no `PREFECT_API_URL`, its API is adopted (flows then run
+    against it and show in its UI); otherwise flows run as plain functions (`flows.plain_runs`).
     """
     try:
         settings = TateSettings()
@@ -31,6 +34,7 @@ def command_settings() -> TateSettings:
     try:
         prepare_environment(settings)
         probe_writable(settings.home)
+        adopt_stack_api(settings)  # before any flow module imports Prefect
     except OSError as error:
         raise BadSettingError(
             f"bad setting TATE_HOME={str(settings.home)!r}: cannot write "

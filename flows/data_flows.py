@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect import flow
 
 from data_contracts.config import ContractConfig
 from data_contracts.mt5_export import import_export
@@ -33,6 +32,7 @@ from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
+from flows.plain_runs import markdown_artifact, run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from serving.mt5.rates import closed_rates_range
@@ -49,6 +49,9 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, settings.timeframe, bars)
         written[symbol] = len(bars)
+        run_logger().info(
+            "ingest: %s %d bars (%d/%d)", symbol, len(bars), len(written), len(market.bars)
+        )
     store.write_universe(market.universe)
     return written
 
@@ -116,6 +119,9 @@ def ingest_from_terminal(
         added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
         written[symbol] = len(bars) if added is not None else 0
         store_terminal_spec(settings, terminal, symbol, now)
+        run_logger().info(
+            "ingest: %s %d new bars (%d/%d)", symbol, written[symbol], len(written), len(symbols)
+        )
         if written[symbol]:
             record_server_time(settings.data_dir, symbol, server_time)
     admit_new_symbols(
@@ -246,7 +252,7 @@ def publish_summary(
     path = write_json(folder / "summary.json", summary)
     write_json(latest_validation_path(settings), {**summary, "summary": str(path)})
     write_index(settings.reports_dir)
-    create_markdown_artifact(
+    markdown_artifact(
         key="data-validation",
         markdown=report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
         description="tate data validation",
@@ -290,7 +296,7 @@ def validate(symbols: list[str] | None = None, backup_journal: bool = False) -> 
     the data's verdict.
     """
     settings = TateSettings()
-    logger = get_run_logger()
+    logger = run_logger()
     if backup_journal:
         logger.info(back_up_journal(settings))
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")

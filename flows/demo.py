@@ -1,6 +1,7 @@
 """`tate demo`: the whole lifecycle once, on embedded defaults, then where every artifact is.
 
-Each stage is its own Prefect flow run (visible in the Prefect UI after `tate up`). Running the demo
+Each stage is its own Prefect flow run when `tate up` runs (visible in its UI), else the plain
+function the flow wraps (`flows.plain_runs`: no temporary server per stage). Running the demo
 again adds a model version; when it passes the gate it becomes `canary` and trades beside the champion.
 """
 
@@ -27,13 +28,19 @@ def _stage(title: str, call: Callable[[], Any]) -> Any:
 def run_demo() -> dict[str, Any]:
     from flows.data_flows import ingest, validate
     from flows.drift_flow import drift_report
+    from flows.plain_runs import run_flow
     from flows.serve import run_worker
     from flows.train_flow import retrain
 
     settings = TateSettings()
-    _stage("1/5 data: synthetic market → bar store", lambda: ingest(source="sim"))
-    checked = _stage("2/5 validate: great-expectations suites + survivorship", validate)
-    trained = _stage("3/5 train: purged walk-forward CV, backtest, MLflow run, registry", retrain)
+    _stage("1/5 data: synthetic market → bar store", lambda: run_flow(ingest, source="sim"))
+    checked = _stage(
+        "2/5 validate: great-expectations suites + survivorship", lambda: run_flow(validate)
+    )
+    trained = _stage(
+        "3/5 train: purged walk-forward CV, backtest, MLflow run, registry",
+        lambda: run_flow(retrain),
+    )
     served = _stage(
         "4/5 serve: champion/canary replay the hold-out on SimTerminal",
         lambda: run_worker(
@@ -44,7 +51,7 @@ def run_demo() -> dict[str, Any]:
     # would stop the next demo's replay, so the demo reports what `tate drift` would act on.
     drifted = _stage(
         "5/5 drift: Evidently report + PSI/KS/Wasserstein, prediction and concept drift",
-        lambda: drift_report(act=False),
+        lambda: run_flow(drift_report, act=False),
     )
 
     uri = tracking.tracking_uri(settings)

@@ -27,11 +27,12 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow
 
 from data_contracts.store import BarStore
 from flows import tracking
 from flows.errors import AliasNotFoundError, NoJournaledFeaturesError, VersionNotFoundError
+from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from models.concept_drift import (
@@ -357,7 +358,7 @@ def drift_report(
             feature's PSI or concept drift says so; False reports only.
     """
     settings = TateSettings()
-    logger_ = get_run_logger()
+    logger_ = run_logger()
     resolved = resolve_version(settings, role, version)
     reference = reference_features(settings, resolved)
     decisions = journaled_decisions(settings, resolved)

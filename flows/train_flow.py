@@ -25,7 +25,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.utils.time import get_current_time_millis
-from prefect import flow, get_run_logger, task
+from prefect import flow
 
 from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
@@ -33,6 +33,7 @@ from flows import signing, tracking
 from flows.data_flows import validate, validation_of_store
 from flows.errors import LookaheadFailedError, ValidationFailedError
 from flows.lookahead_flow import check_strategies, failure_message, history_for, run_record
+from flows.plain_runs import run_logger, subflow, task
 from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
@@ -75,7 +76,7 @@ def judged_store(settings: TateSettings, symbols: list[str]) -> dict[str, Any]:
     """
     verdict = validation_of_store(settings, symbols)
     if verdict is None:
-        validate(symbols=symbols)  # a subflow: raises when blocking
+        subflow(validate, symbols=symbols)  # a child run under an API: raises when blocking
         verdict = validation_of_store(settings, symbols)
     if verdict is None or verdict.get("blocking"):
         summary = verdict.get("summary") if verdict else "none written"
@@ -404,7 +405,7 @@ def retrain(
     """
     chosen = strategy_named(strategy or DEFAULT_STRATEGY)
     settings = settings_for(TateSettings(), chosen)
-    logger = get_run_logger()
+    logger = run_logger()
     config = training_config(num_boost_round, learning_rate, shuffle_labels, leak_canary)
     sweep_configs(config, sweep)  # a bad sweep fails here, before anything is read
     raw = load_training_bars(settings, symbols, start, end)  # bad symbols/ranges fail here, first

@@ -28,13 +28,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.bounded_waits import DEFAULT_BOUND, WaitBound, results_within
+from flows.plain_runs import in_run, run_logger, task
 from models.dataset import Dataset
 from models.development import DevelopmentSet, development_set
 from models.folds import FoldPlan, FoldResult, plan_folds
@@ -182,6 +182,10 @@ def train_in_tasks(
         configs = [c.with_threads(1) for c in configs]
     sweep_list = [dict(item) for item in sweep] if sweep else None
     dev, folds = prepare(strategy, bars, config)
+    if not in_run():
+        if parallel or dask_address:
+            run_logger().warning("folds run one after another: a fold runner needs `tate up`")
+        return _train_plainly(dev, folds, configs, sweep_list, config)
     with fold_runner(parallel=parallel, dask_address=dask_address) as runner:
         results = run_folds(runner, dev.dataset, folds, configs)
         choice = choose(dev.dataset, configs, results, sweep_list)
@@ -195,4 +199,33 @@ def train_in_tasks(
             leaked = plant_leak(dev.dataset, config.seed)
             canary = run_folds(runner, leaked, folds, [chosen])[0]
         [booster] = results_within([final], "final fit", runner)
+    return summarise(dev, choice, booster, canary)
+
+
+def _train_plainly(
+    dev: DevelopmentSet,
+    folds: Sequence[FoldPlan],
+    configs: Sequence[TrainConfig],
+    sweep: list[dict[str, Any]] | None,
+    config: TrainConfig,
+) -> TrainingOutcome:
+    """`train_in_tasks` without a Prefect API: the same calls in the same order, in this process,
+    with a progress line per fold (no task runner: one needs an engine and a server)."""
+    total = len(folds) * (len(configs) + int(config.leak_canary))
+    done = 0
+
+    def walk(dataset: Dataset, config_: TrainConfig) -> list[FoldResult]:
+        nonlocal done
+        results = []
+        for fold in folds:
+            results.append(fit_fold_task(dataset, fold, config_))
+            done += 1
+            run_logger().info("training: fold %d/%d done", done, total)
+        return results
+
+    results = [walk(dev.dataset, c) for c in configs]
+    choice = choose(dev.dataset, list(configs), results, sweep)
+    chosen = choice.chosen.config
+    booster = fit_final_task(dev.dataset, chosen, dev.cutoff.to_pydatetime())
+    canary = walk(plant_leak(dev.dataset, config.seed), chosen) if config.leak_canary else None
     return summarise(dev, choice, booster, canary)
