@@ -34,10 +34,9 @@ import mlflow.models
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
 
 from models.labels import forward_return_labels
+from models.rate_window import SIGNATURE, input_example
 from models.rolling import ArrayStats, RollingLayout, RollingRows
 from models.streaming import RowPredictor, StreamCache
 
@@ -300,40 +299,6 @@ def confidence_from_probability(probability: np.ndarray) -> np.ndarray:
     p = np.asarray(probability, dtype=np.float64)
     confidence: np.ndarray = np.nan_to_num(np.clip(np.abs(2.0 * p - 1.0), 0.0, 1.0), nan=0.0)
     return confidence
-
-
-def input_example(n: int = WINDOW) -> pd.DataFrame:
-    """A small valid input frame (flat prices), for signatures and smoke tests."""
-    times = 1_641_168_000 + 3600 * np.arange(n, dtype=np.int64)
-    price = np.full(n, 1.1)
-    return pd.DataFrame(
-        {
-            "time": times,
-            "open": price,
-            "high": price + 0.0005,
-            "low": price - 0.0005,
-            "close": price,
-            "tick_volume": np.full(n, 1000, dtype=np.int64),
-            "spread": np.full(n, 12, dtype=np.int64),
-            "real_volume": np.zeros(n, dtype=np.int64),
-        }
-    )
-
-
-SIGNATURE = ModelSignature(
-    inputs=Schema(
-        [ColSpec("long", "time")]
-        + [ColSpec("double", name) for name in ("open", "high", "low", "close")]
-        + [ColSpec("long", name) for name in ("tick_volume", "spread", "real_volume")]
-    ),
-    outputs=Schema(
-        [
-            ColSpec("double", "probability"),
-            ColSpec("long", "signal"),
-            ColSpec("double", "confidence"),
-        ]
-    ),
-)
 
 
 class LgbmMomentumModel(mlflow.pyfunc.PythonModel):

@@ -26,12 +26,11 @@ import mlflow.models
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, Schema
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.linear_model import LogisticRegression
 
 from models.labels import forward_return_labels
+from models.rate_window import SIGNATURE, input_example
 
 FEATURE_NAMES: tuple[str, ...] = (
     "ret_1",
@@ -205,40 +204,6 @@ def fit_logistic(X: pd.DataFrame, y: np.ndarray, c: float = DEFAULT_C) -> Logist
     fit.coef = np.asarray(model.coef_[0], dtype=np.float64)
     fit.intercept = float(model.intercept_[0])
     return fit
-
-
-def input_example(n: int = WINDOW) -> pd.DataFrame:
-    """A small valid input frame (flat prices), for signatures and smoke tests."""
-    times = 1_641_168_000 + 3600 * np.arange(n, dtype=np.int64)
-    price = np.full(n, 1.1)
-    return pd.DataFrame(
-        {
-            "time": times,
-            "open": price,
-            "high": price + 0.0005,
-            "low": price - 0.0005,
-            "close": price,
-            "tick_volume": np.full(n, 1000, dtype=np.int64),
-            "spread": np.full(n, 12, dtype=np.int64),
-            "real_volume": np.zeros(n, dtype=np.int64),
-        }
-    )
-
-
-SIGNATURE = ModelSignature(
-    inputs=Schema(
-        [ColSpec("long", "time")]
-        + [ColSpec("double", name) for name in ("open", "high", "low", "close")]
-        + [ColSpec("long", name) for name in ("tick_volume", "spread", "real_volume")]
-    ),
-    outputs=Schema(
-        [
-            ColSpec("double", "probability"),
-            ColSpec("long", "signal"),
-            ColSpec("double", "confidence"),
-        ]
-    ),
-)
 
 
 class SkLogisticModel(mlflow.pyfunc.PythonModel):
