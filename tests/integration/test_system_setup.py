@@ -51,14 +51,14 @@ def test_setup_that_cannot_install_fails_with_one_line_naming_the_command(
     assert line.startswith("system-setup: the tests need prometheus promtool")
     if os.geteuid() == 0:  # root, but no apt-get on this PATH
         assert line.endswith("there is no apt-get here: install your system's equivalent of "
-                             "Debian's prometheus docker-compose")  # fmt: skip
+                             "Debian's prometheus docker-compose chromium")  # fmt: skip
     else:  # no sudo on this PATH
-        assert line.endswith(f"without a password; run: sudo {INSTALL} prometheus docker-compose")
+        assert line.endswith(f"without a password; run: sudo {INSTALL} prometheus docker-compose chromium")
 
 
 def test_check_names_each_missing_tool_and_its_package_once(tmp_path: Path) -> None:
     done = run_setup("--check", path=bare_path(tmp_path, "grep"))
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert "the tests need prometheus promtool git docker-compose" in line
-    assert line.endswith(f"sudo {INSTALL} prometheus git docker-compose")
+    assert "the tests need prometheus promtool git docker-compose chromium" in line
+    assert line.endswith(f"sudo {INSTALL} prometheus git docker-compose chromium")
