@@ -160,3 +160,20 @@ def test_dates_a_calendar_does_not_cover_are_refused_naming_both() -> None:
 
 def test_the_calendar_session_is_part_of_the_configs_record() -> None:
     assert CMES_NY7.to_dict()["sessions"] == {SYMBOL: {"calendar": "CMES", "clock": "NY+7"}}
+
+
+@pytest.mark.parametrize(
+    ("calendar", "zone", "local_times", "expected"),
+    [
+        # the H1 bar 09:00-10:00 holds the 09:30 open; 16:00 is the close
+        ("XNYS", "America/New_York", ["2024-07-10 09:00", "2024-07-10 16:00"], [True, False]),
+        # Hong Kong's lunch break 12:00-13:00 splits the session
+        ("XHKG", "Asia/Hong_Kong", ["2024-07-03 11:00", "2024-07-03 12:00"], [True, False]),
+    ],
+)
+def test_half_hour_opens_and_lunch_breaks_follow_the_overlap_rule(
+    calendar: str, zone: str, local_times: list[str], expected: list[bool]
+) -> None:
+    times = pd.Series(pd.to_datetime(local_times).tz_localize(zone))
+    hours = trading_hours(CalendarSession(calendar), "X", times.min(), times.max())
+    assert hours.in_session(wall_clock_ns(times, "UTC"), 3600).tolist() == expected
