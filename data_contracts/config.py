@@ -16,9 +16,12 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal
 
+from data_contracts.calendar_sessions import CalendarSession
 from data_contracts.sessions import ANNUAL_FX_HOLIDAYS, FX_SESSION, TradingSession
 
 Severity = Literal["error", "warn"]
+Session = TradingSession | CalendarSession
+"""A weekly window (FX, metals) or an exchange calendar (exchange-traded CFDs)."""
 
 # Checks that judge single rows: their error-level failures become quarantine entries.
 # ``not_null:*``, ``positive:*`` and ``non_negative:*`` are matched by prefix.
@@ -62,10 +65,11 @@ class ContractConfig:
             a spread is an outlier.
         gap_tolerance_bars: missing in-session bars tolerated between two bars.
         max_quarantine_share: a symbol with more of its rows quarantined blocks training.
-        holidays: dates (in each session's clock) on which the market is closed.
-        annual_holidays: (month, day) closed every year.
+        holidays: dates (in each session's clock) on which the market is closed; weekly
+            sessions only (a calendar session brings its own holidays).
+        annual_holidays: (month, day) closed every year; weekly sessions only.
         default_session: session of symbols not named in ``sessions``.
-        sessions: symbol → session.
+        sessions: symbol → session: a weekly window or an exchange calendar.
         real_volume_symbols: symbols whose venue reports ``real_volume`` (0 there is a defect).
         severity: check → severity overrides (exact check name, e.g. ``"gap"``, ``"not_null:close"``).
     """
@@ -81,7 +85,7 @@ class ContractConfig:
     holidays: frozenset[date] = frozenset()
     annual_holidays: frozenset[tuple[int, int]] = ANNUAL_FX_HOLIDAYS
     default_session: TradingSession = FX_SESSION
-    sessions: Mapping[str, TradingSession] = field(default_factory=dict)
+    sessions: Mapping[str, Session] = field(default_factory=dict)
     real_volume_symbols: frozenset[str] = frozenset()
     severity: Mapping[str, Severity] = field(default_factory=dict)
 
@@ -109,7 +113,9 @@ class ContractConfig:
     def to_dict(self) -> dict[str, Any]:
         """Canonical JSON-ready form (sorted), so equal configs serialise identically."""
 
-        def session(s: TradingSession) -> dict[str, Any]:
+        def session(s: Session) -> dict[str, Any]:
+            if isinstance(s, CalendarSession):
+                return asdict(s)
             return {
                 **asdict(s),
                 "open_time": s.open_time.isoformat(),
@@ -133,7 +139,7 @@ class ContractConfig:
             "severity": dict(sorted(self.severity.items())),
         }
 
-    def session_for(self, symbol: str) -> TradingSession:
+    def session_for(self, symbol: str) -> Session:
         """The trading session of ``symbol`` (the default one unless configured)."""
         return self.sessions.get(symbol, self.default_session)
 

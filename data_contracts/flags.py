@@ -20,9 +20,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from data_contracts.calendar_sessions import CalendarSession, trading_hours
 from data_contracts.config import ContractConfig
 from data_contracts.schema import INT_COLUMNS, PRICE_COLUMNS, RATE_COLUMNS, TIMEFRAME_SECONDS
-from data_contracts.sessions import aligned, in_session, missing_slots, wall_seconds
+from data_contracts.sessions import aligned, in_session, missing_slots, wall_clock_ns
 
 MAD_TO_SIGMA = 1.4826
 SPREAD_SCALE_FLOOR = 0.25  # log units: a constant spread must grow e^(9·0.25)≈9.5× to flag
@@ -143,16 +144,22 @@ def _time_flags(
     # Strictly earlier than the bar before: duplicates are the uniqueness check's finding.
     out[FLAG_OF["increasing_time"]][valid] = np.diff(raw, prepend=raw[0]) < 0
     session = config.session_for(symbol)
-    wall = wall_seconds(kept, session)
+    wall = wall_clock_ns(kept, session.clock)
     step = TIMEFRAME_SECONDS[timeframe] if timeframe else infer_step_seconds(raw)
     # Gaps are judged on the times in order, so a swapped or repeated bar is not also a gap;
     # the bar after a gap carries the flag.
     order = np.argsort(wall, kind="stable")
-    missing = missing_slots(wall[order], session, step, config.holidays, config.annual_holidays)
+    if isinstance(session, CalendarSession):
+        hours = trading_hours(session, symbol, kept.min(), kept.max())
+        missing = hours.missing_slots(wall[order], step)
+        inside = hours.in_session(wall, step)
+    else:
+        missing = missing_slots(wall[order], session, step, config.holidays, config.annual_holidays)
+        inside = in_session(wall, session)
     gap = np.zeros(len(order), dtype=bool)
     gap[order] = missing > config.gap_tolerance_bars
     out[FLAG_OF["gap"]][valid] = gap
-    out[FLAG_OF["outside_session"]][valid] = ~in_session(wall, session)
+    out[FLAG_OF["outside_session"]][valid] = ~inside
     out[FLAG_OF["misaligned_time"]][valid] = ~aligned(wall, step)
     return out
 

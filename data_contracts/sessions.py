@@ -88,8 +88,13 @@ ANNUAL_FX_HOLIDAYS: frozenset[tuple[int, int]] = frozenset({(12, 25), (1, 1)})
 
 def wall_seconds(times: pd.Series, session: TradingSession) -> np.ndarray:
     """Bar times as int64 nanoseconds of the session's wall clock (naive, epoch-based)."""
+    return wall_clock_ns(times, session.clock)
+
+
+def wall_clock_ns(times: pd.Series, clock: str) -> np.ndarray:
+    """Aware times as int64 nanoseconds of the wall clock ``clock`` (a server-time setting)."""
     utc = times.dt.tz_convert("UTC")
-    zone = ServerTime.parse(session.clock)
+    zone = ServerTime.parse(clock)
     if zone.base == "UTC":
         raw = utc.dt.tz_localize(None).to_numpy("datetime64[ns]").view("int64")
         shifted: np.ndarray = raw + zone.shift.value

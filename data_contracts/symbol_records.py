@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from data_contracts.calendar_sessions import check_calendar_name
 from data_contracts.symbols import (
     SYMBOL_SPECS,
     SymbolSpec,
@@ -196,3 +197,7 @@ def _check_types(spec: SymbolSpec) -> None:
             raise TypeError(f"{field.name} must be a number, got {value!r}")
     if spec.digits < 0 or spec.point <= 0 or spec.trade_contract_size <= 0:
         raise ValueError("digits must be >= 0, point and trade_contract_size > 0")
+    if spec.session_calendar is not None:
+        if not isinstance(spec.session_calendar, str):
+            raise TypeError(f"session_calendar must be text, got {spec.session_calendar!r}")
+        check_calendar_name(spec.session_calendar, spec.name)

@@ -98,6 +98,10 @@ class SymbolSpec:
     swap_rollover3days: int = DAY_OF_WEEK_WEDNESDAY
     margin_hedged: float = 50_000.0
     typical_spread: int = 2
+    # tate's own field (MT5 exposes no session times): the exchange-calendars name whose
+    # trading minutes the symbol's bars follow, e.g. "CMES" for an index CFD on CME futures;
+    # None keeps the FX week in the broker's server time
+    session_calendar: str | None = None
 
 
 def _fx(

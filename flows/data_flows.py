@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from data_contracts.config import ContractConfig
+from data_contracts.calendar_sessions import calendar_session
+from data_contracts.config import ContractConfig, Session
 from data_contracts.mt5_export import import_export
 from data_contracts.mt5_rates import rates_to_bars
 from data_contracts.quarantine import quarantine_to_frame
@@ -23,11 +24,13 @@ from data_contracts.server_time import utc_to_server
 from data_contracts.sessions import fx_session_for
 from data_contracts.store import BarStore
 from data_contracts.symbol_records import (
+    load_spec,
     read_server_times,
     record_server_time,
     spec_from_symbol_info,
     write_spec,
 )
+from data_contracts.symbols import UnknownSymbolSpecError
 from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
@@ -228,10 +231,38 @@ def run_contracts(
 
 
 def contract_config(settings: TateSettings, symbols: list[str]) -> ContractConfig:
-    """The contracts with each imported symbol's FX week in the clock its bars came in (a NY+7
-    export's Monday open is Sunday 21:00 UTC in US summer, not outside the session)."""
-    clocks = read_server_times(settings.data_dir)
-    return ContractConfig(sessions={s: fx_session_for(clocks[s]) for s in symbols if s in clocks})
+    """The contracts with each symbol's session as its record and its import say."""
+    return ContractConfig(sessions=symbol_sessions(settings.data_dir, symbols))
+
+
+def symbol_sessions(data_dir: Path, symbols: list[str]) -> dict[str, Session]:
+    """Each symbol's session: the exchange calendar its record names (``session_calendar``),
+    else the FX week in the clock its bars were imported in (a NY+7 export's Monday open is
+    Sunday 21:00 UTC in US summer, not outside the session); a symbol with neither keeps the
+    contracts' default week. Bars are aligned in the import's clock either way.
+
+    Raises:
+        SessionCalendarError: a record names a calendar exchange-calendars does not know.
+        BadSymbolSpecError: a stored record is unusable.
+    """
+    clocks = read_server_times(data_dir)
+    sessions: dict[str, Session] = {}
+    for symbol in symbols:
+        calendar, clock = _session_calendar(data_dir, symbol), clocks.get(symbol)
+        if calendar is not None:
+            sessions[symbol] = calendar_session(symbol, calendar, clock or "UTC")
+        elif clock is not None:
+            sessions[symbol] = fx_session_for(clock)
+    return sessions
+
+
+def _session_calendar(data_dir: Path, symbol: str) -> str | None:
+    """The calendar the symbol's record names; None without one or without a record (the
+    record's absence is refused where a spec is needed, not here)."""
+    try:
+        return load_spec(data_dir, symbol).session_calendar
+    except UnknownSymbolSpecError:
+        return None
 
 
 @task

@@ -210,6 +210,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "data_contracts.store.ConflictingBarsError": BAD_INPUT,
     "data_contracts.universe.BadListingError": BAD_INPUT,
     "data_contracts.symbol_records.BadSymbolSpecError": BAD_INPUT,
+    "data_contracts.calendar_sessions.SessionCalendarError": BAD_INPUT,
     # bad input: models
     "models.errors.NotEnoughBarsError": BAD_INPUT,
     "models.errors.SweepError": BAD_INPUT,

@@ -233,3 +233,29 @@ def load_backtesting_eurusd() -> pd.DataFrame:
             "real_volume": np.zeros(n, dtype="int64"),
         }
     )
+
+
+def make_globex_times(
+    start: str, end: str, closed: Sequence[tuple[str, str]] = (), *, timeframe: str = "H1"
+) -> pd.Series:
+    """Bar open times (UTC) a CME Globex index CFD shows from ``start`` to ``end`` (Chicago dates).
+
+    Written from CME's published hours, independently of exchange-calendars, so tests can
+    check the library's reading against it: Sunday 17:00 → Friday 16:00 Chicago with the daily
+    halt 16:00–17:00, minus the holiday spans ``closed`` (Chicago wall-clock ``[from, to)``).
+    """
+    step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
+    local = pd.date_range(start, end, freq=step, tz="America/Chicago", inclusive="left")
+    day, hour = local.weekday, local.hour
+    open_ = ((day == 6) & (hour >= 17)) | ((day <= 3) & (hour != 16)) | ((day == 4) & (hour < 16))
+    naive = local.tz_localize(None)
+    for since, until in closed:
+        open_ &= ~((naive >= pd.Timestamp(since)) & (naive < pd.Timestamp(until)))
+    return pd.Series(local[open_].tz_convert("UTC").as_unit("ns"), name="time")
+
+
+def make_bars_at(symbol: str, times: pd.Series) -> pd.DataFrame:
+    """``make_bars``' clean bars for ``symbol``, stamped with the given (UTC) times."""
+    bars = make_bars(symbol, n=len(times))
+    bars["time"] = pd.Series(times.to_numpy(), dtype=bars["time"].dtype)
+    return bars

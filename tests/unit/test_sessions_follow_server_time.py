@@ -37,6 +37,20 @@ def test_a_ny7_week_across_both_dst_switches_has_no_session_false_positive() -> 
     assert outside_session(bars, config).empty
 
 
+def test_a_ny7_week_across_both_dst_switches_has_no_gap_or_misaligned_bar() -> None:
+    """The week's UTC hours move with US daylight saving; its bar count does not, so neither
+    switch leaves a missing hour or a doubled one, and H1 and D1 stay on the server's grid."""
+    bars = ny_week_bars()
+    config = ContractConfig(sessions={"EURUSD": fx_session_for("NY+7")})
+    flags = add_check_flags(bars, symbol="EURUSD", timeframe="H1", config=config)
+    assert bars["time"][flags["flag_gap"] | flags["flag_misaligned_time"]].empty
+    days = bars[(bars["time"].dt.tz_convert("America/New_York").dt.hour == 17)]
+    daily = add_check_flags(days, symbol="EURUSD", timeframe="D1", config=config)
+    flagged = daily["flag_gap"] | daily["flag_misaligned_time"] | daily["flag_outside_session"]
+    assert len(days) > 200
+    assert days["time"][flagged.to_numpy()].empty
+
+
 def test_the_fixed_utc_week_would_quarantine_the_summer_monday_opens() -> None:
     """The failure the broker's clock fixes: US summer opens at 21:00 UTC on Sunday."""
     flagged = outside_session(ny_week_bars(), ContractConfig())
