@@ -35,6 +35,17 @@ terminal shows under our magic with the id in its comment. ``busy_timeout`` lets
 read and the worker's write wait for each other instead of failing. ``wal_autocheckpoint`` is
 raised so the checkpoints (the only fsyncs in this mode) come ten times rarer and larger: it
 moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB).
+
+What differs on PostgreSQL (``postgresql+psycopg://``; the tests run both, ``journal_url``):
+the PRAGMAs above are SQLite's alone (the server keeps its own durability settings); the
+same Alembic revisions run (their DDL is transactional on both, so a failed migration rolls
+back whole); the decision path's compiled statements and ``executemany`` are the same code
+(the dialect compiles ``%(name)s`` binds and its own JSON and ``timestamptz`` processors);
+``breaker_events_version`` reads the newest event id instead of ``PRAGMA data_version``, and
+breaker events take a table lock so their ids commit in order; the integrity checks and the
+per-account lock have their own server paths (``serving.journal_integrity``,
+``serving.account_lock``). No statement is ``INSERT OR IGNORE``/``ON CONFLICT``: nothing
+dialect-specific is written outside these.
 """
 
 from __future__ import annotations
