@@ -212,8 +212,8 @@ class AdvisoryAccountLock:
         )
         key = advisory_key(account)
         try:
-            (taken,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            if not taken:
+            found = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (found and found[0]):
                 high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
                 row = connection.execute(_HOLDER_SQL, {"high": high, "low": low}).fetchone()
                 raise AccountLockedError(account, where, holder_of(row[0] if row else None))
