@@ -134,9 +134,10 @@ def postgres_url(postgres_cluster: Cluster) -> Iterator[str]:
         postgres_cluster.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same journal test on a SQLite file and on a fresh PostgreSQL database."""
+    """The same journal test on a SQLite file and on a fresh PostgreSQL database (that case
+    marked ``integration``: it needs the real server, so ``-m "not integration"`` leaves it)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'journal.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
