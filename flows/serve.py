@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pandas as pd
+from sqlalchemy.engine import make_url
 
 from data_contracts.store import BarStore, EmptyRangeError
 from data_contracts.symbol_records import load_specs
@@ -26,7 +27,7 @@ from flows.errors import (
     TrackingServerUnreachableError,
 )
 from flows.settings import TateSettings
-from serving.account_lock import AccountLock
+from serving.account_lock import AccountLock, AdvisoryAccountLock, HeldLock
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.journal_integrity import admit_journal, note_journal, replace_journal
@@ -74,15 +75,20 @@ def require_registry(settings: TateSettings) -> None:
         ) from None
 
 
-def lock_account(settings: TateSettings, term: Terminal) -> AccountLock:
-    """This worker's hold on its account (``login@server``) for as long as it runs.
+def lock_account(settings: TateSettings, term: Terminal) -> HeldLock:
+    """This worker's hold on its account (``login@server``) for as long as it runs: a file
+    lock under ``TATE_HOME``, or, with the journal on PostgreSQL (which workers on several
+    hosts may share), an advisory lock in that database.
 
     Raises:
         AccountLockedError: another worker trades the account (its pid and start time named);
             the terminal is shut down first.
     """
+    account, now = account_key(term), datetime.now(UTC)
     try:
-        return AccountLock.acquire(settings.locks_dir, account_key(term), now=datetime.now(UTC))
+        if make_url(settings.journal).get_backend_name() == "postgresql":
+            return AdvisoryAccountLock.acquire(settings.journal, account, now=now)
+        return AccountLock.acquire(settings.locks_dir, account, now=now)
     except BaseException:
         term.shutdown()
         raise

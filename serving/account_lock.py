@@ -8,20 +8,27 @@ however it ends (``kill -9`` included), so a crash never leaves a stale lock to 
 hand. The file's content says who holds it (pid, start time, command), so a second worker
 can refuse naming the holder; the content is information, never the lock itself.
 
-A journal on PostgreSQL shared by several hosts would need an advisory lock in the database
-as well; a file lock only sees this host.
+When the journal is on PostgreSQL, workers on several hosts may share it, and a file lock only
+sees this host: the lock is then a session-level advisory lock in that database
+(``AdvisoryAccountLock``, ``pg_try_advisory_lock`` on a stable 64-bit key of ``login@server``),
+held on a connection of its own for the worker's life. The server releases it when that
+session ends, however the worker ends (``kill -9`` closes its socket). The holder is named
+through the session's ``application_name`` (pid and start time, read from
+``pg_stat_activity``), as the lock file names it. Losing the connection (a server restart)
+loses the lock: ``held`` asks the server.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
 
@@ -34,7 +41,7 @@ class AccountLockedError(RuntimeError):
     a crashed holder's lock is released by the kernel, so there is nothing to delete.
     """
 
-    def __init__(self, account: str, path: Path, holder: Holder | None) -> None:
+    def __init__(self, account: str, path: Path | str, holder: Holder | None) -> None:
         self.account, self.path, self.holder = account, path, holder
         who = (
             f"pid {holder.pid}, started {holder.started_at}"
@@ -124,6 +131,125 @@ class AccountLock:
             self._fd = -1
 
     def __enter__(self) -> AccountLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class HeldLock(Protocol):
+    """What the worker keeps of its account's lock, whichever kind it is."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+ADVISORY_NAMESPACE = b"tate.account:"
+"""Prefixed to the account before hashing: another application's advisory keys in the same
+database are unlikely to collide with ours by accident."""
+
+_APPLICATION = re.compile(r"^tate worker pid=(\d+) started=(\S+)$")
+
+
+def advisory_key(account: str) -> int:
+    """The account's advisory-lock key: a signed 64-bit integer from its SHA-256, the same in
+    every process, on every host and Python version (``hash()`` is salted per process)."""
+    digest = hashlib.sha256(ADVISORY_NAMESPACE + account.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def application_name(pid: int, now: datetime) -> str:
+    """What the lock's session calls itself (PostgreSQL keeps 63 bytes: this is ~50)."""
+    return f"tate worker pid={pid} started={now.isoformat(timespec='seconds')}"
+
+
+def holder_of(application: str | None) -> Holder | None:
+    """The holder a lock session's ``application_name`` names, or None when it is not ours."""
+    found = _APPLICATION.match(application or "")
+    return None if found is None else Holder(int(found[1]), found[2], "")
+
+
+_HOLDER_SQL = """
+SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+    SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = %(high)s::bigint::oid AND l.objid = %(low)s::bigint::oid AND l.objsubid = 1
+LIMIT 1
+"""
+
+
+class AdvisoryAccountLock:
+    """The account's advisory lock, held by its own PostgreSQL session (autocommit: no
+    transaction stays open on it)."""
+
+    def __init__(self, account: str, where: str, connection: Any, key: int) -> None:
+        self.account, self.path, self.key = account, where, key
+        self._connection: Any = connection
+
+    @classmethod
+    def acquire(cls, url: str, account: str, *, now: datetime) -> AdvisoryAccountLock:
+        """Take the account's advisory lock without waiting, on a new connection to ``url``
+        (a ``postgresql+psycopg://`` SQLAlchemy URL, the journal's).
+
+        Raises:
+            AccountLockedError: another session holds it (another worker, anywhere).
+        """
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        where = f"advisory {advisory_key(account)} on {parsed.render_as_string()}"
+        params = parsed.translate_connect_args(username="user", database="dbname")
+        params = {k: v for k, v in params.items() if v is not None}
+        params.update({k: v for k, v in parsed.query.items() if isinstance(v, str)})
+        connection = psycopg.connect(
+            **params,
+            autocommit=True,
+            application_name=application_name(os.getpid(), now),
+            connect_timeout=10,
+        )
+        key = advisory_key(account)
+        try:
+            found = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (found and found[0]):
+                high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+                row = connection.execute(_HOLDER_SQL, {"high": high, "low": low}).fetchone()
+                raise AccountLockedError(account, where, holder_of(row[0] if row else None))
+        except BaseException:
+            connection.close()
+            raise
+        return cls(account, where, connection, key)
+
+    @property
+    def held(self) -> bool:
+        """Whether this session still holds the lock (asks the server: a lost connection
+        has lost the lock)."""
+        if self._connection is None or self._connection.closed:
+            return False
+        try:
+            (count,) = self._connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                "AND locktype = 'advisory' AND granted"
+            ).fetchone()
+        except Exception:
+            return False
+        return bool(count)
+
+    def release(self) -> None:
+        """Give the lock back and close the session; idempotent, quiet on a lost connection."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except Exception:  # the session is gone, and the lock with it
+            pass
+        finally:
+            connection.close()
+
+    def __enter__(self) -> AdvisoryAccountLock:
         return self
 
     def __exit__(self, *_: object) -> None:

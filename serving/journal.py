@@ -35,6 +35,17 @@ terminal shows under our magic with the id in its comment. ``busy_timeout`` lets
 read and the worker's write wait for each other instead of failing. ``wal_autocheckpoint`` is
 raised so the checkpoints (the only fsyncs in this mode) come ten times rarer and larger: it
 moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB).
+
+What differs on PostgreSQL (``postgresql+psycopg://``; the tests run both, ``journal_url``):
+the PRAGMAs above are SQLite's alone (the server keeps its own durability settings); the
+same Alembic revisions run (their DDL is transactional on both, so a failed migration rolls
+back whole); the decision path's compiled statements and ``executemany`` are the same code
+(the dialect compiles ``%(name)s`` binds and its own JSON and ``timestamptz`` processors);
+``breaker_events_version`` reads the newest event id instead of ``PRAGMA data_version``, and
+breaker events take a table lock so their ids commit in order; the integrity checks and the
+per-account lock have their own server paths (``serving.journal_integrity``,
+``serving.account_lock``). No statement is ``INSERT OR IGNORE``/``ON CONFLICT``: nothing
+dialect-specific is written outside these.
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text
 from sqlalchemy.exc import DatabaseError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
@@ -104,6 +115,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+LATEST_BREAKER_EVENT = select(func.max(breaker_events.c.event_id))
+LOCK_BREAKER_EVENTS = text("LOCK TABLE breaker_events IN SHARE ROW EXCLUSIVE MODE")
+"""PostgreSQL: conflicts with itself and with plain inserts, not with reads."""
+
 _ENCODER = json.JSONEncoder(default=str)  # built once: ``json.dumps(default=…)`` builds one a call
 
 
@@ -144,6 +159,7 @@ class Journal:
         self._compiled: dict[tuple[Any, tuple[str, ...]], PreparedWrite | None] = {}
         self._writer: Any = None  # the DBAPI connection the decision path writes on
         self._sqlite = self.engine.dialect.name == "sqlite"
+        self._postgresql = self.engine.dialect.name == "postgresql"
         self._breaker_writes = 0  # breaker events written through this journal
 
     def close(self) -> None:
@@ -224,8 +240,14 @@ class Journal:
 
         On SQLite, ``PRAGMA data_version`` of the held connection moves when any other
         connection (another process: the operator's CLI) commits; writes through this journal
-        are counted here, since the in-memory database has one connection for all.
+        are counted here, since the in-memory database has one connection for all. On
+        PostgreSQL, the newest ``event_id`` (one primary-key lookup): breaker events commit in
+        the order of their ids there (``record_breaker_event``), so a new row moves it.
         """
+        if self._postgresql:
+            with self.engine.connect() as conn:
+                latest = conn.execute(LATEST_BREAKER_EVENT).scalar()
+            return int(latest or 0), self._breaker_writes
         if not self._sqlite:
             return None
         writer = self._connection()
@@ -261,7 +283,13 @@ class Journal:
         intent_id: str | None = None,
         account: str = "",
     ) -> int:
-        """Write one breaker event; returns its ``event_id`` (the order events are read in)."""
+        """Write one breaker event; returns its ``event_id`` (the order events are read in).
+
+        Readers ask for the events after the last id they saw (``breaker_event_rows``). SQLite
+        serializes writers, so ids commit in order; a PostgreSQL sequence does not (a reset
+        request drawing id 10 could commit after the worker's id 11 was read, and be skipped
+        for good), so there each insert first takes a table lock that conflicts only with
+        other writers of this table (reads go on), held to its commit."""
         row = {
             "breaker": breaker,
             "event": event,
@@ -273,6 +301,8 @@ class Journal:
             "account": account,
         }
         with self.engine.begin() as conn:
+            if self._postgresql:  # ids commit in the order they are drawn (see the docstring)
+                conn.execute(LOCK_BREAKER_EVENTS)
             key = conn.execute(insert(breaker_events).values(**row)).inserted_primary_key
         self._breaker_writes += 1
         return int(key[0]) if key else 0

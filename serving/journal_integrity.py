@@ -16,7 +16,15 @@ missing file as a new database). Three checks, on the SQLite file only, read-onl
 A refusal is ``JournalRefusedError`` (exit 2, naming the file). Starting afresh is explicit
 (``tate serve --new-journal --by WHO``): the old file and its ``-wal``/``-shm`` are moved
 aside (``move_aside``; never deleted) and the marker records who replaced what, when.
-PostgreSQL journals are not files: nothing here applies to them (``sqlite_file`` is None).
+
+A journal on PostgreSQL is a database, not a file, and the same evidence rule holds
+(``check_journal_database``): the marker records it by its URL (password masked); a database
+the marker knows that cannot be reached, or holds none of the journal's tables (dropped,
+restored empty, or the URL now names another database), is refused rather than given a new
+schema; a schema revision this tate does not know is refused. Damage inside a server's pages
+is the server's to detect (checksums, its own recovery): there is no ``quick_check`` to run.
+``--new-journal`` cannot move a database aside: it adopts whatever database the URL names
+(an operator creates a new one, or empties the old one knowingly) and the marker records who.
 """
 
 from __future__ import annotations
@@ -51,6 +59,15 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database).resolve()
+
+
+def server_journal(url: str) -> str | None:
+    """The marker's key for a journal in a server database (its URL, password masked); None
+    for SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    return parsed.render_as_string(hide_password=True)
 
 
 def refuse_empty_file(url: str) -> None:
@@ -94,7 +111,7 @@ def read_marker(marker: Path) -> dict[str, Any]:
 
 
 def record_journal(
-    marker: Path, path: Path, *, at: datetime, by: str = "", replaced: Path | None = None
+    marker: Path, path: Path | str, *, at: datetime, by: str = "", replaced: Path | None = None
 ) -> None:
     """Note in the marker that ``path`` is a journal (atomically: a crash keeps the old one).
 
@@ -104,8 +121,13 @@ def record_journal(
     content = read_marker(marker)
     journals: dict[str, Any] = content["journals"]
     record = journals.get(str(path))
-    if record is None or replaced is not None:
+    if record is None or replaced is not None or (by and record.get("new_journal_by") != by):
         record = {"created": at.isoformat()}
+        if replaced is None and by:  # a server database adopted knowingly: nothing moved
+            record.update(new_journal_by=by)
+            content.setdefault("replacements", []).append(
+                {"path": str(path), "at": at.isoformat(), "by": by, "moved_to": None}
+            )
         if replaced is not None:
             record.update(new_journal_by=by, replaced=str(replaced))
             content.setdefault("replacements", []).append(
@@ -205,15 +227,62 @@ def known_revisions() -> set[str]:
     return {script.revision for script in scripts().walk_revisions()}
 
 
+def check_journal_database(url: str, *, existed: bool, known_revisions: Collection[str]) -> None:
+    """Refuse a server journal that cannot be reached or holds no journal tables where one
+    ``existed``, or has an unknown schema revision; reads only (nothing is created).
+
+    Raises:
+        JournalRefusedError: naming the database (password masked) and what is wrong.
+    """
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    label = server_journal(url)
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            revision = None
+            if "alembic_version" in tables:
+                found = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+                revision = None if found is None else str(found[0])
+    except DBAPIError as error:
+        why = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        where = "a journal existed there" if existed else "no journal was there before"
+        raise JournalRefusedError(f"journal {label} cannot be opened ({why}); {where}") from None
+    finally:
+        engine.dispose()
+    if existed and not (tables & JOURNAL_TABLES):
+        raise JournalRefusedError(
+            f"journal {label} holds no journal tables, but {MARKER_NAME} says one was created "
+            "there; restore it, or start afresh with --new-journal --by WHO"
+        )
+    if revision is not None and revision not in known_revisions:
+        raise JournalRefusedError(
+            f"journal {label} has schema revision {revision!r}, unknown to this tate "
+            f"(it knows {', '.join(sorted(known_revisions))}): written by a newer tate?"
+        )
+
+
+JOURNAL_TABLES = frozenset(
+    {"alembic_version", "decisions", "order_events", "breaker_events", "intents", "intent_orders"}
+)
+
+
 def admit_journal(url: str, home: Path) -> None:
     """Before a worker opens the journal: refuse it if it is not the whole journal it was.
 
-    Server databases pass unchecked.
-
     Raises:
-        JournalRefusedError: the file is missing, empty, corrupt or of an unknown revision.
+        JournalRefusedError: the file (or database) is missing, empty, corrupt or of an
+            unknown revision.
     """
     path = sqlite_file(url)
+    server = server_journal(url)
+    if server is not None:
+        existed = server in read_marker(home / MARKER_NAME)["journals"]
+        check_journal_database(url, existed=existed, known_revisions=known_revisions())
+        return
     if path is None:
         return
     existed = str(path) in read_marker(home / MARKER_NAME)["journals"]
@@ -233,7 +302,8 @@ def replace_journal(url: str, home: Path, *, at: datetime) -> Path | None:
 def note_journal(
     url: str, home: Path, *, at: datetime, by: str = "", replaced: Path | None = None
 ) -> None:
-    """After the journal opened: the marker knows it (a replacement: by whom, old file where)."""
-    path = sqlite_file(url)
+    """After the journal opened: the marker knows it (a replacement: by whom, old file where;
+    a server database by its URL, password masked)."""
+    path: Path | str | None = sqlite_file(url) or server_journal(url)
     if path is not None:
         record_journal(home / MARKER_NAME, path, at=at, by=by, replaced=replaced)

@@ -52,3 +52,7 @@ def _no_inherited_tracking_uri() -> object:
         import mlflow
 
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+# the session's PostgreSQL cluster and the journal URL fixture (sqlite and postgresql)
+from tests.postgres import journal_url, postgres_cluster, postgres_url  # noqa: E402, F401

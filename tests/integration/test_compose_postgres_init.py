@@ -1,12 +1,11 @@
 """The stack's PostgreSQL init script (infra/postgres/init-databases.sh), run as the postgres image
 runs it, against a real PostgreSQL on a loopback port: each service gets its own login and database,
-with the password from the env file and no other."""
+with the password from the env file and no other. Its own cluster (not the session's, which trusts
+loopback): this one must ask passwords over TCP, as the stack's does."""
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import secrets
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import as_postgres, own_by_postgres, pg_bin
 from tests.servers import free_port
 from tests.system import executable
 
@@ -25,28 +25,12 @@ DATABASES = ("mlflow", "prefect", "tate")
 pytestmark = pytest.mark.integration
 
 
-def pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed; .ci/system-setup installs `postgresql`")
-    return found[-1]
-
-
-def as_postgres(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """PostgreSQL refuses to run as root: run ``command`` as the postgres user when we are root."""
-    if os.geteuid() == 0:
-        command = [executable("runuser"), "-u", "postgres", "--", *command]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def cluster() -> Iterator[dict[str, str]]:
     """A fresh cluster on a free loopback port, trusting its Unix socket (the superuser, as the
     image's init scripts use it) and asking a password over TCP; yields the socket's libpq env."""
     folder = Path(tempfile.mkdtemp(prefix="tate-pg-"))
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
+    own_by_postgres(folder)
     data, port = folder / "data", free_port()
     env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "PGHOST": str(folder)}
     env["PGPORT"] = str(port)

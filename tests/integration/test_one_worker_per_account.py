@@ -19,6 +19,7 @@ from flows.errors import BAD_INPUT, BadSettingError, NothingServedError, exit_co
 from flows.settings import TateSettings
 from serving.account_lock import AccountLock, AccountLockedError
 from serving.journal import Journal
+from tests.integration.test_advisory_account_lock import hold_in_subprocess as hold_advisory_lock
 from tests.unit.test_account_lock import hold_in_subprocess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -62,6 +63,27 @@ def test_a_second_worker_on_a_held_account_refuses_before_serving_anything(
     assert exit_code(refused.value) == BAD_INPUT
     requests = Journal(settings.journal).read_breaker_events("drift")
     assert list(requests["event"]) == ["reset_requested"], "only the CLI's row: no worker wrote"
+
+
+def test_on_postgresql_a_second_worker_is_refused_by_the_databases_advisory_lock(
+    settings: TateSettings, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """The journal on PostgreSQL: the lock is in the database (a worker on another host, with
+    another TATE_HOME, would be refused as well), refused with the file lock's error and code."""
+    monkeypatch.setattr(serve, "new_sim_login", lambda: LOGIN)
+    monkeypatch.setenv("TATE_JOURNAL_URL", postgres_url)
+    on_postgres = TateSettings()
+    holder = hold_advisory_lock(postgres_url, f"{LOGIN}@{SIM_SERVER}")
+    try:
+        with pytest.raises(AccountLockedError) as refused:
+            serve.run_worker(on_postgres, max_bars=3, metrics_port=0, start=replay_start(settings))
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert f"pid {holder.pid}, started 20" in str(refused.value)
+    assert "advisory" in str(refused.value) and exit_code(refused.value) == BAD_INPUT
+    assert not on_postgres.locks_dir.exists() or not any(on_postgres.locks_dir.iterdir())
+    assert Journal(postgres_url).read_decisions().empty, "no worker wrote"
 
 
 def test_a_replay_on_its_own_fresh_account_runs_beside_a_held_one(

@@ -132,6 +132,39 @@ def test_tate_serve_from_a_foreign_folder_trades_the_registry_of_tate_home(
 
 
 @pytest.mark.timeout(600)
+def test_tate_serve_with_the_journal_on_postgresql_writes_there_and_tate_trades_reads_it(
+    trained_home: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """TATE_JOURNAL_URL names a PostgreSQL database: the worker migrates it, journals every
+    decision and order there (none in TATE_HOME), and `tate trades` reads them back."""
+    home = copy_home(trained_home, tmp_path)
+    env, _, folder = as_a_person(home, tmp_path, TATE_JOURNAL_URL=postgres_url)
+
+    done = tate(env, folder, "serve", "--terminal", "sim", "--bars", "40", "--metrics-port", "0")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (home / "journal.sqlite").exists(), "the journal went to TATE_HOME"
+    journal = Journal(postgres_url)
+    try:
+        made = journal.read_decisions()
+        (account,) = set(made["account"])
+        orders = IntentJournal(journal, account).read_orders()
+    finally:
+        journal.close()
+    assert made.groupby("role")["model_version"].agg(set).to_dict() == {
+        "champion": {"1"},
+        "canary": {"2"},
+    }
+    filled = orders[orders["state"] == "filled"]
+    assert not filled.empty, "no order was filled on the simulated account"
+    listed = tate(env, folder, "trades", "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    trades = json.loads(listed.stdout)
+    assert len(trades) == len(filled) and {t["account"] for t in trades} == {account}
+    assert {t["role"] for t in trades} <= {"champion", "canary"}
+
+
+@pytest.mark.timeout(600)
 def test_tate_serve_with_no_loadable_model_says_why_once_and_exits_1(
     trained_home: Path, tmp_path: Path
 ) -> None:

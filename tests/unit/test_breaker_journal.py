@@ -1,9 +1,9 @@
-"""Breaker events live in the journal: a restart is not a reset, and a reset is journaled once."""
+"""Breaker events live in the journal: a restart is not a reset, and a reset is journaled once;
+on a SQLite file and on PostgreSQL alike (``journal_url``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +33,8 @@ def _start(
     return breakers
 
 
-def test_every_trip_and_reset_is_a_journal_row(tmp_path: Path) -> None:
-    journal, clock = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"), StepClock()
+def test_every_trip_and_reset_is_a_journal_row(journal_url: str) -> None:
+    journal, clock = Journal(journal_url), StepClock()
     breakers = _start(journal, clock)
     breakers.halted.observe("registered model tagged halted: drift")
     clock.t += timedelta(minutes=5)
@@ -45,8 +45,8 @@ def test_every_trip_and_reset_is_a_journal_row(tmp_path: Path) -> None:
     assert rows["at"].iloc[1] == clock.t
 
 
-def test_daily_loss_trip_survives_a_restart_and_a_new_day_keeps_it(tmp_path: Path) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+def test_daily_loss_trip_survives_a_restart_and_a_new_day_keeps_it(journal_url: str) -> None:
+    url, clock = journal_url, StepClock()
     first = _start(Journal(url), clock)
     first.daily_loss.observe(realised=0.0, floating=-10.0)
     first.daily_loss.observe(realised=-45.0, floating=-20.0)
@@ -66,8 +66,8 @@ def test_daily_loss_trip_survives_a_restart_and_a_new_day_keeps_it(tmp_path: Pat
     assert baselines["value"].tolist() == [-10.0, 3.0]
 
 
-def test_a_restart_mid_day_keeps_the_losses_already_made(tmp_path: Path) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+def test_a_restart_mid_day_keeps_the_losses_already_made(journal_url: str) -> None:
+    url, clock = journal_url, StepClock()
     first = _start(Journal(url), clock)
     first.daily_loss.observe(realised=0.0, floating=0.0)
     first.daily_loss.observe(realised=-30.0, floating=-15.0)
@@ -79,9 +79,9 @@ def test_a_restart_mid_day_keeps_the_losses_already_made(tmp_path: Path) -> None
 
 
 def test_a_reset_requested_in_the_journal_is_applied_and_journaled_by_the_worker(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    journal, clock = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"), StepClock()
+    journal, clock = Journal(journal_url), StepClock()
     breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
     journaled = JournaledBreakers(breakers, journal)
     journaled.restore()
@@ -94,8 +94,8 @@ def test_a_reset_requested_in_the_journal_is_applied_and_journaled_by_the_worker
     assert events == ["trip", "reset_requested", "reset"]
 
 
-def test_a_reset_requested_while_the_worker_was_down_applies_at_start_up(tmp_path: Path) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+def test_a_reset_requested_while_the_worker_was_down_applies_at_start_up(journal_url: str) -> None:
+    url, clock = journal_url, StepClock()
     _start(Journal(url), clock).latency.trip("p99 over the SLO")
     Journal(url).request_breaker_reset("latency", by="gina", at=clock.t)
     assert not _start(Journal(url), clock).latency.tripped
@@ -113,8 +113,8 @@ def test_limits_refuse_an_unknown_policy() -> None:
         RiskLimits(tripped_policy="panic")  # type: ignore[arg-type]
 
 
-def test_breaker_events_read_back_tz_aware(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'j.sqlite'}")
+def test_breaker_events_read_back_tz_aware(journal_url: str) -> None:
+    journal = Journal(journal_url)
     at = datetime(2024, 3, 1, 13, tzinfo=UTC)
     journal.record_breaker_event(
         breaker="daily_loss", event="baseline", reason="r", at=at, by="worker", value=-2.5
@@ -125,9 +125,9 @@ def test_breaker_events_read_back_tz_aware(tmp_path: Path) -> None:
 
 
 def test_trips_belong_to_their_account_and_a_cli_request_to_whichever_worker_runs(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    url, clock = journal_url, StepClock()
     _start(Journal(url), clock, account="1@live").latency.trip("p99 over the SLO")
     assert not _start(Journal(url), clock, account="2@sim").tripped  # another account's trip
     assert _start(Journal(url), clock, account="1@live").latency.tripped  # a restart keeps it
@@ -137,8 +137,8 @@ def test_trips_belong_to_their_account_and_a_cli_request_to_whichever_worker_run
     assert rows[["event", "by"]].values.tolist() == [["trip", "worker"], ["reset", "gina"]]
 
 
-def test_trips_journaled_before_accounts_existed_are_history_not_state(tmp_path: Path) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+def test_trips_journaled_before_accounts_existed_are_history_not_state(journal_url: str) -> None:
+    url, clock = journal_url, StepClock()
     _start(Journal(url), clock).halted.trip("tagged halted")  # account "": an older worker
     assert not _start(Journal(url), clock, account="1@live").tripped
     assert _start(Journal(url), clock).halted.tripped  # still the "" account's state
@@ -161,9 +161,9 @@ class CountingJournal(Journal):
 
 
 def test_a_request_from_another_process_is_read_once_and_quiet_bars_read_nothing(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    url, clock = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock()
+    url, clock = journal_url, StepClock()
     journal = CountingJournal(url)
     breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
     journaled = JournaledBreakers(breakers, journal)
@@ -180,9 +180,9 @@ def test_a_request_from_another_process_is_read_once_and_quiet_bars_read_nothing
 
 
 def test_where_the_journal_cannot_tell_requests_are_read_once_per_poll_period(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    url, clock, ticks = f"sqlite:///{tmp_path / 'j.sqlite'}", StepClock(), [100.0]
+    url, clock, ticks = journal_url, StepClock(), [100.0]
     journal = CountingJournal(url, tells=False)
     breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
     journaled = JournaledBreakers(breakers, journal, monotonic=lambda: ticks[0])

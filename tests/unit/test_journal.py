@@ -1,4 +1,5 @@
-"""The journal round-trips decisions (features as columns) and order events, tz-aware."""
+"""The journal round-trips decisions (features as columns) and order events, tz-aware, on a
+SQLite file and on PostgreSQL alike (``journal_url``)."""
 
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def _decision(journal: Journal, version: str = "3", **overrides: object) -> str:
     return journal.record_decision(**fields)
 
 
-def test_decisions_round_trip_with_features_as_columns(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+def test_decisions_round_trip_with_features_as_columns(journal_url: str) -> None:
+    journal = Journal(journal_url)
     _decision(journal, "3")
     _decision(
         journal, "4", bar_time=BAR.replace(hour=14), features={"ret_1": -0.002, "vol_24": 0.01}
@@ -65,8 +66,8 @@ def test_decisions_round_trip_with_features_as_columns(tmp_path: Path) -> None:
     assert journal.read_decisions(model_name="other").empty
 
 
-def test_order_events_round_trip(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+def test_order_events_round_trip(journal_url: str) -> None:
+    journal = Journal(journal_url)
     journal.record_order_event(
         intent_id="intent-3", ticket=1001, request={"symbol": "EURUSD", "volume": 0.35},
         retcode=10009, state="filled", price=1.08412, volume=0.35, slippage_points=0.0,
@@ -100,8 +101,8 @@ def test_empty_journal_reads_as_empty_frame() -> None:
     assert frame.empty and "bar_time" in frame.columns
 
 
-def test_every_row_carries_its_account_and_reads_filter_by_it(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+def test_every_row_carries_its_account_and_reads_filter_by_it(journal_url: str) -> None:
+    journal = Journal(journal_url)
     for account in ("1@a", "2@b"):
         _decision(journal, intent_id=f"i-{account}", account=account)
         journal.record_order_event(
@@ -120,9 +121,8 @@ def test_every_row_carries_its_account_and_reads_filter_by_it(tmp_path: Path) ->
     assert journal.read_order_events(account="3@c").empty
 
 
-def test_a_bars_rows_commit_together_in_one_transaction(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
-    journal, reader = Journal(url), Journal(url)
+def test_a_bars_rows_commit_together_in_one_transaction(journal_url: str) -> None:
+    journal, reader = Journal(journal_url), Journal(journal_url)
     writes = JournalWrites()
     for i in range(3):
         writes.add_decision(**_fields(f"i{i}"), account="1@a")
@@ -137,8 +137,8 @@ def test_a_bars_rows_commit_together_in_one_transaction(tmp_path: Path) -> None:
     assert reader.read_order_events()["request"].tolist() == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
-def test_a_failed_commit_writes_none_of_its_rows_and_the_next_one_writes(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+def test_a_failed_commit_writes_none_of_its_rows_and_the_next_one_writes(journal_url: str) -> None:
+    journal = Journal(journal_url)
     journal.record_decision(**_fields("i0"), decision_id="taken")
     writes = JournalWrites()
     writes.add_order_event(
@@ -155,11 +155,11 @@ def test_a_failed_commit_writes_none_of_its_rows_and_the_next_one_writes(tmp_pat
     assert journal.read_decisions()["intent_id"].tolist() == ["i0", "i2"]
 
 
-def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(tmp_path: Path) -> None:
+def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(journal_url: str) -> None:
     """The decision path's statements are compiled once and run on the held connection; one
     falling back to SQLAlchemy's execute (e.g. a column the rows leave to a default) would
     cost the bar several times over, silently."""
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    journal = Journal(journal_url)
     store = IntentJournal(journal, "1@a")
     executed: list[str] = []
     event.listen(journal.engine, "before_cursor_execute", lambda *a: executed.append(a[2]))

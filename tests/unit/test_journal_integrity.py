@@ -74,7 +74,6 @@ def test_a_whole_journal_is_admitted_and_a_first_start_needs_no_file(
 ) -> None:
     admit_journal(url, home)
     admit_journal(f"sqlite:///{tmp_path / 'never-created.sqlite'}", home)  # first start
-    admit_journal("postgresql://tate@db/journal", home)  # not a file: not checked here
 
 
 def test_a_journal_truncated_to_zero_bytes_is_refused_even_without_a_marker(

@@ -1,9 +1,9 @@
 """The journal's schema is migrated by Alembic when it opens: old journals keep every row and
-gain the account, new ones start at the newest revision, and nothing is ever recreated."""
+gain the account, new ones start at the newest revision, and nothing is ever recreated; on a SQLite file and
+on PostgreSQL alike (``journal_url``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from sqlalchemy import (
     event,
     exc,
     insert,
+    inspect,
+    text,
 )
 
 import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
@@ -147,10 +149,10 @@ OLD_ROWS = {
 }  # fmt: skip
 
 
-def write_pre_account_journal(path: Path, tables: tuple[str, ...] = TABLES) -> None:
+def write_pre_account_journal(url: str, tables: tuple[str, ...] = TABLES) -> None:
     """A journal as the code before Alembic left it: its tables, some rows, no version."""
     old = pre_account_tables()
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(url)
     with engine.begin() as conn:
         old.create_all(conn, tables=[old.tables[name] for name in tables])
         for name in tables:
@@ -158,31 +160,41 @@ def write_pre_account_journal(path: Path, tables: tuple[str, ...] = TABLES) -> N
     engine.dispose()
 
 
-def rows(path: Path, table: str) -> list[dict]:
-    with sqlite3.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(f"SELECT * FROM {table}")]
+def rows(url: str, table: str) -> list[dict]:
+    """``table``'s rows as the driver returns them (ordered by their first column)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text(f"SELECT * FROM {table} ORDER BY 1")).mappings()
+            return [dict(r) for r in found]
+    finally:
+        engine.dispose()
 
 
-def version(path: Path) -> list[tuple[str, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT version_num FROM alembic_version").fetchall()
+def version(url: str) -> list[tuple[str, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT version_num FROM alembic_version"))
+            return [tuple(r) for r in found]
+    finally:
+        engine.dispose()
 
 
 def test_a_journal_from_before_alembic_keeps_every_row_and_gains_the_account(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    path = tmp_path / "journal.sqlite"
-    write_pre_account_journal(path)
-    before = {name: rows(path, name) for name in TABLES}
-    journal = Journal(f"sqlite:///{path}")
-    assert version(path) == [(head_revision(),)]
+    url = journal_url
+    write_pre_account_journal(url)
+    before = {name: rows(url, name) for name in TABLES}
+    journal = Journal(url)
+    assert version(url) == [(head_revision(),)]
     for name in TABLES:
-        after = rows(path, name)
+        after = rows(url, name)
         added = {"account"} | ({"latency_seconds"} if name == "decisions" else set())  # 0003
         assert [{k: v for k, v in r.items() if k not in added} for r in after] == before[name]
         assert {r["account"] for r in after} == {""}
-    assert {r["latency_seconds"] for r in rows(path, "decisions")} == {None}  # not measured
+    assert {r["latency_seconds"] for r in rows(url, "decisions")} == {None}  # not measured
     decisions = journal.read_decisions()
     assert decisions["intent_id"].tolist() == ["i0", "i1", "i2"]
     assert decisions["ret_1"].tolist() == pytest.approx([0.0, 0.1, 0.2])
@@ -192,30 +204,51 @@ def test_a_journal_from_before_alembic_keeps_every_row_and_gains_the_account(
         **{**OLD_ROWS["decisions"][0], "decision_id": "new", "account": "1@srv"}
     )
     assert journal.read_decisions(account="1@srv")["decision_id"].tolist() == ["new"]
+    journal.close()
 
 
-def test_a_journal_from_before_the_intent_tables_gains_them(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    write_pre_account_journal(path, tables=("decisions", "order_events", "breaker_events"))
-    Journal(f"sqlite:///{path}")
-    assert len(rows(path, "decisions")) == 3 and rows(path, "intents") == []
-    assert "account" in rows(path, "decisions")[0]
+def test_a_journal_from_before_the_intent_tables_gains_them(journal_url: str) -> None:
+    url = journal_url
+    write_pre_account_journal(url, tables=("decisions", "order_events", "breaker_events"))
+    Journal(url).close()
+    assert len(rows(url, "decisions")) == 3 and rows(url, "intents") == []
+    assert "account" in rows(url, "decisions")[0]
 
 
-def test_the_revisions_build_the_schema_the_code_queries(tmp_path: Path) -> None:
-    fresh, migrated = tmp_path / "fresh.sqlite", tmp_path / "migrated.sqlite"
-    Journal(f"sqlite:///{fresh}")  # a new journal: created at head
-    engine = make_engine(f"sqlite:///{migrated}")
+@pytest.fixture
+def two_journal_urls(request: pytest.FixtureRequest, journal_url: str, tmp_path: Path) -> list[str]:
+    """Two empty journals of ``journal_url``'s dialect."""
+    if journal_url.startswith("sqlite"):
+        return [journal_url, f"sqlite:///{tmp_path / 'migrated.sqlite'}"]
+    return [
+        journal_url,
+        str(
+            request.getfixturevalue("postgres_cluster").url(
+                request.getfixturevalue("postgres_cluster").new_database()
+            )
+        ),
+    ]
+
+
+def test_the_revisions_build_the_schema_the_code_queries(two_journal_urls: list[str]) -> None:
+    """The same revisions, on each dialect: no statement of them is SQLite's or PostgreSQL's
+    alone, and running them from the baseline builds what ``metadata.create_all`` builds."""
+    fresh, migrated = two_journal_urls
+    Journal(fresh).close()  # a new journal: created at head
+    engine = make_engine(migrated)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")  # every revision from the baseline up
-    for path in (fresh, migrated):
-        assert version(path) == [(head_revision(),)]
-        with make_engine(f"sqlite:///{path}").connect() as conn:
+    engine.dispose()
+    for url in (fresh, migrated):
+        assert version(url) == [(head_revision(),)]
+        engine = make_engine(url)
+        with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        engine.dispose()
 
 
-def test_opening_a_current_journal_again_changes_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+def test_opening_a_current_journal_again_changes_nothing(journal_url: str) -> None:
+    url = journal_url
     first = Journal(url)
     first.record_decision(**{**OLD_ROWS["decisions"][0], "account": "1@srv"})
     statements: list[str] = []
@@ -223,7 +256,7 @@ def test_opening_a_current_journal_again_changes_nothing(tmp_path: Path) -> None
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     upgrade_journal(engine)
     assert statements and all(
-        s.lstrip().upper().startswith(("SELECT", "PRAGMA")) for s in statements
+        s.lstrip().upper().startswith(("SELECT", "PRAGMA", "SHOW")) for s in statements
     )
     assert len(Journal(url).read_decisions()) == 1
 
@@ -238,16 +271,17 @@ def test_a_corrupt_journal_fails_loudly_and_is_left_as_it_was(tmp_path: Path) ->
     assert path.read_bytes() == garbage
 
 
-def test_a_migration_that_fails_part_way_leaves_the_journal_as_it_was(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    write_pre_account_journal(path)
-    with sqlite3.connect(path) as conn:  # the last table the account revision alters clashes
-        conn.execute("ALTER TABLE intent_orders ADD COLUMN account VARCHAR(96)")
-    with pytest.raises(exc.OperationalError, match="duplicate column"):
-        Journal(f"sqlite:///{path}")
+def test_a_migration_that_fails_part_way_leaves_the_journal_as_it_was(journal_url: str) -> None:
+    """Both dialects run DDL in the one migration transaction: all of it, or none."""
+    url = journal_url
+    write_pre_account_journal(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:  # the last table the account revision alters clashes
+        conn.execute(text("ALTER TABLE intent_orders ADD COLUMN account VARCHAR(96)"))
+    with pytest.raises(exc.DatabaseError, match=r"duplicate column|already exists"):
+        Journal(url)
     for name in ("decisions", "order_events", "breaker_events", "intents"):
-        assert "account" not in rows(path, name)[0]  # the earlier tables were rolled back too
-    with sqlite3.connect(path) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert "alembic_version" not in names
-    assert len(rows(path, "decisions")) == 3
+        assert "account" not in rows(url, name)[0]  # the earlier tables were rolled back too
+    assert "alembic_version" not in inspect(engine).get_table_names()
+    engine.dispose()
+    assert len(rows(url, "decisions")) == 3

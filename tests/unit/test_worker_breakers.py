@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -247,8 +246,8 @@ def test_a_replay_over_a_weekend_and_a_delisting_trips_nothing() -> None:
     assert journal.read_breaker_events().query("event == 'trip'").empty
 
 
-def test_daily_loss_trips_and_survives_a_restart_of_the_worker(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+def test_daily_loss_trips_and_survives_a_restart_of_the_worker(journal_url: str) -> None:
+    url = journal_url  # a SQLite file and PostgreSQL alike
     limits = RiskLimits(daily_loss_limit=5.0)
     term, _, _, worker = _worker(roles=("champion",), journal=Journal(url), limits=limits)
     worker.run()

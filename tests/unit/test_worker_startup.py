@@ -3,8 +3,6 @@ replay is a new account and starts flat and untripped, since the journal is scop
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
@@ -33,10 +31,10 @@ def _deals(term: SimTerminal) -> int:
     return len(term.history_deals_get(0, 2**40))
 
 
-def test_a_disagreeing_terminal_is_refused_and_exported(tmp_path: Path) -> None:
+def test_a_disagreeing_terminal_is_refused_and_exported(journal_url: str) -> None:
     term = _term()
     Mt5Broker(term, magic=MAGIC).rebalance("EURUSD", 0.3, intent_id="by-hand")  # unjournaled
-    worker = _worker(term, f"sqlite:///{tmp_path / 'journal.sqlite'}")
+    worker = _worker(term, journal_url)
     worker.run(max_bars=3)
     assert _deals(term) == 1  # only the hand-made one
     assert worker.metrics.registry.get_sample_value("trading_refused") == 1.0
@@ -44,9 +42,9 @@ def test_a_disagreeing_terminal_is_refused_and_exported(tmp_path: Path) -> None:
 
 
 def test_a_new_sim_account_starts_flat_and_untripped_while_the_old_one_keeps_its_state(
-    tmp_path: Path,
+    journal_url: str,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    url = journal_url
     first_term = _term()
     first = _worker(first_term, url)
     first.run(max_bars=5)
@@ -72,13 +70,13 @@ def test_a_new_sim_account_starts_flat_and_untripped_while_the_old_one_keeps_its
     assert len(restarted.journal.read_decisions(account=second.account)) == 5
 
 
-def test_on_netting_the_canary_trades_in_shadow_and_the_journal_says_so(tmp_path: Path) -> None:
+def test_on_netting_the_canary_trades_in_shadow_and_the_journal_says_so(journal_url: str) -> None:
     bars = make_replay_bars(("EURUSD",), n=40)
     term = SimTerminal(bars, start=10, account_mode="netting")
     shadow = SimTerminal(bars, start=10, account_mode="hedging")
     term.initialize(), shadow.initialize()
     broker = Mt5Broker(term, magic=MAGIC, sleep=lambda s: None)
-    worker = Worker(term, broker, Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}"),
+    worker = Worker(term, broker, Journal(journal_url),
                     FakeModelSource.with_roles("champion", "canary"), WorkerMetrics(),
                     ReplayClock(term), ("EURUSD",), "H1", shadow_terminal=shadow)  # fmt: skip
     worker.run(max_bars=8)
