@@ -2,12 +2,15 @@
 process work pool created with Prefect's CLI, then `prefect --no-prompt deploy --all` from the
 repository root (compose's `prefect-deploy` service runs the same two commands). What the server
 then holds is read back through its API: every deployment on the pool, with the schedule,
-parameters and concurrency limit `tate up` serves."""
+parameters and concurrency limit `tate up` serves. Last, a real `prefect worker --run-once` on the
+pool picks up a canary-gate run that was due two hours ago, runs it from the repository, and the
+flow skips itself as stale instead of gating on an hour that is gone."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,7 +43,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             cwd=REPO_ROOT,
         )  # fmt: skip
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        yield {"deployments": read_deployments(api), "api": api}
+        yield {"deployments": read_deployments(api), "api": api, "env": env}
 
 
 def read_deployments(api: str) -> dict[str, Any]:
@@ -96,3 +99,39 @@ def test_the_pool_is_a_process_pool(deployed: dict[str, Any]) -> None:
     with temporary_settings(updates={PREFECT_API_URL: deployed["api"]}):
         pool = asyncio.run(read())
     assert pool.type == "process"
+
+
+def test_a_worker_on_the_pool_runs_a_stale_scheduled_gate_which_skips_itself(
+    deployed: dict[str, Any],
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Scheduled
+
+    due = datetime.now(UTC) - timedelta(hours=2)
+    gate = deployed["deployments"]["canary-gate/hourly"]
+
+    async def create() -> Any:
+        async with get_client() as client:
+            run = await client.create_flow_run_from_deployment(
+                gate.id, state=Scheduled(scheduled_time=due)
+            )
+            return run.id
+
+    async def read(run_id: Any) -> tuple[Any, list[str]]:
+        async with get_client() as client:
+            run = await client.read_flow_run(run_id)
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+            return run.state, [log.message for log in logs]
+
+    with temporary_settings(updates={PREFECT_API_URL: deployed["api"]}):
+        run_id = asyncio.run(create())
+        worker = run_command(
+            [str(BIN / "prefect"), "worker", "start", "--pool", WORK_POOL, "--run-once"],
+            deployed["env"], timeout_s=400, cwd=REPO_ROOT,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-3000:]
+        state, messages = asyncio.run(read(run_id))
+    assert state.is_completed(), (state, messages, worker.stderr[-3000:])
+    assert any("canary-gate: skipped: scheduled for" in m for m in messages), messages
