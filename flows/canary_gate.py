@@ -34,6 +34,7 @@ from flows import canary_registry, tracking
 from flows.plain_runs import markdown_artifact, run_logger
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
+from flows.stale_runs import skip_if_stale
 from models.canary_evidence import (
     CANARY_ROLES,
     Evidence,
@@ -261,6 +262,8 @@ def run_gate(settings: TateSettings, *, now: datetime | None = None) -> GateResu
 @flow(name="canary-gate")
 def canary_gate() -> dict[str, Any]:
     """Compare canary with champion on the journal; promote, widen, hold or roll back."""
+    if skipped := skip_if_stale("canary-gate", datetime.now(UTC), run_logger()):
+        return skipped
     settings = TateSettings()
     result = run_gate(settings)
     run_logger().info("canary gate: %s: %s", result.outcome, "; ".join(result.reasons))

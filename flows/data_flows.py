@@ -38,6 +38,7 @@ from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFai
 from flows.plain_runs import markdown_artifact, run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
+from flows.stale_runs import skip_if_stale
 from serving.mt5.rates import closed_rates_range
 from serving.mt5.terminal import Terminal
 
@@ -328,6 +329,8 @@ def validate(symbols: list[str] | None = None, backup_journal: bool = False) -> 
     """
     settings = TateSettings()
     logger = run_logger()
+    if skipped := skip_if_stale("validate", datetime.now(UTC), logger):
+        return skipped
     if backup_journal:
         logger.info(back_up_journal(settings))
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")

@@ -24,6 +24,13 @@ TIMEZONE = "UTC"
 
 
 def build_deployments(settings: TateSettings | None = None) -> list[Any]:
+    """The deployments, for `tate up` to serve and `flows/prefect_yaml.py` to declare on a pool.
+
+    Retraining runs one at a time, a second request waiting its turn (ENQUEUE); a canary gate
+    due while one still runs is dropped (CANCEL_NEW): the next hour's gate sees the same journal.
+    Scheduled runs that start far too late skip themselves (`flows/stale_runs.py`).
+    """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
 
     from flows.canary_gate import canary_gate
@@ -44,7 +51,9 @@ def build_deployments(settings: TateSettings | None = None) -> list[Any]:
         ),
         retrain.to_deployment(
             name="on-demand",
-            concurrency_limit=1,
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
+            ),
             description=(
                 "Retrain (optionally a sweep of LightGBM configurations, folds on Dask), register "
                 "the chosen version, gate it into canary."
@@ -64,7 +73,9 @@ def build_deployments(settings: TateSettings | None = None) -> list[Any]:
         canary_gate.to_deployment(
             name="hourly",
             schedule=Cron((settings or TateSettings()).gate_cron, timezone=TIMEZONE),
-            concurrency_limit=1,
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
             description="Canary vs champion from the journal: promote, widen, hold or roll back.",
             tags=["tate", "monitoring"],
         ),

@@ -21,6 +21,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from flows.errors import AliasNotFoundError, NoJournaledFeaturesError, VersionNo
 from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
+from flows.stale_runs import skip_if_stale
 from models.concept_drift import (
     ConceptDrift,
     PredictionDrift,
@@ -359,6 +361,8 @@ def drift_report(
     """
     settings = TateSettings()
     logger_ = run_logger()
+    if skipped := skip_if_stale("drift-report", datetime.now(UTC), logger_):
+        return skipped
     resolved = resolve_version(settings, role, version)
     reference = reference_features(settings, resolved)
     decisions = journaled_decisions(settings, resolved)

@@ -10,6 +10,8 @@
 # Artifacts are not proxied (--no-serve-artifacts): clients read and write the artifact root directly,
 # exactly as the embedded default does. Behind a team stack, point the two URIs at PostgreSQL and S3.
 set -euo pipefail
+# MLflow's GenAI job runner starts seven huey consumers beside the server; tate runs no such job.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 home=$(realpath -m "${TATE_HOME:-./var}")
 mkdir -p "$home/mlflow/artifacts"
 exec mlflow server \

@@ -86,7 +86,7 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
 
 
 def run_command(
-    command: list[str], env: dict[str, str], timeout_s: float
+    command: list[str], env: dict[str, str], timeout_s: float, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`subprocess.run` with a bound that holds for what the command starts too: it runs in its own
     session, and past ``timeout_s`` (or when the test is stopped) its whole process group is
@@ -94,6 +94,7 @@ def run_command(
     process = subprocess.Popen(
         command,
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
