@@ -23,7 +23,7 @@ from pathlib import Path
 
 from flows.errors import StackStartError
 from flows.settings import TateSettings
-from flows.supervisor import read_state, state_path
+from flows.supervisor import process_alive, read_state, state_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -129,17 +129,7 @@ def _pid_file(settings: TateSettings, name: str) -> Path:
     return settings.run_dir / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    """The process runs (a zombie, ended but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): kill(0) is all we know
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+_alive = process_alive
 
 
 def running_pid(settings: TateSettings, name: str) -> int | None:

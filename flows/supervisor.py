@@ -82,6 +82,20 @@ class SupervisorState:
     stopped: bool = False
 
 
+def process_alive(pid: int) -> bool:
+    """The process runs (a zombie, ended but not yet reaped by its parent, does not: services
+    `tate up` left behind are reparented to an init that may never reap them)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is all we know
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
 def state_path(run_dir: Path) -> Path:
     return run_dir / STATE_FILE
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flows.supervisor import Backoff, Supervisor, exit_reason, read_state
+from flows.worker_view import format_worker, worker_status
 
 
 def test_backoff_doubles_up_to_its_ceiling_and_resets_after_a_healthy_run() -> None:
@@ -90,3 +91,19 @@ def test_read_state_trusts_no_dead_process(tmp_path: Path) -> None:
     )
     found = read_state(path, lambda p: p == 11)
     assert found is not None and found["supervisor_up"] is True and found["worker_up"] is False
+
+
+def test_status_names_the_restarts_and_the_last_reason() -> None:
+    state = {
+        "supervisor_pid": 11, "supervisor_up": True, "worker_pid": 12, "worker_up": True,
+        "restarts": 2, "last_restart_at": "2026-01-05T10:00:00+00:00",
+        "last_restart_reason": "killed by SIGKILL",
+    }  # fmt: skip
+    shown = worker_status(state)
+    assert shown is not None and shown["up"] is True and shown["restarts"] == 2
+    assert format_worker(shown) == (
+        "worker (tate up): up, pid 12, supervisor pid 11; restarts 2, last at "
+        "2026-01-05T10:00:00+00:00: killed by SIGKILL\n"
+    )
+    down = format_worker(worker_status({**state, "worker_up": False}))
+    assert down.startswith("worker (tate up): DOWN, its supervisor restarts it")
