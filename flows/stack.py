@@ -87,7 +87,8 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
                 "worker",
                 worker_command(settings),
                 f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
-                f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+                f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+                "  (supervised; hold-out, then a simulated live market)",
                 ("TATE_METRICS_PORT", settings.metrics_port),
                 settings.metrics_host,
             )

@@ -107,3 +107,42 @@ def test_status_names_the_restarts_and_the_last_reason() -> None:
     )
     down = format_worker(worker_status({**state, "worker_up": False}))
     assert down.startswith("worker (tate up): DOWN, its supervisor restarts it")
+
+
+def test_down_stops_a_worker_whose_supervisor_was_killed_on_its_own(tmp_path: Path) -> None:
+    """A supervisor killed outside `tate down` (SIGKILL, OOM) leaves its worker running: `tate
+    down` still finds it, through the state file, and stops it."""
+    import signal
+    import subprocess
+
+    from flows.settings import TateSettings
+    from flows.stack import stop_stack
+    from flows.supervisor import process_alive, state_path
+
+    settings = TateSettings(home=tmp_path / "home")
+    settings.run_dir.mkdir(parents=True)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "flows.supervisor", "--state", str(state_path(settings.run_dir)),
+         "--", *sleeper],
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    (settings.run_dir / "worker.pid").write_text(str(supervisor.pid))
+    worker = None
+    try:
+        _wait(lambda: state_path(settings.run_dir).exists(), "the worker started")
+        worker = json.loads(state_path(settings.run_dir).read_text())["worker_pid"]
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(timeout=30)
+        assert process_alive(worker), "the orphan runs on"
+
+        lines = stop_stack(settings)
+
+        assert lines == [f"stopped worker (worker pid {worker})"]
+        assert not process_alive(worker)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        if worker is not None and process_alive(worker):
+            os.kill(worker, signal.SIGKILL)
