@@ -1,6 +1,7 @@
 """The worker `tate up` starts keeps running: past the hold-out on a simulated live market that
-never reaches the bar store, restarted by its supervisor when killed, stopped by `tate down`
-with nothing left behind; and with `tate up` running, a command's flow runs in its Prefect.
+never reaches the bar store, following an alias a person moves over MLflow's REST API,
+restarted by its supervisor when killed, stopped by `tate down` with nothing left behind; and
+with `tate up` running, a command's flow runs in its Prefect.
 
 One stack for the whole module (`tate up` starts real Prefect and MLflow servers), stopped in a
 `finally`. The hold-out is tiny (30 bars) and the pace fast (TATE_SIM_PACE_SECONDS), so the
@@ -32,12 +33,13 @@ from flows.train_flow import log_and_register
 from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 from serving.journal import Journal
-from tests.servers import BIN, free_port
+from tests.servers import BIN, free_port, post_to_mlflow
 
 # `tate up` starts Prefect and MLflow on a shared two-core machine: minutes, not seconds
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 HOLDOUT_BARS = 30
+MODEL = "tate-lgbm-momentum"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Stack:
     last_stored_bar: pd.Timestamp
     metrics_url: str
     prefect_api: str
+    mlflow_url: str
 
 
 def tate(
@@ -77,7 +80,8 @@ def store_files(data_dir: Path) -> dict[str, tuple[str, int]]:
 
 
 def trained_home(home: Path) -> pd.Timestamp:
-    """Two symbols, a champion whose hold-out is the last HOLDOUT_BARS bars; the last bar time."""
+    """Two symbols, champion v1 whose hold-out is the last HOLDOUT_BARS bars, and v2; returns
+    the last stored bar's time."""
     market = generate_market(symbols=("EURUSD", "GBPUSD"), delisted=None, n_days=200)
     store = BarStore(home / "data")
     for symbol, bars in market.bars.items():
@@ -89,9 +93,11 @@ def trained_home(home: Path) -> pd.Timestamp:
         settings = TateSettings()
         bars = store.read_bars_set("H1")
         config = replace(TrainConfig(), num_boost_round=20, holdout_bars=HOLDOUT_BARS)
-        registered = log_and_register.fn(settings, run_training(STRATEGY, bars, config), bars, "v1")
+        outcome = run_training(STRATEGY, bars, config)
+        registered = log_and_register.fn(settings, outcome, bars, "v1")
         if registered["alias"] != "champion":  # a tiny run may miss the gate: trade it anyway
             tracking.set_alias(settings, "champion", registered["version"], by="test")
+        log_and_register.fn(settings, outcome, bars, "v2")  # a person moves champion to it
     return max(frame["time"].iloc[-1] for frame in market.bars.values())
 
 
@@ -102,15 +108,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     user_home.mkdir()
     folder.mkdir()
     last = trained_home(home)
-    metrics_port, prefect_port = free_port(), free_port()
+    metrics_port, prefect_port, mlflow_port = free_port(), free_port(), free_port()
     env = {
         "TATE_HOME": str(home),
         "HOME": str(user_home),
         "PATH": "/usr/bin:/bin",
         "TATE_PREFECT_PORT": str(prefect_port),
-        "TATE_MLFLOW_PORT": str(free_port()),
+        "TATE_MLFLOW_PORT": str(mlflow_port),
         "TATE_METRICS_PORT": str(metrics_port),
         "TATE_SIM_PACE_SECONDS": "0.05",
+        "TATE_POLL_SECONDS": "1",
     }
     before = store_files(home / "data")
     up = tate(env, folder, "up", timeout=400)
@@ -124,6 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             last,
             f"http://127.0.0.1:{metrics_port}/metrics",
             f"http://127.0.0.1:{prefect_port}/api",
+            f"http://127.0.0.1:{mlflow_port}",
         )
     finally:
         tate(env, folder, "down", timeout=120)
@@ -146,12 +154,18 @@ def metrics_answer(url: str) -> bool:
         return False
 
 
-def newest_decided_bar(home: Path) -> pd.Timestamp | None:
+def decisions(home: Path) -> pd.DataFrame:
+    if not (home / "journal.sqlite").exists():
+        return pd.DataFrame()
     journal = Journal(f"sqlite:///{home / 'journal.sqlite'}")
     try:
-        made = journal.read_decisions()
+        return journal.read_decisions()
     finally:
         journal.close()
+
+
+def newest_decided_bar(home: Path) -> pd.Timestamp | None:
+    made = decisions(home)
     return None if made.empty else pd.Timestamp(made["bar_time"].max())
 
 
@@ -172,6 +186,21 @@ def test_the_worker_trades_past_the_hold_out_and_the_store_is_untouched(stack: S
     assert store_files(stack.home / "data") == stack.store_files, "the bar store changed"
     worker = status(stack)["worker"]
     assert worker["up"] is True and worker["restarts"] == 0
+
+
+def test_the_worker_follows_an_alias_moved_over_rest(stack: Stack) -> None:
+    """What a person does in the MLflow UI reaches the running worker (its registry is the one
+    of TATE_HOME, whichever folder `tate up` was started from)."""
+
+    def champion_versions() -> set[str]:
+        made = decisions(stack.home)
+        return set() if made.empty else set(made[made["role"] == "champion"]["model_version"])
+
+    wait_until(lambda: "1" in champion_versions(), 180, "the worker trades champion v1")
+    post_to_mlflow(stack.mlflow_url, "registered-models/alias",
+                   {"name": MODEL, "alias": "champion", "version": "2"})  # fmt: skip
+    wait_until(lambda: "2" in champion_versions(), 180, "champion v2 traded after the move")
+    assert list(stack.folder.iterdir()) == [], "the stack wrote into the folder it was started from"
 
 
 def test_a_killed_worker_is_restarted_and_status_reports_it(stack: Stack) -> None:
