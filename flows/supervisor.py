@@ -148,24 +148,18 @@ class Supervisor:
         """Start, wait, restart; return 0 once stopped."""
         while not self._stopping.is_set():
             started = self.clock()
-            self._child = child = subprocess.Popen(self.command)
-            if self._stopping.is_set():  # a stop between the check and the start
-                child.send_signal(signal.SIGTERM)
-            self.state.worker_pid, self.state.worker_up = child.pid, True
-            write_state(self.state_file, self.state)
-            logger.info("worker started (pid %d)", child.pid)
-            code = child.wait()
+            code, reason = self._run_once()
             self.state.worker_up, self.state.last_exit_code = False, code
             if self._stopping.is_set():
                 break
             delay = self.backoff.delay_after(self.clock() - started)
             self.state.restarts += 1
             self.state.last_restart_at = datetime.now(UTC).isoformat()
-            self.state.last_restart_reason = exit_reason(code)
+            self.state.last_restart_reason = reason
             write_state(self.state_file, self.state)
             logger.warning(
                 "worker %s; restart %d in %g s",
-                exit_reason(code),
+                reason,
                 self.state.restarts,
                 delay,
                 extra={"exit_code": code, "restarts": self.state.restarts, "delay_s": delay},
@@ -173,6 +167,21 @@ class Supervisor:
             self._stopping.wait(delay)
         self._finish()
         return 0
+
+    def _run_once(self) -> tuple[int | None, str]:
+        """Start the child and wait for its end: (exit code, reason in words); a command that
+        cannot start at all is a reason to back off too, not a crash of the supervisor."""
+        try:
+            self._child = child = subprocess.Popen(self.command)
+        except OSError as error:
+            return None, f"could not start ({error.strerror or error})"
+        if self._stopping.is_set():  # a stop between the loop's check and the start
+            child.send_signal(signal.SIGTERM)
+        self.state.worker_pid, self.state.worker_up = child.pid, True
+        write_state(self.state_file, self.state)
+        logger.info("worker started (pid %d)", child.pid)
+        code = child.wait()
+        return code, exit_reason(code)
 
     def _finish(self) -> None:
         child = self._child

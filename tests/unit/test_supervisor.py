@@ -62,6 +62,21 @@ def test_a_child_that_keeps_failing_is_restarted_with_one_line_each_and_stops_cl
     assert state["stopped"] is True and state["worker_up"] is False
 
 
+def test_a_command_that_cannot_start_is_backed_off_not_a_crash(tmp_path: Path) -> None:
+    state_file = tmp_path / "worker-supervisor.json"
+    missing = [str(tmp_path / "no-such-program")]
+    supervisor = Supervisor(missing, state_file, backoff=Backoff(first=0.01, ceiling=0.02))
+    runner = threading.Thread(target=supervisor.run)
+    runner.start()
+    try:
+        _wait(lambda: supervisor.state.restarts >= 2, "two restarts")
+    finally:
+        supervisor.stop()
+        runner.join(timeout=30)
+    assert supervisor.state.last_restart_reason is not None
+    assert supervisor.state.last_restart_reason.startswith("could not start (")
+
+
 def test_stop_ends_a_running_child_and_the_state_says_so(tmp_path: Path) -> None:
     state_file = tmp_path / "worker-supervisor.json"
     supervisor = Supervisor([sys.executable, "-c", "import time; time.sleep(600)"], state_file)
