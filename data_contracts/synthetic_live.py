@@ -74,6 +74,9 @@ def _start_state(
     recent = bars.tail(RECENT_BARS + 1)
     returns = np.diff(np.log(recent["close"].to_numpy(dtype=float)))
     hours = np.asarray(recent["time"].dt.hour)[1:]
+    # a weekend's gap is a jump of its own (3 sigma), not the volatility level
+    steady = np.diff(recent["time"].to_numpy()) == np.timedelta64(round(scale**2 * 3600), "s")
+    returns, hours = returns[steady], hours[steady]
     base = traits.hourly_vol * scale * _session_activity(hours)
     base = base * (POST_REGIME_VOL if post else 1.0)
     shocks = returns / base if len(returns) else np.zeros(1)
