@@ -123,7 +123,7 @@ def _simulate_symbol(
     # (through serving.registry.loading) without generating a market
     from scipy.signal import lfilter
 
-    spec, traits = lookup_spec(symbol), traits_for(symbol)
+    traits = traits_for(symbol)
     rng = np.random.default_rng([seed, zlib.crc32(symbol.encode())])
     n = len(times)
     scale = np.sqrt(TIMEFRAME_SECONDS[timeframe] / 3600.0)
@@ -150,6 +150,25 @@ def _simulate_symbol(
 
     log_close = np.log(traits.price) + np.cumsum(gap + intrabar)
     log_open = np.concatenate([[np.log(traits.price)], log_close[:-1]]) + gap
+    return bar_frame(symbol, times, log_open, log_close, sigma, post, scale, rng)
+
+
+def bar_frame(
+    symbol: str,
+    times: pd.DatetimeIndex,
+    log_open: NDArray[np.float64],
+    log_close: NDArray[np.float64],
+    sigma: NDArray[np.float64],
+    post: NDArray[np.bool_],
+    scale: float,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Bars in MT5's rate layout from log open and close paths: wicks, spreads and tick volume
+    drawn from ``rng`` in one order, so the stored market and its live continuation
+    (``data_contracts.synthetic_live``) build bars the same way."""
+    spec, traits = lookup_spec(symbol), traits_for(symbol)
+    n, hours = len(times), np.asarray(times.hour)
+    activity = _session_activity(hours)
     wick = sigma * 0.6
     log_high = np.maximum(log_open, log_close) + wick * np.abs(rng.standard_normal(n))
     log_low = np.minimum(log_open, log_close) - wick * np.abs(rng.standard_normal(n))

@@ -124,6 +124,13 @@ def serve(
         bool, typer.Option(help="move the journal aside (never deleted) and start a new one")
     ] = False,
     by: Annotated[str | None, typer.Option(help="who decided on --new-journal")] = None,
+    simulate_live: Annotated[
+        bool,
+        typer.Option(
+            help="sim: after the stored bars, go on with a simulated live market (generated "
+            "bars, never stored)"
+        ),
+    ] = False,
 ) -> None:
     """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out).
 
@@ -131,6 +138,8 @@ def serve(
     """
     if new_journal != bool(by and by.strip()):
         raise BadOptionError("--new-journal needs --by WHO (and --by is only for --new-journal)")
+    if simulate_live and terminal != "sim":
+        raise BadOptionError("--simulate-live is for --terminal sim (a live terminal has bars)")
     settings = command_settings()
     from flows.serve import run_worker
     from flows.stack import port_problem
@@ -155,6 +164,7 @@ def serve(
         metrics_port=metrics_port,
         start=first,
         new_journal_by=by.strip() if new_journal and by else None,
+        simulate_live=simulate_live,
     )
     typer.echo(summary)
 
@@ -188,7 +198,11 @@ def reset_breaker(
 def up(
     worker: Annotated[bool, typer.Option(help="also start the serving worker")] = True,
 ) -> None:
-    """Start Prefect server + deployments, the MLflow server and UI, and the worker on 127.0.0.1."""
+    """Start Prefect server + deployments, the MLflow server and UI, and the worker on 127.0.0.1.
+
+    The worker (SimTerminal) replays the hold-out, then follows a simulated live market at
+    TATE_SIM_PACE_SECONDS a bar; a supervisor restarts it with back-off whenever it stops.
+    """
     settings = command_settings()
     from flows.stack import start_stack
 
@@ -199,7 +213,7 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop what `tate up` started."""
+    """Stop what `tate up` started: one line per service stopped, or that nothing was running."""
     settings = command_settings()
     from flows.stack import stop_stack
 

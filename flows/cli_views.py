@@ -30,12 +30,21 @@ def _show(found: Any, as_json_output: bool, format_text: Any) -> None:
 
 @app.command()
 def status(as_json_output: JsonOption = False) -> None:
-    """Live trading per account and role: models, breakers, refused or not, activity, positions."""
+    """The worker `tate up` supervises (up, restarts) and live trading per account and role:
+    models, breakers, refused or not, activity, positions."""
     from flows.journal_reader import open_journal, read_status
-    from flows.trading_view import format_status
+    from flows.supervisor import process_alive, read_state, state_path
+    from flows.trading_view import as_json, format_status
+    from flows.worker_view import format_worker, worker_status
 
-    engine = open_journal(command_settings().journal)
-    _show([] if engine is None else read_status(engine), as_json_output, format_status)
+    settings = command_settings()
+    worker = worker_status(read_state(state_path(settings.run_dir), process_alive))
+    engine = open_journal(settings.journal)
+    accounts = [] if engine is None else read_status(engine)
+    if as_json_output:
+        typer.echo(json.dumps({"worker": worker, "accounts": as_json(accounts)}, indent=2))
+    else:
+        typer.echo(format_worker(worker) + format_status(accounts), nl=False)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from data_contracts.store import BarStore, EmptyRangeError
 from data_contracts.symbol_records import load_specs
+from data_contracts.synthetic_live import LiveMarket
 from flows import tracking
 from flows.errors import (
     AliasNotFoundError,
@@ -119,12 +120,17 @@ def new_sim_login() -> int:
 
 
 def sim_terminal(
-    settings: TateSettings, start: datetime | None = None, account_mode: str | None = None
+    settings: TateSettings,
+    start: datetime | None = None,
+    account_mode: str | None = None,
+    *,
+    live: bool = False,
 ) -> tuple[SimTerminal, tuple[str, ...]]:
     """A SimTerminal over the stored bars of every symbol still trading when the replay starts.
 
     The replay starts at the champion's hold-out unless `start` says otherwise (a replay of an
-    in-sample window is the drift report's control: it must flag nothing).
+    in-sample window is the drift report's control: it must flag nothing). With `live`, the
+    market goes on after the last stored bar (`simulated_live_market`), in memory only.
     """
     start = start or holdout_start(settings)
     store = BarStore(settings.data_dir)
@@ -132,24 +138,36 @@ def sim_terminal(
         symbol: store.read_bars(symbol, settings.timeframe)
         for symbol in store.symbols(settings.timeframe)
     }
-    live = {s: b for s, b in bars.items() if b["time"].iloc[-1] >= start}
-    if not live:
+    live_bars = {s: b for s, b in bars.items() if b["time"].iloc[-1] >= start}
+    if not live_bars:
         raise EmptyRangeError(
             f"no stored symbol has bars after the hold-out start {start.isoformat()}"
         )
     mode = "hedging" if (account_mode or settings.account_mode) == "hedging" else "netting"
     terminal = SimTerminal(
-        live,
+        live_bars,
         # a desk's or a terminal's record (data/symbols/) before the known table; an unknown
         # symbol is refused naming the file to write (exit 2), before anything starts
-        specs=load_specs(settings.data_dir, sorted(live)),
+        specs=load_specs(settings.data_dir, sorted(live_bars)),
         timeframe=settings.timeframe,
         account_mode=mode,
         start=start,
         balance=settings.sim_balance,
         login=new_sim_login(),
+        feed=simulated_live_market(settings, live_bars) if live else None,
     )
-    return terminal, tuple(sorted(live))
+    return terminal, tuple(sorted(live_bars))
+
+
+def simulated_live_market(settings: TateSettings, bars: dict[str, pd.DataFrame]) -> LiveMarket:
+    """The synthetic market's model carried on from the store's last bars, of the symbols that
+    trade up to the end of the store (a delisted one stays delisted), seeded by `TATE_SEED`.
+
+    Its bars reach the terminal only: the store, which validation and training read, never
+    sees them."""
+    latest = max(frame["time"].iloc[-1] for frame in bars.values())
+    going_on = {s: frame for s, frame in bars.items() if frame["time"].iloc[-1] == latest}
+    return LiveMarket(going_on, seed=settings.seed, timeframe=settings.timeframe)
 
 
 def live_terminal(settings: TateSettings, kind: str) -> Terminal:
@@ -237,8 +255,12 @@ def run_worker(
     metrics_port: int | None = None,
     start: datetime | None = None,
     new_journal_by: str | None = None,
+    simulate_live: bool = False,
 ) -> str:
     """Run the worker until the replay ends (sim), `max_bars`, or an interrupt; return a summary.
+
+    With `simulate_live` (sim), the replay does not end: after the stored bars the terminal
+    follows a simulated live market (`simulated_live_market`), as the worker `tate up` starts.
 
     The journal is checked first (``serving.journal_integrity``): a missing, empty or corrupt
     one where a journal existed is refused; ``new_journal_by`` moves it aside and starts anew.
@@ -252,9 +274,9 @@ def run_worker(
     term: Terminal
     shadow: SimTerminal | None = None
     if terminal == "sim":
-        sim, symbols = sim_terminal(settings, start)
-        if sim.account_mode == "netting":
-            shadow, _ = sim_terminal(settings, start, account_mode="hedging")
+        sim, symbols = sim_terminal(settings, start, live=simulate_live)
+        if sim.account_mode == "netting":  # the same seed: the shadow sees the same live bars
+            shadow, _ = sim_terminal(settings, start, account_mode="hedging", live=simulate_live)
             shadow.initialize()
         term, clock = sim, ReplayClock(sim)
     else:

@@ -87,6 +87,12 @@ class TateSettings(BaseSettings):
         default="hedging", description="SimTerminal account: hedging (canary trades) or netting"
     )
     sim_balance: float = Field(default=100_000.0, gt=0.0)
+    sim_pace_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=3600.0,
+        description="seconds between bars of the simulated worker `tate up` starts",
+    )
     mt5linux_host: str = "127.0.0.1"
     mt5linux_port: int = Field(default=18812, ge=1, le=65535)
     mlflow_port: int = Field(default=5000, ge=1, le=65535)

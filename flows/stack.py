@@ -8,6 +8,7 @@ port and its `TATE_` variable instead of after a two-minute wait on a health che
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from flows.errors import StackStartError
 from flows.settings import TateSettings
+from flows.supervisor import process_alive, read_state, state_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -83,14 +85,29 @@ def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
         listed.append(
             Service(
                 "worker",
-                [str(bin_dir / "tate"), "serve", "--pace", "1"],
+                worker_command(settings),
                 f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
-                f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+                f"worker metrics  http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+                "  (supervised; hold-out, then a simulated live market)",
                 ("TATE_METRICS_PORT", settings.metrics_port),
                 settings.metrics_host,
             )
         )
     return listed
+
+
+def worker_command(settings: TateSettings) -> list[str]:
+    """The simulated worker under its supervisor (``flows.supervisor``), which restarts it with
+    back-off; after the hold-out it follows a simulated live market, so it never runs out."""
+    serve = [
+        str(Path(sys.executable).parent / "tate"),
+        "serve",
+        "--pace",
+        str(settings.sim_pace_seconds),
+        "--simulate-live",
+    ]
+    state = str(state_path(settings.run_dir))
+    return [sys.executable, "-m", "flows.supervisor", "--state", state, "--", *serve]
 
 
 def service_environment(settings: TateSettings) -> dict[str, str]:
@@ -113,12 +130,7 @@ def _pid_file(settings: TateSettings, name: str) -> Path:
     return settings.run_dir / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+_alive = process_alive
 
 
 def running_pid(settings: TateSettings, name: str) -> int | None:
@@ -211,25 +223,71 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     return lines
 
 
-def stop_service(settings: TateSettings, name: str, timeout_s: float = 20.0) -> str | None:
-    pid = running_pid(settings, name)
-    _pid_file(settings, name).unlink(missing_ok=True)
-    if pid is None:
-        return None
+def _stop_group(pid: int, timeout_s: float) -> bool:
+    """SIGTERM to the process group ``pid`` leads, SIGKILL when its leader outlives
+    ``timeout_s``; False when there was no such process."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return None
+        return False
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.2)
     if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _stop_pid(pid: int, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL when ``pid`` outlives ``timeout_s``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_service(settings: TateSettings, name: str, timeout_s: float = 20.0) -> str | None:
+    pid = running_pid(settings, name)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    if pid is None or not _stop_group(pid, timeout_s):
+        return None
     return f"stopped {name} (pid {pid})"
 
 
+def stop_worker(settings: TateSettings, timeout_s: float = 20.0) -> str | None:
+    """Stop the worker's supervisor and, with it, the worker (same process group). A worker left
+    by a supervisor that was killed on its own is found through the supervisor's state file."""
+    state = read_state(state_path(settings.run_dir), _alive) or {}
+    worker_pid = state.get("worker_pid") if state.get("worker_up") else None
+    supervisor = running_pid(settings, "worker")
+    _pid_file(settings, "worker").unlink(missing_ok=True)
+    stopped = []
+    if supervisor is not None and _stop_group(supervisor, timeout_s):
+        stopped.append(f"supervisor pid {supervisor}")
+    if worker_pid is not None:
+        if _alive(worker_pid) and _group_of(worker_pid) == state.get("supervisor_pid"):
+            _stop_pid(worker_pid, timeout_s)  # an orphan: its supervisor died on its own
+        stopped.append(f"worker pid {worker_pid}")
+    return f"stopped worker ({', '.join(stopped)})" if stopped else None
+
+
 def stop_stack(settings: TateSettings) -> list[str]:
-    """Stop every service `tate up` started, the worker first so it stops trading before the rest."""
-    names = ["worker", "deployments", "mlflow", "prefect"]
-    stopped = [line for name in names if (line := stop_service(settings, name))]
+    """Stop every service `tate up` started, the worker first so it stops trading before the
+    rest; one line per service stopped, or that nothing was running."""
+    stopped = [line for line in [stop_worker(settings)] if line]
+    for name in ["deployments", "mlflow", "prefect"]:
+        if line := stop_service(settings, name):
+            stopped.append(line)
     return stopped or ["nothing was running"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,18 +47,37 @@ def to_rates(bars: pd.DataFrame) -> np.ndarray:
     return out
 
 
+class MarketFeed(Protocol):
+    """Where a replay's market goes on after its last bar (``data_contracts.synthetic_live``)."""
+
+    def next_chunk(self) -> Mapping[str, pd.DataFrame]:
+        """The next bars per symbol, all later than any bar given before (empty: no more)."""
+        ...
+
+
 class Replay:
     """Bars of several symbols on one merged timeline with a cursor on the forming bar.
 
     Where each symbol stands at every point of the timeline (its latest bar, and whether
-    that bar is forming) is worked out once, vectorized, when the replay is built; what the
-    terminal asks per call is then a list look-up, and a quote is computed once per bar.
+    that bar is forming) is worked out once, vectorized, when the replay is built (and for
+    each chunk a ``feed`` adds); what the terminal asks per call is then a list look-up, and a
+    quote is computed once per bar.
+
+    With a ``feed``, the replay does not end at its last bar: ``advance()`` there asks the feed
+    for the next chunk and carries on (a simulated live market after the hold-out). Bars only
+    ever get appended, so every index handed out before stays valid.
     """
 
     cursor: int
     now: int
 
-    def __init__(self, bars: Mapping[str, pd.DataFrame], start: int | datetime = 0) -> None:
+    def __init__(
+        self,
+        bars: Mapping[str, pd.DataFrame],
+        start: int | datetime = 0,
+        feed: MarketFeed | None = None,
+    ) -> None:
+        self.feed = feed
         self.rates = {s: to_rates(df) for s, df in bars.items()}
         # the same memory as rows of bytes: copying a slice of those is a plain memcpy, about
         # half the time numpy takes to copy a slice of a structured array field by field
@@ -89,9 +109,32 @@ class Replay:
 
     def advance(self) -> bool:
         """Close the forming bar and open the next one; False when the replay is over."""
-        if self.cursor + 1 >= len(self.timeline):
+        if self.cursor + 1 >= len(self.timeline) and not self._extend():
             return False
         self._move_to(self.cursor + 1)
+        return True
+
+    def _extend(self) -> bool:
+        """Append the feed's next chunk to the symbols it continues; False when there is none."""
+        chunk = {s: to_rates(f) for s, f in (self.feed.next_chunk() if self.feed else {}).items()}
+        chunk = {s: r for s, r in chunk.items() if s in self.rates and len(r)}
+        if not chunk:
+            return False
+        times = np.unique(np.concatenate([r["time"] for r in chunk.values()]))
+        times = times[times > self.timeline[-1]]
+        if not len(times):
+            return False
+        for symbol, rates in chunk.items():
+            rates = rates[rates["time"] > self.rates[symbol]["time"][-1]]
+            joined = np.concatenate([self.rates[symbol], rates])
+            self.rates[symbol] = joined
+            self._bytes[symbol] = joined.view(np.uint8).reshape(len(joined), joined.itemsize)
+        self.timeline = np.concatenate([self.timeline, times])
+        for symbol, rates in self.rates.items():
+            last = np.searchsorted(rates["time"], times, side="right") - 1
+            forming = (last >= 0) & (rates["time"][np.maximum(last, 0)] == times)
+            self._last[symbol].extend(last.tolist())
+            self._open[symbol].extend(forming.tolist())
         return True
 
     def last_index(self, symbol: str) -> int:

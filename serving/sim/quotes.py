@@ -128,7 +128,9 @@ class SlippageTable:
             return float(self.costs.slippage_points(0.0)) * point
         rows = self._rows.get(symbol)
         if rows is None:
-            rows = self._rows[symbol] = [None] * len(self.replay.rates[symbol])
+            rows = self._rows[symbol] = []
+        if row >= len(rows):  # a new table, or a replay its feed has made longer
+            rows.extend([None] * (len(self.replay.rates[symbol]) - len(rows)))
         slip = rows[row]
         if slip is None:
             bars = self.replay.rates[symbol][row : row + self.CHUNK]

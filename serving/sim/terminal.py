@@ -55,7 +55,7 @@ from serving.sim.faults import (
     partial_volume,
 )
 from serving.sim.fields import account_tuple
-from serving.sim.market import Replay, history_window, to_epoch
+from serving.sim.market import MarketFeed, Replay, history_window, to_epoch
 from serving.sim.quotes import BarQuotes
 from serving.sim.valuation import Valuation
 
@@ -78,6 +78,7 @@ class SimTerminal:
         costs: commission, slippage and latency; default ``CostModel()``.
         comment_rewrite: a broker's habit of rewriting order comments (e.g. ``lambda c: ""``),
             applied to what the server stores: orders, deals and positions.
+        feed: where the market goes on after the last of ``bars`` (default: the replay ends).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class SimTerminal:
         login: int = 5_000_001,
         server: str = "Tate-SimReplay",
         comment_rewrite: Callable[[str], str] | None = None,
+        feed: MarketFeed | None = None,
     ) -> None:
         all_specs = dict(specs or SYMBOL_SPECS)
         missing = sorted(set(bars) - set(all_specs))
@@ -107,7 +109,7 @@ class SimTerminal:
         self.account_mode = account_mode
         self.costs = costs or CostModel()
         self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
-        self._replay = Replay(bars, start)
+        self._replay = Replay(bars, start, feed)
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
         self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
         self._valuation = Valuation(self._book, self._bar, self._account_tuple)
@@ -154,7 +156,8 @@ class SimTerminal:
     def advance(self) -> bool:
         """Close the forming bar and open the next one, filling the orders due at its open.
 
-        Returns False when the replay is over (nothing changes then).
+        Returns False when the replay is over (nothing changes then); a terminal with a
+        ``feed`` is never over.
         """
         if not self._replay.advance():
             return False

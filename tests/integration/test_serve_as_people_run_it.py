@@ -1,5 +1,6 @@
-"""`tate serve` and the worker `tate up` starts, run the way people run them: the installed
-command as a subprocess, from an empty folder, with an empty HOME and only TATE_HOME set.
+"""`tate serve` run the way people run it: the installed command as a subprocess, from an empty
+folder, with an empty HOME and only TATE_HOME set. (The worker `tate up` starts, the same way:
+test_worker_under_up.py, on its shared stack.)
 
 Earlier tests called the worker in-process after a fixture had set MLflow's process-global
 tracking URI, which hid that a worker started on its own resolved its models through
@@ -12,8 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 from serving.execution.store import IntentJournal
 from serving.journal import Journal
-from tests.servers import BIN, free_port, post_to_mlflow
+from tests.servers import BIN
 
 pytestmark = pytest.mark.integration
 
@@ -95,15 +95,6 @@ def decisions(home: Path) -> pd.DataFrame:
         return journal.read_decisions()
     finally:
         journal.close()
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
 
 
 @pytest.mark.timeout(600)
@@ -189,36 +180,3 @@ def test_tate_serve_with_no_loadable_model_says_why_once_and_exits_1(
     refusals = [r for r in logs if r["message"].startswith("no model to trade")]
     assert len(refusals) == 1
     assert decisions(home).empty
-
-
-@pytest.mark.timeout(900)
-def test_the_worker_tate_up_starts_follows_an_alias_moved_over_rest(
-    trained_home: Path, tmp_path: Path
-) -> None:
-    home = copy_home(trained_home, tmp_path)
-    mlflow_port = free_port()
-    env, _user_home, folder = as_a_person(
-        home,
-        tmp_path,
-        TATE_PREFECT_PORT=str(free_port()),
-        TATE_MLFLOW_PORT=str(mlflow_port),
-        TATE_METRICS_PORT=str(free_port()),
-        TATE_POLL_SECONDS="1",
-    )
-    up = tate(env, folder, "up", timeout=400)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-
-        def champion_versions() -> set[str]:
-            made = decisions(home) if (home / "journal.sqlite").exists() else pd.DataFrame()
-            return set() if made.empty else set(made[made["role"] == "champion"]["model_version"])
-
-        wait_until(lambda: "1" in champion_versions(), 180, "the worker trades champion v1")
-        post_to_mlflow(f"http://127.0.0.1:{mlflow_port}", "registered-models/alias",
-             {"name": MODEL, "alias": "champion", "version": "2"})  # fmt: skip
-        wait_until(lambda: "2" in champion_versions(), 180, "champion v2 traded after the move")
-    finally:
-        down = tate(env, folder, "down", timeout=120)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped worker" in down.stdout
-    assert list(folder.iterdir()) == []

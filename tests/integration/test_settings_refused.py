@@ -37,6 +37,7 @@ BAD_VALUES: dict[str, str] = {
     "TATE_PREFECT_PORT": "0",
     "TATE_ACCOUNT_MODE": "both",
     "TATE_SIM_BALANCE": "-100",
+    "TATE_SIM_PACE_SECONDS": "0",
     "TATE_MT5LINUX_HOST": "10.1.2.3",
     "TATE_MT5LINUX_PORT": "99999",
     "TATE_MLFLOW_PORT": "http",

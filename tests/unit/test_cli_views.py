@@ -86,7 +86,9 @@ def test_trades_match_the_journals_filled_orders(replayed_home: Path) -> None:
 
 
 def test_status_shows_the_tripped_breaker_and_the_canary(replayed_home: Path) -> None:
-    (account,) = json.loads(_tate(replayed_home, "status", "--json"))
+    shown = json.loads(_tate(replayed_home, "status", "--json"))
+    assert shown["worker"] is None  # no `tate up` on this home
+    (account,) = shown["accounts"]
     assert account["refused"] == "breaker tripped: daily_loss"
     assert [(b["name"], b["tripped"]) for b in account["breakers"]] == [("daily_loss", True)]
     roles = {r["role"]: r for r in account["roles"]}
@@ -94,6 +96,7 @@ def test_status_shows_the_tripped_breaker_and_the_canary(replayed_home: Path) ->
     assert roles["canary"]["decisions_day"] > 0
     text = _tate(replayed_home, "status")
     assert "REFUSED" in text and "lost 3.1% today" in text and "canary" in text
+    assert text.startswith("worker (tate up): not started on this home\n")
 
 
 def test_positions_add_up_the_journals_fills(replayed_home: Path) -> None:
