@@ -124,7 +124,8 @@ def check_session_calendar(name: str, *, source: str) -> None:
     Raises:
         BadSymbolSpecError: naming ``source`` and a few names that fit MT5 CFDs.
     """
-    import exchange_calendars  # two seconds of import; only a file naming a calendar pays
+    # two seconds of import: only a record naming a calendar pays for it
+    import exchange_calendars  # type: ignore[import-untyped]
 
     if name not in exchange_calendars.get_calendar_names():
         raise BadSymbolSpecError(

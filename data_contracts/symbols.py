@@ -265,10 +265,11 @@ def lot_notional(
         return to_account_currency(
             spec.trade_contract_size, spec.currency_base, spec, price, account_currency
         )
-    value = spec.trade_contract_size * price
-    if spec.currency_profit == account_currency:
-        return value
-    return to_account_currency(value, spec.currency_profit, spec, price, account_currency)
+    # conversion is linear in the amount: convert the contract, then scale by the price
+    per_unit = to_account_currency(
+        spec.trade_contract_size, spec.currency_profit, spec, price, account_currency
+    )
+    return per_unit * price
 
 
 def tick_value(spec: SymbolSpec, bid: float, account_currency: str) -> float:
