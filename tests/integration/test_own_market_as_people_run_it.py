@@ -129,7 +129,7 @@ def test_three_exports_and_a_symbols_toml_ingest_validate_train_and_trade(
     assert fills.loc[fills["symbol"] == "XAUUSD", "price"].between(500, 5_000).all()
 
 
-def test_a_symbol_in_no_record_is_refused_naming_symbols_toml(
+def test_a_symbol_in_no_record_or_with_an_unknown_calendar_is_refused_naming_symbols_toml(
     exports: dict[str, Path], tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
@@ -155,3 +155,14 @@ def test_a_symbol_in_no_record_is_refused_naming_symbols_toml(
     assert f"add a [GER40] table to {home / 'data' / 'symbols.toml'}" in last
     for field in ("currency_base", "currency_profit", "digits", "trade_contract_size"):
         assert field in last
+
+    toml = home / "data" / "symbols.toml"
+    toml.write_text(
+        '[GER40]\ncurrency_base = "EUR"\ncurrency_profit = "EUR"\ndigits = 1\n'
+        'trade_contract_size = 1\nsession_calendar = "FRANKFURT"\n',
+        encoding="utf-8",
+    )
+    misnamed = tate(env, folder, "validate")
+    assert misnamed.returncode == 2, misnamed.stdout + misnamed.stderr
+    last = misnamed.stderr.strip().splitlines()[-1]
+    assert f"{toml} [GER40]: session_calendar: 'FRANKFURT' is not an exchange-calendars" in last
