@@ -128,6 +128,15 @@ def test_three_exports_and_a_symbols_toml_ingest_validate_train_and_trade(
     assert us500["price"].between(1000, 20_000).all()
     assert fills.loc[fills["symbol"] == "XAUUSD", "price"].between(500, 5_000).all()
 
+    # last, so everything above is checked first: every bar of the three exports was quoted
+    # in its symbol's own hours (the pair and the metal in the broker's NY+7 week, the index
+    # on CMES's), so none may be quarantined as off-session; needs the calendar-aware session
+    # check (the FX week alone flags the index's Friday 17:00-18:00 New York hour)
+    verdict = json.loads((home / "reports" / "validation" / "latest.json").read_text())
+    quarantined = pd.read_csv(verdict["quarantine_file"])
+    off = quarantined[quarantined["check"] == "outside_session"]
+    assert off.empty, off.groupby("symbol").size().to_dict()
+
 
 def test_a_symbol_in_no_record_or_with_an_unknown_calendar_is_refused_naming_symbols_toml(
     exports: dict[str, Path], tmp_path: Path
