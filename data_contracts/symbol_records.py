@@ -13,17 +13,26 @@ with where it came from (``source``) and when it was read (``read_at``):
   ``trade_tick_value`` = tick size x contract size). An unknown field is refused (a typo
   must not silently leave a default in place).
 
-:func:`load_spec` prefers the stored record and falls back to the known table; a symbol in
-neither is refused naming the file to write and the fields it needs. Writes are atomic
-(temp file + rename).
+A desk with exported data writes its symbols once in ``TATE_HOME/data/symbols.toml``: one
+table per symbol, the same MT5 field names, the same required fields and derivations, plus
+tate's own ``session_calendar`` (an ``exchange-calendars`` name, e.g. ``"CMES"``; MT5's Python
+API exposes no session times). An unknown field is refused naming the file, the table and the
+field; an unknown calendar name is refused the same way.
+
+:func:`load_spec` takes, in this order: the stored record (``symbols/<SYMBOL>.json``, what a
+terminal reported), the desk's ``symbols.toml``, the built-in table of well-known pairs and
+metals. A terminal cannot know a session calendar, so a record without one takes the
+``symbols.toml`` table's. A symbol in none is refused naming ``symbols.toml`` and the fields
+it needs. Writes are atomic (temp file + rename).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ from typing import Any
 from data_contracts.calendar_sessions import check_calendar_name
 from data_contracts.symbols import (
     SYMBOL_SPECS,
+    BadSymbolError,
     SymbolSpec,
     UnknownSymbolSpecError,
     check_symbol,
@@ -44,6 +54,7 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 SPEC_FIELDS: frozenset[str] = frozenset(f.name for f in fields(SymbolSpec))
 RECORD_FIELDS: frozenset[str] = frozenset({"source", "read_at"})
+SYMBOLS_TOML = "symbols.toml"
 
 
 class BadSymbolSpecError(ValueError):
@@ -59,13 +70,23 @@ def spec_path(data_dir: Path, symbol: str) -> Path:
     return Path(data_dir) / "symbols" / f"{check_symbol(symbol)}.json"
 
 
-def spec_from_fields(symbol: str, values: Mapping[str, Any], *, source: str) -> SymbolSpec:
+def spec_from_fields(
+    symbol: str,
+    values: Mapping[str, Any],
+    *,
+    source: str,
+    extra: frozenset[str] = RECORD_FIELDS,
+) -> SymbolSpec:
     """A SymbolSpec from MT5-named fields, filling what follows from the required ones.
 
+    Args:
+        extra: field names accepted and ignored (a stored record's ``source``, ``read_at``).
+
     Raises:
-        BadSymbolSpecError: a required field is missing, a field is unknown or mistyped.
+        BadSymbolSpecError: a required field is missing, a field is unknown or mistyped, or
+            ``session_calendar`` names no exchange-calendars calendar.
     """
-    unknown = sorted(set(values) - SPEC_FIELDS - RECORD_FIELDS)
+    unknown = sorted(set(values) - SPEC_FIELDS - extra)
     if unknown:
         raise BadSymbolSpecError(
             f"{source}: unknown field(s) {unknown}; fields are MT5 symbol_info names: "
@@ -92,7 +113,63 @@ def spec_from_fields(symbol: str, values: Mapping[str, Any], *, source: str) -> 
         _check_types(spec)
     except (TypeError, ValueError) as error:
         raise BadSymbolSpecError(f"{source}: {symbol}: {error}") from error
+    if spec.session_calendar is not None:
+        check_session_calendar(spec.session_calendar, source=f"{source}: session_calendar")
     return spec
+
+
+def check_session_calendar(name: str, *, source: str) -> None:
+    """Refuse a calendar name exchange-calendars does not know (aliases such as
+    ``us_futures`` count), naming where it was written.
+
+    Raises:
+        BadSymbolSpecError: naming ``source`` and a few names that fit MT5 CFDs.
+    """
+    # two seconds of import: only a record naming a calendar pays for it
+    import exchange_calendars  # type: ignore[import-untyped]
+
+    if name not in exchange_calendars.get_calendar_names():
+        raise BadSymbolSpecError(
+            f"{source}: {name!r} is not an exchange-calendars calendar; most MT5 index CFDs "
+            "trade CME futures hours ('CMES', alias 'us_futures'), cash exchanges are e.g. "
+            "'XNYS', 'XETR', 'XLON' (exchange_calendars.get_calendar_names() lists them all)"
+        )
+
+
+def symbols_toml_path(data_dir: Path) -> Path:
+    """``<data>/symbols.toml``: the desk's specs for symbols it brings as exported files."""
+    return Path(data_dir) / SYMBOLS_TOML
+
+
+def read_symbols_toml(path: Path) -> dict[str, SymbolSpec]:
+    """The desk's ``symbols.toml`` (one ``[SYMBOL]`` table each); empty when there is none.
+
+    Raises:
+        BadSymbolSpecError: not TOML, a top-level key that is not a table, a bad symbol name,
+            or a table that is not a usable spec (the message names the file and the table).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise BadSymbolSpecError(f"{path}: not readable TOML: {error}") from error
+    specs: dict[str, SymbolSpec] = {}
+    for symbol, values in tables.items():
+        if not isinstance(values, dict):
+            raise BadSymbolSpecError(
+                f"{path}: {symbol} = {values!r} is not a table; write [SYMBOL] and its fields "
+                "under it"
+            )
+        try:
+            check_symbol(symbol)
+        except BadSymbolError as error:
+            raise BadSymbolSpecError(f"{path}: [{symbol}]: {error}") from error
+        specs[symbol] = spec_from_fields(
+            symbol, values, source=f"{path} [{symbol}]", extra=frozenset()
+        )
+    return specs
 
 
 def spec_from_symbol_info(symbol: str, info: Any) -> SymbolSpec:
@@ -132,29 +209,47 @@ def write_spec(data_dir: Path, spec: SymbolSpec, *, source: str, read_at: dateti
     return path
 
 
-def load_spec(data_dir: Path, symbol: str) -> SymbolSpec:
-    """The stored record of ``symbol``, else the known table's.
+def load_spec(
+    data_dir: Path, symbol: str, desk: Mapping[str, SymbolSpec] | None = None
+) -> SymbolSpec:
+    """``symbol``'s one record: the stored record, else the desk's ``symbols.toml``, else the
+    built-in table.
+
+    Args:
+        desk: ``symbols.toml`` already read (:func:`load_specs` reads it once); None reads it.
 
     Raises:
-        UnknownSymbolSpecError: neither has it; the message names the file to write.
-        BadSymbolSpecError: the stored record is unusable.
+        UnknownSymbolSpecError: in none of them; the message names ``symbols.toml`` and the
+            fields to add.
+        BadSymbolSpecError: the stored record or ``symbols.toml`` is unusable.
     """
+    toml = symbols_toml_path(data_dir)
+    desk = read_symbols_toml(toml) if desk is None else desk
     path = spec_path(data_dir, symbol)
+    own = desk.get(symbol)
     if path.is_file():
-        return read_spec_file(path, symbol)
+        record = read_spec_file(path, symbol)
+        if record.session_calendar is None and own is not None and own.session_calendar:
+            return replace(record, session_calendar=own.session_calendar)
+        return record
+    if own is not None:
+        return own
     if symbol in SYMBOL_SPECS:
         return SYMBOL_SPECS[symbol]
     raise UnknownSymbolSpecError(
-        f"no symbol spec for {symbol!r}: write a JSON object with at least "
-        f"{', '.join(REQUIRED_FIELDS)} (MT5 symbol_info names) and run "
+        f"no symbol spec for {symbol!r}: add a [{symbol}] table to {toml} with "
+        f"{', '.join(REQUIRED_FIELDS)} (MT5 symbol_info names; plus session_calendar, an "
+        'exchange-calendars name such as "CMES", for an exchange-traded CFD), or run '
         f"`tate symbols set {symbol} --spec FILE --by WHO` (stores {path}), "
         "or ingest it from a terminal, which reads symbol_info()"
     )
 
 
 def load_specs(data_dir: Path, symbols: Iterable[str]) -> dict[str, SymbolSpec]:
-    """:func:`load_spec` for each symbol (the first unknown one is refused)."""
-    return {symbol: load_spec(data_dir, symbol) for symbol in symbols}
+    """:func:`load_spec` for each symbol, ``symbols.toml`` read once (the first unknown
+    symbol is refused)."""
+    desk = read_symbols_toml(symbols_toml_path(data_dir))
+    return {symbol: load_spec(data_dir, symbol, desk) for symbol in symbols}
 
 
 def server_times_path(data_dir: Path) -> Path:
@@ -190,6 +285,8 @@ def _check_types(spec: SymbolSpec) -> None:
     for field in fields(SymbolSpec):
         value = getattr(spec, field.name)
         if field.type in ("str",) and not isinstance(value, str):
+            raise TypeError(f"{field.name} must be text, got {value!r}")
+        if field.type == "str | None" and not (value is None or isinstance(value, str)):
             raise TypeError(f"{field.name} must be text, got {value!r}")
         if field.type in ("int", "float") and (
             isinstance(value, bool) or not isinstance(value, int | float)

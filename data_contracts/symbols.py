@@ -31,6 +31,7 @@ SYMBOL_TRADE_MODE_FULL = 4
 SYMBOL_TRADE_EXECUTION_MARKET = 2
 SYMBOL_CALC_MODE_FOREX = 0
 SYMBOL_CALC_MODE_CFD = 2
+SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE = 5
 SYMBOL_SWAP_MODE_POINTS = 1
 DAY_OF_WEEK_WEDNESDAY = 3
 
@@ -247,6 +248,29 @@ def to_account_currency(
         f"{spec.name}: cannot value {currency} in {account_currency} from its own price "
         f"(base {spec.currency_base}, profit {spec.currency_profit})"
     )
+
+
+def lot_notional(
+    spec: SymbolSpec, price: float | NDArray[np.float64], account_currency: str
+) -> float | NDArray[np.float64]:
+    """Account-currency value of one lot at ``price``, as MT5 margins it per calc mode.
+
+    A currency pair's lot is ``trade_contract_size`` units of its base currency; any other
+    calc mode (CFD, index CFD, futures: metals and indices) is contract size × price in the
+    profit currency (an index CFD's base currency is not a quantity that has a price).
+
+    Raises:
+        UnconvertibleCurrencyError: the amount cannot be valued from the symbol's own price.
+    """
+    if spec.trade_calc_mode in (SYMBOL_CALC_MODE_FOREX, SYMBOL_CALC_MODE_FOREX_NO_LEVERAGE):
+        return to_account_currency(
+            spec.trade_contract_size, spec.currency_base, spec, price, account_currency
+        )
+    # conversion is linear in the amount: convert the contract, then scale by the price
+    per_unit = to_account_currency(
+        spec.trade_contract_size, spec.currency_profit, spec, price, account_currency
+    )
+    return per_unit * price
 
 
 def tick_value(spec: SymbolSpec, bid: float, account_currency: str) -> float:

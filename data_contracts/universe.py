@@ -96,6 +96,37 @@ def admit_symbols(
     return coerce_universe(both, source="universe"), changes
 
 
+def merge_listings(
+    universe: pd.DataFrame, listings: pd.DataFrame
+) -> tuple[pd.DataFrame, list[UniverseChange]]:
+    """Add the rows of ``listings`` (a source's own universe, e.g. the synthetic market's)
+    whose symbol the universe lacks, with their listing and delisting as given.
+
+    Rows already in the universe stay exactly as they are (a person may have set them).
+
+    Returns:
+        The universe (a new frame) and one ``added`` change per new row.
+    """
+    known = set(universe["symbol"])
+    new = coerce_universe(listings, source="listings")
+    new = new[~new["symbol"].isin(known)].sort_values("symbol").reset_index(drop=True)
+    changes = [
+        UniverseChange(
+            "added",
+            check_symbol(symbol),
+            _utc(listed),
+            None if pd.isna(delisted) else _utc(delisted),
+        )
+        for symbol, listed, delisted in zip(
+            new["symbol"], new["listed_from"], new["delisted_at"], strict=True
+        )
+    ]
+    if not changes:
+        return universe.copy(), []
+    both = pd.concat([universe, new], ignore_index=True)
+    return coerce_universe(both, source="universe"), changes
+
+
 def set_listing(
     universe: pd.DataFrame,
     symbol: str,
@@ -204,6 +235,15 @@ def admit_stored_symbols(
         if s not in known and (first := first_bar_time(store, s, timeframe)) is not None
     }
     universe, changes = admit_symbols(universe, firsts)
+    record_changes(store, universe, changes, by=by, at=at)
+    return changes
+
+
+def admit_listings(
+    store: BarStore, listings: pd.DataFrame, *, by: str, at: datetime
+) -> list[UniverseChange]:
+    """Merge a source's listings into the stored universe (:func:`merge_listings`), logged."""
+    universe, changes = merge_listings(read_universe_or_empty(store), listings)
     record_changes(store, universe, changes, by=by, at=at)
     return changes
 

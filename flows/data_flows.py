@@ -25,6 +25,7 @@ from data_contracts.sessions import fx_session_for
 from data_contracts.store import BarStore
 from data_contracts.symbol_records import (
     load_spec,
+    load_specs,
     read_server_times,
     record_server_time,
     spec_from_symbol_info,
@@ -32,7 +33,7 @@ from data_contracts.symbol_records import (
 )
 from data_contracts.symbols import UnknownSymbolSpecError
 from data_contracts.synthetic import generate_market
-from data_contracts.universe import admit_stored_symbols
+from data_contracts.universe import admit_listings, admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
 from flows.plain_runs import markdown_artifact, run_logger, task
@@ -56,7 +57,9 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
         run_logger().info(
             "ingest: %s %d bars (%d/%d)", symbol, len(bars), len(written), len(market.bars)
         )
-    store.write_universe(market.universe)
+    # added to (never replacing) the universe: a person's corrections and the rows other
+    # sources added stay, and each new row is logged like any import's
+    admit_listings(store, market.universe, by="ingest sim", at=datetime.now(UTC))
     return written
 
 
@@ -335,6 +338,9 @@ def validate(symbols: list[str] | None = None, backup_journal: bool = False) -> 
         logger.info(back_up_journal(settings))
     run_name = datetime.now(UTC).strftime("validate-%Y%m%dT%H%M%S")
     bars = load_bar_set(settings, symbols)
+    # every judged symbol needs its one record (terminal, symbols.toml or the built-in table);
+    # one without is refused here naming symbols.toml (exit 2), not at training or serving
+    load_specs(settings.data_dir, sorted(bars))
     digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
     # every stored symbol (what `train` passes by default) is judged against the whole universe
     subset = sorted(bars) != BarStore(settings.data_dir).symbols(settings.timeframe)

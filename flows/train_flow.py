@@ -29,6 +29,8 @@ from prefect import flow
 
 from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
 from data_contracts.store import BarStore
+from data_contracts.symbol_records import load_specs
+from data_contracts.symbols import SymbolSpec
 from flows import signing, tracking
 from flows.data_flows import validate, validation_of_store
 from flows.errors import LookaheadFailedError, ValidationFailedError
@@ -355,6 +357,12 @@ def training_config(
     return dataclasses.replace(config, **overrides)
 
 
+def with_symbol_specs(config: TrainConfig, specs: Mapping[str, SymbolSpec]) -> TrainConfig:
+    """``config`` whose cost model carries the symbols' records (contract size, tick size,
+    currencies, volume grid), so a metal or an index CFD is costed and sized as it trades."""
+    return dataclasses.replace(config, costs=dataclasses.replace(config.costs, specs=specs))
+
+
 def model_name_for(strategy: Strategy) -> str:
     """The registered model a strategy other than the default registers under."""
     return "tate-" + strategy.name.replace("_", "-")
@@ -409,6 +417,8 @@ def retrain(
     config = training_config(num_boost_round, learning_rate, shuffle_labels, leak_canary)
     sweep_configs(config, sweep)  # a bad sweep fails here, before anything is read
     raw = load_training_bars(settings, symbols, start, end)  # bad symbols/ranges fail here, first
+    # the symbols' one record each, read once: the backtest's costs and sizing use it
+    config = with_symbol_specs(config, load_specs(settings.data_dir, sorted(raw)))
     verdict = judged_store(settings, sorted(raw))
     bars, quarantined = drop_quarantined(raw, verdict["quarantine_file"])
     run_name = datetime.now().astimezone().strftime("retrain-%Y%m%d-%H%M%S")

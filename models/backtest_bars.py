@@ -28,7 +28,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from models.backtest import Simulation, simulate
-from models.costs import CostModel, point_for, range_points
+from models.costs import CostModel, range_points
 
 F64 = NDArray[np.float64]
 
@@ -146,7 +146,7 @@ def backtest_bars(
 
     Args:
         lots: per symbol, signed lots decided at each of its bars' close (same length).
-        points: tick size per symbol; defaults from ``models.costs.point_for``.
+        points: tick size per symbol; defaults to its record in ``costs`` (``CostModel.point``).
     """
     points = points or {}
     out = {}
@@ -159,7 +159,7 @@ def backtest_bars(
             frame["spread"].to_numpy(np.float64),
             lots[symbol],
             symbol=symbol,
-            point=points.get(symbol, point_for(symbol)),
+            point=points[symbol] if symbol in points else costs.point(symbol),
             costs=costs,
         )
     return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.costs import CostModel, point_for, range_points
+from models.costs import CostModel, range_points
 from models.errors import NotEnoughBarsError
 from models.features import features_frame
 from models.labels import forward_log_returns
@@ -108,6 +108,11 @@ def _symbol_rows(
     return rows
 
 
+def _point(points: Mapping[str, float], symbol: str, costs: CostModel) -> float:
+    """The tick size given for ``symbol``, else its record's."""
+    return points[symbol] if symbol in points else costs.point(symbol)
+
+
 def build_dataset(
     strategy: Strategy,
     bars: Mapping[str, pd.DataFrame],
@@ -120,14 +125,15 @@ def build_dataset(
 
     Args:
         strategy: computes each symbol's features and labels.
-        points: tick size per symbol (spread × point is the spread in price); defaults from
-            ``models.costs.point_for``.
-        costs: cost model for ``buy_cost``/``trade_cost`` (default ``CostModel()``).
+        points: tick size per symbol (spread × point is the spread in price); defaults to
+            the symbol's record in ``costs`` (``CostModel.point``).
+        costs: cost model for ``buy_cost``/``trade_cost`` (default ``CostModel()``), carrying
+            the symbols' records.
     """
     costs = costs or CostModel()
     points = points or {}
     parts = [
-        _symbol_rows(strategy, symbol, frame, horizon, points.get(symbol, point_for(symbol)), costs)
+        _symbol_rows(strategy, symbol, frame, horizon, _point(points, symbol, costs), costs)
         for symbol, frame in bars.items()
     ]
     panel = pd.concat(parts, ignore_index=True)

@@ -14,12 +14,13 @@ score rises (the worker multiplies it in; a backtest has no live drift, so it sc
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from data_contracts.symbols import lookup_spec
+from data_contracts.symbols import SymbolSpec, lookup_spec
 
 _MAJORS = lookup_spec("EURUSD")  # every major shares this volume grid
 _STEP_EPS = 1e-9  # 0.29 / 0.01 is 28.999999999999996 in floats; it is 29 steps
@@ -105,6 +106,11 @@ class RiskBudget:
     def __post_init__(self) -> None:
         _check_grid(self.max_volume, self.min_volume, self.volume_step)
 
+    @classmethod
+    def for_symbol(cls, spec: SymbolSpec, max_volume: float = 1.0) -> RiskBudget:
+        """The budget on ``spec``'s own volume grid (an index CFD may trade 0.1-lot steps)."""
+        return cls(max_volume=max_volume, min_volume=spec.volume_min, volume_step=spec.volume_step)
+
     def lots(self, signal: ArrayLike, confidence: ArrayLike) -> NDArray[np.float64]:
         """Signed lots per decision: the signal's direction times the confidence's size."""
         size = sizes_from_confidence(
@@ -119,3 +125,28 @@ class RiskBudget:
         """Signed lots as a fraction of the budget: the position a return backtest holds."""
         lots = self.lots(signal, confidence)
         return lots / self.max_volume if self.max_volume > 0 else np.zeros_like(lots)
+
+
+def fractions_by_symbol(
+    symbols: ArrayLike,
+    signal: ArrayLike,
+    confidence: ArrayLike,
+    specs: Mapping[str, SymbolSpec],
+    *,
+    max_volume: float = 1.0,
+) -> NDArray[np.float64]:
+    """Signed positions (fractions of the budget) per row, each sized on its symbol's grid,
+    as the worker sizes from that symbol's ``symbol_info``.
+
+    Args:
+        symbols: the symbol of each row; ``specs`` must hold each one.
+    """
+    names = np.asarray(symbols, dtype=object)
+    sig = np.asarray(signal, dtype=np.float64)
+    conf = np.asarray(confidence, dtype=np.float64)
+    out = np.zeros(sig.shape, dtype=np.float64)
+    for name in np.unique(names):
+        rows = names == name
+        budget = RiskBudget.for_symbol(specs[str(name)], max_volume)
+        out[rows] = budget.fractions(sig[rows], conf[rows])
+    return out

@@ -87,7 +87,7 @@ class TrainConfig:
         """Flat parameter dict for the tracker (lgbm params prefixed with ``lgbm_``)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("params", "costs", "gate")}
         out.update({f"lgbm_{k}": v for k, v in self.params.items()})
-        out.update({f"cost_{k}": v for k, v in asdict(self.costs).items()})
+        out.update({f"cost_{k}": v for k, v in self.costs.cost_params().items()})
         out.update({f"gate_{k}": v for k, v in asdict(self.gate).items()})
         return out
 

@@ -41,7 +41,7 @@ from models.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from models.sizing import RiskBudget
+from models.sizing import fractions_by_symbol
 from models.strategy import Fitted, Strategy
 from models.sweep import SweepSelection, select_configuration
 from models.train_config import TrainConfig, normalize_sweep, sweep_configs
@@ -91,7 +91,8 @@ def _trading_metrics(
     returns.
 
     Positions are sized from the model's confidence by the worker's own sizing code
-    (``RiskBudget``: the default budget and volume grid), under the dataset's cost model
+    (``RiskBudget``: the default budget on each symbol's own volume grid, from its record in
+    the dataset's cost model), under that cost model
     (spread on buys, slippage and commission on every fill, fills delayed by its latency).
 
     With one trial the DSR is the probabilistic Sharpe against zero; with more, the spread of
@@ -100,7 +101,9 @@ def _trading_metrics(
     """
     signal, confidence = ds.strategy.decide(proba, threshold)
     # sized by the worker's sizing code, as a fraction of its risk budget
-    positions = RiskBudget().fractions(signal, confidence)
+    symbols = ds.symbols
+    specs = {str(name): ds.costs.spec(str(name)) for name in np.unique(symbols)}
+    positions = fractions_by_symbol(symbols, signal, confidence, specs)
     result = backtest_signals(
         ds.times,
         ds.symbols,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from data_contracts.symbols import SymbolSpec, tick_value, to_account_currency
+from data_contracts.symbols import SymbolSpec, lot_notional, tick_value
 from models.costs import CostModel, range_points
 from serving.mt5.types import SymbolInfo, Tick
 from serving.sim.fields import symbol_info_tuple
@@ -87,14 +87,13 @@ class BarQuotes:
         return value
 
     def margin_per_lot(self, symbol: str) -> float:
-        """Account-currency margin one lot holds: the contract's base units in the account
-        currency / leverage."""
+        """Account-currency margin one lot holds: the lot's notional for its calc mode (a
+        currency pair's base units, a CFD's contract × price) in the account currency /
+        leverage."""
         margin = self._margins.get(symbol)
         if margin is None:
             spec, (bid, _) = self.specs[symbol], self.quote(symbol)
-            base = spec.currency_base
-            notional = to_account_currency(spec.trade_contract_size, base, spec, bid, self.currency)
-            margin = notional / self.leverage
+            margin = float(lot_notional(spec, bid, self.currency)) / self.leverage
             self._margins[symbol] = margin
         return margin
 
