@@ -32,9 +32,10 @@ from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
-from flows.plain_runs import markdown_artifact, run_logger, task
+from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
+from flows.verdicts import publish_verdict
 from serving.mt5.rates import closed_rates_range
 from serving.mt5.terminal import Terminal
 
@@ -251,12 +252,13 @@ def publish_summary(
     }
     path = write_json(folder / "summary.json", summary)
     write_json(latest_validation_path(settings), {**summary, "summary": str(path)})
-    write_index(settings.reports_dir)
-    markdown_artifact(
-        key="data-validation",
-        markdown=report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
-        description="tate data validation",
+    publish_verdict(
+        folder,
+        "validation",
+        report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
+        f"tate data validation: {report.verdict()}",
     )
+    write_index(settings.reports_dir)  # after the verdict, so the home links it
     return {"summary": str(path), "quarantine": str(quarantine)}
 
 
