@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ARTIFACT_KEYS = {
     "training": "retrain-gate-verdict",
@@ -39,10 +40,14 @@ def _number(value: Any) -> str:
 
 
 def mlflow_run_url(tracking_uri: str, experiment_id: str | None, run_id: str) -> str | None:
-    """The run's page in the MLflow UI, when the tracking URI is a server a browser can open."""
-    if not tracking_uri.startswith(("http://", "https://")) or not experiment_id:
+    """The run's page in the MLflow UI, when the tracking URI is a server a browser can open;
+    without the URI's ``user:password@`` (a report is no place for a secret)."""
+    parts = urlsplit(tracking_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not experiment_id:
         return None
-    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def alias_words(alias: str | None, reasons: Sequence[str]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from flows.equity_svg import equity_svg
 from flows.verdicts import (
     alias_words,
@@ -62,6 +64,8 @@ def test_a_promoted_version_names_its_alias_and_links_its_run() -> None:
     assert "gate passed" in text and "- alias 'champion' set" in text
     assert f"[r1]({url})" in text and "FAIL" not in text
     assert mlflow_run_url("sqlite:////home/mlflow.db", "3", "r1") is None  # nothing to open
+    secret = mlflow_run_url("https://trainer:s3cret@mlflow.desk:8443/", "3", "r1")
+    assert secret == "https://mlflow.desk:8443/#/experiments/3/runs/r1"
 
 
 def test_the_log_line_says_the_alias_or_why_it_was_withheld_never_none() -> None:
@@ -109,3 +113,28 @@ def test_the_equity_curve_is_a_self_contained_svg_of_each_series() -> None:
     assert "equity_net: 1.000 → 2.999" in svg
     assert "href" not in svg and "<script" not in svg  # nothing to fetch, nothing to run
     assert "no equity curve" in equity_svg({"equity_net": [1.0]}, "t")
+
+
+def test_the_drift_flow_writes_its_verdict_beside_its_report_and_the_home_links_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.drift_flow import publish_drift_verdict
+    from flows.reports import run_folder, write_json
+    from flows.settings import TateSettings
+
+    monkeypatch.setenv("TATE_HOME", str(tmp_path / "home"))
+    settings = TateSettings()
+    folder = run_folder(settings.reports_dir, "drift")
+    write_json(folder / "summary.json", {"model_name": "m", "version": "4", "drifted": True,
+                                         "halt_reasons": ["PSI 0.5"], "features": []})  # fmt: skip
+    result = {"report": str(folder / "report.html"), "drifted": True, "version": "4",
+              "halted": "PSI 0.5", "retrain_flow_run": None}  # fmt: skip
+
+    path = publish_drift_verdict(settings, result)
+
+    assert path == folder / "verdict.md"
+    assert (
+        path.read_text().startswith("# drift of m v4: HALTED")
+        and "- halted: PSI 0.5" in path.read_text()
+    )
+    assert f"drift/{folder.name}/verdict.md" in (settings.reports_dir / "index.html").read_text()
