@@ -27,7 +27,7 @@ def _thin(values: np.ndarray, limit: int) -> np.ndarray:
     return np.concatenate([values[::step], values[-1:]])
 
 
-def equity_svg(series: Mapping[str, Sequence[float]], title: str) -> str:
+def equity_svg(series: Mapping[str, Sequence[float] | np.ndarray], title: str) -> str:
     """An SVG of each named equity series on one shared scale, with its first and last values.
 
     Args:
@@ -60,16 +60,16 @@ def equity_svg(series: Mapping[str, Sequence[float]], title: str) -> str:
         return HEIGHT - PAD - (value - low) / span * (HEIGHT - 2 * PAD)
 
     parts = [head]
-    for row, (name, values) in enumerate(curves.items()):
-        xs = PAD + np.arange(len(values)) / (len(values) - 1) * (WIDTH - 2 * PAD)
-        points = " ".join(f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, values, strict=True))
+    for row, (name, curve) in enumerate(curves.items()):
+        xs = PAD + np.arange(len(curve)) / (len(curve) - 1) * (WIDTH - 2 * PAD)
+        points = " ".join(f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, curve, strict=True))
         colour = COLOURS.get(name, "#444")
         parts.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
         )
         parts.append(
             f'<text x="{PAD + row * 200}" y="14" font-size="11" fill="{colour}">'
-            f"{html.escape(name)}: {values[0]:.3f} → {values[-1]:.3f}</text>"
+            f"{html.escape(name)}: {curve[0]:.3f} → {curve[-1]:.3f}</text>"
         )
     parts.append(
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="10" text-anchor="end" '
