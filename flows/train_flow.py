@@ -438,7 +438,7 @@ def retrain(
         )
     validation = {**verdict, "quarantined_rows": quarantined}
     result = log_and_register(settings, outcome, bars, run_name, validation, lookahead)
-    verdict = publish_training_verdict(settings, outcome, result, datetime.now(UTC))
+    shown = publish_training_verdict(settings, outcome, result, datetime.now(UTC))
     logger.info(
         "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f over %d configuration(s); %s; "
         "verdict %s",
@@ -449,6 +449,6 @@ def retrain(
         outcome.metrics.get("sharpe_net", float("nan")),
         len(outcome.configurations),
         alias_words(result["alias"], result["gate_reasons"]),
-        verdict,
+        shown,
     )
-    return {**result, "verdict": str(verdict)}
+    return {**result, "verdict": str(shown)}

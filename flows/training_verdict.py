@@ -8,6 +8,7 @@ the home works offline).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,13 @@ from flows.verdicts import mlflow_run_url, publish_verdict, training_markdown
 from models.training import TrainingOutcome
 
 SHOWN_METRICS = ("auc", "sharpe_net", "sharpe_gross", "deflated_sharpe", "n_folds", "pbo")
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN and infinities as null: ``summary.json`` stays JSON a browser's parser accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def training_verdict(
@@ -43,9 +51,16 @@ def training_verdict(
         "alias": result["alias"],
         "gate_passed": bool(result["gate_passed"]),
         "gate_against": result.get("gate_against", ""),
-        "checks": list(result.get("gate_checks", [])),
+        "checks": [
+            {k: _finite_or_none(v) for k, v in check.items()}
+            for check in result.get("gate_checks", [])
+        ],
         "reasons": list(result["gate_reasons"]),
-        "metrics": {k: float(outcome.metrics[k]) for k in SHOWN_METRICS if k in outcome.metrics},
+        "metrics": {
+            k: _finite_or_none(float(outcome.metrics[k]))
+            for k in SHOWN_METRICS
+            if k in outcome.metrics
+        },
         "strategy": outcome.strategy.name,
         "symbols": ",".join(sorted(outcome.oof["symbol"].unique()))
         if "symbol" in outcome.oof
