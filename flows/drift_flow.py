@@ -352,7 +352,12 @@ def publish_drift_verdict(settings: TateSettings, result: Mapping[str, Any]) -> 
     """The verdict (halted or not, and why) beside the run's report, in Prefect too; after the
     halt, which the summary written with the report cannot know yet."""
     folder = Path(result["report"]).parent
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = {
+        **json.loads((folder / "summary.json").read_text()),
+        "halted": result.get("halted"),  # the home tells a halt from a report-only flag
+        "retrain_flow_run": result.get("retrain_flow_run"),
+    }
+    write_json(folder / "summary.json", summary)
     markdown = drift_markdown(summary, result.get("halted"), result.get("retrain_flow_run"))
     word = "HALTED" if result.get("halted") else "FLAGGED" if result["drifted"] else "no drift"
     path = publish_verdict(folder, "drift", markdown, f"drift of v{result['version']}: {word}")

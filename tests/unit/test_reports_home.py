@@ -34,6 +34,9 @@ def test_each_kind_is_judged_from_its_own_record() -> None:
     halted = {"model_name": "m", "version": "4", "drifted": True, "halt_reasons": ["PSI 0.5"]}
     assert judge("drift", halted) == ("HALTED", False, "m v4. PSI 0.5")
     assert judge("drift", {"drifted": False, "version": "4"})[:2] == ("no drift", True)
+    report_only = {**halted, "halted": None}  # `tate demo`, `tate drift --no-act`
+    assert judge("drift", report_only)[:2] == ("DRIFT (would halt; not halted)", False)
+    assert judge("drift", {**halted, "halted": "PSI 0.5"})[0] == "HALTED"
     rollback = {"outcome": "rollback", "champion": "3", "canary": "4", "reasons": ["loss"]}
     assert judge("canary-gate", rollback) == ("rollback", False, "champion v3, canary v4. loss")
     assert judge("canary-gate", {**rollback, "outcome": "widen"})[1] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -138,3 +139,4 @@ def test_the_drift_flow_writes_its_verdict_beside_its_report_and_the_home_links_
         and "- halted: PSI 0.5" in path.read_text()
     )
     assert f"drift/{folder.name}/verdict.md" in (settings.reports_dir / "index.html").read_text()
+    assert json.loads((folder / "summary.json").read_text())["halted"] == "PSI 0.5"
