@@ -35,6 +35,7 @@ from flows.plain_runs import markdown_artifact, run_logger
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from flows.stale_runs import skip_if_stale
+from flows.verdicts import ARTIFACT_KEYS
 from models.canary_evidence import (
     CANARY_ROLES,
     Evidence,
@@ -270,7 +271,7 @@ def canary_gate() -> dict[str, Any]:
     if result.report:
         markdown_artifact(
             markdown=Path(result.report).read_text(),
-            key="canary-gate",
+            key=ARTIFACT_KEYS["canary-gate"],
             description=f"canary gate: {result.outcome}",
         )
     return result.as_dict()

@@ -36,10 +36,12 @@ from data_contracts.synthetic import generate_market
 from data_contracts.universe import admit_listings, admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
-from flows.plain_runs import markdown_artifact, run_logger, task
+from flows.plain_runs import run_logger, task
+from flows.progress import stage_progress
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from flows.stale_runs import skip_if_stale
+from flows.verdicts import publish_verdict
 from serving.mt5.rates import closed_rates_range
 from serving.mt5.terminal import Terminal
 
@@ -51,12 +53,11 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
     market = generate_market(seed=settings.seed, symbols=settings.symbols, delisted=delisted)
     store = BarStore(settings.data_dir)
     written = {}
-    for symbol, bars in market.bars.items():
-        store.write_bars(symbol, settings.timeframe, bars)
-        written[symbol] = len(bars)
-        run_logger().info(
-            "ingest: %s %d bars (%d/%d)", symbol, len(bars), len(written), len(market.bars)
-        )
+    with stage_progress("ingest", len(market.bars), log=run_logger(), unit="symbols") as advance:
+        for symbol, bars in market.bars.items():
+            store.write_bars(symbol, settings.timeframe, bars)
+            written[symbol] = len(bars)
+            advance(detail=f"{symbol} {len(bars)} bars")
     # added to (never replacing) the universe: a person's corrections and the rows other
     # sources added stay, and each new row is logged like any import's
     admit_listings(store, market.universe, by="ingest sim", at=datetime.now(UTC))
@@ -109,31 +110,47 @@ def ingest_from_terminal(
     its last stored bar. Each symbol is written on its own, so a failure keeps the others' rows.
     """
     store = BarStore(settings.data_dir)
-    step = timedelta(seconds=TIMEFRAME_SECONDS[settings.timeframe])
     stored = set(store.symbols(settings.timeframe))
     written: dict[str, int] = {}
-    for symbol in symbols:
-        last = store.last_time(symbol, settings.timeframe) if symbol in stored else None
-        since = start if last is None else last.to_pydatetime() + step
-        rates = closed_rates_range(
-            terminal,
-            symbol,
-            settings.timeframe,
-            _server_wall(since, server_time),
-            _server_wall(now + step, server_time),
-        )
-        bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
-        added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
-        written[symbol] = len(bars) if added is not None else 0
-        store_terminal_spec(settings, terminal, symbol, now)
-        run_logger().info(
-            "ingest: %s %d new bars (%d/%d)", symbol, written[symbol], len(written), len(symbols)
-        )
-        if written[symbol]:
-            record_server_time(settings.data_dir, symbol, server_time)
+    with stage_progress("ingest", len(symbols), log=run_logger(), unit="symbols") as advance:
+        for symbol in symbols:
+            written[symbol] = _ingest_symbol(
+                settings, terminal, store, symbol, symbol in stored, start, now, server_time
+            )
+            advance(detail=f"{symbol} {written[symbol]} new bars")
     admit_new_symbols(
         settings, [s for s in symbols if written.get(s)], by=f"ingest {terminal_name(terminal)}"
     )
+    return written
+
+
+def _ingest_symbol(
+    settings: TateSettings,
+    terminal: Terminal,
+    store: BarStore,
+    symbol: str,
+    stored: bool,
+    start: datetime,
+    now: datetime,
+    server_time: str,
+) -> int:
+    """One symbol's closed bars the store lacks, written; how many."""
+    step = timedelta(seconds=TIMEFRAME_SECONDS[settings.timeframe])
+    last = store.last_time(symbol, settings.timeframe) if stored else None
+    since = start if last is None else last.to_pydatetime() + step
+    rates = closed_rates_range(
+        terminal,
+        symbol,
+        settings.timeframe,
+        _server_wall(since, server_time),
+        _server_wall(now + step, server_time),
+    )
+    bars = rates_to_bars(rates, server_time=server_time, source=f"terminal {symbol}")
+    added = store.write_bars(symbol, settings.timeframe, bars) if len(bars) else None
+    written = len(bars) if added is not None else 0
+    store_terminal_spec(settings, terminal, symbol, now)
+    if written:
+        record_server_time(settings.data_dir, symbol, server_time)
     return written
 
 
@@ -286,12 +303,13 @@ def publish_summary(
     }
     path = write_json(folder / "summary.json", summary)
     write_json(latest_validation_path(settings), {**summary, "summary": str(path)})
-    write_index(settings.reports_dir)
-    markdown_artifact(
-        key="data-validation",
-        markdown=report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
-        description="tate data validation",
+    publish_verdict(
+        folder,
+        "validation",
+        report.to_markdown() + f"\n\nData Docs: `{report.data_docs_index}`\n",
+        f"tate data validation: {report.verdict()}",
     )
+    write_index(settings.reports_dir)  # after the verdict, so the home links it
     return {"summary": str(path), "quarantine": str(quarantine)}
 
 

@@ -16,10 +16,11 @@ Prefect API is up. It never clears a halt: a person does, with `tate resume --by
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from flows.stale_runs import skip_if_stale
+from flows.verdicts import drift_markdown, publish_verdict
 from models.concept_drift import (
     ConceptDrift,
     PredictionDrift,
@@ -347,6 +349,24 @@ def act_on_drift(settings: TateSettings, version: str, reasons: list[str]) -> di
     return {"halted": reason, "retrain_flow_run": started}
 
 
+@task
+def publish_drift_verdict(settings: TateSettings, result: Mapping[str, Any]) -> Path:
+    """The verdict (halted or not, and why) beside the run's report, in Prefect too; after the
+    halt, which the summary written with the report cannot know yet."""
+    folder = Path(result["report"]).parent
+    summary = {
+        **json.loads((folder / "summary.json").read_text()),
+        "halted": result.get("halted"),  # the home tells a halt from a report-only flag
+        "retrain_flow_run": result.get("retrain_flow_run"),
+    }
+    write_json(folder / "summary.json", summary)
+    markdown = drift_markdown(summary, result.get("halted"), result.get("retrain_flow_run"))
+    word = "HALTED" if result.get("halted") else "FLAGGED" if result["drifted"] else "no drift"
+    path = publish_verdict(folder, "drift", markdown, f"drift of v{result['version']}: {word}")
+    write_index(settings.reports_dir)
+    return path
+
+
 @flow(name="drift-report")
 def drift_report(
     role: str = "champion", version: str | None = None, act: bool = True
@@ -374,6 +394,7 @@ def drift_report(
     result.update({"version": resolved, "halt_reasons": model_drift.halt_reasons, "halted": None})
     if model_drift.halt_reasons and act:
         result.update(act_on_drift(settings, resolved, model_drift.halt_reasons))
+    result["verdict"] = str(publish_drift_verdict(settings, result))
     for line in model_drift.findings:
         logger_.info("%s", line)
     logger_.info(

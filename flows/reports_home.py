@@ -1,13 +1,12 @@
 """The reports home (`reports/index.html`): the page a person opens first to ask "is everything fine?".
 
-The newest verdict of each kind sits at the top (validation, drift and whether it halted,
-canary gate, look-ahead), then each kind's history with dates, versions and links to the
-run's own files. Built from the JSON every flow already writes in its dated folder
-(`summary.json`, the canary gate's `decision.json`); `read_runs` is the only I/O and
-`render_home` is pure. Static HTML with inline CSS: nothing loads from the network.
-
-Training runs and their gate verdicts live in MLflow (tags on the run and version), not under
-`reports/`, so they are not shown here yet.
+The newest verdict of each kind sits at the top (validation, training and its gate, drift and
+whether it halted, canary gate, look-ahead), then each kind's history with dates, versions and
+links to the run's own files (and to the MLflow run when the tracking server has a URL), with
+each trained version's out-of-fold equity curve. Built from the JSON every flow already writes
+in its dated folder (`summary.json`, the canary gate's `decision.json`); `read_runs` is the only
+I/O and `render_home` is pure. Static HTML with inline CSS and local SVG images: nothing loads
+from the network.
 """
 
 from __future__ import annotations
@@ -20,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-KINDS = ("validation", "drift", "canary-gate", "lookahead")
+from flows.verdicts import alias_words
+
+KINDS = ("validation", "training", "drift", "canary-gate", "lookahead")
 """The kinds with a verdict, in the order the page shows them."""
 
 VERDICT_FILES = {"canary-gate": "decision.json"}
@@ -30,6 +31,9 @@ GOOD_GATE_OUTCOMES = frozenset({"promote", "widen", "hold"})
 """Canary-gate outcomes that need nobody (rollback and frozen do)."""
 
 HISTORY_ROWS = 50
+
+EQUITY_IMAGE = "equity.svg"
+"""A training run's equity curve in its folder (``flows.training_verdict``)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class RunEntry:
     verdict: str
     good: bool | None  # None: the run's record could not be read
     detail: str
-    links: tuple[tuple[str, str], ...]  # (label, href relative to reports/)
+    links: tuple[tuple[str, str], ...]  # (label, href relative to reports/, or a URL)
+    image: str | None = None  # href of a picture of the run (a training run's equity curve)
 
 
 def stamp_time(stamp: str) -> datetime | None:
@@ -67,11 +72,27 @@ def judge(kind: str, payload: Mapping[str, Any]) -> tuple[str, bool, str]:
         if payload.get("blocking"):
             verdict += " (blocks training)"
         return verdict, bool(payload.get("ok")), detail
+    if kind == "training":
+        metrics = payload.get("metrics", {})
+        version = f"v{payload.get('version', '?')}"
+        verdict = (
+            f"{version} → {payload['alias']}" if payload.get("alias") else f"{version} withheld"
+        )
+        detail = (
+            f"{payload.get('model_name', '?')} {version}: deflated Sharpe "
+            f"{_figure(metrics.get('deflated_sharpe'))}, net Sharpe "
+            f"{_figure(metrics.get('sharpe_net'))}, AUC {_figure(metrics.get('auc'))}. "
+            + alias_words(payload.get("alias"), payload.get("reasons", []))
+        )
+        return verdict, bool(payload.get("gate_passed")), detail
     if kind == "drift":
         halts = payload.get("halt_reasons", [])
         model = f"{payload.get('model_name', '?')} v{payload.get('version', '?')}"
         reasons = "; ".join(map(str, halts or payload.get("findings", [])))
-        verdict = "HALTED" if halts else "DRIFT" if payload.get("drifted") else "no drift"
+        if "halted" in payload and not payload["halted"] and halts:  # reported, not acted on
+            verdict = "DRIFT (would halt; not halted)"
+        else:
+            verdict = "HALTED" if halts else "DRIFT" if payload.get("drifted") else "no drift"
         return verdict, not payload.get("drifted"), f"{model}. {reasons}".strip()
     if kind == "canary-gate":
         outcome = str(payload.get("outcome", "?"))
@@ -105,12 +126,17 @@ def read_runs(reports_dir: Path) -> list[RunEntry]:
                 for p in sorted(folder.iterdir())
                 if p.is_file() and p.suffix in (".html", ".md", ".json", ".csv")
             )
+            image = folder / EQUITY_IMAGE
+            shown = image.relative_to(reports_dir).as_posix() if image.is_file() else None
             try:
-                verdict, good, detail = judge(kind, json.loads(record.read_text()))
+                payload = json.loads(record.read_text())
+                verdict, good, detail = judge(kind, payload)
             except (OSError, ValueError, AttributeError, TypeError) as error:
                 entries.append(RunEntry(kind, folder.name, "unreadable", None, str(error), links))
                 continue
-            entries.append(RunEntry(kind, folder.name, verdict, good, detail, links))
+            if isinstance(payload.get("run_url"), str) and payload["run_url"]:
+                links += (("MLflow run", payload["run_url"]),)
+            entries.append(RunEntry(kind, folder.name, verdict, good, detail, links, shown))
     return entries
 
 
@@ -124,6 +150,13 @@ td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-al
 """
 
 
+def _figure(value: Any) -> str:
+    try:
+        return f"{float(value):.3g}"
+    except (TypeError, ValueError):
+        return "?"
+
+
 def _mark(good: bool | None) -> str:
     return "good" if good else "unknown" if good is None else "bad"
 
@@ -135,10 +168,14 @@ def _row(entry: RunEntry, with_kind: bool) -> str:
         f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in entry.links
     )
     cells = [html.escape(entry.kind)] if with_kind else []
+    detail = html.escape(entry.detail)
+    if entry.image and not with_kind:
+        label = html.escape(f"{entry.kind} {entry.verdict}: equity curve")
+        detail += f'<br><img src="{html.escape(entry.image)}" alt="{label}" width="480">'
     cells += [
         html.escape(shown),
         f'<span class="{_mark(entry.good)}">{html.escape(entry.verdict)}</span>',
-        html.escape(entry.detail),
+        detail,
         links,
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"

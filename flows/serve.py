@@ -27,6 +27,7 @@ from flows.errors import (
     TerminalUnavailableError,
     TrackingServerUnreachableError,
 )
+from flows.progress import stage_progress
 from flows.settings import TateSettings
 from serving.account_lock import AccountLock, AdvisoryAccountLock, HeldLock
 from serving.execution.broker import Mt5Broker
@@ -45,6 +46,7 @@ from serving.sim.terminal import SimTerminal
 from serving.worker import Clock, ReplayClock, SystemClock, Worker, account_key
 
 logger = logging.getLogger(__name__)
+PROGRESS_LOG = logging.getLogger("tate.replay")
 
 
 def holdout_start(settings: TateSettings) -> datetime:
@@ -338,7 +340,11 @@ def run_worker(
         server.server_port,
     )
     try:
-        bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds)
+        total = replay_length(term, max_bars)
+        label = "replay" if terminal == "sim" else "bars"
+        # "tate.…": the demo's stderr lines (`flows.plain_runs`), else the JSON logs' root
+        with stage_progress(label, total, log=PROGRESS_LOG, unit="bars") as advance:
+            bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds, on_bar=advance)
     except KeyboardInterrupt:
         worker.stop()
         bars = -1
@@ -356,6 +362,15 @@ def run_worker(
             f"{summary}\nno role decided a single bar: {worker.no_model or 'no model loaded'}"
         )
     return summary
+
+
+def replay_length(term: Terminal, max_bars: int | None) -> int | None:
+    """Bars the worker will process, when known: a replay's remaining bars, capped by
+    ``max_bars``; ``max_bars`` alone on a live terminal (None: until stopped)."""
+    left = term.bars_left() if isinstance(term, SimTerminal) else None
+    if left is None:
+        return max_bars
+    return left if max_bars is None else min(left, max_bars)
 
 
 def open_journal(settings: TateSettings, new_journal_by: str | None) -> Journal:

@@ -16,7 +16,7 @@ import json
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
 from flows.training_tasks import train_in_tasks
+from flows.training_verdict import publish_training_verdict
+from flows.verdicts import alias_words
 from models.gates import GateDecision, decide_promotion, failed_checks
 from models.leakage import LeakCanaryReport
 from models.packaging import log_model_kwargs
@@ -289,7 +291,12 @@ def log_and_register(
         digest = tracking.record_model_digest(mlflow_client, settings.model_name, version)
         tracking.sign_model_version(mlflow_client, settings.model_name, version, digest, key)
         decision = _decide_aliases(settings, outcome, version, run.info.run_id)
-    return {"run_id": run.info.run_id, "version": version, **decision}
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "version": version,
+        **decision,
+    }
 
 
 def _decide_aliases(
@@ -338,7 +345,13 @@ def _decide_aliases(
     if alias is not None:
         why = "retrain:gate-passed" if champion is not None else "retrain:first-version-gate-passed"
         tracking.set_alias(settings, alias, version, by=why)
-    return {"alias": alias, "gate_passed": gate.passed, "gate_reasons": gate.reasons}
+    return {
+        "alias": alias,
+        "gate_passed": gate.passed,
+        "gate_reasons": gate.reasons,
+        "gate_checks": [dataclasses.asdict(check) for check in gate.checks],
+        "gate_against": tags["gate_against"],
+    }
 
 
 def training_config(
@@ -435,14 +448,17 @@ def retrain(
         )
     validation = {**verdict, "quarantined_rows": quarantined}
     result = log_and_register(settings, outcome, bars, run_name, validation, lookahead)
+    shown = publish_training_verdict(settings, outcome, result, datetime.now(UTC))
     logger.info(
-        "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f over %d configuration(s); alias %s",
+        "version %s of %s (run %s): OOF AUC %.3f, net Sharpe %.2f over %d configuration(s); %s; "
+        "verdict %s",
         result["version"],
         settings.model_name,
         result["run_id"],
         outcome.metrics.get("auc", float("nan")),
         outcome.metrics.get("sharpe_net", float("nan")),
         len(outcome.configurations),
-        result["alias"],
+        alias_words(result["alias"], result["gate_reasons"]),
+        shown,
     )
-    return result
+    return {**result, "verdict": str(shown)}

@@ -35,6 +35,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.bounded_waits import DEFAULT_BOUND, WaitBound, results_within
 from flows.plain_runs import in_run, run_logger, task
+from flows.progress import stage_progress
 from models.dataset import Dataset
 from models.development import DevelopmentSet, development_set
 from models.folds import FoldPlan, FoldResult, plan_folds
@@ -210,22 +211,20 @@ def _train_plainly(
     config: TrainConfig,
 ) -> TrainingOutcome:
     """`train_in_tasks` without a Prefect API: the same calls in the same order, in this process,
-    with a progress line per fold (no task runner: one needs an engine and a server)."""
+    with progress per fold (no task runner: one needs an engine and a server)."""
     total = len(folds) * (len(configs) + int(config.leak_canary))
-    done = 0
+    with stage_progress("training", total, log=run_logger(), unit="folds") as advance:
 
-    def walk(dataset: Dataset, config_: TrainConfig) -> list[FoldResult]:
-        nonlocal done
-        results = []
-        for fold in folds:
-            results.append(fit_fold_task(dataset, fold, config_))
-            done += 1
-            run_logger().info("training: fold %d/%d done", done, total)
-        return results
+        def walk(dataset: Dataset, config_: TrainConfig) -> list[FoldResult]:
+            results = []
+            for fold in folds:
+                results.append(fit_fold_task(dataset, fold, config_))
+                advance()
+            return results
 
-    results = [walk(dev.dataset, c) for c in configs]
-    choice = choose(dev.dataset, list(configs), results, sweep)
-    chosen = choice.chosen.config
-    booster = fit_final_task(dev.dataset, chosen, dev.cutoff.to_pydatetime())
-    canary = walk(plant_leak(dev.dataset, config.seed), chosen) if config.leak_canary else None
+        results = [walk(dev.dataset, c) for c in configs]
+        choice = choose(dev.dataset, list(configs), results, sweep)
+        chosen = choice.chosen.config
+        booster = fit_final_task(dev.dataset, chosen, dev.cutoff.to_pydatetime())
+        canary = walk(plant_leak(dev.dataset, config.seed), chosen) if config.leak_canary else None
     return summarise(dev, choice, booster, canary)

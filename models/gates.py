@@ -13,7 +13,8 @@ noise: the probability of backtest overfitting must stay below a bar.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -42,11 +43,34 @@ class GateThresholds:
 
 
 @dataclass(frozen=True)
+class GateCheck:
+    """One check of the gate as a table row: what was measured, the bar, and the verdict.
+
+    ``rule`` says how value meets threshold (``>``, ``>=``, ``<``, ``<=``)."""
+
+    name: str
+    value: float
+    rule: str
+    threshold: float
+    passed: bool
+
+
+@dataclass(frozen=True)
 class GateDecision:
-    """``passed`` and one human-readable reason per check (failed ones first)."""
+    """``passed`` and one human-readable reason per check (failed ones first); ``checks`` the
+    same checks as rows (in the order they ran) for a table a person reads."""
 
     passed: bool
     reasons: list[str] = field(default_factory=list)
+    checks: list[GateCheck] = field(default_factory=list)
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 
 def _metric(metrics: Mapping[str, float], name: str) -> float:
@@ -86,41 +110,72 @@ def decide_promotion(
     t = thresholds or GateThresholds()
     failed: list[str] = []
     passed: list[str] = []
+    checks: list[GateCheck] = []
 
-    def check(ok: bool, message: str) -> None:
+    def check(name: str, value: float, rule: str, threshold: float, message: str) -> None:
+        ok = _COMPARE[rule](value, threshold)  # NaN compares False: a missing metric fails
+        checks.append(GateCheck(name, value, rule, threshold, ok))
         (passed if ok else failed).append(("ok: " if ok else "FAIL: ") + message)
 
     auc, sharpe = _metric(candidate, "auc"), _metric(candidate, "sharpe_net")
-    check(auc > t.min_auc, f"OOF AUC {auc:.4f} must exceed {t.min_auc:.4f}")
+    check("OOF AUC", auc, ">", t.min_auc, f"OOF AUC {auc:.4f} must exceed {t.min_auc:.4f}")
     check(
-        sharpe > t.min_sharpe_net, f"OOF net Sharpe {sharpe:.2f} must exceed {t.min_sharpe_net:.2f}"
+        "OOF net Sharpe",
+        sharpe,
+        ">",
+        t.min_sharpe_net,
+        f"OOF net Sharpe {sharpe:.2f} must exceed {t.min_sharpe_net:.2f}",
     )
     folds, dsr = _metric(candidate, "n_folds"), _metric(candidate, "deflated_sharpe")
     costs = _metric(candidate, "cost_share")
-    check(folds >= t.min_folds, f"{folds:.0f} walk-forward folds, at least {t.min_folds} needed")
     check(
-        dsr > t.min_deflated_sharpe,
+        "walk-forward folds",
+        folds,
+        ">=",
+        t.min_folds,
+        f"{folds:.0f} walk-forward folds, at least {t.min_folds} needed",
+    )
+    check(
+        "OOF deflated Sharpe",
+        dsr,
+        ">",
+        t.min_deflated_sharpe,
         f"OOF deflated Sharpe {dsr:.3f} must exceed {t.min_deflated_sharpe:.3f}",
     )
-    check(costs <= t.max_cost_share, _cost_share_words(costs, t.max_cost_share))
+    check(
+        "cost share of gross PnL",
+        costs,
+        "<=",
+        t.max_cost_share,
+        _cost_share_words(costs, t.max_cost_share),
+    )
     tried = _metric(candidate, "n_configurations")
     if t.max_pbo is not None and tried > 1:
         pbo = _metric(candidate, "pbo")
         check(
-            pbo < t.max_pbo,
+            "PBO",
+            pbo,
+            "<",
+            t.max_pbo,
             f"PBO {pbo:.2f} over {tried:.0f} configurations must be below {t.max_pbo:.2f}",
         )
     if champion is not None:
         champ_auc, champ_sharpe = _metric(champion, "auc"), _metric(champion, "sharpe_net")
         if not math.isnan(champ_auc):
             check(
-                auc >= champ_auc - t.max_auc_drop,
+                "OOF AUC vs champion",
+                auc,
+                ">=",
+                champ_auc - t.max_auc_drop,
                 f"OOF AUC {auc:.4f} vs champion {champ_auc:.4f} (may drop {t.max_auc_drop:.4f})",
             )
         if not math.isnan(champ_sharpe):
             check(
-                sharpe >= champ_sharpe - t.max_sharpe_drop,
+                "OOF net Sharpe vs champion",
+                sharpe,
+                ">=",
+                champ_sharpe - t.max_sharpe_drop,
                 f"OOF net Sharpe {sharpe:.2f} vs champion {champ_sharpe:.2f} "
                 f"(may drop {t.max_sharpe_drop:.2f})",
             )
-    return GateDecision(passed=not failed, reasons=failed + passed)
+    return GateDecision(passed=not failed, reasons=failed + passed, checks=checks)

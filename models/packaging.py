@@ -13,8 +13,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import platform
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
@@ -181,6 +182,20 @@ def pip_requirements(packages: Iterable[str]) -> list[str]:
     return pins
 
 
+def conda_environment(pins: Sequence[str], python: str) -> dict[str, Any]:
+    """The model's ``conda.yaml`` with ``pins`` as its pip section, given whole to MLflow.
+
+    Why not ``pip_requirements=``: MLflow then builds this file itself and, in a venv without
+    pip (uv makes those), warns "Failed to resolve installed pip version" on every logged model.
+    Given the environment, it writes it as is and ``requirements.txt`` holds the same pins.
+    """
+    return {
+        "name": "mlflow-env",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={python}", "pip", {"pip": list(pins)}],
+    }
+
+
 def log_model_kwargs(
     strategy: Strategy,
     booster: Fitted,
@@ -202,7 +217,9 @@ def log_model_kwargs(
         "artifacts": strategy.write_artifacts(booster, config, directory),
         "signature": strategy.signature,
         "input_example": strategy.input_example(),
-        "pip_requirements": pip_requirements(third_party(imported_modules(source))),
+        "conda_env": conda_environment(
+            pip_requirements(third_party(imported_modules(source))), platform.python_version()
+        ),
     }
 
 

@@ -196,11 +196,17 @@ class Worker:
         """Ask ``run`` to return after the current bar (safe from another thread)."""
         self._stop.set()
 
-    def run(self, max_bars: int | None = None, pace_seconds: float = 0.0) -> int:
+    def run(
+        self,
+        max_bars: int | None = None,
+        pace_seconds: float = 0.0,
+        on_bar: Callable[[], None] | None = None,
+    ) -> int:
         """Process closed bars until ``max_bars``, the end of a replay, or ``stop()``.
 
         Aliases are refreshed between bars only (every ``refresh_every_bars``), so one bar is
-        never decided by two versions. Returns the number of bars processed.
+        never decided by two versions. ``on_bar`` is told after each bar (progress for a
+        person). Returns the number of bars processed.
         """
         self.executor.start_up(b.magic for b in self.brokers.values())  # before any signal
         processed = 0
@@ -209,6 +215,8 @@ class Worker:
                 self.refresh_models()
             self.process_bar()
             processed += 1
+            if on_bar is not None:
+                on_bar()
             if not self._next_bar():
                 break
             if pace_seconds > 0:

@@ -164,6 +164,10 @@ class SimTerminal:
         self._fill_due()
         return True
 
+    def bars_left(self) -> int:
+        """Bars the replay still holds, the forming one included: a replay's length to go."""
+        return len(self._replay.timeline) - self._replay.cursor
+
     def inject(self, *faults: Fault) -> None:
         """Queue faults for the next ``order_send`` calls, one per call, in order."""
         self.faults.extend(faults)

@@ -79,6 +79,12 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
         json.loads(p.read_text()) for p in (home / "reports" / "validation").glob("*/summary.json")
     ]
     assert trained.data.tags["tate.validation_result_id"] in {v["result_id"] for v in verdicts}
+    # the reports home shows both trainings and their gate verdicts, and that the demo's drift
+    # was reported, not acted on
+    home_page = (home / "reports" / "index.html").read_text()
+    assert "v1 → champion" in home_page and "v2 → canary" in home_page
+    assert "DRIFT (would halt; not halted)" in home_page
+    assert len(list((home / "reports" / "training").glob("*/equity.svg"))) == 2
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}
         champion_second = champion_orders(db) - champion_first

@@ -42,7 +42,8 @@ def test_ingest_and_validate_without_an_api_start_no_temporary_server(tmp_path: 
         assert done.returncode == 0, done.stderr
         assert "temporary server" not in (done.stdout + done.stderr).lower()
     assert not list((home / "prefect").glob("*.db*")), "a Prefect server database was created"
-    assert "ingest: EURUSD" in ingested.stderr  # progress per symbol, on stderr
+    assert "ingest: 1/2 symbols (EURUSD" in ingested.stderr  # progress per symbol, on stderr
+    assert "\x1b" not in ingested.stderr + validated.stderr  # not a terminal: no redraws
     latest = json.loads((home / "reports" / "validation" / "latest.json").read_text())
     assert sorted(latest["symbols"]) == ["EURUSD", "GBPUSD"]
     assert f"verdict {latest['result_id']}" in validated.stdout

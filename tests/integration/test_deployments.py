@@ -4,6 +4,7 @@ runs them, against the real Prefect server and MLflow server that `tate up` star
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -157,3 +158,32 @@ def test_retrain_deployment_with_parameters_registers_versions(stack: dict[str, 
     assert swept.data.params["n_trials"] == "2"
     assert "oof_pbo" in swept.data.metrics
     assert "canary" not in client.get_registered_model(MODEL).aliases
+
+    verdicts = artifacts(stack["api"], "retrain-gate-verdict")  # what the UI's Artifacts tab shows
+    assert len(verdicts) == 2
+    assert any("v2: gate FAILED" in v and "no alias: the gate withheld it (" in v for v in verdicts)
+    assert any("v1: gate passed" in v and "alias 'champion' set" in v for v in verdicts)
+    summaries = sorted(Path(stack["home"], "reports", "training").glob("*/summary.json"))
+    assert [
+        json.loads(p.read_text())["run_url"].startswith(stack["mlflow"]) for p in summaries
+    ] == [
+        True,
+        True,
+    ]
+
+
+def artifacts(api_url: str, key: str) -> list[str]:
+    """The markdown of every Prefect artifact under ``key``, oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+            )
+        return [str(a.data) for a in sorted(found, key=lambda a: a.created or 0)]
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        return asyncio.run(read())

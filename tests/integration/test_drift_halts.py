@@ -131,6 +131,13 @@ def test_a_planted_shift_on_a_key_feature_halts_until_a_person_resumes(
     version_tags = client.get_model_version(settings.model_name, "1").tags
     assert "on key feature volatility" in version_tags["halted_reason"]
     assert version_tags["drift_flagged"] == "True"
+    (verdict,) = (settings.reports_dir / "drift").glob("*/verdict.md")  # a person's reading
+    assert verdict.read_text().startswith("# drift of tate-lgbm-momentum v1: HALTED")
+    assert (
+        "- halted: " in verdict.read_text() and "on key feature volatility" in verdict.read_text()
+    )
+    home_page = (settings.reports_dir / "index.html").read_text()
+    assert '<span class="bad">HALTED</span>' in home_page
 
     resumed = CliRunner().invoke(app, ["resume", "--by", "alice"])
     assert resumed.exit_code == 0, resumed.output

@@ -45,6 +45,9 @@ def test_shuffled_labels_get_no_alias_and_only_a_forced_promotion_moves_one(
     assert tags["alias_withheld"].startswith("the gate failed: FAIL: OOF AUC")
     run = client.get_run(tags["run_id"])
     assert run.data.tags["tate.gate"] == "failed"
+    (verdict,) = (home / "reports" / "training").glob("*/verdict.md")
+    assert "no alias: the gate withheld it (OOF AUC" in verdict.read_text()
+    assert "v1 withheld" in (home / "reports" / "index.html").read_text()
 
     refused = CliRunner().invoke(app, ["promote", "--version", "1"])
     assert refused.exit_code == 1

@@ -11,6 +11,8 @@ nothing while saying "ok".
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -120,6 +122,42 @@ def test_tate_serve_from_a_foreign_folder_trades_the_registry_of_tate_home(
     assert not dealt.empty, "no order was dealt on the simulated account"
     assert list(folder.iterdir()) == [], "tate serve wrote into the folder it was started from"
     assert list(user_home.iterdir()) == [], "tate serve wrote into HOME"
+    # stderr is a pipe here: the replay's progress is a few plain log lines, nothing redrawn
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+    progress = [line for line in done.stderr.splitlines() if "replay: " in line]
+    assert 1 <= len(progress) <= 10 and "replay: 40/40 bars" in progress[-1]
+
+
+@pytest.mark.timeout(600)
+def test_tate_serve_on_a_terminal_draws_the_replay_as_a_bar_to_its_end(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    """stderr on a pseudo-terminal, as a person runs it: a bar counting bars done / total."""
+    home = copy_home(trained_home, tmp_path)
+    env, _user_home, folder = as_a_person(home, tmp_path, COLUMNS="120")
+    leader, follower = pty.openpty()
+    args = ["serve", "--terminal", "sim", "--bars", "40", "--metrics-port", "0"]
+    with subprocess.Popen(
+        [str(BIN / "tate"), *args], env=env, cwd=folder, stdout=subprocess.PIPE, stderr=follower
+    ) as process:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)  # drained as it comes: a full pty blocks the child
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        stdout = process.stdout.read().decode() if process.stdout else ""
+        code = process.wait(timeout=300)
+    os.close(leader)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert code == 0, stdout + shown
+    assert "\x1b[" in shown and "replay" in shown
+    assert "40/40" in shown  # the bar reached the total the worker processed
+    assert "champion: " in stdout
 
 
 @pytest.mark.timeout(600)

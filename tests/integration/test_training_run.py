@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.settings import TateSettings
 from flows.train_flow import log_and_register
+from flows.training_verdict import publish_training_verdict
 from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training
 
@@ -78,3 +80,16 @@ def test_run_records_data_code_environment_metrics_and_plots(
     assert version.tags["gate_passed"] in {"True", "False"}
     assert version.tags["booster_sha256"] == outcome.booster_sha256
     assert version.tags["holdout_start"] == outcome.holdout_start.isoformat()
+
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    verdict = publish_training_verdict.fn(settings, outcome, result, at)
+    summary = json.loads((verdict.parent / "summary.json").read_text())
+    assert (summary["version"], summary["run_id"]) == (result["version"], result["run_id"])
+    assert summary["gate_passed"] == (version.tags["gate_passed"] == "True")
+    assert [c["passed"] for c in summary["checks"]].count(False) == len(
+        [r for r in summary["reasons"] if r.startswith("FAIL")]
+    )
+    assert (verdict.parent / "equity.svg").read_text().startswith("<svg")
+    assert "## gate checks" in verdict.read_text()
+    home = (settings.reports_dir / "index.html").read_text()
+    assert f"v{result['version']}" in home and "equity.svg" in home

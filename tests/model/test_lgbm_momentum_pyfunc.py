@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -55,8 +56,11 @@ def local_model(outcome: TrainingOutcome, tmp_path: Path) -> LgbmMomentumModel:
 
 
 @pytest.fixture
-def model_uri(outcome: TrainingOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The trained model logged as a flow logs it, in a throw-away SQLite store."""
+def logged(
+    outcome: TrainingOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[str]]:
+    """The trained model logged as a flow logs it, in a throw-away SQLite store; with what
+    MLflow warned while logging it."""
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
@@ -64,8 +68,32 @@ def model_uri(outcome: TrainingOutcome, tmp_path: Path, monkeypatch: pytest.Monk
     kwargs = log_model_kwargs(
         outcome.strategy, outcome.booster, outcome.model_config, tmp_path / "staging"
     )
-    with mlflow.start_run(experiment_id=experiment_id):
-        return str(mlflow.pyfunc.log_model(**kwargs).model_uri)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    mlflow_logger = logging.getLogger("mlflow")
+    mlflow_logger.addHandler(handler)
+    try:
+        with mlflow.start_run(experiment_id=experiment_id):
+            uri = str(mlflow.pyfunc.log_model(**kwargs).model_uri)
+    finally:
+        mlflow_logger.removeHandler(handler)
+    return uri, [record.getMessage() for record in records]
+
+
+@pytest.fixture
+def model_uri(logged: tuple[str, list[str]]) -> str:
+    return logged[0]
+
+
+def test_logging_the_model_warns_nothing_about_pip_and_pins_what_the_bundle_imports(
+    logged: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    uri, warned = logged
+    assert not [message for message in warned if "pip" in message]
+    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl")))
+    pinned = {line.split("==")[0] for line in (local / "requirements.txt").read_text().split()}
+    assert pinned == {"lightgbm", "mlflow", "numpy", "pandas"}
 
 
 def test_the_logged_model_runs_the_bundle_and_its_digest_covers_it(

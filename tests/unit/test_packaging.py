@@ -60,7 +60,8 @@ def test_log_model_kwargs_log_the_bundle_pinned_to_what_it_imports(tmp_path: Pat
     code = Path(kwargs["python_model"])
     assert code.name == "lgbm_momentum.py"
     assert code.read_text() == bundle_source(STRATEGY)
-    assert {pin.split("==")[0] for pin in kwargs["pip_requirements"]} == MODEL_PACKAGES
+    pip_section = kwargs["conda_env"]["dependencies"][-1]["pip"]
+    assert {pin.split("==")[0] for pin in pip_section} == MODEL_PACKAGES
     assert set(kwargs["artifacts"]) == {"booster", "config"}
 
 

@@ -34,6 +34,9 @@ def test_each_kind_is_judged_from_its_own_record() -> None:
     halted = {"model_name": "m", "version": "4", "drifted": True, "halt_reasons": ["PSI 0.5"]}
     assert judge("drift", halted) == ("HALTED", False, "m v4. PSI 0.5")
     assert judge("drift", {"drifted": False, "version": "4"})[:2] == ("no drift", True)
+    report_only = {**halted, "halted": None}  # `tate demo`, `tate drift --no-act`
+    assert judge("drift", report_only)[:2] == ("DRIFT (would halt; not halted)", False)
+    assert judge("drift", {**halted, "halted": "PSI 0.5"})[0] == "HALTED"
     rollback = {"outcome": "rollback", "champion": "3", "canary": "4", "reasons": ["loss"]}
     assert judge("canary-gate", rollback) == ("rollback", False, "champion v3, canary v4. loss")
     assert judge("canary-gate", {**rollback, "outcome": "widen"})[1] is True
@@ -77,3 +80,28 @@ def test_all_good_says_so_and_an_unreadable_record_is_not_good(tmp_path: Path) -
     assert (entry.verdict, entry.good) == ("unreadable", None)
     assert "Not everything is fine" in render_home([good, entry])
     assert stamp_time(good.stamp) == T2 and stamp_time("other") is None
+
+
+def test_training_runs_show_alias_or_why_withheld_their_run_link_and_equity_curve(
+    tmp_path: Path,
+) -> None:
+    reports = tmp_path / "reports"
+    base = {"model_name": "m", "metrics": {"deflated_sharpe": 0.97, "sharpe_net": 1.2, "auc": 0.55}}
+    first = _run(reports, "training", T1, "summary.json",
+                 {**base, "version": "1", "alias": "champion", "gate_passed": True, "reasons": []})  # fmt: skip
+    (first / "equity.svg").write_text("<svg/>")
+    url = "http://127.0.0.1:5000/#/experiments/1/runs/r2"
+    withheld = {**base, "version": "2", "alias": None, "gate_passed": False, "run_url": url,
+                "reasons": ["FAIL: OOF deflated Sharpe 0.300 must exceed 0.950", "ok: folds"]}  # fmt: skip
+    second = _run(reports, "training", T2, "summary.json", withheld)
+    (second / "equity.svg").write_text("<svg/>")
+    assert judge("training", withheld)[:2] == ("v2 withheld", False)
+    page = write_index(reports).read_text()
+    latest = page[page.index("Latest verdicts") : page.index("<h2>training")]
+    assert "v2 withheld" in latest and "deflated Sharpe 0.97" in latest
+    assert "the gate withheld it (OOF deflated Sharpe 0.300 must exceed 0.950)" in latest
+    assert f'href="{url}"' in latest
+    history = page[page.index("<h2>training") :]
+    assert "v1 → champion" in history and "alias &#x27;champion&#x27; set" in history
+    for folder in (first, second):  # one equity curve per version, a local file
+        assert f'<img src="training/{folder.name}/equity.svg"' in history
