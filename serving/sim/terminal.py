@@ -164,8 +164,11 @@ class SimTerminal:
         self._fill_due()
         return True
 
-    def bars_left(self) -> int:
-        """Bars the replay still holds, the forming one included: a replay's length to go."""
+    def bars_left(self) -> int | None:
+        """Bars the replay still holds, the forming one included: a replay's length to go;
+        None when a live feed continues it (it does not end)."""
+        if self._replay.feed is not None:
+            return None
         return len(self._replay.timeline) - self._replay.cursor
 
     def inject(self, *faults: Fault) -> None:

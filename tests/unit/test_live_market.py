@@ -90,6 +90,7 @@ def test_a_terminal_with_a_live_feed_trades_past_the_last_stored_bar() -> None:
     steps = sum(term.advance() for _ in range(40))
 
     assert steps == 40, "the replay stopped although the feed goes on"
+    assert term.bars_left() is None  # no replay length to show progress against
     assert datetime.fromtimestamp(term.now, UTC) > end.to_pydatetime()
     closed = term.copy_rates_from_pos("EURUSD", H1, 1, 20)
     assert closed["time"][-1] < term.now and (np.diff(closed["time"]) > 0).all()
@@ -108,4 +109,5 @@ def test_a_terminal_with_a_live_feed_trades_past_the_last_stored_bar() -> None:
 def test_a_terminal_without_a_feed_still_ends_with_its_bars() -> None:
     bars = make_replay_bars(("EURUSD",), n=10)
     term = SimTerminal(bars, start=5)
+    assert term.bars_left() == 5
     assert sum(term.advance() for _ in range(10)) == 4
