@@ -69,7 +69,7 @@ def digests(record: dict[str, Any]) -> dict[str, str]:
             intent_id = row.get("intent_id")
             if intent_id and intent_id not in aliases:
                 aliases[intent_id] = f"intent-{len(aliases)}"
-    pattern = re.compile(r"[0-9A-Za-z]+")
+    pattern = re.compile(r"(?<![0-9a-f])[0-9a-f]{16}(?![0-9a-f])")  # the ids: 16 hex digits
 
     def alias(match: re.Match[str]) -> str:
         return aliases.get(match.group(), match.group())

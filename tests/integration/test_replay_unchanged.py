@@ -24,12 +24,12 @@ SYMBOLS = ("EURUSD", "USDJPY")
 BARS = 400
 RECORDED = {
     "decisions": "1b7651ef19d46aec534767e961865aa3620e8985f9d953a668eb478f7cd6515d",
-    "order_events": "14828e476719ac3186d39f7bf6e097f26beaaaed2ed0ab68fc23f57c5e125910",
+    "order_events": "e3f927e95b619f666993c548134ab9c92ec51e5fd94905c3241675a1fc342625",
     "intents": "f588e6dd325ecf8235d860ae5baec14d593603b1f9eb6f8da3c075c334256dc0",
-    "intent_orders": "f5ba312303fd24559b0120352063ab49c10d30e392992d8c587273fa28ead19f",
+    "intent_orders": "b04955ee4b942a24a9c2d5e5d563cfaea5f73e88f6b49fa01e0ef57c826e4cb2",
     "breaker_events": "bcac20a38bf0eb4efd52cfc3bcd3b11e6aad8fd06b22cbd876791859f6cccf9a",
-    "deals": "8b6e56280ffbdff4e92e7ae8c4f986fe82b3b836fd516f49d7a7f12dcf71a17b",
-    "positions": "37af222ea8e967fd86195cbefab62bd93169168e90d7b4776a6d32d96b7eef98",
+    "deals": "1fd1709560dba0a2996d6521e4af43cd3ea843328add26ba4ae1cb89f785b6c8",
+    "positions": "bf7e36ca37c4f3788c3859f0a5e52299c7b86bd2c854f30b69e836f059f6cdcc",
     "account": "b1399b05fbbfef07a74d9514c26b45549c2591faceba6879830791a75af6cf3e",
 }
 
