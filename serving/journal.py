@@ -34,7 +34,10 @@ disagree for that (symbol, magic) and the worker refuses to trade until an opera
 terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
 read and the worker's write wait for each other instead of failing. ``wal_autocheckpoint`` is
 raised so the checkpoints (the only fsyncs in this mode) come ten times rarer and larger: it
-moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB).
+moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB). The
+checkpoints themselves run on a thread of their own (``serving.journal_checkpoints``), every
+few hundred commits of the decision path, so no bar waits for one; the autocheckpoint is the
+backstop.
 
 What differs on PostgreSQL (``postgresql+psycopg://``; the tests run both, ``journal_url``):
 the PRAGMAs above are SQLite's alone (the server keeps its own durability settings); the
@@ -61,6 +64,7 @@ from sqlalchemy import Engine, create_engine, event, func, insert, select, text
 from sqlalchemy.exc import DatabaseError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from serving.journal_checkpoints import Checkpointer
 from serving.journal_integrity import refusal_of, refuse_empty_file
 from serving.journal_migrations import upgrade_journal
 from serving.journal_schema import (
@@ -161,8 +165,12 @@ class Journal:
         self._sqlite = self.engine.dialect.name == "sqlite"
         self._postgresql = self.engine.dialect.name == "postgresql"
         self._breaker_writes = 0  # breaker events written through this journal
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        self.checkpointer = Checkpointer(self.engine) if self._sqlite and not in_memory else None
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self._drop_writer()
         self.engine.dispose()
 
@@ -222,6 +230,8 @@ class Journal:
                 ) from e
             raise
         writes.clear()
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
 
     def _prepared(self, statement: Any, keys: tuple[str, ...]) -> PreparedWrite | None:
         """``statement`` compiled once for rows of ``keys`` (None: let SQLAlchemy run it).

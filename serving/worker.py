@@ -62,10 +62,15 @@ def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account:
 
     The account (login@server) is part of it: the same decision on the same account is one
     intent however often a restart re-decides it, while a new account (a new sim replay of the
-    same bars) is a new one.
+    same bars) is a new one. Eight hex digits of the bar time, then eight of the hash of the
+    rest: ids grow with the bar, so the journal's indexes keyed by intent id take a bar's
+    inserts on their right edge (one page each, not one per row at a random place, which
+    cost more in commit than the rows themselves). 32 bits of hash tell apart the few dozen
+    intents one bar time has; a clash would fail the bar's first commit, never send twice.
     """
     key = f"{version}-{role}-{symbol}-{bar_time}-{account}".encode()
-    return hashlib.sha1(key, usedforsecurity=False).hexdigest()[:16]
+    digest = hashlib.sha1(key, usedforsecurity=False).hexdigest()
+    return f"{bar_time & 0xFFFFFFFF:08x}{digest[:8]}"
 
 
 def account_key(terminal: Terminal) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -144,20 +144,26 @@ class Mt5Broker:
         return round(sum(order_lots(o) for o in self._own_pending(symbol)), 8)
 
     # -- planning ------------------------------------------------------------------------
-    def _legs(self, symbol: str, delta: float, hedging: bool) -> list[tuple[bool, float, int]]:
+    def _legs(
+        self,
+        delta: float,
+        hedging: bool,
+        positions: Sequence[TradePosition],
+        pending: Sequence[TradeOrder],
+    ) -> list[tuple[bool, float, int]]:
         """(buy, lots, position) legs that move the net position by ``delta``: netting needs
-        one; hedging closes opposite positions (oldest first, less what pending orders already
-        close) and opens a new one for what is left."""
+        one; hedging closes opposite ``positions`` (this magic's, oldest first, less what its
+        ``pending`` orders already close) and opens a new one for what is left."""
         legs: list[tuple[bool, float, int]] = []
         remaining = delta
         if hedging:
             closing: dict[int, float] = {}
-            for order in self._own_pending(symbol):
+            for order in pending:
                 if order.position_id:
                     closing[order.position_id] = (
                         closing.get(order.position_id, 0.0) + order.volume_current
                     )
-            for pos in self._own_positions(symbol):
+            for pos in positions:
                 free = round(pos.volume - closing.get(pos.ticket, 0.0), 8)
                 if abs(remaining) < 1e-9 or position_lots(pos) * remaining > 0 or free <= 0:
                     continue
@@ -187,7 +193,10 @@ class Mt5Broker:
         self, info: SymbolInfo, symbol: str, target_volume: float, intent_id: str, first_seq: int
     ) -> list[PlannedOrder]:
         target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
-        held = self.net_position(symbol) + self.pending_volume(symbol)
+        positions, pending = self._own_positions(symbol), self._own_pending(symbol)  # read once
+        held = round(sum(position_lots(p) for p in positions), 8) + round(
+            sum(order_lots(o) for o in pending), 8
+        )
         delta = round(target - held, 8)
         if abs(delta) < info.volume_step / 2:
             return []
@@ -196,7 +205,7 @@ class Mt5Broker:
             account is not None and account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
         )
         orders: list[PlannedOrder] = []
-        for buy, lots, position in self._legs(symbol, delta, hedging):
+        for buy, lots, position in self._legs(delta, hedging, positions, pending):
             volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
             if volume:
                 seq = first_seq + len(orders)

@@ -53,19 +53,34 @@ def account_tuple(
     )
 
 
+_QUOTED = tuple(
+    SymbolInfo._fields.index(name)
+    for name in (
+        "time",
+        "spread",
+        "bid",
+        "ask",
+        "trade_tick_value",
+        "trade_tick_value_profit",
+        "trade_tick_value_loss",
+    )
+)
+"""Where the fields that move with the quote sit in ``SymbolInfo`` (in ``symbol_info_tuple``'s
+order)."""
+
+
 def symbol_info_tuple(
     spec: SymbolSpec, bid: float, ask: float, spread: int, time: int, tick_value: float
 ) -> SymbolInfo:
-    """``symbol_info()`` for ``spec`` at the current quote."""
-    return symbol_info_template(spec)._replace(
-        time=time,
-        spread=spread,
-        bid=bid,
-        ask=ask,
-        trade_tick_value=tick_value,
-        trade_tick_value_profit=tick_value,
-        trade_tick_value_loss=tick_value,
-    )
+    """``symbol_info()`` for ``spec`` at the current quote: the template with the quote's
+    fields set by position (``_replace`` looks up all 96 fields by name, a new bar's
+    costliest answer)."""
+    values = list(symbol_info_template(spec))
+    for index, value in zip(
+        _QUOTED, (time, spread, bid, ask, tick_value, tick_value, tick_value), strict=True
+    ):
+        values[index] = value
+    return SymbolInfo._make(values)
 
 
 @cache

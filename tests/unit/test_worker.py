@@ -160,3 +160,9 @@ def test_intent_ids_are_short_and_deterministic() -> None:
     a = make_intent_id("3", "champion", "EURUSD", 1_700_000_000)
     assert a == make_intent_id("3", "champion", "EURUSD", 1_700_000_000)
     assert a != make_intent_id("3", "canary", "EURUSD", 1_700_000_000) and len(a) == 16
+
+
+def test_intent_ids_grow_with_the_bar_so_the_journal_indexes_them_at_one_edge() -> None:
+    hour = [make_intent_id("3", r, s, 1_700_000_000) for r in ("champion", "canary") for s in "AB"]
+    next_hour = make_intent_id("3", "champion", "A", 1_700_003_600)
+    assert max(hour) < next_hour and len({i[:8] for i in hour}) == 1
