@@ -56,7 +56,7 @@ class SessionCalendarError(ValueError):
     no data for the dates of the symbol's bars; the message names the symbol and the calendar.
 
     Operator action: set ``session_calendar`` in the symbol's record to a name
-    ``exchange_calendars.get_calendar_names()`` lists (e.g. ``CMES`` for CME Globex index
+    ``exchange_calendars.getcalendar_names()`` lists (e.g. ``CMES`` for CME Globex index
     futures, ``XNYS`` for the New York cash session), or validate only the dates the calendar
     covers.
     """
@@ -90,11 +90,11 @@ def check_calendar_name(calendar: str, symbol: str) -> str:
     Raises:
         SessionCalendarError: naming the symbol and the calendar, with a few known names.
     """
-    if calendar not in _calendar_names():
+    if calendar not in calendar_names():
         raise SessionCalendarError(
             f"{symbol}: session_calendar {calendar!r} is not an exchange-calendars name "
             "(e.g. 'CMES' for CME Globex, 'XNYS', 'XLON', 'XETR'; "
-            "exchange_calendars.get_calendar_names() lists them all)"
+            "exchange_calendars.getcalendar_names() lists them all)"
         )
     return calendar
 
@@ -243,7 +243,8 @@ def _count(
 
 
 @lru_cache(maxsize=1)
-def _calendar_names() -> frozenset[str]:
+def calendar_names() -> frozenset[str]:
+    """Every name exchange-calendars knows, aliases included (imported on first use: seconds)."""
     return frozenset(_library().get_calendar_names(include_aliases=True))
 
 

@@ -63,11 +63,16 @@ def in_fx_week(bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def on_cme_hours(bars: pd.DataFrame) -> pd.DataFrame:
-    """The path laid onto CMES's H1 trading hours from the same start, as far as it reaches."""
+    """The path laid onto CMES's H1 trading hours from the same start, as far as it reaches.
+
+    exchange-calendars models Globex as 17:00 → 17:00 Chicago; the real market halts daily
+    16:00–17:00 Chicago, so a broker's feed has no bar in that hour (written here from CME's
+    published hours, not from tate's own calendar code)."""
     first = bars["time"].iloc[0].tz_convert("UTC").tz_localize(None).floor("D")
     last = bars["time"].iloc[-1].tz_convert("UTC").tz_localize(None).floor("D")
     calendar = exchange_calendars.get_calendar("CMES", start=first - pd.Timedelta(days=7))
     hours = calendar.trading_index(first, last, "1h", intervals=False, force=True)
+    hours = hours[hours.tz_convert("America/Chicago").hour != 16]
     n = min(len(hours), len(bars))
     out = bars.iloc[:n].copy()
     out["time"] = pd.DatetimeIndex(hours[:n]).tz_convert("UTC").as_unit("ns")

@@ -65,5 +65,5 @@ def test_a_record_naming_an_unknown_calendar_is_refused_naming_the_file(tmp_path
     (data / "symbols" / "US500.json").write_text(
         json.dumps({**INDEX, "session_calendar": "GLOBEX"})
     )
-    with pytest.raises(BadSymbolSpecError, match=r"US500\.json.*session_calendar 'GLOBEX'"):
+    with pytest.raises(BadSymbolSpecError, match=r"US500\.json.*session_calendar: 'GLOBEX' is not"):
         symbol_sessions(data, ["US500"])

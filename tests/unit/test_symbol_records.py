@@ -42,7 +42,7 @@ def test_a_desks_minimal_file_fills_what_follows_from_it(tmp_path: Path) -> None
         ({**INDEX, "digits": "1"}, "digits must be a number"),
         ({**INDEX, "trade_contract_size": 0}, "trade_contract_size > 0"),
         ({**INDEX, "name": "US30"}, "names 'US30', not 'US500'"),
-        ({**INDEX, "session_calendar": "CME_GLOBEX"}, "session_calendar 'CME_GLOBEX'"),
+        ({**INDEX, "session_calendar": "CME_GLOBEX"}, "session_calendar: 'CME_GLOBEX' is not"),
         ({**INDEX, "session_calendar": 17}, "session_calendar must be text"),
     ],
 )
