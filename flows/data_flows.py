@@ -28,7 +28,7 @@ from data_contracts.symbol_records import (
     spec_from_symbol_info,
     write_spec,
 )
-from data_contracts.synthetic import generate_market
+from data_contracts.synthetic import generate_market, write_market_note
 from data_contracts.universe import admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
@@ -53,6 +53,7 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
             "ingest: %s %d bars (%d/%d)", symbol, len(bars), len(written), len(market.bars)
         )
     store.write_universe(market.universe)
+    write_market_note(settings.data_dir, market, seed=settings.seed)
     return written
 
 

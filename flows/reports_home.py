@@ -1,13 +1,13 @@
 """The reports home (`reports/index.html`): the page a person opens first to ask "is everything fine?".
 
-The newest verdict of each kind sits at the top (validation, drift and whether it halted,
-canary gate, look-ahead), then each kind's history with dates, versions and links to the
+The newest verdict of each kind sits at the top (validation, training and its gate, drift and
+whether it halted, canary gate, look-ahead), then each kind's history with dates, versions and links to the
 run's own files. Built from the JSON every flow already writes in its dated folder
 (`summary.json`, the canary gate's `decision.json`); `read_runs` is the only I/O and
 `render_home` is pure. Static HTML with inline CSS: nothing loads from the network.
 
-Training runs and their gate verdicts live in MLflow (tags on the run and version), not under
-`reports/`, so they are not shown here yet.
+Training writes its gate verdict beside the MLflow tags (`reports/training/<stamp>/summary.json`,
+the same words as the version's `gate` and `gate_reasons` tags), so the home shows it too.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-KINDS = ("validation", "drift", "canary-gate", "lookahead")
+KINDS = ("validation", "training", "drift", "canary-gate", "lookahead")
 """The kinds with a verdict, in the order the page shows them."""
 
 VERDICT_FILES = {"canary-gate": "decision.json"}
@@ -67,11 +67,21 @@ def judge(kind: str, payload: Mapping[str, Any]) -> tuple[str, bool, str]:
         if payload.get("blocking"):
             verdict += " (blocks training)"
         return verdict, bool(payload.get("ok")), detail
+    if kind == "training":
+        model = f"{payload.get('model_name', '?')} v{payload.get('version', '?')}"
+        passed = payload.get("gate") == "passed"
+        alias = payload.get("alias")
+        verdict = "gate passed" if passed else "gate FAILED"
+        verdict += f" → {alias}" if alias else " (no alias)"
+        detail = f"{model}, run {payload.get('run_id', '?')}. {payload.get('gate_reasons', '')}"
+        return verdict, passed, detail.strip()
     if kind == "drift":
         halts = payload.get("halt_reasons", [])
         model = f"{payload.get('model_name', '?')} v{payload.get('version', '?')}"
         reasons = "; ".join(map(str, halts or payload.get("findings", [])))
-        verdict = "HALTED" if halts else "DRIFT" if payload.get("drifted") else "no drift"
+        # older summaries have no "halted": the flow then always acted on its halt reasons
+        halted = "HALTED" if payload.get("halted", True) else "WOULD HALT (report only)"
+        verdict = halted if halts else "DRIFT" if payload.get("drifted") else "no drift"
         return verdict, not payload.get("drifted"), f"{model}. {reasons}".strip()
     if kind == "canary-gate":
         outcome = str(payload.get("outcome", "?"))

@@ -35,6 +35,7 @@ from flows.errors import LookaheadFailedError, ValidationFailedError
 from flows.lookahead_flow import check_strategies, failure_message, history_for, run_record
 from flows.plain_runs import run_logger, subflow, task
 from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
+from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
 from flows.times import utc_time
 from flows.training_tasks import train_in_tasks
@@ -287,7 +288,30 @@ def log_and_register(
         digest = tracking.record_model_digest(mlflow_client, settings.model_name, version)
         tracking.sign_model_version(mlflow_client, settings.model_name, version, digest, key)
         decision = _decide_aliases(settings, outcome, version, run.info.run_id)
+    write_training_summary(settings, version, run.info.run_id, decision)
     return {"run_id": run.info.run_id, "version": version, **decision}
+
+
+def write_training_summary(
+    settings: TateSettings, version: str, run_id: str, decision: Mapping[str, Any]
+) -> Path:
+    """The version's gate verdict as `reports/training/<stamp>/summary.json`, so the reports
+    home shows training beside validation and drift (the same words as the version's tags)."""
+    folder = run_folder(settings.reports_dir, "training")
+    reasons = list(decision.get("gate_reasons", []))
+    path = write_json(
+        folder / "summary.json",
+        {
+            "model_name": settings.model_name,
+            "version": version,
+            "run_id": run_id,
+            "alias": decision.get("alias"),
+            "gate": "passed" if decision.get("gate_passed") else "failed",
+            "gate_reasons": "; ".join(reasons) or "all checks passed",
+        },
+    )
+    write_index(settings.reports_dir)
+    return path
 
 
 def _decide_aliases(

@@ -77,3 +77,15 @@ def test_all_good_says_so_and_an_unreadable_record_is_not_good(tmp_path: Path) -
     assert (entry.verdict, entry.good) == ("unreadable", None)
     assert "Not everything is fine" in render_home([good, entry])
     assert stamp_time(good.stamp) == T2 and stamp_time("other") is None
+
+
+def test_training_shows_its_gate_and_a_report_only_drift_says_it_did_not_halt() -> None:
+    trained = {"model_name": "m", "version": "2", "run_id": "r1", "alias": "canary",
+               "gate": "passed", "gate_reasons": "all checks passed"}  # fmt: skip
+    assert judge("training", trained) == (
+        "gate passed → canary", True, "m v2, run r1. all checks passed"
+    )  # fmt: skip
+    withheld = {**trained, "alias": None, "gate": "failed", "gate_reasons": "sharpe 0.1 < 0.5"}
+    assert judge("training", withheld)[:2] == ("gate FAILED (no alias)", False)
+    report_only = {"version": "4", "drifted": True, "halt_reasons": ["PSI 0.5"], "halted": False}
+    assert judge("drift", report_only)[:2] == ("WOULD HALT (report only)", False)
