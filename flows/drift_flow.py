@@ -149,6 +149,7 @@ class ModelDrift:
     prediction: PredictionDrift
     concept: ConceptDrift
     halt_reasons: list[str]
+    halting_features: tuple[str, ...] = ()  # key features whose PSI reached the halt bar
 
     @property
     def findings(self) -> list[str]:
@@ -197,9 +198,11 @@ def judge_model_drift(
     )
     keys = key_features(evidence.importance, settings.drift_key_features)
     reasons = psi_halt_reasons(table, keys, settings.psi_threshold)
+    psi = dict(zip(table["feature"], table["psi"].astype(float), strict=True))
+    halting = tuple(k for k in keys if k in psi and psi[k] >= settings.psi_threshold)
     if concept.drifted:
         reasons += ["concept drift: " + check.words() for check in concept.checks if check.worse]
-    return ModelDrift(prediction, concept, reasons)
+    return ModelDrift(prediction, concept, reasons, halting)
 
 
 def evidently_html(
@@ -288,6 +291,7 @@ def write_drift_report(
         features=features,
         drifted=drifted,
         halt_reasons=halt_reasons,
+        halting_features=model_drift.halting_features if model_drift else (),
         acted=act,
         findings=findings,
         planted_regime_change=planted_regime_change(settings.data_dir),
@@ -306,6 +310,7 @@ def write_drift_report(
             "findings": findings,
             "halt_reasons": halt_reasons,
             "halted": bool(halt_reasons and act),
+            "halting_features": list(verdict.halting_features),
             "planted_regime_change": verdict.planted_regime_change,
             "reference_window": reference_window.words(),
             "current_window": current_window.words(),

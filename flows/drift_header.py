@@ -52,6 +52,7 @@ class DriftVerdict:
     features: Sequence[Mapping[str, Any]]  # rows of `models.drift.drift_table`
     drifted: bool
     halt_reasons: Sequence[str] = ()
+    halting_features: Sequence[str] = ()  # key features whose PSI reached the halt bar
     acted: bool = True  # False: report only, the flow was told not to halt
     findings: Sequence[str] = ()
     planted_regime_change: datetime | None = None
@@ -65,9 +66,13 @@ def overall_verdict(verdict: DriftVerdict) -> str:
     return "DRIFT" if verdict.drifted else "no drift"
 
 
-def feature_verdict(row: Mapping[str, Any]) -> str:
-    """A feature's verdict: drifted when PSI *and* KS pass their bars (`models.drift`)."""
-    return "drifted" if bool(row.get("drifted")) else "stable"
+def feature_verdict(row: Mapping[str, Any], halting: Sequence[str] = ()) -> str:
+    """A feature's verdict: drifted when PSI *and* KS pass their bars (`models.drift`); a key
+    feature whose PSI alone reached the halt bar says so, since that halts the model."""
+    words = "drifted" if bool(row.get("drifted")) else "stable"
+    if row.get("feature") in halting:
+        words += ", halts (key feature, PSI)"
+    return words
 
 
 def halt_words(verdict: DriftVerdict) -> str:
@@ -125,15 +130,16 @@ def render_drift_header(verdict: DriftVerdict) -> str:
     word = overall_verdict(verdict)
     mark = "good" if word == "no drift" else "bad"
     role = f" ({e(verdict.role)})" if verdict.role else ""
+    words = [feature_verdict(row, verdict.halting_features) for row in verdict.features]
     rows = "".join(
         "<tr>"
         f"<td>{e(str(row.get('feature', '?')))}</td>"
         f"<td>{_number(row.get('psi'))}</td>"
         f"<td>{_number(row.get('ks'))}</td>"
         f"<td>{_number(row.get('wasserstein'))}</td>"
-        f'<td class="{"bad" if row.get("drifted") else "good"}">{feature_verdict(row)}</td>'
+        f'<td class="{"good" if said == "stable" else "bad"}">{e(said)}</td>'
         "</tr>"
-        for row in verdict.features
+        for row, said in zip(verdict.features, words, strict=True)
     )
     drifted = sum(1 for row in verdict.features if row.get("drifted"))
     parts = [
@@ -160,7 +166,7 @@ def render_drift_header(verdict: DriftVerdict) -> str:
         )
     parts += [
         f"<p>{drifted} of {len(verdict.features)} features drifted (PSI and KS both past their "
-        "bars). Evidently's own report follows; its per-column tests use its own thresholds, "
+        f"bars); {len(verdict.halting_features)} key features reached the PSI halt bar. Evidently's own report follows; its per-column tests use its own thresholds, "
         "the verdict above is tate's.</p>",
         '<table id="tate-drift-features"><tr><th>feature</th><th>PSI</th><th>KS</th>'
         f"<th>Wasserstein</th><th>verdict</th></tr>{rows}</table>",

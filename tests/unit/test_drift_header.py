@@ -36,7 +36,8 @@ def verdict(**changes: object) -> DriftVerdict:
         ),
         "features": FEATURES,
         "drifted": True,
-        "halt_reasons": ["key feature volatility_24: PSI 0.61 >= 0.25"],
+        "halt_reasons": ["PSI 0.610 >= 0.25 on key feature volatility_24"],
+        "halting_features": ["volatility_24"],
         "acted": True,
         "planted_regime_change": None,
     }
@@ -53,10 +54,10 @@ def test_header_names_version_role_windows_and_each_features_figures_and_verdict
     assert "tate-lgbm-momentum v3 (champion): HALTED" in shown
     assert "training features of run abc: 9,000 rows, bars before 2023-03-01 12:00 UTC" in shown
     assert "700 rows, bars 2023-04-01 12:00 UTC → 2023-06-01 12:00 UTC" in shown
-    assert "volatility_24 0.610 0.580 0.002 drifted" in shown
+    assert "volatility_24 0.610 0.580 0.002 drifted, halts (key feature, PSI)" in shown
     assert "return_1 0.030 0.050 — stable" in shown
-    assert "1 of 2 features drifted" in shown
-    assert "Halted" in shown and "key feature volatility_24: PSI 0.61 >= 0.25" in shown
+    assert "1 of 2 features drifted" in shown and "1 key features reached the PSI halt" in shown
+    assert "Halted" in shown and "PSI 0.610 >= 0.25 on key feature volatility_24" in shown
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,7 @@ def test_overall_verdict_says_whether_the_model_was_halted(
 
 def test_a_report_only_run_says_it_did_not_halt_and_what_would() -> None:
     shown = text(render_drift_header(verdict(acted=False)))
-    assert "Not halted, report only" in shown and "volatility_24: PSI 0.61" in shown
+    assert "Not halted, report only" in shown and "on key feature volatility_24" in shown
 
 
 def test_synthetic_market_header_says_the_regime_change_is_planted() -> None:
