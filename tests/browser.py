@@ -30,8 +30,9 @@ def is_local(url: str) -> bool:
 
 @dataclass
 class PageRecord:
-    """What went wrong while a page loaded and ran."""
+    """What went wrong while a page loaded and ran, less the third-party noise named harmless."""
 
+    harmless: Sequence[re.Pattern[str]] = ()
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     http_errors: list[str] = field(default_factory=list)
@@ -39,13 +40,16 @@ class PageRecord:
     page_errors: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        return [
+        """Each problem as one line; a line that one ``harmless`` pattern matches in full is
+        left out (the caller says beside each pattern why it is harmless)."""
+        lines = [
             *(f"blocked (not loopback): {u}" for u in self.blocked),
             *(f"request failed: {u}" for u in self.failed),
             *(f"HTTP error: {u}" for u in self.http_errors),
             *(f"console error: {m}" for m in self.console_errors),
             *(f"page error: {m}" for m in self.page_errors),
         ]
+        return [line for line in lines if not any(p.fullmatch(line) for p in self.harmless)]
 
 
 @contextmanager
@@ -68,16 +72,16 @@ def fenced_page(
     browser: Any,
     screenshot: Path,
     *,
-    harmless_console: Sequence[re.Pattern[str]] = (),
+    harmless: Sequence[re.Pattern[str]] = (),
 ) -> Iterator[tuple[Any, PageRecord]]:
     """A new page whose every non-local request is aborted and every failure recorded; a
     full-page screenshot is saved to ``screenshot`` when the block ends (failing or not).
 
     Args:
-        harmless_console: console errors that are a third-party app's known noise, each
-            matched in full; callers say why beside each pattern.
+        harmless: problem lines (``PageRecord.problems``) that are a third-party app's known
+            noise, each matched in full; callers say why beside each pattern.
     """
-    record = PageRecord()
+    record = PageRecord(harmless=harmless)
     context = browser.new_context(viewport=VIEWPORT)
 
     def fence(route: Any) -> None:
@@ -89,9 +93,7 @@ def fenced_page(
             route.abort("blockedbyclient")
 
     def console(message: Any) -> None:
-        if message.type != "error":
-            return
-        if not any(p.fullmatch(message.text) for p in harmless_console):
+        if message.type == "error":
             record.console_errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     def failed(request: Any) -> None:
