@@ -112,3 +112,17 @@ def test_a_synthetic_store_records_its_planted_regime_change(tmp_path: Path) -> 
     assert planted_regime_change(tmp_path) is None
     write_market_note(tmp_path, market, seed=7)
     assert planted_regime_change(tmp_path) == market.regime_change_at
+
+
+def test_the_demo_says_its_flagged_drift_is_planted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.demo import planted_words
+    from flows.settings import TateSettings
+
+    monkeypatch.setenv("TATE_HOME", str(tmp_path))
+    assert planted_words(TateSettings()) is None
+    market = generate_market(symbols=("EURUSD",), delisted=None, n_days=20)
+    write_market_note(tmp_path / "data", market, seed=7)
+    words = planted_words(TateSettings())
+    assert words is not None and f"{market.regime_change_at:%Y-%m-%d %H:%M} UTC" in words
