@@ -281,7 +281,10 @@ def write_drift_report(
         Window("training features", len(reference)),
         Window("current features", len(current)),
     )
-    features = table.reset_index().to_dict(orient="records")
+    features = [
+        {str(key): value for key, value in row.items()}
+        for row in table.reset_index().to_dict(orient="records")
+    ]
     verdict = DriftVerdict(
         model_name=settings.model_name,
         version=version,

@@ -94,6 +94,7 @@ def build_demo_home(root: Path) -> DemoHome:
         drift_report.fn(act=False)
         client = tracking.client(settings)
         first = client.get_model_version(MODEL, champion)
+        assert first.source is not None
         canary = client.create_model_version(MODEL, first.source, run_id=first.run_id).version
         tracking.set_alias(settings, "canary", str(canary), by="test")
     return DemoHome(root, champion, str(canary))
