@@ -40,6 +40,10 @@ SYMBOLS = ("EURUSD", "GBPUSD")
 DEPLOYMENTS = ("validate/nightly", "retrain/on-demand", "drift-report/daily", "canary-gate/hourly")
 PAGE_TIMEOUT_MS = 60_000
 DEPLOYMENTS_REGISTERED_S = 180.0
+# 360 days keep validation, training and Evidently's report a third of the demo's 560; the replay
+# runs from the hold-out's start past the planted regime change (at 87 % of the market)
+MARKET_DAYS = 360
+REPLAY_BARS = 1300
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def build_demo_home(root: Path) -> DemoHome:
     from flows.settings import TateSettings
     from flows.train_flow import retrain
 
-    market = generate_market(symbols=SYMBOLS, delisted=None)
+    market = generate_market(symbols=SYMBOLS, delisted=None, n_days=MARKET_DAYS)
     store = BarStore(root / "data")
     for symbol, bars in market.bars.items():
         store.write_bars(symbol, "H1", bars)
@@ -90,7 +94,7 @@ def build_demo_home(root: Path) -> DemoHome:
         champion = str(trained["version"])
         if trained["alias"] != "champion":  # a person overrules a failed gate this way
             tracking.set_alias(settings, "champion", champion, by="test: promote --force")
-        run_worker(settings, max_bars=300, metrics_port=0)
+        run_worker(settings, max_bars=REPLAY_BARS, metrics_port=0)
         drift_report.fn(act=False)
         client = tracking.client(settings)
         first = client.get_model_version(MODEL, champion)
@@ -101,8 +105,42 @@ def build_demo_home(root: Path) -> DemoHome:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> DemoHome:
-    return build_demo_home(tmp_path_factory.mktemp("browser") / "home")
+def home_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser") / "home"
+
+
+@pytest.fixture(scope="module")
+def stack_plan(home_root: Path) -> tuple[Any, dict[str, str]]:
+    """The settings and environment `tate up --no-worker` would use over the home, on free
+    loopback ports (`flows.stack`)."""
+    from flows.settings import TateSettings
+    from flows.stack import service_environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TATE_HOME", str(home_root))
+        patch.setenv("TATE_PREFECT_PORT", str(free_port()))
+        patch.setenv("TATE_MLFLOW_PORT", str(free_port()))
+        patch.delenv("PREFECT_HOME", raising=False)
+        settings = TateSettings()
+        return settings, service_environment(settings)
+
+
+@pytest.fixture(scope="module")
+def prefect_booting(home_root: Path, stack_plan: tuple[Any, dict[str, str]]) -> Iterator[Any]:
+    """`tate up`'s Prefect server, started without waiting: it needs nothing of the home, so
+    its boot (tens of seconds) overlaps the home's build instead of adding to it."""
+    from flows.stack import services
+
+    settings, env = stack_plan
+    (prefect,) = [s for s in services(settings, with_worker=False) if s.name == "prefect"]
+    home_root.mkdir(parents=True, exist_ok=True)
+    with child(prefect.command, env, home_root / "prefect.log", None) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def home(home_root: Path, prefect_booting: Any) -> DemoHome:
+    return build_demo_home(home_root)
 
 
 @pytest.fixture(scope="module")
@@ -270,32 +308,23 @@ def registered_deployments(api: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(home: DemoHome) -> Iterator[dict[str, str]]:
+def stack(
+    home: DemoHome, stack_plan: tuple[Any, dict[str, str]], prefect_booting: Any
+) -> Iterator[dict[str, str]]:
     """What `tate up --no-worker` starts (`flows.stack`'s services, commands and environment)
-    on free loopback ports over the home: Prefect's server, MLflow's and the served
-    deployments; all started at once, then each waited for."""
-    from flows.settings import TateSettings
-    from flows.stack import mlflow_url, prefect_api_url, service_environment, services
+    over the home: Prefect's server (booting since before the home was built), MLflow's on the
+    home's store, and the served deployments once both answer."""
+    from flows.stack import mlflow_url, prefect_api_url, services
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TATE_HOME", str(home.root))
-        patch.setenv("TATE_PREFECT_PORT", str(free_port()))
-        patch.setenv("TATE_MLFLOW_PORT", str(free_port()))
-        patch.delenv("PREFECT_HOME", raising=False)
-        settings = TateSettings()
-        env = service_environment(settings)
-    servers = [s for s in services(settings, with_worker=False) if s.health_url]
-    (deployments,) = [s for s in services(settings, with_worker=False) if not s.health_url]
+    settings, env = stack_plan
+    listed = {s.name: s for s in services(settings, with_worker=False)}
     with ExitStack() as started:
-        # both servers boot at once (they need nothing of each other), the runner after them
-        waits = []
-        for service in servers:
-            log = home.root / f"{service.name}.log"
-            waits.append((service, started.enter_context(child(service.command, env, log, None))))
-        for service, process in waits:
-            wait_for(str(service.health_url), process, home.root / f"{service.name}.log")
+        mlflow_log = home.root / "mlflow.log"
+        mlflow = started.enter_context(child(listed["mlflow"].command, env, mlflow_log, None))
+        for name, process in (("prefect", prefect_booting), ("mlflow", mlflow)):
+            wait_for(str(listed[name].health_url), process, home.root / f"{name}.log")
         log = home.root / "deployments.log"
-        runner = started.enter_context(child(deployments.command, env, log, None))
+        runner = started.enter_context(child(listed["deployments"].command, env, log, None))
         api = prefect_api_url(settings)
         deadline = time.monotonic() + DEPLOYMENTS_REGISTERED_S
         while registered_deployments(api) != set(DEPLOYMENTS):
