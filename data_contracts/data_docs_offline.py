@@ -72,7 +72,12 @@ CDN_TO_LOCAL: dict[str, str] = {
 }
 """Every CDN address GX's templates load, to its vendored copy under ``ASSETS``."""
 
-_TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
+GX_WEB_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
+"""Where GX's navbar loads its logo from, though the same file ships in the site's ``static/images``."""
+
+_TAG = re.compile(r"<(?:script|link|img)\b[^>]*>", re.IGNORECASE)
+_WEB_ASSET = re.compile(r'"' + re.escape(GX_WEB_ASSETS) + r'([\w.-]+\.(?:png|svg))(?:\?[^"]*)?"')
+_DARK_LOGO = re.compile(r"url\('" + re.escape(GX_WEB_ASSETS) + r"[^']*'\)")
 _SRI = re.compile(r'\s+(?:integrity|crossorigin)="[^"]*"', re.IGNORECASE)
 _STATIC = re.compile(r'((?:src|href)=")(?:\.\./)*static/')
 
@@ -82,12 +87,15 @@ def localize_page(page: str, static: str) -> str:
     copy (``integrity``/``crossorigin`` dropped from those tags), and the site's own ``static/``
     files addressed through ``static`` (the page's relative path to that folder, ending "/").
 
-    The second fixes GX's own links: its validation pages reach ``static/`` one folder short
+    GX's logo, loaded from its web assets though the site ships it, is pointed at the site's copy.
+    The ``static/`` rewrite fixes GX's own links: its validation pages reach ``static/`` one folder short
     (their favicon is a failed request), which a browser test counts as an error.
     """
 
     def local(match: re.Match[str]) -> str:
         tag = _STATIC.sub(lambda m: m.group(1) + static, match.group(0))
+        # the navbar's logo: GX ships the same image in the site (its query only busts caches)
+        tag = _WEB_ASSET.sub(lambda m: f'"{static}images/{m.group(1)}"', tag)
         for url, path in CDN_TO_LOCAL.items():
             quoted = f'"{url}"'
             if quoted in tag:
@@ -98,7 +106,7 @@ def localize_page(page: str, static: str) -> str:
 
 
 def remote_references(page: str) -> list[str]:
-    """Addresses on the network that a page's script and link tags still load."""
+    """Addresses on the network that a page's script, link and img tags still load."""
     found = []
     for tag in _TAG.findall(page):
         found += re.findall(r'(?:src|href)="((?:https?:)?//[^"]+)"', tag)
@@ -114,6 +122,13 @@ def localize_data_docs(site_dir: Path) -> list[Path]:
     static = site_dir / "static"
     target = static / SITE_FOLDER
     shutil.copytree(ASSETS, target, dirs_exist_ok=True)
+    for sheet in (static / "styles").glob("*.css"):
+        # GX's dark theme draws a white logo from its web assets; the shipped one stays local
+        css = sheet.read_text(encoding="utf-8")
+        if _DARK_LOGO.search(css):
+            sheet.write_text(
+                _DARK_LOGO.sub("url('../images/logo-long.png')", css), encoding="utf-8"
+            )
     changed = []
     for page in site_dir.rglob("*.html"):
         if static in page.parents:

@@ -15,9 +15,11 @@ is the learnable signal; after the regime change ``beta`` turns negative.
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -251,3 +253,39 @@ def generate_market(
         regime_change_at=regime_at.to_pydatetime(),
         points={symbol: lookup_spec(symbol).point for symbol in symbols},
     )
+
+
+MARKET_NOTE = "synthetic_market.json"
+"""File beside the bars of a store filled from this generator: what a report must tell a reader."""
+
+
+def write_market_note(data_dir: Path, market: SyntheticMarket, *, seed: int) -> Path:
+    """Record in the store that its bars are synthetic and when the planted regime change is.
+
+    A drift report on these bars flags the planted change by design; without this note a reader
+    of a fresh demo sees "drift FLAGGED" and cannot tell a planted change from a real one.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / MARKET_NOTE
+    note = {
+        "generator": "data_contracts.synthetic.generate_market",
+        "seed": seed,
+        "symbols": sorted(market.bars),
+        "regime_change_at": market.regime_change_at.isoformat(),
+    }
+    path.write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def planted_regime_change(data_dir: Path) -> datetime | None:
+    """When the store's synthetic market changes regime; None for a store of real bars."""
+    path = data_dir / MARKET_NOTE
+    if not path.is_file():
+        return None
+    try:
+        when = datetime.fromisoformat(
+            json.loads(path.read_text(encoding="utf-8"))["regime_change_at"]
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return when if when.tzinfo is not None else None

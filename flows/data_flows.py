@@ -32,7 +32,7 @@ from data_contracts.symbol_records import (
     write_spec,
 )
 from data_contracts.symbols import UnknownSymbolSpecError
-from data_contracts.synthetic import generate_market
+from data_contracts.synthetic import generate_market, write_market_note
 from data_contracts.universe import admit_listings, admit_stored_symbols
 from data_contracts.validation import ValidationReport, validate_bars_set
 from flows.errors import BadOptionError, TerminalUnavailableError, ValidationFailedError
@@ -61,6 +61,7 @@ def write_synthetic_market(settings: TateSettings) -> dict[str, int]:
     # added to (never replacing) the universe: a person's corrections and the rows other
     # sources added stay, and each new row is logged like any import's
     admit_listings(store, market.universe, by="ingest sim", at=datetime.now(UTC))
+    write_market_note(settings.data_dir, market, seed=settings.seed)
     return written
 
 

@@ -25,6 +25,19 @@ def _stage(title: str, call: Callable[[], Any]) -> Any:
     return result
 
 
+def planted_words(settings: TateSettings) -> str | None:
+    """Why a fresh demo flags drift: its synthetic market changes regime on purpose."""
+    from data_contracts.synthetic import planted_regime_change
+
+    when = planted_regime_change(settings.data_dir)
+    if when is None:
+        return None
+    return (
+        "(expected: the synthetic market has a regime change planted at "
+        f"{when:%Y-%m-%d %H:%M} UTC; the report's header says so too)"
+    )
+
+
 def run_demo() -> dict[str, Any]:
     from flows.data_flows import ingest, validate
     from flows.drift_flow import drift_report
@@ -54,6 +67,7 @@ def run_demo() -> dict[str, Any]:
         lambda: run_flow(drift_report, act=False),
     )
 
+    planted = planted_words(settings)
     uri = tracking.tracking_uri(settings)
     experiment_id = tracking.use_experiment(settings)
     lines = [
@@ -67,6 +81,7 @@ def run_demo() -> dict[str, Any]:
         f" (gate {'passed' if trained['gate_passed'] else 'failed'})",
         f"  journal         {settings.journal_label} ({served})",
         f"  drift report    {drifted['report']} ({'drift FLAGGED' if drifted['drifted'] else 'no drift'})",
+        *([f"                  {planted}"] if planted else []),
         *(
             [f"                  `tate drift` would halt: {'; '.join(drifted['halt_reasons'])}"]
             if drifted["halt_reasons"]

@@ -32,7 +32,9 @@ import pandas as pd
 from prefect import flow
 
 from data_contracts.store import BarStore
+from data_contracts.synthetic import planted_regime_change
 from flows import tracking
+from flows.drift_header import DriftVerdict, Window, inject_header, render_drift_header
 from flows.errors import AliasNotFoundError, NoJournaledFeaturesError, VersionNotFoundError
 from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
@@ -151,6 +153,7 @@ class ModelDrift:
     prediction: PredictionDrift
     concept: ConceptDrift
     halt_reasons: list[str]
+    halting_features: tuple[str, ...] = ()  # key features whose PSI reached the halt bar
 
     @property
     def findings(self) -> list[str]:
@@ -199,13 +202,18 @@ def judge_model_drift(
     )
     keys = key_features(evidence.importance, settings.drift_key_features)
     reasons = psi_halt_reasons(table, keys, settings.psi_threshold)
+    psi = dict(zip(table["feature"], table["psi"].astype(float), strict=True))
+    halting = tuple(k for k in keys if k in psi and psi[k] >= settings.psi_threshold)
     if concept.drifted:
         reasons += ["concept drift: " + check.words() for check in concept.checks if check.worse]
-    return ModelDrift(prediction, concept, reasons)
+    return ModelDrift(prediction, concept, reasons, halting)
 
 
-def evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path: Path) -> Path:
-    """Evidently's DataDriftPreset over the same features, saved as a standalone HTML page."""
+def evidently_html(
+    reference: pd.DataFrame, current: pd.DataFrame, path: Path, header: str | None = None
+) -> Path:
+    """Evidently's DataDriftPreset over the same features, saved as a standalone HTML page (its
+    scripts and fonts inline: it renders offline), with tate's header first in its body."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
@@ -215,7 +223,32 @@ def evidently_html(reference: pd.DataFrame, current: pd.DataFrame, path: Path) -
             current_data=current.dropna(), reference_data=reference.dropna()
         )
     snapshot.save_html(str(path))
+    if header is not None:
+        path.write_text(inject_header(path.read_text(encoding="utf-8"), header), encoding="utf-8")
     return path
+
+
+@task
+def comparison_windows(
+    settings: TateSettings, version: str, reference: pd.DataFrame, decisions: pd.DataFrame
+) -> tuple[Window, Window]:
+    """What each side of the comparison is: the version's training features (bars before its
+    hold-out) and the decisions the worker journaled for it (their bar times)."""
+    found = tracking.model_version(settings, version)
+    holdout = found.tags.get("holdout_start")
+    times = pd.to_datetime(decisions["bar_time"], utc=True)
+    reference_window = Window(
+        f"training features of run {found.run_id}",
+        len(reference),
+        end=pd.Timestamp(holdout).to_pydatetime() if holdout else None,
+    )
+    current_window = Window(
+        "features the worker journaled with its decisions",
+        len(decisions),
+        start=times.min().to_pydatetime() if len(times) else None,
+        end=times.max().to_pydatetime() if len(times) else None,
+    )
+    return reference_window, current_window
 
 
 @task
@@ -226,12 +259,16 @@ def write_drift_report(
     current: pd.DataFrame,
     model_drift: ModelDrift | None = None,
     table: pd.DataFrame | None = None,
+    *,
+    role: str | None = None,
+    act: bool = False,
+    windows: tuple[Window, Window] | None = None,
 ) -> dict[str, Any]:
+    """Evidently's HTML under tate's header, the drift table and `summary.json`, in a new
+    `reports/drift/<stamp>/`, and a `drift` run in MLflow. ``act`` says whether the flow halts
+    on the halt reasons right after (the header and summary say "halted" only then)."""
     table = drift_table(reference, current) if table is None else table
     folder = run_folder(settings.reports_dir, "drift")
-    html = evidently_html(reference, current, folder / "report.html")
-    table_path = folder / "drift_table.csv"
-    table.to_csv(table_path, index=True)
     data_drifted = bool(any_drift(table))
     findings = model_drift.findings if model_drift else []
     # a halt is drift too: a key feature's PSI past the bar flags even when its KS does not
@@ -243,18 +280,50 @@ def write_drift_report(
             or model_drift.halt_reasons
         )
     )
+    halt_reasons = model_drift.halt_reasons if model_drift else []
+    reference_window, current_window = windows or (
+        Window("training features", len(reference)),
+        Window("current features", len(current)),
+    )
+    features = [
+        {str(key): value for key, value in row.items()}
+        for row in table.reset_index().to_dict(orient="records")
+    ]
+    verdict = DriftVerdict(
+        model_name=settings.model_name,
+        version=version,
+        role=role,
+        reference=reference_window,
+        current=current_window,
+        features=features,
+        drifted=drifted,
+        halt_reasons=halt_reasons,
+        halting_features=model_drift.halting_features if model_drift else (),
+        acted=act,
+        findings=findings,
+        planted_regime_change=planted_regime_change(settings.data_dir),
+    )
+    html = evidently_html(reference, current, folder / "report.html", render_drift_header(verdict))
+    table_path = folder / "drift_table.csv"
+    table.to_csv(table_path, index=True)
     summary = write_json(
         folder / "summary.json",
         {
             "model_name": settings.model_name,
             "version": version,
+            "role": role,
             "drifted": drifted,
             "data_drifted": data_drifted,
             "findings": findings,
-            "halt_reasons": model_drift.halt_reasons if model_drift else [],
+            "halt_reasons": halt_reasons,
+            "halted": bool(halt_reasons and act),
+            "halting_features": list(verdict.halting_features),
+            "planted_regime_change": verdict.planted_regime_change,
+            "reference_window": reference_window.words(),
+            "current_window": current_window.words(),
             "rows_reference": len(reference),
             "rows_current": len(current),
-            "features": table.reset_index().to_dict(orient="records"),
+            "features": features,
         },
     )
     write_index(settings.reports_dir)
@@ -390,7 +459,18 @@ def drift_report(
     evidence = training_evidence(settings, resolved)
     table = data_drift(reference, current)
     model_drift = judge_model_drift(settings, evidence, decisions, table)
-    result = write_drift_report(settings, resolved, reference, current, model_drift, table)
+    windows = comparison_windows(settings, resolved, reference, decisions)
+    result = write_drift_report(
+        settings,
+        resolved,
+        reference,
+        current,
+        model_drift,
+        table,
+        role=None if version else role,
+        act=act,
+        windows=windows,
+    )
     result.update({"version": resolved, "halt_reasons": model_drift.halt_reasons, "halted": None})
     if model_drift.halt_reasons and act:
         result.update(act_on_drift(settings, resolved, model_drift.halt_reasons))

@@ -89,10 +89,9 @@ def judge(kind: str, payload: Mapping[str, Any]) -> tuple[str, bool, str]:
         halts = payload.get("halt_reasons", [])
         model = f"{payload.get('model_name', '?')} v{payload.get('version', '?')}"
         reasons = "; ".join(map(str, halts or payload.get("findings", [])))
-        if "halted" in payload and not payload["halted"] and halts:  # reported, not acted on
-            verdict = "DRIFT (would halt; not halted)"
-        else:
-            verdict = "HALTED" if halts else "DRIFT" if payload.get("drifted") else "no drift"
+        # older summaries have no "halted": the flow then always acted on its halt reasons
+        halted = "HALTED" if payload.get("halted", True) else "WOULD HALT (report only)"
+        verdict = halted if halts else "DRIFT" if payload.get("drifted") else "no drift"
         return verdict, not payload.get("drifted"), f"{model}. {reasons}".strip()
     if kind == "canary-gate":
         outcome = str(payload.get("outcome", "?"))

@@ -56,8 +56,11 @@ def test_a_page_is_rewritten_to_local_copies_without_cors_attributes() -> None:
         'integrity="sha384-x" crossorigin="anonymous"></script>'
         '<a href="https://greatexpectations.io">GX</a>'
         '<link rel="icon" href="../../../static/images/favicon.ico">'
+        '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png'
+        '?d=20260101T000000Z" alt="GX">'
     )
     local = localize_page(page, "../static/")
+    assert '<img src="../static/images/logo-long.png" alt="GX">' in local
     assert '<script src="../static/offline/bootstrap/js/bootstrap.min.js"></script>' in local
     assert '<a href="https://greatexpectations.io">GX</a>' in local  # a link, not a load
     assert remote_references(local) == []
@@ -74,9 +77,11 @@ def test_a_built_site_loads_only_files_inside_it(tmp_path: Path) -> None:
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert remote_references(text) == [], page
-        for tag in re.findall(r"<(?:script|link)\b[^>]*>", text):
+        for tag in re.findall(r"<(?:script|link|img)\b[^>]*>", text):
             for ref in re.findall(r'(?:src|href)="([^"#?]+)', tag):
                 assert (page.parent / ref).resolve().is_file(), (page, ref)
+    for sheet in (site / "static" / "styles").glob("*.css"):
+        assert "https://" not in re.sub(r"/\*.*?\*/", "", sheet.read_text(), flags=re.S), sheet
     fonts = (site / "static/offline/fontawesome-free/css/all.min.css").read_text()
     for font in set(re.findall(r"url\(\.\./webfonts/([^)]+\.woff2)\)", fonts)):
         assert (site / "static/offline/fontawesome-free/webfonts" / font).is_file()

@@ -83,7 +83,7 @@ def test_demo_twice_adds_a_version_and_a_canary(tmp_path: Path) -> None:
     # was reported, not acted on
     home_page = (home / "reports" / "index.html").read_text()
     assert "v1 → champion" in home_page and "v2 → canary" in home_page
-    assert "DRIFT (would halt; not halted)" in home_page
+    assert "WOULD HALT (report only)" in home_page
     assert len(list((home / "reports" / "training").glob("*/equity.svg"))) == 2
     with sqlite3.connect(home / "journal.sqlite") as db:
         roles = {row[0] for row in db.execute("select distinct role from decisions")}

@@ -53,7 +53,9 @@ def test_setup_that_cannot_install_fails_with_one_line_naming_the_command(
         assert line.endswith("there is no apt-get here: install your system's equivalent of "
                              "Debian's prometheus docker-compose chromium")  # fmt: skip
     else:  # no sudo on this PATH
-        assert line.endswith(f"without a password; run: sudo {INSTALL} prometheus docker-compose chromium")
+        assert line.endswith(
+            f"without a password; run: sudo {INSTALL} prometheus docker-compose chromium"
+        )
 
 
 def test_check_names_each_missing_tool_and_its_package_once(tmp_path: Path) -> None:

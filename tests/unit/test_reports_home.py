@@ -35,7 +35,7 @@ def test_each_kind_is_judged_from_its_own_record() -> None:
     assert judge("drift", halted) == ("HALTED", False, "m v4. PSI 0.5")
     assert judge("drift", {"drifted": False, "version": "4"})[:2] == ("no drift", True)
     report_only = {**halted, "halted": None}  # `tate demo`, `tate drift --no-act`
-    assert judge("drift", report_only)[:2] == ("DRIFT (would halt; not halted)", False)
+    assert judge("drift", report_only)[:2] == ("WOULD HALT (report only)", False)
     assert judge("drift", {**halted, "halted": "PSI 0.5"})[0] == "HALTED"
     rollback = {"outcome": "rollback", "champion": "3", "canary": "4", "reasons": ["loss"]}
     assert judge("canary-gate", rollback) == ("rollback", False, "champion v3, canary v4. loss")
@@ -105,3 +105,10 @@ def test_training_runs_show_alias_or_why_withheld_their_run_link_and_equity_curv
     assert "v1 → champion" in history and "alias &#x27;champion&#x27; set" in history
     for folder in (first, second):  # one equity curve per version, a local file
         assert f'<img src="training/{folder.name}/equity.svg"' in history
+
+
+def test_a_report_only_drift_says_it_did_not_halt() -> None:
+    report_only = {"version": "4", "drifted": True, "halt_reasons": ["PSI 0.5"], "halted": False}
+    assert judge("drift", report_only)[:2] == ("WOULD HALT (report only)", False)
+    acted = {**report_only, "halted": True}
+    assert judge("drift", acted)[:2] == ("HALTED", False)
