@@ -47,6 +47,15 @@ def mlflow_url(settings: TateSettings) -> str:
     return f"http://{HOST}:{settings.mlflow_port}"
 
 
+def client_exports(settings: TateSettings) -> list[str]:
+    """The shell lines that point Prefect's and MLflow's own CLIs (``prefect deployment ls``,
+    ``mlflow runs list``) at the servers `tate up` starts, on the ports the settings chose."""
+    return [
+        f"export PREFECT_API_URL={prefect_api_url(settings)}",
+        f"export MLFLOW_TRACKING_URI={mlflow_url(settings)}",
+    ]
+
+
 def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
     """What `tate up` starts, in start order."""
     bin_dir = Path(sys.executable).parent
@@ -220,6 +229,8 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     lines = [start_service(settings, service, env) for service in listed]
     lines.append(f"logs and pids   {settings.run_dir}")
     lines.append("stop with       tate down")
+    lines.append("for Prefect's and MLflow's own CLIs:")
+    lines += [f"  {line}" for line in client_exports(settings)]
     return lines
 
 

@@ -37,6 +37,7 @@ def test_each_fill_is_logged_once_at_info_with_its_fields_despite_requotes(
     term.inject("requote", "requote", "requote")  # the first order is retried, then fills
     with caplog.at_level(logging.INFO):
         worker.run()
+    assert not term.faults, "the requotes were answered"
     trades = [r for r in caplog.records if getattr(r, "trade", False)]
     events = journal.read_order_events()
     filled = events[(events["state"] == "filled") & (events["volume"] > 0)]
