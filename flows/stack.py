@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.errors import StackStartError
+from flows.prometheus_config import write_prometheus_config
 from flows.settings import TateSettings
 from flows.supervisor import process_alive, read_state, state_path
 
@@ -227,6 +228,9 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     env = service_environment(settings)
     lines = [start_service(settings, service, env) for service in listed]
+    if settings.metrics_port:  # 0 picks a port only when the worker starts
+        config = write_prometheus_config(settings)
+        lines.append(f"Prometheus      prometheus --config.file={config}")
     lines.append(f"logs and pids   {settings.run_dir}")
     lines.append("stop with       tate down")
     lines.append("for Prefect's and MLflow's own CLIs:")

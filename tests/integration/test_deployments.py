@@ -59,6 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         # the lines that point Prefect's and MLflow's own CLIs at this stack, real ports in them
         assert f"export PREFECT_API_URL={urls['api']}" in up.stdout
         assert f"export MLFLOW_TRACKING_URI={urls['mlflow']}" in up.stdout
+        assert f"prometheus --config.file={home / 'run' / 'prometheus.yml'}" in up.stdout
         yield urls
     finally:
         down = tate(home, env, "down")
