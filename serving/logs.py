@@ -111,7 +111,7 @@ class RedactingTextFormatter(logging.Formatter):
     """``HH:MM:SS LEVEL logger message key=value…`` with the record's extras (already redacted
     by ``RedactSecrets``), and a last redaction pass over the whole text, traceback included."""
 
-    converter = time.gmtime  # UTC, as everywhere in tate
+    converter = staticmethod(time.gmtime)  # UTC, as everywhere in tate
 
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(
