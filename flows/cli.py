@@ -134,7 +134,8 @@ def serve(
 ) -> None:
     """Trade `champion` and `canary` through the MT5 adapter (SimTerminal replays the hold-out).
 
-    Logs are JSON lines on stderr (secrets redacted); the summary goes to stdout.
+    Logs go to stderr, secrets redacted: short lines on a terminal, else JSON lines
+    (TATE_LOG_FORMAT=json|text to choose); the summary goes to stdout.
     """
     if new_journal != bool(by and by.strip()):
         raise BadOptionError("--new-journal needs --by WHO (and --by is only for --new-journal)")
@@ -144,7 +145,7 @@ def serve(
     from flows.serve import run_worker
     from flows.stack import port_problem
     from flows.times import utc_time
-    from serving.logs import configure_json_logging
+    from serving.logs import configure_logging
 
     first = utc_time(start, "--start") if start else None
     port = settings.metrics_port if metrics_port is None else metrics_port
@@ -154,7 +155,7 @@ def serve(
             f"metrics port {port} on {settings.metrics_host} {problem} choose another port with "
             "--metrics-port or TATE_METRICS_PORT"
         )
-    configure_json_logging(settings.log_level.upper())
+    configure_logging(settings.log_level.upper(), log_format=settings.log_format)
     warn_remote_hosts(settings)
     summary = run_worker(
         settings,

@@ -38,6 +38,22 @@ def planted_words(settings: TateSettings) -> str | None:
     )
 
 
+def open_ui_hints(settings: TateSettings) -> list[str]:
+    """How to open the UIs after the demo, on the ports the settings chose, with the lines
+    that let Prefect's and MLflow's own CLIs see tate's servers."""
+    from flows.stack import HOST, client_exports, mlflow_url
+
+    metrics = f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+    return [
+        f"  tate up          # Prefect UI http://{HOST}:{settings.prefect_port}, "
+        f"MLflow UI {mlflow_url(settings)}, worker {metrics}",
+        *[f"  {line}" for line in client_exports(settings)],
+        f"  or only MLflow:  mlflow ui --backend-store-uri {settings.mlflow_db_uri} "
+        f"--host {HOST} --port {settings.mlflow_port}",
+        "  tate down        # stop them",
+    ]
+
+
 def run_demo() -> dict[str, Any]:
     from flows.data_flows import ingest, validate
     from flows.drift_flow import drift_report
@@ -90,9 +106,7 @@ def run_demo() -> dict[str, Any]:
         f"  all reports     {settings.reports_dir / 'index.html'}",
         "",
         "Open the UIs:",
-        "  tate up          # Prefect UI http://127.0.0.1:4200, MLflow UI http://127.0.0.1:5000, worker /metrics",
-        f"  or only MLflow:  mlflow ui --backend-store-uri {settings.mlflow_db_uri} --host 127.0.0.1",
-        "  tate down        # stop them",
+        *open_ui_hints(settings),
     ]
     for line in lines:
         typer.echo(line)

@@ -86,8 +86,11 @@ def show_progress_on_stderr() -> None:
     Its own handler, not the root's: Prefect puts its console handler on the root at WARNING."""
     if logger.handlers:
         return
+    from serving.logs import RedactSecrets
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(RedactSecrets())  # the worker's redaction: a journal URL's password too
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

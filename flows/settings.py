@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from data_contracts.symbols import BadSymbolError, check_symbol
 from models.slo import EXECUTION_SLO_TARGET, LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
+from serving.logs import LogFormat
 from serving.risk.policy import TrippedPolicy
 
 if TYPE_CHECKING:
@@ -147,6 +148,10 @@ class TateSettings(BaseSettings):
     )
     drift_sizing: bool = True
     log_level: str = "INFO"
+    log_format: LogFormat = Field(
+        default="auto",
+        description="worker logs: auto (text on a terminal, else JSON lines), json or text",
+    )
     allow_remote_binds: bool = Field(
         default=False,
         description="let TATE_METRICS_HOST / TATE_MT5LINUX_HOST leave the loopback interface",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.errors import StackStartError
+from flows.prometheus_config import write_prometheus_config
 from flows.settings import TateSettings
 from flows.supervisor import process_alive, read_state, state_path
 
@@ -45,6 +46,15 @@ def prefect_api_url(settings: TateSettings) -> str:
 
 def mlflow_url(settings: TateSettings) -> str:
     return f"http://{HOST}:{settings.mlflow_port}"
+
+
+def client_exports(settings: TateSettings) -> list[str]:
+    """The shell lines that point Prefect's and MLflow's own CLIs (``prefect deployment ls``,
+    ``mlflow runs list``) at the servers `tate up` starts, on the ports the settings chose."""
+    return [
+        f"export PREFECT_API_URL={prefect_api_url(settings)}",
+        f"export MLFLOW_TRACKING_URI={mlflow_url(settings)}",
+    ]
 
 
 def services(settings: TateSettings, *, with_worker: bool) -> list[Service]:
@@ -218,8 +228,13 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     env = service_environment(settings)
     lines = [start_service(settings, service, env) for service in listed]
+    if settings.metrics_port:  # 0 picks a port only when the worker starts
+        config = write_prometheus_config(settings)
+        lines.append(f"Prometheus      prometheus --config.file={config}")
     lines.append(f"logs and pids   {settings.run_dir}")
     lines.append("stop with       tate down")
+    lines.append("for Prefect's and MLflow's own CLIs:")
+    lines += [f"  {line}" for line in client_exports(settings)]
     return lines
 
 

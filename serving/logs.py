@@ -1,8 +1,12 @@
-"""Structured logs for the worker process: one JSON object per line, secrets redacted.
+"""Logs of the worker process: one JSON object per line for machines, one short line for
+people on a terminal; secrets redacted in both.
 
-``configure_json_logging`` is called once by the entry point (the CLI's ``serve``), never at
-import time (STYLE rule 3). Every line carries ``time``, ``level``, ``logger`` and
-``message``, plus whatever a call passed in ``extra=``.
+``configure_logging`` is called once by the entry point (the CLI's ``serve``, the
+supervisor), never at import time (STYLE rule 3). ``log_format`` "auto" writes text when the
+stream is a terminal and JSON otherwise (a log file, a pipe, a collector); "json" and "text"
+force one. A JSON line carries ``time``, ``level``, ``logger`` and ``message``, plus whatever a
+call passed in ``extra=``; a text line is ``HH:MM:SS LEVEL logger message key=value…`` (UTC
+time, the logger's last dotted part, the same extras).
 
 Secrets are never logged, belt and braces: settings hold them as ``SecretStr`` (which prints
 as ``**********``), and the handler still redacts what slips through — any field whose name
@@ -13,15 +17,19 @@ with such a key inside messages, and the password of URLs written ``scheme://use
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "***"
+
+LogFormat = Literal["auto", "json", "text"]
 
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|authorization|credential", re.I)
 _URL_PASSWORD = re.compile(
@@ -99,11 +107,73 @@ def json_handler(stream: TextIO | None = None) -> logging.Handler:
     return handler
 
 
-def configure_json_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
-    """Route every logger through one JSON handler on stderr (``stream`` in tests) at
-    ``level``; handlers installed earlier on the root logger are replaced."""
+class RedactingTextFormatter(logging.Formatter):
+    """``HH:MM:SS LEVEL logger message key=value…`` with the record's extras (already redacted
+    by ``RedactSecrets``), and a last redaction pass over the whole text, traceback included."""
+
+    converter = staticmethod(time.gmtime)  # UTC, as everywhere in tate
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(
+            f"{key}={_compact(value)}"
+            for key, value in vars(record).items()
+            if key not in _RECORD_ATTRS and key != "trade"  # `trade` only marks a trade line
+        )
+        head = (
+            f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} "
+            f"{record.name.rsplit('.', 1)[-1]}  {record.getMessage()}"
+        )
+        text = f"{head}  {extras}" if extras else head
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text = f"{text}\n{record.exc_text}"
+        return redact_text(text)
+
+
+def _compact(value: Any) -> str:
+    """A field's value in one token: floats short, containers as compact JSON, text with
+    spaces quoted."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() for c in text) else text
+
+
+def text_handler(stream: TextIO | None = None) -> logging.Handler:
+    """A stream handler writing one redacted line per record, for a person at a terminal."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingTextFormatter())
+    handler.addFilter(RedactSecrets())
+    return handler
+
+
+def writes_text(log_format: LogFormat, stream: TextIO) -> bool:
+    """Whether ``log_format`` means text on ``stream``: "auto" asks whether it is a terminal."""
+    if log_format != "auto":
+        return log_format == "text"
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def configure_logging(
+    level: int | str = logging.INFO,
+    stream: TextIO | None = None,
+    log_format: LogFormat = "auto",
+) -> None:
+    """Route every logger through one handler on stderr (``stream`` in tests) at ``level``,
+    text or JSON as ``log_format`` says; handlers installed earlier on the root are replaced."""
+    stream = stream or sys.stderr
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(json_handler(stream))
+    make = text_handler if writes_text(log_format, stream) else json_handler
+    root.addHandler(make(stream))
     root.setLevel(level)
+
+
+def configure_json_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
+    """JSON lines whatever the stream (``configure_logging`` with ``log_format="json"``)."""
+    configure_logging(level, stream, "json")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows.prometheus_config import render_prometheus_config
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
@@ -34,7 +35,6 @@ from tests.system import executable
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 PROMETHEUS = INFRA / "prometheus"
 DASHBOARDS = INFRA / "grafana" / "dashboards"
-DEFAULT_TARGET = "127.0.0.1:9464"
 SYMBOLS = ("EURUSD", "USDJPY")
 # rejected orders (retcode 10006) early in the replay, so the order-error panels have series
 REJECTIONS = 3
@@ -112,11 +112,7 @@ def replaying_worker(
 def prometheus(tmp_path_factory: pytest.TempPathFactory, replaying_worker: str) -> Iterator[str]:
     """The Prometheus users run (infra/prometheus, every rule file), scraping the worker."""
     tmp_path = tmp_path_factory.mktemp("prometheus")
-    config = (PROMETHEUS / "prometheus.yml").read_text()
-    assert DEFAULT_TARGET in config
-    (tmp_path / "prometheus.yml").write_text(config.replace(DEFAULT_TARGET, replaying_worker))
-    for name in rule_files():
-        (tmp_path / name).write_text((PROMETHEUS / name).read_text())
+    (tmp_path / "prometheus.yml").write_text(render_prometheus_config(replaying_worker))
     web = f"127.0.0.1:{free_port()}"
     log = tmp_path / "prometheus.log"
     with log.open("w") as err:

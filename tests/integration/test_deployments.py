@@ -50,11 +50,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "api": f"http://127.0.0.1:{prefect_port}/api",
         "mlflow": f"http://127.0.0.1:{mlflow_port}",
         "home": str(home),
+        "up": up.stdout,
     }
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{prefect_port}" in up.stdout
         assert urls["mlflow"] in up.stdout
+        # the lines that point Prefect's and MLflow's own CLIs at this stack, real ports in them
+        assert f"export PREFECT_API_URL={urls['api']}" in up.stdout
+        assert f"export MLFLOW_TRACKING_URI={urls['mlflow']}" in up.stdout
+        assert f"prometheus --config.file={home / 'run' / 'prometheus.yml'}" in up.stdout
         yield urls
     finally:
         down = tate(home, env, "down")
@@ -114,6 +119,14 @@ def test_served_deployments_have_schedules_and_limits(stack: dict[str, str]) -> 
     with temporary_settings(updates={PREFECT_API_URL: stack["api"]}):
         deployments = asyncio.run(read())
     assert set(deployments) == EXPECTED
+    # Prefect's own CLI, given only the `export` lines `tate up` printed, sees them too
+    exports = [line.split()[1] for line in stack["up"].splitlines() if "export " in line]
+    env = base_env(Path(stack["home"])) | {"COLUMNS": "250"}
+    env.pop("PREFECT_API_URL", None)
+    env |= dict(pair.split("=", 1) for pair in exports)
+    listed = run_command([str(BIN / "prefect"), "deployment", "ls"], env, timeout_s=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert all(name.split("/")[1] in listed.stdout for name in EXPECTED), listed.stdout
     nightly = deployments["validate/nightly"]
     gate = deployments["canary-gate/hourly"]
     assert [s.schedule.cron for s in gate.schedules] == ["0 * * * *"]

@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
+from flows.prometheus_config import render_prometheus_config
 from serving.execution.broker import Mt5Broker
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics, serve_metrics
@@ -25,7 +25,6 @@ from tests.fakes import FakeModelSource
 from tests.system import executable
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
-DEFAULT_TARGET = "127.0.0.1:9464"
 
 LATENCY_QUERY = (
     "rate(prediction_latency_seconds_sum[1m]) / rate(prediction_latency_seconds_count[1m])"
@@ -69,12 +68,8 @@ def test_prometheus_scrapes_worker_latency(tmp_path: Path) -> None:
     )  # fmt: skip
     server = serve_metrics(metrics, _free_port())
     target = f"127.0.0.1:{server.server_port}"
-    # The config users run (infra/), with only the worker's port changed.
-    config = (INFRA / "prometheus.yml").read_text()
-    assert DEFAULT_TARGET in config
-    (tmp_path / "prometheus.yml").write_text(config.replace(DEFAULT_TARGET, target))
-    for name in yaml.safe_load(config)["rule_files"]:
-        (tmp_path / name).write_text((INFRA / name).read_text())
+    # The config users run, rendered as `tate up` renders it, for this worker's port.
+    (tmp_path / "prometheus.yml").write_text(render_prometheus_config(target))
     web = f"127.0.0.1:{_free_port()}"
     thread = threading.Thread(target=worker.run, kwargs={"pace_seconds": 0.05}, daemon=True)
     prometheus = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -126,6 +127,13 @@ def test_tate_serve_from_a_foreign_folder_trades_the_registry_of_tate_home(
     assert "\x1b" not in done.stderr and "\r" not in done.stderr
     progress = [line for line in done.stderr.splitlines() if "replay: " in line]
     assert 1 <= len(progress) <= 10 and "replay: 40/40 bars" in progress[-1]
+    # not a terminal: the log is JSON lines, each trade once at INFO, and a normal start
+    # (a new simulated account over the home's journal) says nothing at ERROR
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    trades = [line for line in logged if line.get("trade")]
+    assert len(trades) == len(dealt) and {t["level"] for t in trades} == {"INFO"}
+    assert {"symbol", "side", "volume", "price", "role", "intent_id"} <= set(trades[0])
+    assert not [line for line in logged if line["level"] in ("ERROR", "CRITICAL")]
 
 
 @pytest.mark.timeout(600)
@@ -157,6 +165,11 @@ def test_tate_serve_on_a_terminal_draws_the_replay_as_a_bar_to_its_end(
     assert code == 0, stdout + shown
     assert "\x1b[" in shown and "replay" in shown
     assert "40/40" in shown  # the bar reached the total the worker processed
+    # on a terminal the log is short text lines, not JSON: time, level, logger, message, extras
+    plain = shown.replace("\r\n", "\n")
+    assert '"level"' not in plain and " ERROR " not in plain
+    assert re.search(r"\d\d:\d\d:\d\d INFO +worker +trade (champion|canary) \w+ (buy|sell) ", plain)
+    assert re.search(r" symbol=\w+ role=(champion|canary) side=(buy|sell) volume=", plain)
     assert "champion: " in stdout
 
 

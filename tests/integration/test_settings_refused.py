@@ -47,6 +47,7 @@ BAD_VALUES: dict[str, str] = {
     "TATE_PSI_THRESHOLD": "nan",
     "TATE_DRIFT_SIZING": "maybe",
     "TATE_LOG_LEVEL": "LOUD",
+    "TATE_LOG_FORMAT": "xml",
     "TATE_ALLOW_REMOTE_BINDS": "maybe",
     "TATE_SIGNING_KEY": "{tmp}/no-such-dir/signing.key",
     "TATE_TRUSTED_KEYS": "{tmp}/no-such.pub",

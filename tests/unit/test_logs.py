@@ -1,4 +1,5 @@
-"""Worker logs are one JSON object per line, and secrets never reach them."""
+"""Worker logs are one JSON object per line for machines, a short line for a person at a
+terminal, and secrets reach neither."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import logging
 
 import pytest
 
-from serving.logs import configure_json_logging, json_handler, redact_text
+from serving.logs import (
+    configure_json_logging,
+    configure_logging,
+    json_handler,
+    redact_text,
+    text_handler,
+)
 
 
 @pytest.fixture
@@ -74,3 +81,62 @@ def test_configure_json_logging_routes_the_root_logger_through_one_json_handler(
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as stderr does in a person's shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _configured(stream: io.StringIO, log_format: str) -> str:
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    try:
+        configure_logging("INFO", stream, log_format)  # type: ignore[arg-type]
+        logging.getLogger("serving.worker").info(
+            "trade champion EURUSD buy 0.3 lots at 1.08412",
+            extra={"trade": True, "symbol": "EURUSD", "role": "champion", "price": 1.08412},
+        )
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    return stream.getvalue()
+
+
+def test_auto_writes_text_on_a_terminal_and_json_elsewhere_unless_told() -> None:
+    text = _configured(Terminal(), "auto")
+    assert not text.startswith("{")
+    assert "INFO    worker  trade champion EURUSD buy 0.3 lots at 1.08412" in text
+    assert text.rstrip().endswith("symbol=EURUSD role=champion price=1.08412")
+    assert json.loads(_configured(io.StringIO(), "auto"))["symbol"] == "EURUSD"
+    assert json.loads(_configured(Terminal(), "json"))["role"] == "champion"
+    assert not _configured(io.StringIO(), "text").startswith("{")
+
+
+def test_text_lines_redact_secrets_in_messages_extras_and_tracebacks() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("tate.test_logs_text")
+    logger.handlers, logger.propagate = [text_handler(stream)], False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info(
+            "journal at %s",
+            "postgresql://tate:hunter2@db:5432/journal",
+            extra={"password": "hunter2", "settings": {"api_key": "k-123", "port": 5432}},
+        )
+        logger.warning("login failed: password=hunter2 token: abc.def")
+        try:
+            raise ConnectionError("cannot reach https://bob:s3cr3t@mlflow:5000/api")
+        except ConnectionError:
+            logger.exception("registry unreachable")
+    finally:
+        logger.handlers, logger.propagate = [], True
+    text = stream.getvalue()
+    for secret in ("hunter2", "k-123", "s3cr3t", "abc.def"):
+        assert secret not in text
+    first = text.splitlines()[0]
+    assert "journal at postgresql://tate:***@db:5432/journal" in first
+    assert 'password=*** settings={"api_key":"***","port":5432}' in first
+    assert "https://bob:***@mlflow:5000/api" in text and "Traceback" in text

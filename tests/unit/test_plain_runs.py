@@ -80,3 +80,17 @@ def test_an_api_answers_only_when_its_health_answers(healthy_url: str) -> None:
     assert not api_answers(f"http://127.0.0.1:{_closed_port()}/api")
     assert not api_answers(None)
     assert not api_answers("")
+
+
+def test_a_plain_runs_progress_lines_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.plain_runs import logger, show_progress_on_stderr
+
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    logger.handlers = []
+    try:
+        show_progress_on_stderr()
+        logger.info("journal at %s", "postgresql+psycopg://tate:hunter2@db/journal")
+    finally:
+        logger.handlers, logger.level, logger.propagate = saved
+    err = capsys.readouterr().err
+    assert "postgresql+psycopg://tate:***@db/journal" in err and "hunter2" not in err
