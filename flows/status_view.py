@@ -146,10 +146,10 @@ def pnl_today(
         if move and t.at.date() == day_of[t.account]:
             realised[(t.account, t.role)] = _add(realised[(t.account, t.role)], move, value(
                 t.symbol, t.price))  # fmt: skip
-    unrealised: dict[tuple[str, str], float | None] = defaultdict(float)
+    unrealised: dict[tuple[str, str], float | None] = {}
     opened: dict[tuple[str, str], int] = defaultdict(int)
-    for (account, role, symbol), (lots, average) in book.items():
-        unrealised[(account, role)] += 0.0  # every role that filled gets a row
+    for (account, role, symbol), (lots, average) in sorted(book.items()):
+        unrealised.setdefault((account, role), 0.0)  # every role that filled gets a row
         if lots == 0:
             continue
         price = last_price[(account, symbol)]

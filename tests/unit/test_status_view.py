@@ -56,9 +56,15 @@ def test_pnl_today_counts_todays_closes_and_marks_open_lots_at_the_last_fill() -
 
 
 def test_pnl_of_a_symbol_that_cannot_be_valued_is_unknown_not_zero() -> None:
-    trades = [_trade(TODAY, "GBPJPY", "buy", 0.1, 190.0, "champion")]
-    (pnl,) = pnl_today(trades, {ACCOUNT: TODAY}, _value)
-    assert pnl.unrealised is None and pnl.open_positions == 1
+    trades = [
+        _trade(TODAY, "GBPJPY", "buy", 0.1, 190.0, "champion"),
+        _trade(TODAY, "USDJPY", "buy", 0.1, 150.0, "champion"),  # valued after the cross
+        _trade(TODAY, "GBPJPY", "sell", 0.1, 191.0, "canary"),
+        _trade(TODAY, "GBPJPY", "buy", 0.1, 190.5, "canary"),  # closes at a profit in JPY
+    ]
+    pnl = {p.role: p for p in pnl_today(trades, {ACCOUNT: TODAY}, _value)}
+    assert pnl["champion"].unrealised is None and pnl["champion"].open_positions == 2
+    assert pnl["canary"].realised is None and pnl["canary"].unrealised == 0.0
 
 
 def _decision(at: datetime, latency: float | None, intent: str, role: str = "champion") -> dict:
