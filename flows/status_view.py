@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from rich.table import Table
+
+from flows.reports_home import stamp_time
 from flows.trading_view import (
     AccountStatus,
     Trade,
@@ -28,6 +31,7 @@ from flows.trading_view import (
     format_status,
     render_table,
     text_table,
+    utc_text,
 )
 from flows.worker_view import format_worker
 from models.slo import BudgetStatus, execution_budget, latency_budget
@@ -284,9 +288,10 @@ def format_screen(facts: StatusFacts) -> str:
         for b in facts.budgets:
             budgets.add_row(b.account, b.role, _budget(b.execution), _budget(b.latency))
         parts.append(render_table(budgets))
-    verdicts = text_table("last verdicts", ["kind", "run (UTC)", "verdict", "detail", "open"])
+    verdicts = _wrapping(text_table("last verdicts", ["kind", "run (UTC)", "verdict"]),
+                         "detail", "open")  # fmt: skip
     for v in facts.verdicts:
-        verdicts.add_row(v.kind, v.stamp, v.verdict, v.detail, v.path)
+        verdicts.add_row(v.kind, utc_text(stamp_time(v.stamp)), v.verdict, v.detail, v.path)
     parts.append(render_table(verdicts) if facts.verdicts else "last verdicts: none yet\n")
     steps = next_steps(facts)
     parts.append(
@@ -295,6 +300,14 @@ def format_screen(facts: StatusFacts) -> str:
         else "nothing needs doing\n"
     )
     return "\n".join(parts)
+
+
+def _wrapping(table: Table, *names: str) -> Table:
+    """``table`` with free-text columns added that wrap, so a long reason or path narrows
+    them instead of truncating the short columns beside (versions, verdicts)."""
+    for name in names:
+        table.add_column(name, overflow="fold", ratio=1)
+    return table
 
 
 def _budget(status: BudgetStatus) -> str:
@@ -311,7 +324,9 @@ def _format_registry(registry: RegistryFacts) -> str:
     )
     if not registry.aliases:
         return head + "; no aliases\n"
-    table = text_table(None, ["alias", "version", "gate", "risk fraction", "gate reasons"])
+    table = _wrapping(
+        text_table(None, ["alias", "version", "gate", "risk fraction"]), "gate reasons"
+    )
     for a in registry.aliases:
         table.add_row(a.alias, a.version, a.gate, f"{a.risk_fraction:g}", a.gate_reasons)
     return head + "\n" + render_table(table)

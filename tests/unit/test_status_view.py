@@ -103,7 +103,7 @@ def _facts(**changes: object) -> StatusFacts:
                    "restarts": 2, "last_restart_at": None, "last_restart_reason": None},
         "registry": RegistryFacts("tate-lgbm", [
             AliasFacts("champion", "3", "passed", "all checks passed", 1.0),
-            AliasFacts("canary", "4", "passed", "ok: deflated Sharpe 0.97", 0.05),
+            AliasFacts("canary", "4", "passed", "ok: deflated Sharpe 0.97; " * 40, 0.05),
         ], halted="PSI 0.41 on ret_1"),
         "accounts": [AccountStatus(ACCOUNT, TODAY, [], [
             Breaker("daily_loss", True, "lost 3.1% today", T_BREAKER),
@@ -111,7 +111,7 @@ def _facts(**changes: object) -> StatusFacts:
         ], "breaker tripped: daily_loss")],
         "pnl": [], "budgets": [],
         "verdicts": [
-            LastVerdict("validation", "2026-01-06", "FAILED", False, "2 errors",
+            LastVerdict("validation", "2026-01-06T10-00-00-000000Z", "FAILED", False, "2 errors",
                         "/home/reports/data_docs/index.html"),
             LastVerdict("drift", "2026-01-06", "HALTED", False, "PSI",
                         "/home/reports/drift/x/report.html"),
@@ -147,7 +147,9 @@ def test_the_screen_and_the_json_carry_the_same_facts() -> None:
     text = format_screen(facts)
     assert "HALTED (PSI 0.41 on ret_1)" in text
     canary = next(line for line in text.splitlines() if line.strip().startswith("canary"))
-    assert canary.split()[:4] == ["canary", "4", "passed", "0.05"]
+    assert canary.split()[:4] == ["canary", "4", "passed", "0.05"]  # long reasons wrap
+    assert "/home/reports/data_docs/index.html" in text.split("what to do next:")[0]
+    assert "2026-01-06 10:00:00" in text and "FAILED" in text  # a run folder's time, read
     assert "not running (embedded defaults)" in text and "DOWN" in text
     assert "lost 3.1% today" in text and "what to do next:" in text
     payload = status_json(facts)
