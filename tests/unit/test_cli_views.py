@@ -65,7 +65,8 @@ def replayed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _register(home: Path) -> None:
     """The registry as training and the canary gate leave it (no model files: status reads
-    aliases and tags only): v1 champion, v2 canary widened to a 0.1 risk fraction."""
+    aliases and tags only): v1 champion, v2 canary widened to a 0.1 risk fraction, the model
+    halted by a drift report."""
     from mlflow import MlflowClient
 
     settings = TateSettings(home=home)
@@ -84,6 +85,8 @@ def _register(home: Path) -> None:
             )
     client.set_registered_model_alias(settings.model_name, "champion", "1")
     client.set_registered_model_alias(settings.model_name, "canary", "2")
+    client.set_registered_model_tag(settings.model_name, "halted", "true")
+    client.set_registered_model_tag(settings.model_name, "halted_reason", "PSI 0.41 on ret_1")
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -142,6 +145,8 @@ def test_status_shows_the_tripped_breaker_and_the_canary(replayed_home: Path) ->
     aliases = {a["alias"]: a for a in shown["registry"]["aliases"]}
     assert (aliases["canary"]["version"], aliases["canary"]["risk_fraction"]) == ("2", 0.1)
     assert (aliases["champion"]["version"], aliases["champion"]["gate"]) == ("1", "passed")
+    assert shown["registry"]["halted"] == "PSI 0.41 on ret_1"
+    assert any("`tate resume --by YOU`" in step for step in shown["next_steps"])
     assert {p["role"] for p in shown["pnl"]} == {"champion", "canary"}
     assert {b["role"] for b in shown["error_budgets"]} >= {"champion", "canary"}
     assert all(b["latency"]["total"] > 0 for b in shown["error_budgets"])

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from flows.settings import TateSettings
+from flows.status_facts import EMBEDDED, probe, stack_health
 from flows.status_view import (
     AliasFacts,
     Health,
@@ -157,3 +161,33 @@ def test_the_screen_and_the_json_carry_the_same_facts() -> None:
     assert (aliases["canary"]["version"], aliases["canary"]["risk_fraction"]) == ("4", 0.05)
     assert payload["accounts"][0]["breakers"][0]["reason"] == "lost 3.1% today"
     assert payload["next_steps"] == next_steps(facts)
+
+
+def test_health_says_down_for_a_server_that_was_named_and_embedded_for_one_that_was_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4999/api")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    asked: list[str] = []
+
+    def refused(url: str) -> str | None:
+        asked.append(url)
+        return "connection refused"
+
+    health = {h.name: h for h in stack_health(TateSettings(), refused)}
+    assert asked == ["http://127.0.0.1:4999/api/health"]  # nothing else is configured to run
+    assert (health["Prefect API"].state, health["Prefect API"].detail) == (
+        "DOWN",
+        "connection refused",
+    )
+    assert health["MLflow"].state == health["worker /metrics"].state == EMBEDDED
+    steps = next_steps(_facts(health=list(health.values())))
+    assert any("Prefect API does not answer at http://127.0.0.1:4999/api" in s for s in steps)
+
+
+def test_probe_answers_what_went_wrong_for_a_closed_port() -> None:
+    with socket.socket() as held:  # bound, never listening: the port refuses connections
+        held.bind(("127.0.0.1", 0))
+        problem = probe(f"http://127.0.0.1:{held.getsockname()[1]}/health", timeout_s=1.0)
+    assert problem is not None and "refused" in problem.lower()
