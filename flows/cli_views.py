@@ -1,8 +1,9 @@
 """`tate status`, `tate trades`, `tate positions`: live trading as a person reads it.
 
-They read the journal only (``flows.journal_reader``: read-only, no pandas, no Prefect, no
-great-expectations), so they answer at once while a worker writes; ``flows.trading_view``
-turns what they read into tables or JSON. Imports happen inside the commands: every other
+They read the journal (``flows.journal_reader``: read-only, no Prefect, no great-expectations),
+so they answer at once while a worker writes; ``flows.trading_view`` turns what they read into
+tables or JSON. `status` also probes the stack and reads the registry and the reports
+(``flows.status_facts``, rendered by ``flows.status_view``). Imports happen inside the commands: every other
 `tate` command loads this module too.
 """
 
@@ -30,21 +31,17 @@ def _show(found: Any, as_json_output: bool, format_text: Any) -> None:
 
 @app.command()
 def status(as_json_output: JsonOption = False) -> None:
-    """The worker `tate up` supervises (up, restarts) and live trading per account and role:
-    models, breakers, refused or not, activity, positions."""
-    from flows.journal_reader import open_journal, read_status
-    from flows.supervisor import process_alive, read_state, state_path
-    from flows.trading_view import as_json, format_status
-    from flows.worker_view import format_worker, worker_status
+    """One screen: the stack's health (Prefect, MLflow, the worker's /metrics), each alias
+    with its version, gate verdict and risk fraction, breakers, positions and today's PnL per
+    role, the error budget left, the last validation and drift verdicts, and what to do next."""
+    from flows.status_facts import gather
+    from flows.status_view import format_screen, status_json
 
-    settings = command_settings()
-    worker = worker_status(read_state(state_path(settings.run_dir), process_alive))
-    engine = open_journal(settings.journal)
-    accounts = [] if engine is None else read_status(engine)
+    facts = gather(command_settings())
     if as_json_output:
-        typer.echo(json.dumps({"worker": worker, "accounts": as_json(accounts)}, indent=2))
+        typer.echo(json.dumps(status_json(facts), indent=2))
     else:
-        typer.echo(format_worker(worker) + format_status(accounts), nl=False)
+        typer.echo(format_screen(facts), nl=False)
 
 
 @app.command()

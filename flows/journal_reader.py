@@ -101,3 +101,21 @@ def read_status(engine: Engine) -> list[AccountStatus]:
             )
         )
     return statuses
+
+
+SLO_DECISIONS = text(
+    "SELECT account, role, bar_time, latency_seconds, intent_id FROM decisions"
+).columns(bar_time=_TIME)
+ORDER_STATES = text("SELECT intent_id, state FROM order_events")
+
+
+def read_slo_rows(engine: Engine) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """What the error budgets are computed from: every decision's account, role, bar time,
+    latency and intent, and every order event's (intent, state)."""
+    with engine.connect() as conn:
+        decisions = [
+            {**row, "bar_time": as_utc(row["bar_time"])}
+            for row in conn.execute(SLO_DECISIONS).mappings()
+        ]
+        states = [(str(r[0]), str(r[1])) for r in conn.execute(ORDER_STATES)]
+    return decisions, states

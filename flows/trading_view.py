@@ -132,6 +132,26 @@ def select_trades(
     return chosen[-last:] if last else chosen
 
 
+def signed_volume(trade: Trade) -> float:
+    """The trade's lots, + bought, - sold."""
+    return trade.volume if trade.side == "buy" else -trade.volume
+
+
+def apply_fill(lots: float, average: float, trade: Trade) -> tuple[float, float, float]:
+    """One fill on a position of ``lots`` (signed) opened at ``average``: the lots after,
+    their average opening price, and the price move it realised (closed lots × (fill price −
+    average), signed for the closed side; 0 when it only opened or added)."""
+    signed = signed_volume(trade)
+    after = round(lots + signed, 8)
+    closed = 0.0 if lots == 0 or (lots > 0) == (signed > 0) else min(abs(signed), abs(lots))
+    realised = closed * (trade.price - average) * (1.0 if lots > 0 else -1.0)
+    if lots == 0 or ((lots > 0) != (after > 0) and after != 0):
+        average = trade.price  # opened, or flipped to the other side
+    elif (lots > 0) == (signed > 0):  # added to the position
+        average = (average * abs(lots) + trade.price * abs(signed)) / abs(after)
+    return after, average, realised
+
+
 def positions_of(trades: Iterable[Trade]) -> list[Position]:
     """Net lots per (account, role, symbol), flat ones left out, with the average price of
     the fills that opened the remaining side (fills are replayed in order)."""
@@ -139,12 +159,7 @@ def positions_of(trades: Iterable[Trade]) -> list[Position]:
     for t in trades:
         key = (t.account, t.role, t.symbol)
         lots, average, _ = book.get(key, (0.0, 0.0, 0.0))
-        signed = t.volume if t.side == "buy" else -t.volume
-        after = round(lots + signed, 8)
-        if lots == 0 or ((lots > 0) != (after > 0) and after != 0):
-            average = t.price  # opened, or flipped to the other side
-        elif (lots > 0) == (signed > 0):  # added to the position
-            average = (average * abs(lots) + t.price * abs(signed)) / abs(after)
+        after, average, _closed = apply_fill(lots, average, t)
         book[key] = (after, average, t.price)
     return [
         Position(account, role, symbol, lots, average if lots else None, last)
@@ -202,18 +217,21 @@ def refusal(breakers: Sequence[Breaker], newest_intent_state: str | None) -> str
     return None
 
 
-def _render(table: Table) -> str:
+def render_table(table: Table) -> str:
+    """A ``rich`` table as plain text, 160 columns, no colour, blank lines left out."""
     out = io.StringIO()
     Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
     lines = [line.rstrip() for line in out.getvalue().splitlines()]
     return "\n".join(line for line in lines if line) + "\n"  # no padding for grep or diff
 
 
-def _time(value: datetime | None) -> str:
+def utc_text(value: datetime | None) -> str:
+    """A UTC time as a person reads it ("-" when there is none)."""
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(title: str | None, columns: Sequence[str]) -> Table:
+def text_table(title: str | None, columns: Sequence[str]) -> Table:
+    """An empty table with tate's look: simple box, title on the left, no wrapping."""
     table = Table(title=title, box=box.SIMPLE, title_justify="left")
     for name in columns:
         table.add_column(name, no_wrap=True)
@@ -224,57 +242,57 @@ def format_trades(trades: Sequence[Trade]) -> str:
     """Trades as a text table (UTC times)."""
     if not trades:
         return "no trades in the journal\n"
-    table = _table(None, ["time (UTC)", "account", "role", "symbol", "side", "lots", "price"])
+    table = text_table(None, ["time (UTC)", "account", "role", "symbol", "side", "lots", "price"])
     for name in ("ticket", "intent"):
         table.add_column(name, no_wrap=True)
     for t in trades:
         table.add_row(
-            _time(t.at), t.account, t.role, t.symbol, t.side, f"{t.volume:g}",
+            utc_text(t.at), t.account, t.role, t.symbol, t.side, f"{t.volume:g}",
             f"{t.price:.5f}", str(t.ticket), t.intent_id,
         )  # fmt: skip
-    return _render(table)
+    return render_table(table)
 
 
 def format_positions(positions: Sequence[Position]) -> str:
     """Open positions as a text table."""
     if not positions:
         return "no open positions in the journal\n"
-    table = _table(None, ["account", "role", "symbol", "lots", "average price", "last fill"])
+    table = text_table(None, ["account", "role", "symbol", "lots", "average price", "last fill"])
     for p in positions:
         average = "-" if p.average_price is None else f"{p.average_price:.5f}"
         table.add_row(p.account, p.role, p.symbol, f"{p.lots:+g}", average, f"{p.last_price:.5f}")
-    return _render(table)
+    return render_table(table)
 
 
 def format_status(accounts: Sequence[AccountStatus]) -> str:
-    """Every account: trading or refused, breakers, roles, positions; one block each."""
+    """Every account: trading or refused, breakers, roles, positions; one block each (what
+    to do about a refusal is ``flows.status_view.next_steps``)."""
     if not accounts:
         return "the journal holds no decisions yet: no worker has traded on this home\n"
     blocks = []
     for a in accounts:
         verdict = f"REFUSED ({a.refused})" if a.refused else "trading"
-        head = f"account {a.account or '(none)'}: {verdict}; newest bar {_time(a.newest_bar)} UTC"
-        roles = _table("roles (windows end at the newest bar)", [
+        head = (
+            f"account {a.account or '(none)'}: {verdict}; newest bar {utc_text(a.newest_bar)} UTC"
+        )
+        roles = text_table("roles (windows end at the newest bar)", [
             "role", "model", "version", "last bar (UTC)", "decisions 1h", "decisions 24h",
             "orders 1h", "orders 24h",
         ])  # fmt: skip
         for r in a.roles:
             roles.add_row(
-                r.role, r.model, r.version, _time(r.last_bar), str(r.decisions_hour),
+                r.role, r.model, r.version, utc_text(r.last_bar), str(r.decisions_hour),
                 str(r.decisions_day), str(r.orders_hour), str(r.orders_day),
             )  # fmt: skip
-        breakers = _table("breakers", ["breaker", "state", "since (UTC)", "reason"])
+        breakers = text_table("breakers", ["breaker", "state", "since (UTC)", "reason"])
         for b in a.breakers:
             state = "TRIPPED" if b.tripped else "ok"
-            breakers.add_row(b.name, state, _time(b.at), b.reason)
-        parts = [head + "\n", _render(roles)]
-        parts.append(_render(breakers) if a.breakers else "breakers: none ever tripped\n")
+            breakers.add_row(b.name, state, utc_text(b.at), b.reason)
+        parts = [head + "\n", render_table(roles)]
+        parts.append(render_table(breakers) if a.breakers else "breakers: none ever tripped\n")
         parts.append(format_positions(a.positions))
-        if a.refused:
-            parts.append("next: find the cause in the worker's log, then `tate reset-breaker`\n")
         blocks.append("\n".join(parts))
-    note = "PnL and the halted tag: the worker's /metrics (the journal holds fills, not marks)\n"
-    return "\n".join(blocks) + note
+    return "\n".join(blocks)
 
 
 def as_json(value: Any) -> Any:

@@ -184,8 +184,15 @@ def test_the_worker_trades_past_the_hold_out_and_the_store_is_untouched(stack: S
 
     assert metrics_answer(stack.metrics_url), "/metrics stopped answering after the hold-out"
     assert store_files(stack.home / "data") == stack.store_files, "the bar store changed"
-    worker = status(stack)["worker"]
-    assert worker["up"] is True and worker["restarts"] == 0
+    shown = status(stack)
+    assert shown["worker"]["up"] is True and shown["worker"]["restarts"] == 0
+    health = {h["name"]: (h["state"], h["url"]) for h in shown["health"]}
+    assert health == {
+        "Prefect API": ("up", stack.prefect_api),
+        "MLflow": ("up", stack.mlflow_url),
+        "worker /metrics": ("up", stack.metrics_url),
+    }
+    assert shown["registry"]["aliases"][0]["alias"] == "champion"  # v2 may be a canary
 
 
 def test_the_worker_follows_an_alias_moved_over_rest(stack: Stack) -> None:

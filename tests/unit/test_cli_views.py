@@ -1,5 +1,7 @@
 """`tate status`, `trades` and `positions` as people run them (the installed command, a
-subprocess) on a journal a short real replay wrote, and the worker's log line per trade."""
+subprocess, from a foreign folder with only TATE_HOME set) on a home whose journal a short real
+replay wrote, with a registry (champion and canary) and a failed validation, and the worker's
+log line per trade."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import json
 import logging
 import os
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from flows.settings import TateSettings
 from serving.execution.broker import Mt5Broker
 from serving.execution.store import IntentJournal
 from serving.journal import Journal
@@ -48,13 +52,54 @@ def replayed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         at=datetime(2026, 1, 5, tzinfo=UTC), by="worker", account=worker.account,
     )  # fmt: skip
     journal.close()
+    _register(home)
+    docs = home / "reports" / "data_docs" / "index.html"
+    folder = home / "reports" / "validation" / "2026-01-05T10-00-00-000000Z"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({
+        "ok": False, "symbols": list(SYMBOLS), "checks_run": 9, "data_docs_index": str(docs),
+        "failures": [{"severity": "error", "check": "no_gaps"}],
+    }))  # fmt: skip
     return home
 
 
+def _register(home: Path) -> None:
+    """The registry as training and the canary gate leave it (no model files: status reads
+    aliases and tags only): v1 champion, v2 canary widened to a 0.1 risk fraction, the model
+    halted by a drift report."""
+    from mlflow import MlflowClient
+
+    settings = TateSettings(home=home)
+    settings.mlflow_dir.mkdir(parents=True)
+    client = MlflowClient(tracking_uri=settings.mlflow_db_uri, registry_uri=settings.mlflow_db_uri)
+    client.create_registered_model(settings.model_name)
+    for version, fraction in (("1", None), ("2", "0.1")):
+        client.create_model_version(settings.model_name, source=(home / "m").as_uri())
+        client.set_model_version_tag(settings.model_name, version, "gate", "passed")
+        client.set_model_version_tag(
+            settings.model_name, version, "gate_reasons", f"ok: v{version}"
+        )
+        if fraction:
+            client.set_model_version_tag(
+                settings.model_name, version, "tate.canary_fraction", fraction
+            )
+    client.set_registered_model_alias(settings.model_name, "champion", "1")
+    client.set_registered_model_alias(settings.model_name, "canary", "2")
+    client.set_registered_model_tag(settings.model_name, "halted", "true")
+    client.set_registered_model_tag(settings.model_name, "halted_reason", "PSI 0.41 on ret_1")
+
+
+def _env(home: Path) -> dict[str, str]:
+    prefixes = ("TATE_", "MLFLOW_", "PREFECT_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**env, "TATE_HOME": str(home)}
+
+
 def _tate(home: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TATE_", "MLFLOW_"))}
+    foreign = home.parent / "elsewhere"  # not the repo: nothing may depend on the cwd
+    foreign.mkdir(exist_ok=True)
     done = subprocess.run(
-        [str(BIN / "tate"), *args], env={**env, "TATE_HOME": str(home)},
+        [str(BIN / "tate"), *args], env=_env(home), cwd=foreign,
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -88,15 +133,61 @@ def test_trades_match_the_journals_filled_orders(replayed_home: Path) -> None:
 def test_status_shows_the_tripped_breaker_and_the_canary(replayed_home: Path) -> None:
     shown = json.loads(_tate(replayed_home, "status", "--json"))
     assert shown["worker"] is None  # no `tate up` on this home
+    assert {h["state"] for h in shown["health"]} == {"not running (embedded defaults)"}
     (account,) = shown["accounts"]
     assert account["refused"] == "breaker tripped: daily_loss"
-    assert [(b["name"], b["tripped"]) for b in account["breakers"]] == [("daily_loss", True)]
+    assert [(b["name"], b["tripped"], b["reason"]) for b in account["breakers"]] == [
+        ("daily_loss", True, "lost 3.1% today")
+    ]
     roles = {r["role"]: r for r in account["roles"]}
     assert set(roles) >= {"champion", "canary"} and roles["canary"]["version"] == "2"
     assert roles["canary"]["decisions_day"] > 0
+    aliases = {a["alias"]: a for a in shown["registry"]["aliases"]}
+    assert (aliases["canary"]["version"], aliases["canary"]["risk_fraction"]) == ("2", 0.1)
+    assert (aliases["champion"]["version"], aliases["champion"]["gate"]) == ("1", "passed")
+    assert shown["registry"]["halted"] == "PSI 0.41 on ret_1"
+    assert any("`tate resume --by YOU`" in step for step in shown["next_steps"])
+    assert {p["role"] for p in shown["pnl"]} == {"champion", "canary"}
+    assert {b["role"] for b in shown["error_budgets"]} >= {"champion", "canary"}
+    assert all(b["latency"]["total"] > 0 for b in shown["error_budgets"])
+    (validation,) = shown["verdicts"]
+    assert (validation["kind"], validation["good"]) == ("validation", False)
+    docs = str(replayed_home / "reports" / "data_docs" / "index.html")
+    reset = "`tate reset-breaker daily_loss --by YOU`"
+    assert any(reset in step for step in shown["next_steps"])
+    assert any(docs in step for step in shown["next_steps"])
+
     text = _tate(replayed_home, "status")
-    assert "REFUSED" in text and "lost 3.1% today" in text and "canary" in text
-    assert text.startswith("worker (tate up): not started on this home\n")
+    assert "REFUSED" in text and "lost 3.1% today" in text and reset in text and docs in text
+    canary = next(line for line in text.splitlines() if line.strip().startswith("canary  "))
+    assert canary.split()[:4] == ["canary", "2", "passed", "0.1"]
+    assert "worker (tate up): not started on this home\n" in text
+
+
+SHOW_IMPORTS = """
+import json, sys
+from typer.testing import CliRunner
+from flows.cli import app
+done = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"code": done.exit_code, "output": done.output,
+                  "imported": [m for m in ("prefect", "great_expectations") if m in sys.modules]}))
+"""
+
+
+@pytest.mark.parametrize("command", [["status"], ["trades"]])
+def test_status_and_trades_import_neither_prefect_nor_great_expectations(
+    replayed_home: Path, command: list[str]
+) -> None:
+    """They read the registry and the journal only: on a home with both, Prefect's and
+    great-expectations' seconds of imports stay out."""
+    done = subprocess.run(
+        [sys.executable, "-c", SHOW_IMPORTS, *command], env=_env(replayed_home),
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["code"] == 0, answer["output"]
+    assert answer["imported"] == []
+    assert "canary" in answer["output"]
 
 
 def test_positions_add_up_the_journals_fills(replayed_home: Path) -> None:

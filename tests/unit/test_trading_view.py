@@ -115,7 +115,7 @@ def test_the_status_screen_shows_refusal_breakers_roles_and_positions() -> None:
     )  # fmt: skip
     text = format_status([account])
     assert "REFUSED (breaker tripped: drift)" in text and "PSI 0.4" in text
-    assert "canary" in text and "TRIPPED" in text and "+0.1" in text and "reset-breaker" in text
+    assert "canary" in text and "TRIPPED" in text and "+0.1" in text
     assert "no decisions" in format_status([])
     payload = as_json([account])
     assert payload[0]["breakers"][0]["at"] == T0.isoformat()
