@@ -37,8 +37,8 @@ decisions = Table(
     "decisions",
     metadata,
     Column("decision_id", String(32), primary_key=True),
-    Column("bar_time", DateTime(timezone=True), nullable=False, index=True),
-    Column("symbol", String(32), nullable=False),  # no index: nothing reads by it
+    Column("bar_time", DateTime(timezone=True), nullable=False),  # by account: index below
+    Column("symbol", String(32), nullable=False),  # no index: nothing reads by it (0004)
     Column("role", String(16), nullable=False),
     Column("model_name", String(128), nullable=False),
     Column("model_version", String(32), nullable=False),
@@ -46,7 +46,7 @@ decisions = Table(
     Column("signal", Integer, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("size", Float, nullable=False),
-    Column("intent_id", String(64), nullable=False, index=True),
+    Column("intent_id", String(64), nullable=False),  # no index: nothing reads by it (0005)
     account_column(),
     Column("latency_seconds", Float, nullable=True),  # model.decide; null before 0003
     Index("ix_decisions_account_bar_time", "account", "bar_time"),

@@ -277,9 +277,10 @@ class Worker:
         writes = JournalWrites()
         targets: list[Target] = []
         for symbol in self.symbols:
+            windows: dict[int, np.ndarray | None] = {}  # the roles' windows, fetched once
             for role in roles:
                 try:
-                    target = self.decide(symbol, models[role], writes)
+                    target = self.decide(symbol, models[role], writes, windows)
                 except Exception:
                     logger.exception("%s %s: decision failed; skipping this bar", role, symbol)
                     continue
@@ -366,11 +367,28 @@ class Worker:
             role = self.roles[name] = DecideOnlyRole(name)
         return role
 
-    def decide(self, symbol: str, loaded: LoadedModel, writes: JournalWrites) -> Target | None:
+    def decide(
+        self,
+        symbol: str,
+        loaded: LoadedModel,
+        writes: JournalWrites,
+        windows: dict[int, np.ndarray | None] | None = None,
+    ) -> Target | None:
         """Decide one role on the symbol's last closed bar: the decision row goes to
-        ``writes`` (the bar's first transaction); returns the target to trade, if any."""
+        ``writes`` (the bar's first transaction); returns the target to trade, if any.
+
+        ``windows`` holds the symbol's closed windows this pass has fetched, by length: roles
+        of the same window length share one fetch (a copy of the bars each), and so decide
+        the same bars even if a live bar closes between the two. (A model reads its window;
+        none of ``models.strategies`` writes to it.)"""
         model, role = loaded.model, loaded.role
-        window = fetch_closed_window(self.terminal, symbol, self.timeframe, int(model.window))
+        count = int(model.window)
+        if windows is None or count not in windows:
+            window = fetch_closed_window(self.terminal, symbol, self.timeframe, count)
+            if windows is not None:
+                windows[count] = window
+        else:
+            window = windows[count]
         if window is None:
             return None
         bar_time = int(window["time"][-1])

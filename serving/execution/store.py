@@ -62,8 +62,9 @@ intents = Table(
     metadata,
     Column("intent_id", String(64), primary_key=True),
     Column("role", String(16), nullable=False),
-    Column("symbol", String(32), nullable=False, index=True),
-    Column("magic", Integer, nullable=False, index=True),
+    # symbol, magic: no index, nothing reads intents by them (revision 0005)
+    Column("symbol", String(32), nullable=False),
+    Column("magic", Integer, nullable=False),
     Column("bar_time", DateTime(timezone=True), nullable=True),
     Column("target_volume", Float, nullable=False),
     Column("filled_volume", Float, nullable=False, default=0.0),  # signed lots dealt
@@ -83,8 +84,9 @@ intent_orders = Table(
     Column("order_key", String(80), primary_key=True),
     Column("intent_id", String(64), nullable=False, index=True),
     Column("seq", Integer, nullable=False),
-    Column("symbol", String(32), nullable=False, index=True),
-    Column("magic", Integer, nullable=False, index=True),
+    # symbol, magic: no index; ``claimed`` reads a third of the rows by them (revision 0005)
+    Column("symbol", String(32), nullable=False),
+    Column("magic", Integer, nullable=False),
     Column("side", Integer, nullable=False),  # +1 buy, -1 sell
     Column("volume", Float, nullable=False),  # lots requested
     Column("position", Integer, nullable=False, default=0),  # hedging ticket closed, 0 opens

@@ -166,3 +166,28 @@ def test_intent_ids_grow_with_the_bar_so_the_journal_indexes_them_at_one_edge() 
     hour = [make_intent_id("3", r, s, 1_700_000_000) for r in ("champion", "canary") for s in "AB"]
     next_hour = make_intent_id("3", "champion", "A", 1_700_003_600)
     assert max(hour) < next_hour and len({i[:8] for i in hour}) == 1
+
+
+class WindowCountingTerminal(SimTerminal):
+    """Counts the closed windows asked for (the breakers' one-bar reads left out)."""
+
+    windows = 0
+
+    def copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int) -> Any:
+        self.windows += count > 1
+        return super().copy_rates_from_pos(symbol, timeframe, start_pos, count)
+
+
+def test_roles_of_one_window_length_share_the_symbols_window_and_decide_the_same_bar() -> None:
+    term = WindowCountingTerminal(make_replay_bars(SYMBOLS, n=30), account_mode="hedging")  # type: ignore[arg-type]
+    term.initialize()
+    journal = Journal("sqlite://")
+    worker = Worker(
+        term, Mt5Broker(term, magic=MAGIC), journal, FakeModelSource.with_roles("champion", "canary"),
+        WorkerMetrics(), ReplayClock(term), SYMBOLS, "H1",
+    )  # fmt: skip
+    bars = worker.run()
+    assert term.windows == bars * len(SYMBOLS)  # one fetch per symbol and pass, not per role
+    decisions = journal.read_decisions()
+    per_bar = decisions.groupby(["symbol", "bar_time"])["role"].apply(sorted)
+    assert (per_bar.apply(tuple) == ("canary", "champion")).all()
