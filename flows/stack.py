@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,11 +239,12 @@ def start_stack(settings: TateSettings, *, with_worker: bool = True) -> list[str
     return lines
 
 
-def _stop_group(pid: int, timeout_s: float) -> bool:
-    """SIGTERM to the process group ``pid`` leads, SIGKILL when its leader outlives
-    ``timeout_s``; False when there was no such process."""
+def _stop(pid: int, timeout_s: float, send: Callable[[int, int], None] = os.killpg) -> bool:
+    """SIGTERM through ``send`` (``os.killpg``: the process group ``pid`` leads; ``os.kill``:
+    ``pid`` alone), SIGKILL when ``pid`` outlives ``timeout_s``; False when there was no such
+    process."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        send(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout_s
@@ -250,7 +252,7 @@ def _stop_group(pid: int, timeout_s: float) -> bool:
         time.sleep(0.2)
     if _alive(pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            send(pid, signal.SIGKILL)
     return True
 
 
@@ -261,22 +263,10 @@ def _group_of(pid: int) -> int | None:
         return None
 
 
-def _stop_pid(pid: int, timeout_s: float) -> None:
-    """SIGTERM, then SIGKILL when ``pid`` outlives ``timeout_s``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.2)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def stop_service(settings: TateSettings, name: str, timeout_s: float = 20.0) -> str | None:
     pid = running_pid(settings, name)
     _pid_file(settings, name).unlink(missing_ok=True)
-    if pid is None or not _stop_group(pid, timeout_s):
+    if pid is None or not _stop(pid, timeout_s):
         return None
     return f"stopped {name} (pid {pid})"
 
@@ -289,11 +279,11 @@ def stop_worker(settings: TateSettings, timeout_s: float = 20.0) -> str | None:
     supervisor = running_pid(settings, "worker")
     _pid_file(settings, "worker").unlink(missing_ok=True)
     stopped = []
-    if supervisor is not None and _stop_group(supervisor, timeout_s):
+    if supervisor is not None and _stop(supervisor, timeout_s):
         stopped.append(f"supervisor pid {supervisor}")
     if worker_pid is not None:
         if _alive(worker_pid) and _group_of(worker_pid) == state.get("supervisor_pid"):
-            _stop_pid(worker_pid, timeout_s)  # an orphan: its supervisor died on its own
+            _stop(worker_pid, timeout_s, os.kill)  # an orphan: its supervisor died on its own
         stopped.append(f"worker pid {worker_pid}")
     return f"stopped worker ({', '.join(stopped)})" if stopped else None
 
