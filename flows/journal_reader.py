@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from flows.trading_view import (
     AccountStatus,
@@ -25,6 +26,7 @@ from flows.trading_view import (
     trades_of,
 )
 from serving.execution.records import intent_record, order_record
+from serving.journal_integrity import JournalRefusedError, server_journal
 from serving.utc import as_utc
 
 _TIME = DateTime(timezone=True)  # typed, so SQLite's stored text comes back as datetimes
@@ -40,10 +42,25 @@ BREAKER_EVENTS = text("SELECT * FROM breaker_events ORDER BY event_id").columns(
 
 def open_journal(url: str) -> Engine | None:
     """An engine on the journal at ``url``, or None when its SQLite file does not exist (a
-    reader never creates one)."""
+    reader never creates one).
+
+    Raises:
+        JournalRefusedError: a server journal (PostgreSQL) does not answer; the message names
+            it with its password masked (a down database is the operator's to fix, not a bug).
+    """
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         return None
-    return create_engine(url)
+    engine = create_engine(url)
+    label = server_journal(url)
+    if label is not None:
+        try:
+            with engine.connect():
+                pass
+        except DBAPIError as error:
+            engine.dispose()
+            why = str(getattr(error, "orig", error)).strip().splitlines()[0]
+            raise JournalRefusedError(f"journal {label} cannot be reached ({why})") from None
+    return engine
 
 
 def read_trades(engine: Engine) -> list[Trade]:

@@ -184,6 +184,14 @@ def as_a_person(
     ("args", "env", "says"),
     [
         (["serve", "--terminal", "mt4"], {}, "Error: Invalid value for '--terminal'"),
+        *(
+            (  # a journal database that is down: named, its password masked
+                [command],
+                {"TATE_JOURNAL_URL": "postgresql+psycopg://tate:s3cret@127.0.0.1:1/journal"},
+                "tate: journal postgresql+psycopg://tate:***@127.0.0.1:1/journal cannot be reached",
+            )
+            for command in ("trades", "status")
+        ),
         (["validate"], {"TATE_TIMEFRAME": "H2"}, "tate: bad setting TATE_TIMEFRAME='H2'"),
         (["train", "--symbol", "XAUEUR"], {}, "tate: no bars stored for symbol 'XAUEUR'"),
         (["train", "--start", "someday"], {}, "tate: --start 'someday' is not an ISO date"),
