@@ -52,7 +52,7 @@ _ROW = RATES_DTYPE.itemsize
 
 def _flat_bytes(rates: np.ndarray) -> memoryview:
     """The rates' memory as one flat run of bytes (``_ROW`` a bar), to copy bars from."""
-    return memoryview(rates.view(np.uint8))
+    return rates.data.cast("B")
 
 
 class MarketFeed(Protocol):
@@ -156,9 +156,10 @@ class Replay:
         forming one reduced to its opening tick: ``visible(symbol)[lo:hi]`` without copying
         the whole history first."""
         k = self._last[symbol][self.cursor]
-        lo, hi = min(lo, k + 1), min(hi, k + 1)
-        rates = np.empty(max(hi - lo, 0), dtype=RATES_DTYPE)
-        rates.data.cast("B")[:] = self._bytes[symbol][lo * _ROW : max(hi, lo) * _ROW]
+        hi = hi if hi <= k else k + 1
+        lo = lo if lo < hi else hi
+        rates = np.empty(hi - lo, dtype=RATES_DTYPE)
+        rates.data.cast("B")[:] = self._bytes[symbol][lo * _ROW : hi * _ROW]
         if lo <= k < hi and self._open[symbol][self.cursor]:
             row = rates[k - lo]
             row["high"] = row["low"] = row["close"] = row["open"]

@@ -47,6 +47,7 @@ class BarQuotes:
         self._infos: dict[str, SymbolInfo] = {}
         self._values: dict[str, float] = {}
         self._margins: dict[str, float] = {}
+        self._terms: dict[str, tuple[float, float, float, float]] = {}
 
     def quote(self, symbol: str) -> tuple[float, float]:
         """(bid, ask): the bar's price and ask = bid + spread × point, on the symbol's digits."""
@@ -96,6 +97,16 @@ class BarQuotes:
             margin = float(lot_notional(spec, bid, self.currency)) / self.leverage
             self._margins[symbol] = margin
         return margin
+
+    def valuing(self, symbol: str) -> tuple[float, float, float, float]:
+        """(bid, ask, value per price unit, margin per lot): what valuing a position needs,
+        in one look-up (the account values every open position on every new bar)."""
+        terms = self._terms.get(symbol)
+        if terms is None:
+            bid, ask = self.quote(symbol)
+            terms = (bid, ask, self.value_per_price_unit(symbol), self.margin_per_lot(symbol))
+            self._terms[symbol] = terms
+        return terms
 
     def slippage(self, symbol: str) -> float:
         """How far a market order fills against the trader now, in price: the cost model's

@@ -212,7 +212,7 @@ class SimTerminal:
         if not self._rates_ok(symbol, timeframe):
             return None
         end = self._replay.last_index(symbol) + 1 - start_pos
-        return self._replay.shown(symbol, max(0, end - count), max(0, end))
+        return self._replay.shown(symbol, end - count if end > count else 0, end if end > 0 else 0)
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from: datetime | int, count: int
