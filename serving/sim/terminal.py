@@ -195,9 +195,6 @@ class SimTerminal:
         self._valuation.new_bar(self._quotes)
         self._checked = None
 
-    def _quote(self, symbol: str) -> tuple[float, float]:
-        return self._quotes.quote(symbol)
-
     def _rates_ok(self, symbol: str, timeframe: int) -> bool:
         if not self._online():
             return False
@@ -394,7 +391,7 @@ class SimTerminal:
         req = parse_request(request)
         self._request_id += 1
         fault = self.faults.popleft() if self.faults else None
-        bid, ask = self._quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
+        bid, ask = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
 
         def answer(
             retcode: int, comment: str, fill: Fill | None = None, order: int = 0

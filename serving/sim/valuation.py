@@ -68,7 +68,7 @@ class Valuation:
         for ticket in book.touched:
             valued.pop(ticket, None)
         book.touched.clear()
-        rows = [valued.get(t) or self._value(p) for t, p in book.positions.items()]
+        rows = [valued[t] if t in valued else self._value(p) for t, p in book.positions.items()]
         self._rows, self._positions = rows, tuple(map(_POSITION, rows))
         self._by_symbol, self._account = None, None
         self._version = book.version
