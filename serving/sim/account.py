@@ -46,10 +46,9 @@ class _Position:
     comment: str
     time: int
     time_update: int
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.type == mt5.POSITION_TYPE_BUY else -1
+    sign: int
+    """+1 a buy, -1 a sell: ``type`` as the valuation reads it on every bar (a field, not a
+    property, so reading it runs no Python frame; a position never changes direction)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,8 @@ class Book:
 
     ``version`` moves on with every change to the book (a fill, a placed or rejected order),
     so the terminal can keep a valuation until either the book or the bar changes;
-    ``touched`` names the positions a fill opened, changed or closed since the valuation
-    last looked (it empties the set), so only those are valued again.
+    ``touched`` names the positions a fill changed or closed since the valuation last looked
+    (it empties the set), so only those, and the ones opened since, are valued again.
     """
 
     hedging: bool
@@ -261,9 +260,9 @@ class Book:
             comment=request.comment,
             time=time,
             time_update=time,
+            sign=sign,
         )
         self.positions[ticket] = pos
-        self.touched.add(ticket)
         return pos
 
     def pending_tuple(self, order: PendingOrder) -> TradeOrder:

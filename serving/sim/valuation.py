@@ -45,7 +45,7 @@ class Valuation:
         self._quotes = quotes
         self._valued: dict[int, Valued] = {}
         """Ticket → the position valued at ``_quotes``. Invalidated: all by ``new_bar``; one
-        ticket when the book reports it touched (a fill opened, changed or closed it)."""
+        ticket when the book reports it touched (a fill changed or closed it)."""
         self._version = -1
         """The ``Book.version`` the answers below were made at (-1: none made yet)."""
         self._rows: list[Valued] = []

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,6 +176,34 @@ def test_a_fill_revalues_the_account_within_the_same_bar() -> None:
     assert after is not None and len(term.positions_get() or ()) == 1
     assert after.margin > 0 and after.balance < before.balance  # commission paid, margin held
     assert after.equity != before.equity
+
+
+@pytest.mark.parametrize(
+    ("mode", "lots"),
+    [
+        ("netting", (0.3, 0.3, -0.2, -1.0, 0.4)),  # grow, shrink, reverse, reverse back
+        ("hedging", (0.3, 0.3, -0.2)),  # open, open, open the other way
+    ],
+)
+def test_each_fill_revalues_the_positions_it_touched_within_the_bar(
+    mode: str, lots: tuple[float, ...]
+) -> None:
+    made = [
+        cls(BARS, start=12, account_mode=mode, balance=20_000.0)  # type: ignore[arg-type]
+        for cls in (SimTerminal, ForgetfulTerminal)
+    ]
+    for term in made:
+        term.initialize()
+        term.positions_get()  # valued before the fills: what a fill must not leave stale
+    for volume in lots:
+        answers = []
+        for term in made:
+            sent = term.order_send(_request(term, "EURUSD", volume > 0, abs(volume), 1))
+            assert sent is not None and sent.retcode == mt5.TRADE_RETCODE_DONE
+            answers.append(
+                (term.positions_get(), term.positions_get(symbol="EURUSD"), term.account_info())
+            )
+        assert answers[0] == answers[1]
 
 
 def test_the_shadow_quotes_the_live_terminals_new_bar_after_each_advance() -> None:
