@@ -50,7 +50,8 @@ class Valuation:
         """The ``Book.version`` the answers below were made at (-1: none made yet)."""
         self._rows: list[Valued] = []
         self._positions: tuple[TradePosition, ...] = ()
-        self._by_symbol: dict[str, tuple[TradePosition, ...]] | None = None
+        self._by_symbol: dict[str, tuple[TradePosition, ...]] = {}
+        """Symbol → its positions, each filled on first ask; emptied with every refresh."""
         self._account: AccountInfo | None = None
 
     def new_bar(self, quotes: BarQuotes) -> None:
@@ -70,7 +71,7 @@ class Valuation:
         book.touched.clear()
         rows = [valued[t] if t in valued else self._value(p) for t, p in book.positions.items()]
         self._rows, self._positions = rows, tuple(map(_POSITION, rows))
-        self._by_symbol, self._account = None, None
+        self._by_symbol, self._account = {}, None
         self._version = book.version
 
     def _value(self, pos: _Position) -> Valued:
@@ -94,12 +95,9 @@ class Valuation:
         if self._version != self._book.version:
             self._refresh()
         by_symbol = self._by_symbol
-        if by_symbol is None:
-            grouped: dict[str, list[TradePosition]] = {}
-            for p in self._positions:
-                grouped.setdefault(p.symbol, []).append(p)
-            by_symbol = self._by_symbol = {s: tuple(ps) for s, ps in grouped.items()}
-        return by_symbol.get(symbol, ())
+        if symbol not in by_symbol:
+            by_symbol[symbol] = tuple([p for p in self._positions if p.symbol == symbol])
+        return by_symbol[symbol]
 
     def account(self) -> AccountInfo:
         """The account at this bar's quotes and this book."""
