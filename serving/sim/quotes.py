@@ -22,6 +22,10 @@ from serving.sim.market import Replay
 class BarQuotes:
     """The quotes of ``replay``'s current bar, worked out on first ask.
 
+    Nothing here is ever invalidated in place: the whole object is the bar's, and
+    ``SimTerminal._market_moved`` (``advance``, a shadow's new view) replaces it. A fill does
+    not move a quote.
+
     Args:
         replay: the market; its cursor at construction is the bar quoted.
         specs: symbol specifications by name.
