@@ -47,6 +47,14 @@ def to_rates(bars: pd.DataFrame) -> np.ndarray:
     return out
 
 
+_ROW = RATES_DTYPE.itemsize
+
+
+def _flat_bytes(rates: np.ndarray) -> memoryview:
+    """The rates' memory as one flat run of bytes (``_ROW`` a bar), to copy bars from."""
+    return rates.data.cast("B")
+
+
 class MarketFeed(Protocol):
     """Where a replay's market goes on after its last bar (``data_contracts.synthetic_live``)."""
 
@@ -79,11 +87,9 @@ class Replay:
     ) -> None:
         self.feed = feed
         self.rates = {s: to_rates(df) for s, df in bars.items()}
-        # the same memory as rows of bytes: copying a slice of those is a plain memcpy, about
-        # half the time numpy takes to copy a slice of a structured array field by field
-        self._bytes = {
-            s: r.view(np.uint8).reshape(len(r), r.itemsize) for s, r in self.rates.items()
-        }
+        # the same memory as flat bytes: a window copied from those is one memcpy, several
+        # times faster than numpy's field-by-field copy of a structured array's slice
+        self._bytes = {s: _flat_bytes(r) for s, r in self.rates.items()}
         self.timeline = np.unique(np.concatenate([r["time"] for r in self.rates.values()]))
         if isinstance(start, datetime):
             cursor = int(np.searchsorted(self.timeline, to_epoch(start)))
@@ -128,7 +134,7 @@ class Replay:
             rates = rates[rates["time"] > self.rates[symbol]["time"][-1]]
             joined = np.concatenate([self.rates[symbol], rates])
             self.rates[symbol] = joined
-            self._bytes[symbol] = joined.view(np.uint8).reshape(len(joined), joined.itemsize)
+            self._bytes[symbol] = _flat_bytes(joined)
         self.timeline = np.concatenate([self.timeline, times])
         for symbol, rates in self.rates.items():
             last = np.searchsorted(rates["time"], times, side="right") - 1
@@ -150,9 +156,10 @@ class Replay:
         forming one reduced to its opening tick: ``visible(symbol)[lo:hi]`` without copying
         the whole history first."""
         k = self._last[symbol][self.cursor]
-        lo, hi = min(lo, k + 1), min(hi, k + 1)
-        rates = np.empty(max(hi - lo, 0), dtype=RATES_DTYPE)
-        rates.view(np.uint8)[:] = self._bytes[symbol][lo:hi].reshape(-1)
+        hi = hi if hi <= k else k + 1
+        lo = lo if lo < hi else hi
+        rates = np.empty(hi - lo, dtype=RATES_DTYPE)
+        rates.data.cast("B")[:] = self._bytes[symbol][lo * _ROW : hi * _ROW]
         if lo <= k < hi and self._open[symbol][self.cursor]:
             row = rates[k - lo]
             row["high"] = row["low"] = row["close"] = row["open"]

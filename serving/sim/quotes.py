@@ -22,6 +22,10 @@ from serving.sim.market import Replay
 class BarQuotes:
     """The quotes of ``replay``'s current bar, worked out on first ask.
 
+    Nothing here is ever invalidated in place: the whole object is the bar's, and
+    ``SimTerminal._market_moved`` (``advance``, a shadow's new view) replaces it. A fill does
+    not move a quote.
+
     Args:
         replay: the market; its cursor at construction is the bar quoted.
         specs: symbol specifications by name.
@@ -47,55 +51,72 @@ class BarQuotes:
         self._infos: dict[str, SymbolInfo] = {}
         self._values: dict[str, float] = {}
         self._margins: dict[str, float] = {}
+        self._terms: dict[str, tuple[float, float, float, float]] = {}
 
+    # Each answer is looked up with ``in`` and a subscript rather than ``dict.get``: the same
+    # time, and no call for the replay's profiler to count ~100 times a bar.
     def quote(self, symbol: str) -> tuple[float, float]:
         """(bid, ask): the bar's price and ask = bid + spread × point, on the symbol's digits."""
-        quote = self._quotes.get(symbol)
-        if quote is None:
-            bid, spread = self.replay.price(symbol)
-            spec = self.specs[symbol]
-            quote = self._quotes[symbol] = (bid, round(bid + spread * spec.point, spec.digits))
+        kept = self._quotes
+        if symbol in kept:
+            return kept[symbol]
+        bid, spread = self.replay.price(symbol)
+        spec = self.specs[symbol]
+        quote = kept[symbol] = (bid, round(bid + spread * spec.point, spec.digits))
         return quote
 
     def tick(self, symbol: str) -> Tick:
         """``symbol_info_tick()`` now."""
-        tick = self._ticks.get(symbol)
-        if tick is None:
-            bid, ask = self.quote(symbol)
-            now = self.now
-            tick = self._ticks[symbol] = Tick(now, bid, ask, 0.0, 0, now * 1000, 6, 0.0)
+        kept = self._ticks
+        if symbol in kept:
+            return kept[symbol]
+        bid, ask = self.quote(symbol)
+        now = self.now
+        tick = kept[symbol] = Tick(now, bid, ask, 0.0, 0, now * 1000, 6, 0.0)
         return tick
 
     def info(self, symbol: str) -> SymbolInfo:
         """``symbol_info()`` now: the spec with the quote, spread and tick value of the bar."""
-        info = self._infos.get(symbol)
-        if info is None:
-            bid, ask = self.quote(symbol)
-            spec = self.specs[symbol]
-            spread = round((ask - bid) / spec.point)
-            value = tick_value(spec, bid, self.currency)
-            info = self._infos[symbol] = symbol_info_tuple(spec, bid, ask, spread, self.now, value)
+        kept = self._infos
+        if symbol in kept:
+            return kept[symbol]
+        bid, ask = self.quote(symbol)
+        spec = self.specs[symbol]
+        spread = round((ask - bid) / spec.point)
+        value = tick_value(spec, bid, self.currency)
+        info = kept[symbol] = symbol_info_tuple(spec, bid, ask, spread, self.now, value)
         return info
 
     def value_per_price_unit(self, symbol: str) -> float:
         """Account-currency value of a 1.0 price move for one lot, at the bar's bid."""
-        value = self._values.get(symbol)
-        if value is None:
-            spec, (bid, _) = self.specs[symbol], self.quote(symbol)
-            value = tick_value(spec, bid, self.currency) / spec.trade_tick_size
-            self._values[symbol] = value
+        kept = self._values
+        if symbol in kept:
+            return kept[symbol]
+        spec, (bid, _) = self.specs[symbol], self.quote(symbol)
+        value = kept[symbol] = tick_value(spec, bid, self.currency) / spec.trade_tick_size
         return value
 
     def margin_per_lot(self, symbol: str) -> float:
         """Account-currency margin one lot holds: the lot's notional for its calc mode (a
         currency pair's base units, a CFD's contract × price) in the account currency /
         leverage."""
-        margin = self._margins.get(symbol)
-        if margin is None:
-            spec, (bid, _) = self.specs[symbol], self.quote(symbol)
-            margin = float(lot_notional(spec, bid, self.currency)) / self.leverage
-            self._margins[symbol] = margin
+        kept = self._margins
+        if symbol in kept:
+            return kept[symbol]
+        spec, (bid, _) = self.specs[symbol], self.quote(symbol)
+        margin = kept[symbol] = float(lot_notional(spec, bid, self.currency)) / self.leverage
         return margin
+
+    def valuing(self, symbol: str) -> tuple[float, float, float, float]:
+        """(bid, ask, value per price unit, margin per lot): what valuing a position needs,
+        in one look-up (the account values every open position on every new bar)."""
+        kept = self._terms
+        if symbol in kept:
+            return kept[symbol]
+        bid, ask = self.quote(symbol)
+        terms = (bid, ask, self.value_per_price_unit(symbol), self.margin_per_lot(symbol))
+        kept[symbol] = terms
+        return terms
 
     def slippage(self, symbol: str) -> float:
         """How far a market order fills against the trader now, in price: the cost model's

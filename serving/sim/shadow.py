@@ -103,4 +103,5 @@ class ShadowTerminal(SimTerminal):
         if not bars or set(bars) - set(self.specs):
             return True  # nothing new to show, or a symbol without a spec: keep the last view
         self._replay = Replay(bars, self._latest(bars))
+        self._market_moved()
         return True

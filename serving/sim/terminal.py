@@ -16,9 +16,11 @@ answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of
 
 A replay asks the terminal the same things many times per bar, and the answers only move
 when the bar or the book does: quotes, ticks and symbol infos are kept per bar
-(``serving.sim.quotes``), the valued positions and the account per bar and book version
-(``serving.sim.valuation``). They are the same tuples with the same numbers as working them
-out on every call. Specifications, currency and leverage are fixed once built.
+(``serving.sim.quotes``, dropped by ``advance``), the valued positions and the account per
+bar and book, revalued on fills (``serving.sim.valuation``), and a request's server checks
+from ``order_check`` to the ``order_send`` that follows it. They are the same tuples with the
+same numbers as working them out on every call. Specifications, currency and leverage are
+fixed once built.
 """
 
 from __future__ import annotations
@@ -112,7 +114,11 @@ class SimTerminal:
         self._replay = Replay(bars, start, feed)
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
         self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
-        self._valuation = Valuation(self._book, self._bar, self._account_tuple)
+        self._valuation = Valuation(self._book, self._quotes, self._account_tuple)
+        self._checked: tuple[TradeRequest, int, tuple[int, str]] | None = None
+        """The last request checked, the ``Book.version`` it was checked at and the answer:
+        ``order_send`` after ``order_check`` of the same request checks it once. Invalidated
+        by a new bar (``_market_moved``) and by any change to the book (its version)."""
         self._connected = False
         self._error: tuple[int, str] = _OK
         self._request_id = 0
@@ -161,6 +167,7 @@ class SimTerminal:
         """
         if not self._replay.advance():
             return False
+        self._market_moved()
         self._fill_due()
         return True
 
@@ -176,17 +183,17 @@ class SimTerminal:
         self.faults.extend(faults)
 
     # -- market data ---------------------------------------------------------------------
-    def _bar(self) -> BarQuotes:
-        """The quotes of the bar now (a new bar, or a shadow's new market, starts afresh)."""
+    def _market_moved(self) -> None:
+        """The market moved (a new bar, or a shadow's new view of it): what was kept for the
+        last bar — quotes, ticks, infos, valued positions, a checked request — is dropped.
+        Every change of ``_replay``'s bar goes through here."""
         quotes, replay = self._quotes, self._replay
-        if quotes.cursor != replay.cursor or quotes.replay is not replay:  # asked ~70× a bar
-            slips = quotes.slips if quotes.replay is replay else None
-            quotes = BarQuotes(replay, self.specs, self.currency, self.leverage, self.costs, slips)
-            self._quotes = quotes
-        return quotes
-
-    def _quote(self, symbol: str) -> tuple[float, float]:
-        return self._bar().quote(symbol)
+        slips = quotes.slips if quotes.replay is replay else None
+        self._quotes = BarQuotes(
+            replay, self.specs, self.currency, self.leverage, self.costs, slips
+        )
+        self._valuation.new_bar(self._quotes)
+        self._checked = None
 
     def _rates_ok(self, symbol: str, timeframe: int) -> bool:
         if not self._online():
@@ -202,7 +209,7 @@ class SimTerminal:
         if not self._rates_ok(symbol, timeframe):
             return None
         end = self._replay.last_index(symbol) + 1 - start_pos
-        return self._replay.shown(symbol, max(0, end - count), max(0, end))
+        return self._replay.shown(symbol, end - count if end > count else 0, end if end > 0 else 0)
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from: datetime | int, count: int
@@ -225,12 +232,12 @@ class SimTerminal:
     def symbol_info_tick(self, symbol: str) -> Tick | None:
         if not self._online() or symbol not in self.specs:
             return None
-        return self._bar().tick(symbol)
+        return self._quotes.tick(symbol)
 
     def symbol_info(self, symbol: str) -> Any:
         if not self._online() or symbol not in self.specs:
             return None
-        return self._bar().info(symbol)
+        return self._quotes.info(symbol)
 
     # -- account and positions -----------------------------------------------------------
     def account_info(self) -> AccountInfo | None:
@@ -277,6 +284,8 @@ class SimTerminal:
         """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
         if not self._online():
             return None
+        if not self._book.pending:  # the worker's every bar without latency
+            return ()
         return tuple(
             self._book.pending_tuple(o)
             for o in self._book.pending.values()
@@ -328,29 +337,41 @@ class SimTerminal:
         )
 
     # -- trading -------------------------------------------------------------------------
+    def _margin(self, req: TradeRequest) -> float:
+        """The margin ``req`` would hold at this bar's quotes (0 for an unknown symbol)."""
+        return (
+            req.volume * self._quotes.margin_per_lot(req.symbol)
+            if req.symbol in self.specs
+            else 0.0
+        )
+
     def _validate(self, req: TradeRequest) -> tuple[int, str]:
+        """The server's checks of ``req`` now, kept for the ``order_send`` that follows its
+        ``order_check`` (same request, same bar, same book: the same answer)."""
+        version, checked = self._book.version, self._checked
+        if checked is not None and checked[1] == version and checked[0] == req:
+            return checked[2]
         spec = self.specs.get(req.symbol)
         account = self._valuation.account()  # the server's: it carries on while offline
-        return check_request(
+        answer = check_request(
             req,
             spec,
             market_open=spec is not None and self._replay.is_open(req.symbol),
             hedging=self._book.hedging,
             closing=self._book.positions.get(req.position) if req.position else None,
-            margin_needed=req.volume * self._bar().margin_per_lot(req.symbol) if spec else 0.0,
+            margin_needed=self._margin(req),
             margin_free=account.margin_free,
         )
+        self._checked = (req, version, answer)
+        return answer
 
     def order_check(self, request: Mapping[str, Any]) -> OrderCheckResult | None:
         if not self._online():
             return None
         req = parse_request(request)
         retcode, comment = self._validate(req)
-        a = self.account_info()
-        assert a is not None
-        margin = (
-            req.volume * self._bar().margin_per_lot(req.symbol) if req.symbol in self.specs else 0.0
-        )
+        a = self._valuation.account()
+        margin = self._margin(req)
         free = a.equity - a.margin - margin
         level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
         return OrderCheckResult(
@@ -370,7 +391,7 @@ class SimTerminal:
         req = parse_request(request)
         self._request_id += 1
         fault = self.faults.popleft() if self.faults else None
-        bid, ask = self._quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
+        bid, ask = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
 
         def answer(
             retcode: int, comment: str, fill: Fill | None = None, order: int = 0
@@ -422,7 +443,7 @@ class SimTerminal:
     ) -> Fill:
         """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
         (``volume``: deal only that much, the rest of the order cancelled)."""
-        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._bar()
+        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._quotes
         bid, ask = quotes.quote(req.symbol)
         slip = quotes.slippage(req.symbol)
         price = round(ask + slip if buy else bid - slip, spec.digits)

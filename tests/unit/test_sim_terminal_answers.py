@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from serving.sim.account import Book
 from serving.sim.quotes import BarQuotes
 from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
+from serving.sim.valuation import Valuation
 from tests.factories import make_replay_bars
 
 H1 = mt5.TIMEFRAME_H1
@@ -35,12 +37,27 @@ def _bars() -> dict[str, pd.DataFrame]:
 BARS = _bars()
 
 
-class ForgetfulTerminal(SimTerminal):
-    """Works every answer out afresh on every call: the reference the keeping terminal must
-    match answer for answer."""
+_ASKED = frozenset(
+    name for name in dir(SimTerminal) if not name.startswith("_") and name != "inject"
+)
+"""What a caller asks a terminal (``now`` and the trading calls included)."""
 
-    def _bar(self) -> BarQuotes:
-        return BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
+
+class ForgetfulTerminal(SimTerminal):
+    """Works every answer out afresh on every call: before each, everything the terminal
+    keeps (quotes, ticks, infos, the slippage table, valued positions and account, a
+    checked request) is dropped. The reference the keeping terminal must match answer for
+    answer."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _ASKED:
+            object.__getattribute__(self, "_forget")()
+        return object.__getattribute__(self, name)
+
+    def _forget(self) -> None:
+        self._quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
+        self._valuation = Valuation(self._book, self._quotes, self._account_tuple)
+        self._checked = None
 
 
 def _answers(term: SimTerminal) -> list[Any]:
@@ -161,6 +178,34 @@ def test_a_fill_revalues_the_account_within_the_same_bar() -> None:
     assert after.equity != before.equity
 
 
+@pytest.mark.parametrize(
+    ("mode", "lots"),
+    [
+        ("netting", (0.3, 0.3, -0.2, -1.0, 0.4)),  # grow, shrink, reverse, reverse back
+        ("hedging", (0.3, 0.3, -0.2)),  # open, open, open the other way
+    ],
+)
+def test_each_fill_revalues_the_positions_it_touched_within_the_bar(
+    mode: str, lots: tuple[float, ...]
+) -> None:
+    made = [
+        cls(BARS, start=12, account_mode=mode, balance=20_000.0)  # type: ignore[arg-type]
+        for cls in (SimTerminal, ForgetfulTerminal)
+    ]
+    for term in made:
+        term.initialize()
+        term.positions_get()  # valued before the fills: what a fill must not leave stale
+    for volume in lots:
+        answers = []
+        for term in made:
+            sent = term.order_send(_request(term, "EURUSD", volume > 0, abs(volume), 1))
+            assert sent is not None and sent.retcode == mt5.TRADE_RETCODE_DONE
+            answers.append(
+                (term.positions_get(), term.positions_get(symbol="EURUSD"), term.account_info())
+            )
+        assert answers[0] == answers[1]
+
+
 def test_the_shadow_quotes_the_live_terminals_new_bar_after_each_advance() -> None:
     live = SimTerminal(make_replay_bars(("EURUSD",), n=120), start=60, account_mode="netting")
     live.initialize()
@@ -204,3 +249,14 @@ def test_history_by_time_finds_deals_booked_in_order_and_out_of_order() -> None:
     assert [d.time for d in in_order.deals_between(301, 400)] == []
     assert [d.time for d in out_of_order.deals_between(120, 250)] == [150, 200]
     assert [o.time_done for o in out_of_order.orders_between(120, 250)] == [150, 200]
+
+
+def test_a_checked_request_is_checked_again_once_a_fill_has_moved_the_account() -> None:
+    term = SimTerminal(BARS, start=12, account_mode="hedging", balance=2_000.0)
+    term.initialize()
+    request = _request(term, "EURUSD", True, 1.0, 1)
+    check = term.order_check(request)
+    assert check is not None and check.retcode == 0  # one lot's margin fits
+    assert term.order_send(request).retcode == mt5.TRADE_RETCODE_DONE
+    again = term.order_send(request)  # the same request: a second lot's margin does not fit
+    assert again is not None and again.retcode == mt5.TRADE_RETCODE_NO_MONEY
