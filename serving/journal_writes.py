@@ -21,7 +21,23 @@ def new_decision_id() -> str:
     """A fresh id of 32 hex digits: the time in nanoseconds, then 8 random bytes. Ids that
     grow with time go to the right edge of the primary key's index, so a bar's decisions
     touch one page of it, not one page each (random uuids did)."""
-    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+    return f"{time.time_ns():016x}{_random_hex()}"
+
+
+_RANDOM_HEX: list[str] = []
+"""16 hex digits of ``os.urandom`` per id, drawn 256 at a time: one system call per 256
+decisions instead of one each (it was half of an id's cost). Emptied in a forked child, so
+a parent and its child never draw the same bytes."""
+os.register_at_fork(after_in_child=_RANDOM_HEX.clear)
+
+
+def _random_hex() -> str:
+    try:
+        return _RANDOM_HEX.pop()
+    except IndexError:  # empty: draw the next 256 (another thread's draw is as good)
+        drawn = os.urandom(8 * 256).hex()
+        _RANDOM_HEX.extend(drawn[i : i + 16] for i in range(16, len(drawn), 16))
+        return drawn[:16]
 
 
 def decision_row(

@@ -4,6 +4,7 @@ SQLite file and on PostgreSQL alike (``journal_url``)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.execution.store import IntentJournal
 from serving.journal import Journal, JournalWrites
+from serving.journal_writes import new_decision_id
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
 
@@ -235,3 +237,21 @@ def _raw(journal: Journal, sql: str) -> list[Any]:
     """Rows as the database holds them (no SQLAlchemy type processing), fast account first."""
     with journal.engine.connect() as conn:
         return list(conn.execute(text(f"{sql} ORDER BY account")))
+
+
+def test_decision_ids_grow_with_time_and_a_forked_child_never_repeats_its_parents() -> None:
+    """The random half is drawn from a pool: a child forked with the pool must not draw the
+    bytes its parent draws next (two workers' decisions in one journal would clash)."""
+    ids = [new_decision_id() for _ in range(600)]  # more than one pool's worth
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, new_decision_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child[16:] != new_decision_id()[16:]
