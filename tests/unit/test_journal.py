@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from serving.execution.store import IntentJournal
-from serving.journal import Journal, JournalWrites
+from serving.journal import Journal, JournalWrites, to_json
 from serving.journal_writes import new_decision_id
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
@@ -255,3 +255,14 @@ def test_decision_ids_grow_with_time_and_a_forked_child_never_repeats_its_parent
     child = os.read(read, 64).decode()
     os.close(read)
     assert len(child) == 32 and child[16:] != new_decision_id()[16:]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, -5, 1.5, float("nan"), float("inf"), "é\"x", [1, 2.5, None], (1, 2),
+     {"a": {"b": [np.int64(3)]}}, {1: 2}, np.float64(0.1), np.int64(3)],
+)  # fmt: skip
+def test_json_columns_are_written_as_json_dumps_writes_them(value: object) -> None:
+    """The JSON columns' encoder is built once; it must write what ``json.dumps`` writes
+    (numpy scalars and other strangers as their string), scalars at the top included."""
+    assert to_json(value) == json.dumps(value, default=str)
