@@ -12,7 +12,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    Index,
     Integer,
     MetaData,
     String,
@@ -37,7 +36,7 @@ decisions = Table(
     "decisions",
     metadata,
     Column("decision_id", String(32), primary_key=True),
-    Column("bar_time", DateTime(timezone=True), nullable=False),  # by account: index below
+    Column("bar_time", DateTime(timezone=True), nullable=False),  # no index: read whole (0006j)
     Column("symbol", String(32), nullable=False),  # no index: nothing reads by it (0004)
     Column("role", String(16), nullable=False),
     Column("model_name", String(128), nullable=False),
@@ -49,14 +48,13 @@ decisions = Table(
     Column("intent_id", String(64), nullable=False),  # no index: nothing reads by it (0005)
     account_column(),
     Column("latency_seconds", Float, nullable=True),  # model.decide; null before 0003
-    Index("ix_decisions_account_bar_time", "account", "bar_time"),
 )
 
 order_events = Table(
     "order_events",
     metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("intent_id", String(64), nullable=False),  # indexed after the account, below
+    Column("intent_id", String(64), nullable=False),  # no index: read whole (0006j)
     Column("ticket", Integer, nullable=False),
     Column("request", JSON, nullable=False),
     Column("retcode", Integer, nullable=True),
@@ -67,7 +65,6 @@ order_events = Table(
     Column("latency_seconds", Float, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     account_column(),
-    Index("ix_order_events_account_intent_id", "account", "intent_id"),
 )
 
 breaker_events = Table(

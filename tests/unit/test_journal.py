@@ -3,16 +3,21 @@ SQLite file and on PostgreSQL alike (``journal_url``)."""
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from serving.execution.store import IntentJournal
-from serving.journal import Journal, JournalWrites
+from serving.journal import Journal, JournalWrites, to_json
+from serving.journal_writes import new_decision_id
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
 
@@ -185,3 +190,79 @@ def test_a_bars_writes_reach_the_driver_without_sqlalchemy_executing_them(journa
     assert executed == []
     assert store.orders()[0].state == "filled" and store.intent("i1") is not None
     assert len(journal.read_decisions()) == 2 and len(journal.read_order_events()) == 2
+
+
+def test_the_decision_path_stores_the_bytes_sqlalchemy_would(journal_url: str) -> None:
+    """``Journal.commit`` formats times and JSON itself (compiled once, its own encoder): the
+    readers (tate trades, status, the canary gate, drift) must see exactly what SQLAlchemy's
+    own execute writes, to the byte — same float digits, escapes, nulls, time text."""
+    journal = Journal(journal_url)
+    features = {"ret_1": 0.1 + 0.2, "vol_24": float("nan"), "é→z": np.float64(1e-7), "x": 1e300}
+    request = {"comment": 't→x"q', "volume": np.float64(0.07), "type": 0, "legs": [1, None, "a"]}
+    at = datetime(2024, 3, 1, 13, 0, 0, 123456, tzinfo=UTC)
+    for account in ("fast", "sqlalchemy"):
+        writes = JournalWrites()
+        writes.add_decision(
+            **{**_fields(f"i-{account}"), "features": features},
+            account=account, decision_id=f"d-{account}", latency_seconds=1e-4,
+        )  # fmt: skip
+        writes.add_order_event(
+            intent_id=f"i-{account}", ticket=5, request=request, retcode=None, state="filled",
+            price=1.1, volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=at,
+            account=account,
+        )  # fmt: skip
+        if account == "fast":
+            journal.commit(writes)
+        else:
+            with journal.engine.begin() as conn:
+                for statement, rows in writes:
+                    conn.execute(statement, rows)
+    stored = {
+        table: [
+            tuple(row) for row in _raw(journal, f"SELECT CAST({json} AS TEXT), {time} FROM {table}")
+        ]
+        for table, json, time in (
+            ("decisions", "features", "bar_time"),
+            ("order_events", "request", "at"),
+        )
+    }
+    for table, (fast, slow) in stored.items():
+        assert fast == slow, table
+    assert stored["decisions"][0][0] == json.dumps({**features, "vol_24": None}, default=str)
+    assert stored["order_events"][0][0] == json.dumps(request, default=str)
+    journal.close()
+
+
+def _raw(journal: Journal, sql: str) -> list[Any]:
+    """Rows as the database holds them (no SQLAlchemy type processing), fast account first."""
+    with journal.engine.connect() as conn:
+        return list(conn.execute(text(f"{sql} ORDER BY account")))
+
+
+def test_decision_ids_grow_with_time_and_a_forked_child_never_repeats_its_parents() -> None:
+    """The random half is drawn from a pool: a child forked with the pool must not draw the
+    bytes its parent draws next (two workers' decisions in one journal would clash)."""
+    ids = [new_decision_id() for _ in range(600)]  # more than one pool's worth
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, new_decision_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child[16:] != new_decision_id()[16:]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, -5, 1.5, float("nan"), float("inf"), "é\"x", [1, 2.5, None], (1, 2),
+     {"a": {"b": [np.int64(3)]}}, {1: 2}, np.float64(0.1), np.int64(3)],
+)  # fmt: skip
+def test_json_columns_are_written_as_json_dumps_writes_them(value: object) -> None:
+    """The JSON columns' encoder is built once; it must write what ``json.dumps`` writes
+    (numpy scalars and other strangers as their string), scalars at the top included."""
+    assert to_json(value) == json.dumps(value, default=str)
