@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from serving.clocks import Clock, ReplayClock, SystemClock
 from serving.execution.events import OrderEvent
 from serving.execution.executor import OrderExecutor, Target
 from serving.execution.outcomes import Outcome
+from serving.execution.trades import bar_datetime
 from serving.journal import JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
@@ -415,7 +416,7 @@ class Worker:
         journal_role = trader.journal_role
         intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
         writes.add_decision(
-            bar_time=datetime.fromtimestamp(bar_time, tz=UTC),
+            bar_time=bar_datetime(bar_time),
             symbol=symbol,
             role=journal_role,
             model_name=loaded.name,
@@ -487,6 +488,8 @@ class Worker:
 
 def log_trade(event: OrderEvent, role: str) -> None:
     """One INFO line per filled order, with its fields as JSON keys: the log a person greps."""
+    if not logger.isEnabledFor(logging.INFO):
+        return  # nobody reads it: spare every fill the dicts below
     sides = {mt5.ORDER_TYPE_BUY: "buy", mt5.ORDER_TYPE_SELL: "sell"}
     side = sides.get(int(event.request.get("type", -1)), "?")  # a reconciled event may lack it
     logger.info(
