@@ -181,6 +181,7 @@ class Worker:
         )
         self.metrics.latency_slo_seconds = self.limits.latency_slo_seconds  # SLO good/bad
         self._last_bar: dict[tuple[str, str], int] = {}
+        self._bar_stamp: int | None = None  # what last_bar_timestamp was last set to
         self._newest_bar: dict[str, int | None] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
@@ -400,13 +401,15 @@ class Worker:
         decision = model.decide(window)
         latency = self._timer() - started
         self.metrics.observe_decision(role, symbol, latency, float(decision.probability))
-        self.metrics.last_bar_timestamp.set(bar_time)
+        if bar_time != self._bar_stamp:  # the bar's other roles and symbols seldom move it
+            self._bar_stamp = bar_time
+            self.metrics.last_bar_timestamp.set(bar_time)
         self.breakers.latency.observe(latency)
         features = np.asarray(decision.features, dtype=np.float64)
         names = feature_names(model, len(features))
         if role == "champion":
             self.drift.observe(loaded, names, features)
-        trader = self._role(role)
+        trader = self.roles.get(role) or self._role(role)
         tradable = trader.tradable()
         fraction = loaded.risk_fraction
         size = self._size(symbol, role, float(decision.confidence), fraction) if tradable else 0.0
@@ -436,6 +439,8 @@ class Worker:
 
     def _withheld(self) -> str | None:
         """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
+        if not self.breakers.tripped:  # asked before every trade of a bar: mostly no
+            return None
         tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
         return "; ".join(tripped) or None
 

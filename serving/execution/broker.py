@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
@@ -65,6 +65,15 @@ __all__ = [
 _R = Outcome.REJECTED
 _CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
 _TICKET = attrgetter("ticket")
+_Held = TypeVar("_Held", TradePosition, TradeOrder)
+
+
+def _lots(held: Sequence[_Held], lots: Callable[[_Held], float]) -> float:
+    """Signed lots of positions or pending orders, rounded; 0 for none (most plans hold
+    nothing of a symbol, or one position), which is what the sum of nothing rounds to."""
+    if not held:
+        return 0
+    return round(sum(map(lots, held)), 8)
 
 
 class _Attempts:
@@ -204,9 +213,7 @@ class Mt5Broker:
     ) -> list[PlannedOrder]:
         target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
         positions, pending = self._own_positions(symbol), self._own_pending(symbol)  # read once
-        held = round(sum(position_lots(p) for p in positions), 8) + round(
-            sum(order_lots(o) for o in pending), 8
-        )
+        held = _lots(positions, position_lots) + _lots(pending, order_lots)
         delta = round(target - held, 8)
         if abs(delta) < info.volume_step / 2:
             return []

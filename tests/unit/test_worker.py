@@ -191,3 +191,16 @@ def test_roles_of_one_window_length_share_the_symbols_window_and_decide_the_same
     decisions = journal.read_decisions()
     per_bar = decisions.groupby(["symbol", "bar_time"])["role"].apply(sorted)
     assert (per_bar.apply(tuple) == ("canary", "champion")).all()
+
+
+def test_the_last_bar_gauge_follows_every_new_closed_bar() -> None:
+    term, journal, _, worker = _worker(n=20)
+    stamps = []
+    for _ in range(12):
+        worker.process_bar()
+        stamps.append(worker.metrics.registry.get_sample_value("last_bar_timestamp_seconds"))
+        term.advance()
+    decided = journal.read_decisions()["bar_time"].drop_duplicates()
+    newest = [int(t.timestamp()) for t in decided]
+    assert len(newest) == 12 - 8  # the first decision needs a window of 8 closed bars
+    assert stamps[-len(newest) :] == newest
