@@ -58,6 +58,11 @@ __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 logger = logging.getLogger(__name__)
 
 
+_SHA1 = hashlib.sha1(usedforsecurity=False)
+"""An empty SHA-1, copied per intent id: a copy skips the digest's lookup and set-up in
+OpenSSL, which cost an id several times its hashing."""
+
+
 def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
     """Short, deterministic id of one decision's trading intent (fits an MT5 comment).
 
@@ -69,9 +74,9 @@ def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account:
     cost more in commit than the rows themselves). 32 bits of hash tell apart the few dozen
     intents one bar time has; a clash would fail the bar's first commit, never send twice.
     """
-    key = f"{version}-{role}-{symbol}-{bar_time}-{account}".encode()
-    digest = hashlib.sha1(key, usedforsecurity=False).hexdigest()
-    return f"{bar_time & 0xFFFFFFFF:08x}{digest[:8]}"
+    sha1 = _SHA1.copy()
+    sha1.update(f"{version}-{role}-{symbol}-{bar_time}-{account}".encode())
+    return f"{bar_time & 0xFFFFFFFF:08x}{sha1.hexdigest()[:8]}"
 
 
 def account_key(terminal: Terminal) -> str:
