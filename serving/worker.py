@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from serving.clocks import Clock, ReplayClock, SystemClock
 from serving.execution.events import OrderEvent
 from serving.execution.executor import OrderExecutor, Target
 from serving.execution.outcomes import Outcome
+from serving.execution.trades import bar_datetime
 from serving.journal import JournalWrites
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
@@ -57,6 +58,11 @@ __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
 logger = logging.getLogger(__name__)
 
 
+_SHA1 = hashlib.sha1(usedforsecurity=False)
+"""An empty SHA-1, copied per intent id: a copy skips the digest's lookup and set-up in
+OpenSSL, which cost an id several times its hashing."""
+
+
 def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
     """Short, deterministic id of one decision's trading intent (fits an MT5 comment).
 
@@ -68,9 +74,9 @@ def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account:
     cost more in commit than the rows themselves). 32 bits of hash tell apart the few dozen
     intents one bar time has; a clash would fail the bar's first commit, never send twice.
     """
-    key = f"{version}-{role}-{symbol}-{bar_time}-{account}".encode()
-    digest = hashlib.sha1(key, usedforsecurity=False).hexdigest()
-    return f"{bar_time & 0xFFFFFFFF:08x}{digest[:8]}"
+    sha1 = _SHA1.copy()
+    sha1.update(f"{version}-{role}-{symbol}-{bar_time}-{account}".encode())
+    return f"{bar_time & 0xFFFFFFFF:08x}{sha1.hexdigest()[:8]}"
 
 
 def account_key(terminal: Terminal) -> str:
@@ -180,6 +186,7 @@ class Worker:
         )
         self.metrics.latency_slo_seconds = self.limits.latency_slo_seconds  # SLO good/bad
         self._last_bar: dict[tuple[str, str], int] = {}
+        self._bar_stamp: int | None = None  # what last_bar_timestamp was last set to
         self._newest_bar: dict[str, int | None] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
@@ -399,13 +406,15 @@ class Worker:
         decision = model.decide(window)
         latency = self._timer() - started
         self.metrics.observe_decision(role, symbol, latency, float(decision.probability))
-        self.metrics.last_bar_timestamp.set(bar_time)
+        if bar_time != self._bar_stamp:  # the bar's other roles and symbols seldom move it
+            self._bar_stamp = bar_time
+            self.metrics.last_bar_timestamp.set(bar_time)
         self.breakers.latency.observe(latency)
         features = np.asarray(decision.features, dtype=np.float64)
         names = feature_names(model, len(features))
         if role == "champion":
             self.drift.observe(loaded, names, features)
-        trader = self._role(role)
+        trader = self.roles.get(role) or self._role(role)
         tradable = trader.tradable()
         fraction = loaded.risk_fraction
         size = self._size(symbol, role, float(decision.confidence), fraction) if tradable else 0.0
@@ -415,7 +424,7 @@ class Worker:
         journal_role = trader.journal_role
         intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
         writes.add_decision(
-            bar_time=datetime.fromtimestamp(bar_time, tz=UTC),
+            bar_time=bar_datetime(bar_time),
             symbol=symbol,
             role=journal_role,
             model_name=loaded.name,
@@ -435,6 +444,8 @@ class Worker:
 
     def _withheld(self) -> str | None:
         """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
+        if not self.breakers.tripped:  # asked before every trade of a bar: mostly no
+            return None
         tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
         return "; ".join(tripped) or None
 
@@ -487,6 +498,8 @@ class Worker:
 
 def log_trade(event: OrderEvent, role: str) -> None:
     """One INFO line per filled order, with its fields as JSON keys: the log a person greps."""
+    if not logger.isEnabledFor(logging.INFO):
+        return  # nobody reads it: spare every fill the dicts below
     sides = {mt5.ORDER_TYPE_BUY: "buy", mt5.ORDER_TYPE_SELL: "sell"}
     side = sides.get(int(event.request.get("type", -1)), "?")  # a reconciled event may lack it
     logger.info(

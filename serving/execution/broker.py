@@ -23,11 +23,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from serving.execution.events import OrderEvent, choose_filling, round_volume, slippage_points
+from serving.execution.events import (
+    OrderEvent,
+    choose_filling,
+    order_event,
+    round_volume,
+    slippage_points,
+)
 from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, order_comment
 from serving.execution.outcomes import (
     NO_ANSWER_OUTCOMES,
@@ -57,6 +64,16 @@ __all__ = [
 ]
 _R = Outcome.REJECTED
 _CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
+_TICKET = attrgetter("ticket")
+_Held = TypeVar("_Held", TradePosition, TradeOrder)
+
+
+def _lots(held: Sequence[_Held], lots: Callable[[_Held], float]) -> float:
+    """Signed lots of positions or pending orders, rounded; 0 for none (most plans hold
+    nothing of a symbol, or one position), which is what the sum of nothing rounds to."""
+    if not held:
+        return 0
+    return round(sum(map(lots, held)), 8)
 
 
 class _Attempts:
@@ -106,6 +123,7 @@ class Mt5Broker:
         self.now = now or (lambda: datetime.now(UTC))
         self.sleep = sleep
         self._seen: set[int] = set()  # order tickets answered in this session
+        self._hedging: bool | None = None  # the account's margin mode, once read (``_hedges``)
 
     def for_magic(self, magic: int, terminal: Terminal | None = None) -> Mt5Broker:
         """The same broker under another magic number (the canary trades as magic + 1), on
@@ -127,7 +145,8 @@ class Mt5Broker:
     # -- what this magic holds -----------------------------------------------------------
     def _own_positions(self, symbol: str) -> list[TradePosition]:
         positions = self.terminal.positions_get(symbol=symbol) or ()
-        return sorted((p for p in positions if p.magic == self.magic), key=lambda p: p.ticket)
+        magic = self.magic
+        return sorted((p for p in positions if p.magic == magic), key=_TICKET)
 
     def net_position(self, symbol: str) -> float:
         """Signed lots held under this magic (buy positive)."""
@@ -194,18 +213,12 @@ class Mt5Broker:
     ) -> list[PlannedOrder]:
         target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
         positions, pending = self._own_positions(symbol), self._own_pending(symbol)  # read once
-        held = round(sum(position_lots(p) for p in positions), 8) + round(
-            sum(order_lots(o) for o in pending), 8
-        )
+        held = _lots(positions, position_lots) + _lots(pending, order_lots)
         delta = round(target - held, 8)
         if abs(delta) < info.volume_step / 2:
             return []
-        account = self.terminal.account_info()
-        hedging = (
-            account is not None and account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-        )
         orders: list[PlannedOrder] = []
-        for buy, lots, position in self._legs(delta, hedging, positions, pending):
+        for buy, lots, position in self._legs(delta, self._hedges(), positions, pending):
             volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
             if volume:
                 seq = first_seq + len(orders)
@@ -214,6 +227,18 @@ class Mt5Broker:
                     PlannedOrder(intent_id, seq, symbol, self.magic, buy, volume, position, comment)
                 )
         return orders
+
+    def _hedges(self) -> bool:
+        """Whether the account keeps positions apart (hedging), read from ``account_info``
+        once: MT5 fixes an account's margin mode when the account is opened, and a broker
+        serves one terminal's account for its life. A terminal that does not answer counts as
+        netting for this plan and is asked again next time (nothing is kept)."""
+        if self._hedging is None:
+            account = self.terminal.account_info()
+            if account is None:
+                return False
+            self._hedging = account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+        return self._hedging
 
     def rebalance(
         self, symbol: str, target_volume: float, *, intent_id: str, log: OrderLog | None = None
@@ -410,12 +435,14 @@ class Mt5Broker:
     def _event_for(
         self, order: PlannedOrder, outcome: Outcome, retcode: int | None, **fields: Any
     ) -> OrderEvent:
-        return self._event(
-            order.intent_id,
-            order.symbol,
-            order.comment,
-            outcome,
-            retcode,
+        return order_event(
+            intent_id=order.intent_id,
+            symbol=order.symbol,
+            magic=self.magic,
+            comment=order.comment,
+            outcome=outcome,
+            retcode=retcode,
+            at=self.now(),
             order_key=order.key,
             requested_volume=order.volume,
             **fields,
@@ -430,7 +457,7 @@ class Mt5Broker:
         retcode: int | None,
         **fields: Any,
     ) -> OrderEvent:
-        return OrderEvent(
+        return order_event(
             intent_id=intent_id,
             symbol=symbol,
             magic=self.magic,

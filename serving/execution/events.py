@@ -7,7 +7,7 @@ Kept apart from the adapter (``serving.execution.broker``) so the journal side (
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +62,33 @@ class OrderEvent:
             return "absent"
         base = "partial" if self.partial else self.outcome.value
         return f"{base}_reconciled" if self.reconciled else base
+
+
+_EVENT_FIELDS = frozenset(f.name for f in fields(OrderEvent))
+_EVENT_DEFAULTS = {f.name: f.default for f in fields(OrderEvent) if f.default is not MISSING}
+
+
+def order_event(**values: Any) -> OrderEvent:
+    """``OrderEvent(**values)``, built the way the broker's every answer needs it: one dict
+    update instead of the frozen ``__init__``'s ``object.__setattr__`` per field (a fifth of
+    the cost, for 23 fields). Omitted fields take their defaults (``request`` a new dict,
+    ``at`` now); the event is as frozen as one from ``__init__``.
+
+    Raises:
+        TypeError: a name is not a field, or a field without a default is missing.
+    """
+    event = object.__new__(OrderEvent)
+    state = {**_EVENT_DEFAULTS, **values}
+    if "request" not in state:
+        state["request"] = {}
+    if "at" not in state:
+        state["at"] = datetime.now(UTC)
+    if len(state) != len(_EVENT_FIELDS) or not _EVENT_FIELDS.issuperset(state):
+        unknown = sorted(set(state) - _EVENT_FIELDS)
+        missing = sorted(_EVENT_FIELDS - set(state))
+        raise TypeError(f"OrderEvent: unknown fields {unknown}, missing {missing}")
+    event.__dict__.update(state)
+    return event
 
 
 def choose_filling(filling_mode: int) -> int:

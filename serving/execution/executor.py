@@ -37,9 +37,8 @@ builds a new executor over the same journal and terminal — a restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from serving.execution.events import OrderEvent, choose_filling
 from serving.execution.intents import (
@@ -58,6 +57,7 @@ from serving.execution.trades import (
     Target,
     Trade,
     TradeLog,
+    intent_fields,
     intent_totals,
     order_fields,
     planned_order,
@@ -263,34 +263,27 @@ class OrderExecutor:
         waiting: list[OrderRecord],
         writes: JournalWrites,
     ) -> Trade | None:
-        intent: dict[str, Any] = {
-            "role": t.role,
-            "symbol": t.symbol,
-            "magic": t.broker.magic,
-            "target_volume": t.volume,
-            "bar_time": None if t.bar_time is None else datetime.fromtimestamp(t.bar_time, UTC),
-        }
         if self.refusing:
             if not reached_terminal(row.state for row in rows):
-                self._mark(writes, t, intent, exists, IntentState.REFUSED, self.refusing)
+                self._mark(writes, t, exists, IntentState.REFUSED, self.refusing)
             logger.warning("not trading %s %s: %s", t.role, t.symbol, self.refusing)
             return None
         unresolved = self.reconciler.resolve(waiting) if waiting else []
         if waiting and exists:  # resolving may have settled this intent's own orders
             rows = self.store.orders(intent_id=t.intent_id)
-        if reached_terminal(row.state for row in rows):
+        if rows and reached_terminal(row.state for row in rows):
             logger.info("intent %s already reached the terminal; not sent again", t.intent_id)
             return None
         if unresolved:
             why = "; ".join(f"{row.order_key}: {row.reason}" for row in unresolved)
-            self._mark(writes, t, intent, exists, IntentState.BLOCKED, f"unresolved orders: {why}")
+            self._mark(writes, t, exists, IntentState.BLOCKED, f"unresolved orders: {why}")
             logger.error("%s %s blocked by unresolved orders: %s", t.role, t.symbol, why)
             return None
-        first_seq = max((row.seq for row in rows), default=-1) + 1
+        first_seq = max(row.seq for row in rows) + 1 if rows else 0
         orders = t.broker.plan(t.symbol, t.volume, intent_id=t.intent_id, first_seq=first_seq)
         if orders is None:  # the symbol could not be read: nothing planned, nothing sent
             event = self._unreadable(t)
-            self._mark(writes, t, intent, exists, IntentState.REJECTED, event.message)
+            self._mark(writes, t, exists, IntentState.REJECTED, event.message)
             return Trade(t, rejected=event)
         if not orders:
             return None  # already at target: the decision row says so, no intent to keep
@@ -305,7 +298,7 @@ class OrderExecutor:
             exists=exists,
             state=IntentState.INTENDED.value,
             reason="",
-            **intent,
+            **intent_fields(t),
         )
         for order in orders:
             row = self.store.new_order(
@@ -391,7 +384,6 @@ class OrderExecutor:
         self,
         writes: JournalWrites,
         t: Target,
-        intent: Mapping[str, Any],
         exists: bool,
         state: IntentState,
         reason: str,
@@ -403,5 +395,5 @@ class OrderExecutor:
             exists=exists,
             state=state.value,
             reason=reason,
-            **intent,
+            **intent_fields(t),
         )

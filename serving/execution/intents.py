@@ -38,6 +38,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol
 
 from serving.execution.events import OrderEvent
@@ -114,8 +115,10 @@ class PlannedOrder:
     position: int
     comment: str
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """``<intent_id>.<seq>``: read several times per order on the decision path, so
+        worked out once (the fields it is made of are frozen)."""
         return f"{self.intent_id}.{self.seq}"
 
     @property
@@ -136,20 +139,37 @@ def order_state_of(event: OrderEvent) -> OrderState:
     return OrderState.REJECTED
 
 
+_INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
+    (OrderState.UNKNOWN.value, IntentState.UNKNOWN),
+    (OrderState.SENT.value, IntentState.SENT),
+    (OrderState.PENDING.value, IntentState.PENDING),
+    (OrderState.PARTIAL.value, IntentState.PARTIAL),
+    (OrderState.FILLED.value, IntentState.FILLED),
+    (OrderState.REJECTED.value, IntentState.REJECTED),
+    (OrderState.ABSENT.value, IntentState.ABSENT),
+    (OrderState.ADOPTED.value, IntentState.ADOPTED),
+)
+"""An intent's state by the first of these its orders are in: open ones first, then what
+reached the book (plain strings: built once, not per call)."""
+
+_REACHED_STATES = frozenset(
+    state.value
+    for state in (
+        OrderState.FILLED,
+        OrderState.PARTIAL,
+        OrderState.PENDING,
+        OrderState.UNKNOWN,
+        OrderState.SENT,
+    )
+)
+"""Order states that may have made (or still make) a deal."""
+
+
 def intent_state_of(order_states: Iterable[str]) -> IntentState:
     """An intent's state from its orders': open ones first, then what reached the book."""
     states = set(order_states)
-    for open_state, intent in (
-        (OrderState.UNKNOWN, IntentState.UNKNOWN),
-        (OrderState.SENT, IntentState.SENT),
-        (OrderState.PENDING, IntentState.PENDING),
-        (OrderState.PARTIAL, IntentState.PARTIAL),
-        (OrderState.FILLED, IntentState.FILLED),
-        (OrderState.REJECTED, IntentState.REJECTED),
-        (OrderState.ABSENT, IntentState.ABSENT),
-        (OrderState.ADOPTED, IntentState.ADOPTED),
-    ):
-        if open_state in states:
+    for order_state, intent in _INTENT_OF_ORDERS:
+        if order_state in states:
             return intent
     return IntentState.INTENDED
 
@@ -157,8 +177,7 @@ def intent_state_of(order_states: Iterable[str]) -> IntentState:
 def reached_terminal(order_states: Iterable[str]) -> bool:
     """Whether any of an intent's orders may have made (or still make) a deal: then the
     intent is never executed again under the same id."""
-    reached = {OrderState.FILLED, OrderState.PARTIAL, OrderState.PENDING, OrderState.UNKNOWN}
-    return any(state in reached or state == OrderState.SENT for state in order_states)
+    return not _REACHED_STATES.isdisjoint(order_states)
 
 
 class OrderLog(Protocol):

@@ -7,9 +7,10 @@ them; ``TradeLog`` adds each answer to that transaction (``serving.execution.exe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from serving.execution.events import OrderEvent
@@ -51,10 +52,13 @@ def intent_totals(orders: Iterable[OrderRecord]) -> IntentTotals:
     """An intent's state, filled lots and partial remainder from its order rows."""
     orders = list(orders)
     held = [order for order in orders if order.state in HELD_ORDER_STATES]
-    filled = round(sum(order.side * order.filled_volume for order in held), 8)
-    undone = round(sum(order.side * order.volume for order in held) - filled, 8)
+    if held:
+        filled = round(sum(order.side * order.filled_volume for order in held), 8)
+        undone = round(sum(order.side * order.volume for order in held) - filled, 8)
+    else:  # what the sums of nothing come to, without two generators
+        filled = undone = 0
     return {
-        "state": intent_state_of(order.state for order in orders).value,
+        "state": intent_state_of([order.state for order in orders]).value,
         "filled_volume": filled,
         "remainder_volume": undone,
     }
@@ -142,6 +146,27 @@ class TradeLog:
         rows[order.key] = self.store.update_order(
             self.writes, rows[order.key], at=self.now(), **answer
         )
+
+
+def intent_fields(target: Target) -> dict[str, Any]:
+    """A target's fixed columns in ``intents`` (worked out only for a target that writes
+    its intent: most targets of a bar are already held and write none)."""
+    bar_time = target.bar_time
+    return {
+        "role": target.role,
+        "symbol": target.symbol,
+        "magic": target.broker.magic,
+        "target_volume": target.volume,
+        "bar_time": None if bar_time is None else bar_datetime(bar_time),
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def bar_datetime(bar_time: int) -> datetime:
+    """A bar's open time (epoch seconds) as a UTC datetime. Every decision and intent of a
+    bar names the same few bar times, so each is converted once (a datetime is immutable;
+    the cache holds the last few hundred, enough for every symbol of a bar)."""
+    return datetime.fromtimestamp(bar_time, UTC)
 
 
 def order_fields(order: PlannedOrder) -> dict[str, Any]:

@@ -3,6 +3,7 @@ stamps each role's orders with its own magic."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,25 @@ def test_roles_of_one_window_length_share_the_symbols_window_and_decide_the_same
     decisions = journal.read_decisions()
     per_bar = decisions.groupby(["symbol", "bar_time"])["role"].apply(sorted)
     assert (per_bar.apply(tuple) == ("canary", "champion")).all()
+
+
+def test_the_last_bar_gauge_follows_every_new_closed_bar() -> None:
+    term, journal, _, worker = _worker(n=20)
+    stamps = []
+    for _ in range(12):
+        worker.process_bar()
+        stamps.append(worker.metrics.registry.get_sample_value("last_bar_timestamp_seconds"))
+        term.advance()
+    decided = journal.read_decisions()["bar_time"].drop_duplicates()
+    newest = [int(t.timestamp()) for t in decided]
+    assert len(newest) == 12 - 8  # the first decision needs a window of 8 closed bars
+    assert stamps[-len(newest) :] == newest
+
+
+def test_an_intent_id_is_the_bar_time_then_the_sha1_of_the_decision_and_account() -> None:
+    """The ids journaled so far must stay what they were: a restart finds its intents by id."""
+    ids = [make_intent_id("3", "champion", "EURUSD", 1_700_000_000, "5@sim") for _ in range(2)]
+    digest = hashlib.sha1(b"3-champion-EURUSD-1700000000-5@sim").hexdigest()
+    assert ids == [f"{1_700_000_000:08x}{digest[:8]}"] * 2
+    other = hashlib.sha1(b"4-canary-USDJPY-8589934597-").hexdigest()
+    assert make_intent_id("4", "canary", "USDJPY", 2**33 + 5) == f"00000005{other[:8]}"
