@@ -36,7 +36,7 @@ decisions = Table(
     "decisions",
     metadata,
     Column("decision_id", String(32), primary_key=True),
-    Column("bar_time", DateTime(timezone=True), nullable=False),  # no index: read whole (0006j)
+    Column("bar_time", DateTime(timezone=True), nullable=False),  # no index: read whole (0006)
     Column("symbol", String(32), nullable=False),  # no index: nothing reads by it (0004)
     Column("role", String(16), nullable=False),
     Column("model_name", String(128), nullable=False),
@@ -54,7 +54,7 @@ order_events = Table(
     "order_events",
     metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("intent_id", String(64), nullable=False),  # no index: read whole (0006j)
+    Column("intent_id", String(64), nullable=False),  # no index: read whole (0006)
     Column("ticket", Integer, nullable=False),
     Column("request", JSON, nullable=False),
     Column("retcode", Integer, nullable=True),

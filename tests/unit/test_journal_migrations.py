@@ -287,8 +287,8 @@ def test_a_migration_that_fails_part_way_leaves_the_journal_as_it_was(journal_ur
     assert len(rows(url, "decisions")) == 3
 
 
-KEPT_INDEXES = {  # each read by a bounded query (revisions 0005 and 0006j say which)
-    "decisions": set(),  # read whole, or by model version (0006j)
+KEPT_INDEXES = {  # each read by a bounded query (revisions 0005 and 0006 say which)
+    "decisions": set(),  # read whole, or by model version (0006)
     "order_events": set(),
     "intents": {"ix_intents_state_account"},
     "intent_orders": {"ix_intent_orders_intent_id", "ix_intent_orders_state_account"},

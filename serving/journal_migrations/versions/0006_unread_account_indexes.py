@@ -11,7 +11,7 @@ now scan. Each index cost every bar a B-tree insert per row and, in WAL, one or 
 commit (measured on the worker bench: the bar's first commit wrote 17.7 pages, 15.5 without
 the decisions index; the second 7.3–11.0, 5.8–9.3 without the order events one).
 
-Revision ID: 0006j
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006j"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
