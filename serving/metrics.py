@@ -46,6 +46,7 @@ class WorkerMetrics:
         self.latency_slo_seconds = LATENCY_SLO_SECONDS  # a decision over it is a bad SLO event
         self._breaker_states: dict[str, bool] | None = None
         self._book_children: dict[tuple[str, tuple[str, ...]], tuple[list[Any], Any, Any]] = {}
+        self._drift_child: tuple[str, Any] | None = None  # dropped by ``clear_feature_drift``
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -222,6 +223,18 @@ class WorkerMetrics:
                 child.set(held.get(symbol, 0.0))
             floating.set(book.floating)
             realised.set(book.realised)
+
+    def set_feature_drift(self, feature: str, score: float) -> None:
+        """The key feature's PSI (every bar): its child is looked up once per feature."""
+        cached = self._drift_child
+        if cached is None or cached[0] != feature:
+            cached = self._drift_child = (feature, self.feature_drift.labels(feature=feature))
+        cached[1].set(score)
+
+    def clear_feature_drift(self) -> None:
+        """Drop every feature's PSI (a new version watches its own feature from scratch)."""
+        self.feature_drift.clear()
+        self._drift_child = None
 
     def set_versions(self, versions: dict[str, str]) -> None:
         """Expose which version serves each role; stale role/version pairs are dropped.

@@ -146,6 +146,52 @@ def test_the_breakers_kept_reference_bins_score_exactly_what_psi_scores(
     assert score == expected or (np.isnan(score) and np.isnan(expected))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    reference=st.none() | st.lists(st.floats(-3, 3), min_size=20, max_size=200),
+    values=st.lists(st.floats(-4, 4) | st.just(float("nan")), min_size=50, max_size=160),
+    window=st.integers(3, 25),
+    step=st.sampled_from([0.0, 0.5]),
+    reset_at=st.integers(0, 160),
+)
+def test_the_drift_window_kept_per_bin_scores_what_psi_scores_of_its_last_values(
+    reference: list[float] | None,
+    values: list[float],
+    window: int,
+    step: float,
+    reset_at: int,
+) -> None:
+    """Bins counted as values arrive and leave (rolling past the window, a warm-up reference,
+    a reset) score exactly ``psi`` of the reference and the window's last values."""
+
+    def grid(xs: list[float]) -> list[float]:
+        return xs if step == 0 else [float(np.round(x / step) * step) for x in xs]
+
+    clock = StepClock()
+    drift = DriftBreaker(
+        clock.now, reference=None if reference is None else grid(reference), window=window,
+        min_samples=2, threshold=float("inf"),
+    )  # fmt: skip
+    ref = None if reference is None else compress_reference(grid(reference))
+    seen: list[float] = []  # finite values since the window last started over
+    for k, value in enumerate(grid(values)):
+        if k == reset_at:
+            drift.trip("test")
+            drift.reset("tester")
+            seen = []
+        drift.observe(value)
+        if np.isfinite(value):
+            seen.append(value)
+        if ref is None and len(seen) == window:
+            ref, seen = compress_reference(seen), []  # the warm-up reference
+        score = drift.evaluate()
+        if ref is None or len(seen[-window:]) < 2:
+            assert np.isnan(score)
+            continue
+        expected = psi(ref, np.asarray(seen[-window:]), bins=drift.bins)
+        assert score == expected or (np.isnan(score) and np.isnan(expected))
+
+
 def test_drift_breaker_without_a_reference_warms_up_on_the_first_window() -> None:
     rng = np.random.default_rng(2)
     clock = StepClock()
