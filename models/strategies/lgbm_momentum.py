@@ -392,7 +392,7 @@ class LgbmMomentumModel(mlflow.pyfunc.PythonModel):
             return Decision(0, 0.0, float("nan"), nan)
         with self._lock:
             probability = predictor.predict(self._streams.values(window))
-            features = predictor.row[0].copy()
+            features = predictor.features.copy()
         # signal_from_probability and confidence_from_probability, for one float
         if probability > 0.5 + self.threshold:
             signal = 1
