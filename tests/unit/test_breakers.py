@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -362,3 +362,24 @@ def test_latency_breaker_trips_exactly_when_the_windowed_quantile_exceeds_the_sl
         if naive and expected_trip is None:
             expected_trip = i
         assert breaker.tripped == (expected_trip is not None), i
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(st.integers(-3 * 24 * 60, 3 * 24 * 60), min_size=1, max_size=40),
+    roll_hour=st.integers(0, 23),
+    offset=st.sampled_from([0, 2, -5]),
+)
+def test_the_kept_trading_day_is_the_clocks_day_however_the_clock_moves(
+    minutes: list[int], roll_hour: int, offset: int
+) -> None:
+    """Forward, backward, across roll hours and in a zone other than UTC."""
+    zone = timezone(timedelta(hours=offset))
+    clock = StepClock()
+    loss = DailyLossBreaker(clock.now, limit=None, roll_hour=roll_hour)
+    for minute in minutes:
+        clock.t = datetime(2024, 3, 10, 12, tzinfo=zone) + timedelta(minutes=minute)
+        day = trading_day(clock.t, roll_hour)
+        assert loss.day_start() == day_start(day, roll_hour)
+        loss.observe(realised=0.0, floating=0.0)
+        assert loss.day == day
