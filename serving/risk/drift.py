@@ -59,7 +59,9 @@ class ReferenceBins:
     come and go (``DriftBreaker``).
     """
 
-    def __init__(self, reference: NDArray[np.float64], bins: int) -> None:
+    def __init__(
+        self, reference: NDArray[np.float64], bins: int, window: int | None = None
+    ) -> None:
         ref = reference[np.isfinite(reference)]
         self.size = ref.size
         self.edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
@@ -68,6 +70,21 @@ class ReferenceBins:
             np.searchsorted(self.edges, ref, side="right"), minlength=self.edges.size + 1
         )
         self.share = np.maximum(share / ref.size, PSI_EPSILON)
+        # A full window of ``window`` values (a breaker's steady state) has at most
+        # ``window + 1`` counts per bin: each bin's PSI term for each of them, worked out
+        # once with the same elementwise numpy operations, so a score is a look-up and a sum.
+        self._window = window
+        self._rows = np.arange(self.edges.size + 1)
+        self._terms: NDArray[np.float64] | None = None
+        if window is not None and window > 0 and self.size > 0:
+            self._terms = self._terms_of(window)
+
+    def _terms_of(self, size: int) -> NDArray[np.float64]:
+        """Each bin's PSI term (rows) for every count 0..size of a window of ``size``."""
+        c = np.maximum(np.arange(size + 1) / size, PSI_EPSILON)[np.newaxis, :]
+        r = self.share[:, np.newaxis]
+        terms: NDArray[np.float64] = (c - r) * np.log(c / r)
+        return terms
 
     @property
     def count(self) -> int:
@@ -90,6 +107,8 @@ class ReferenceBins:
         """The PSI of a window of ``size`` finite values with ``counts`` per bin."""
         if self.size == 0 or size == 0:
             return float("nan")
+        if size == self._window and self._terms is not None:
+            return float(np.sum(self._terms[self._rows, counts]))
         c, r = np.maximum(np.asarray(counts, dtype=np.int64) / size, PSI_EPSILON), self.share
         return float(np.sum((c - r) * np.log(c / r)))
 
@@ -158,7 +177,7 @@ class DriftBreaker(Breaker):
     def _use(self, reference: NDArray[np.float64] | None) -> None:
         """Score against ``reference`` from now on: the window's values are binned anew."""
         self._reference = reference
-        self._bins = None if reference is None else ReferenceBins(reference, self.bins)
+        self._bins = None if reference is None else ReferenceBins(reference, self.bins, self.window)
         self._value_bins.clear()
         self._counts = []
         if self._bins is not None:

@@ -133,16 +133,19 @@ def test_drift_breaker_trips_on_a_shifted_feature_against_its_reference() -> Non
     current=st.lists(st.floats(-6, 6) | st.just(float("nan")), max_size=200),
     bins=st.integers(2, 12),
     step=st.sampled_from([0.0, 0.5, 1.0]),
+    full=st.booleans(),
 )
 def test_the_breakers_kept_reference_bins_score_exactly_what_psi_scores(
-    reference: list[float], current: list[float], bins: int, step: float
+    reference: list[float], current: list[float], bins: int, step: float, full: bool
 ) -> None:
-    """Coarse grids (``step``) make ties and collapsed decile edges common."""
+    """Coarse grids (``step``) make ties and collapsed decile edges common; ``full``: the
+    window is the breaker's full window, scored from the terms worked out in advance."""
     ref = np.asarray(reference) if step == 0 else np.round(np.asarray(reference) / step) * step
     kept = compress_reference(ref)
     window = np.asarray(current, dtype=np.float64)
     expected = psi(kept, window, bins=bins)
-    score = ReferenceBins(kept, bins).score(window)
+    size = int(np.isfinite(window).sum()) if full else None
+    score = ReferenceBins(kept, bins, size).score(window)
     assert score == expected or (np.isnan(score) and np.isnan(expected))
 
 
