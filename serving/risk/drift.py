@@ -24,6 +24,7 @@ import logging
 import math
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,6 +36,37 @@ logger = logging.getLogger(__name__)
 
 PSI_THRESHOLD = 0.25
 REFERENCE_POINTS = 2001
+# numpy sums up to this many values in one pairwise block (``PW_BLOCKSIZE``)
+PAIRWISE_BLOCK = 128
+
+
+def numpy_sum(values: Sequence[float]) -> float:
+    """``float(np.sum(values))`` of a float64 sequence, bit for bit, in plain Python.
+
+    A PSI is a sum of a dozen terms once per bar; numpy's own call, cold among the worker's
+    other work, costs more than the terms. numpy adds up to ``PAIRWISE_BLOCK`` values as:
+    fewer than 8 one by one from -0.0; else eight running sums over blocks of eight,
+    combined pairwise, then the rest one by one; the reduction starts from its identity, 0.0.
+    Longer sequences go to numpy. A test holds it to ``np.sum``.
+    """
+    n = len(values)
+    if n > PAIRWISE_BLOCK:
+        return float(np.sum(np.asarray(values, dtype=np.float64)))
+    if n < 8:
+        total = -0.0
+        for value in values:
+            total += value
+        return 0.0 + total
+    r = list(values[:8])
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += values[i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for value in values[i:]:
+        total += value
+    return 0.0 + total
 
 
 def compress_reference(values: ArrayLike, points: int = REFERENCE_POINTS) -> NDArray[np.float64]:
@@ -72,12 +104,12 @@ class ReferenceBins:
         self.share = np.maximum(share / ref.size, PSI_EPSILON)
         # A full window of ``window`` values (a breaker's steady state) has at most
         # ``window + 1`` counts per bin: each bin's PSI term for each of them, worked out
-        # once with the same elementwise numpy operations, so a score is a look-up and a sum.
+        # once with the same elementwise numpy operations, so a score is a look-up and a sum
+        # (``numpy_sum``: no numpy call per bar).
         self._window = window
-        self._rows = np.arange(self.edges.size + 1)
-        self._terms: NDArray[np.float64] | None = None
+        self._terms: list[list[float]] | None = None  # by bin, then count
         if window is not None and window > 0 and self.size > 0:
-            self._terms = self._terms_of(window)
+            self._terms = self._terms_of(window).tolist()
 
     def _terms_of(self, size: int) -> NDArray[np.float64]:
         """Each bin's PSI term (rows) for every count 0..size of a window of ``size``."""
@@ -108,7 +140,7 @@ class ReferenceBins:
         if self.size == 0 or size == 0:
             return float("nan")
         if size == self._window and self._terms is not None:
-            return float(np.sum(self._terms[self._rows, counts]))
+            return numpy_sum([terms[k] for terms, k in zip(self._terms, counts, strict=True)])
         c, r = np.maximum(np.asarray(counts, dtype=np.int64) / size, PSI_EPSILON), self.share
         return float(np.sum((c - r) * np.log(c / r)))
 

@@ -18,7 +18,7 @@ from serving.risk.breakers import (
     LatencyBreaker,
 )
 from serving.risk.daily_loss import DailyLossBreaker, day_start, trading_day
-from serving.risk.drift import DriftBreaker, ReferenceBins, compress_reference
+from serving.risk.drift import DriftBreaker, ReferenceBins, compress_reference, numpy_sum
 from serving.risk.stale_bars import StaleBarBreaker
 
 HOUR = timedelta(hours=1)
@@ -386,3 +386,16 @@ def test_the_kept_trading_day_is_the_clocks_day_however_the_clock_moves(
         assert loss.day_start() == day_start(day, roll_hour)
         loss.observe(realised=0.0, floating=0.0)
         assert loss.day == day
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1e150, 1e150) | st.sampled_from([0.0, -0.0, 1e-300, -5e-324]),
+        max_size=140,
+    )
+)
+def test_the_plain_sum_of_a_psi_is_numpys_sum_bit_for_bit(values: list[float]) -> None:
+    """Short and long, blocks of eight and their rests, signed zeros and tiny values."""
+    want = np.sum(np.asarray(values, dtype=np.float64))
+    assert np.float64(numpy_sum(values)).tobytes() == want.tobytes()
