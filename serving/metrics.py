@@ -67,6 +67,15 @@ def adder(child: Any) -> Add:
     return inc
 
 
+def setter(child: Any) -> Add:
+    """``child.set`` of a labelled gauge child (not in ``mostrecent`` mode: none here), without
+    its per-call check — its value's ``set``; the caller passes a float, as ``set`` makes one
+    (``prometheus_client`` 0.26, pinned)."""
+    assert not child._is_most_recent
+    set_value: Add = child._value.set
+    return set_value
+
+
 class WorkerMetrics:
     """Counters, histograms and gauges the worker updates per bar, symbol and role."""
 
@@ -78,7 +87,7 @@ class WorkerMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # per (role, symbol): requests, latency, probability and the latency SLO's adders by
         # result (each made on its first event: a child exists once it was used)
-        self._decision_children: dict[tuple[str, str], tuple[Add, Observer, Any, dict[str, Add]]]
+        self._decision_children: dict[tuple[str, str], tuple[Add, Observer, Add, dict[str, Add]]]
         self._decision_children = {}
         # per (symbol, role): the send latency and the execution SLO's adders by result
         self._order_children: dict[tuple[str, str], tuple[Observer, dict[str, Add]]] = {}
@@ -209,13 +218,13 @@ class WorkerMetrics:
             children = self._decision_children[(role, symbol)] = (
                 self._adder(self.prediction_requests, role, symbol),
                 Observer(self._child(self.prediction_latency, role)),
-                self._child(self.model_prediction_value, role, symbol),
+                setter(self._child(self.model_prediction_value, role, symbol)),
                 {},
             )
         requests, latencies, value, slo = children
         requests(1)
         latencies.observe(latency)
-        value.set(probability)
+        value(float(probability))
         result = "good" if latency <= self.latency_slo_seconds else "bad"
         add = slo.get(result)
         if add is None:
