@@ -272,7 +272,7 @@ class FeatureState(RollingRows):
             ratio = math.inf if high > 0 else math.nan
         volume = float(tick_volume)
         logs = self._log_buffer  # written and read as C doubles: one numpy call, the log
-        logs[:] = (close, ratio, volume if not volume <= 1.0 else 1.0)
+        logs[:] = [close, ratio, volume if not volume <= 1.0 else 1.0]
         np.log(self._logs, out=self._logs)
         log_close, log_range, log_volume = logs[:]
         closes = self.buffers[0]
