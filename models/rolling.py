@@ -237,13 +237,18 @@ class Term:
         return self._join("/", other, swapped=True)
 
 
+# Names the generated functions use themselves (``row``, ``step``): no series may take them.
+_RESERVED = frozenset({"nan", "sqrt", "abs", "len", "rows", "_v", "_a", "_d", "_dd", "_o"})
+_RESERVED |= {"_m", "_var", "_sd", "_r", "_n"} | {f"_x{i}" for i in range(64)}
+
+
 class StreamStats:
     """What a formula reads, as ``Term``s: ``last``/``lag`` index a ring buffer, ``mean`` and
     ``std`` read a ``Rolling`` window (registered here, one per series and length)."""
 
     def __init__(self, series: Sequence[str]) -> None:
         for name in series:
-            if not name.isidentifier() or keyword.iskeyword(name) or name in ("nan", "_v"):
+            if not name.isidentifier() or keyword.iskeyword(name) or name in _RESERVED:
                 raise ValueError(f"series name {name!r} cannot name a buffer")
             if name.startswith("w") and name[1:].isdigit():
                 raise ValueError(f"series name {name!r} is reserved for windows")
@@ -299,9 +304,80 @@ class RollingLayout:
         self.windows, self.checked = tuple(stats.windows), tuple(stats.checked)
         params = ", ".join([*self.series, *(f"w{i}" for i in range(len(self.windows)))])
         code = f"def row({params}):\n    return [{', '.join(sources)}]\n"
-        namespace: dict[str, Any] = {"nan": math.nan}
+        code += step_source(self, params, sources)
+        namespace: dict[str, Any] = {"nan": math.nan, "sqrt": math.sqrt}
         exec(compile(code, "<feature formulas>", "exec"), namespace)
         self.row: Callable[..., list[float]] = namespace["row"]
+        self.step: Callable[..., list[float]] = namespace["step"]
+
+
+def step_source(layout: RollingLayout, params: str, sources: Sequence[str]) -> str:
+    """Python source of ``step(rows, *values)``: ``RollingRows.append`` in one function.
+
+    Per bar the stream appends a value to each series, pushes every window on it, checks the
+    std of each window a formula reads and evaluates the formulas: seventeen small calls for
+    the production features, each touching its own code and frame. Here they are one
+    function, with ``Rolling.push`` and ``Rolling.std`` written out per window — the same
+    operations on the same values in the same order (``refresh`` and the numpy row stay
+    calls: rare), so the same floats; a test holds it equal to the calls, bit for bit.
+    """
+    count = len(layout.formulas)
+    values = [f"_x{i}" for i in range(len(layout.series))]
+    lines = [f"def step(rows, {', '.join(values)}):", f"    {params}, = rows._args"]
+    for s, value in enumerate(values):
+        buffer = layout.series[s]
+        lines += [f"    if {value} is not None:", f"        {buffer}.append({value})"]
+        for i, (series, length) in enumerate(layout.windows):
+            if series != s:
+                continue
+            w = f"w{i}"
+            lines += [  # Rolling.push
+                f"        _a = {w}.anchor",
+                f"        _d = {buffer}[-1] - _a",
+                "        _dd = _d * _d",
+                f"        if _dd > {w}.peak:",
+                f"            {w}.peak = _dd",
+                f"        if len({buffer}) > {length}:",
+                f"            _o = {buffer}[{-1 - length}] - _a",
+                f"            {w}.s1 += _d - _o",
+                f"            {w}.s2 += _dd - _o * _o",
+                "        else:",
+                f"            {w}.s1 += _d",
+                f"            {w}.s2 += _dd",
+                f"        {w}.countdown -= 1",
+                f"        if {w}.countdown <= 0:",
+                f"            {w}.refresh()",
+            ]
+    lines += [
+        "    rows.count = _n = rows.count + 1",
+        f"    if _n < {layout.window}:",
+        f"        rows.values = _r = [nan] * {count}",
+        "        return _r",
+    ]
+    for i in layout.checked:
+        w, length = f"w{i}", layout.windows[i][1]
+        lines += [  # Rolling.std, then RollingRows._evaluate's near-constancy check
+            f"    _m = {w}.s1 / {length}",
+            f"    _var = {w}.s2 / {length} - _m * _m",
+            f"    if _m * _m > {MAX_ANCHOR_DRIFT_SQ!r} * _var"
+            f" or {w}.peak > {MAX_PEAK_RATIO!r} * {length} * _var:",
+            f"        {w}.refresh()",
+            f"        _m = {w}.s1 / {length}",
+            f"        _var = {w}.s2 / {length} - _m * _m",
+            f"    {w}.sd = _sd = sqrt(_var) if _var > 0.0 else 0.0",
+            f"    if _sd <= {NEAR_CONSTANT!r} * abs({w}.anchor + {w}.s1 / {length}):",
+            "        rows.values = _r = rows.numpy_row()",
+            "        return _r",
+        ]
+    lines += [
+        "    try:",
+        f"        _r = [{', '.join(sources)}]",
+        "    except ZeroDivisionError:",
+        "        _r = rows.numpy_row()",
+        "    rows.values = _r",
+        "    return _r",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class RollingRows:
@@ -328,6 +404,7 @@ class RollingRows:
         )
         self._checked = tuple(self.windows[i] for i in layout.checked)
         self._args = (*self.buffers, *self.windows)
+        self._step = layout.step
         self.count = 0
         self.values: list[float] = [math.nan] * len(layout.formulas)
 
@@ -337,7 +414,14 @@ class RollingRows:
         return self.count >= self.layout.window
 
     def append(self, values: Sequence[float | None]) -> list[float]:
-        """Take one bar: a value per series (None: that series has none at this bar yet)."""
+        """Take one bar: a value per series (None: that series has none at this bar yet).
+
+        ``layout.step`` does it, in one generated function; ``append_by_calls`` is the same
+        through ``Rolling``'s methods (what the step is held equal to)."""
+        return self._step(self, *values)
+
+    def append_by_calls(self, values: Sequence[float | None]) -> list[float]:
+        """``append`` through ``Rolling.push``, ``Rolling.std`` and ``row``, one call each."""
         for buffer, windows, value in zip(self.buffers, self._by_series, values, strict=True):
             if value is not None:
                 buffer.append(value)

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import logging
 import operator
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -22,6 +23,38 @@ logger = logging.getLogger(__name__)
 
 # Bar streams a model keeps features for at once (symbols × whatever else calls decide).
 MAX_STREAMS = 64
+
+# struct codes of the numbers ``ndarray.item()`` turns into Python ints, floats and bools
+_STRUCT_CODES = {
+    ("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
+    ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q",
+    ("f", 4): "f", ("f", 8): "d", ("b", 1): "?",
+}  # fmt: skip
+
+RowReader = Callable[[bytes, int], tuple[Any, ...]]
+"""``(raw bytes, offset) -> the record's fields``, as ``array[i].item()`` gives them."""
+
+
+def row_reader(dtype: np.dtype[Any]) -> RowReader | None:
+    """``struct.Struct(...).unpack_from`` for records of ``dtype``: the same Python numbers as
+    ``.item()`` of a record (the same bits), without numpy's per-field machinery — which,
+    run once per decision amid the worker's other work, is mostly instruction-cache misses.
+    None when the dtype is not plain native numbers in field order (nested, sub-arrays,
+    strings, another byte order, fields out of offset order): ``.item()`` then."""
+    fields = dtype.fields
+    if dtype.names is None or fields is None:
+        return None
+    layout, offset = ["="], 0
+    for name in dtype.names:
+        field, start = fields[name][0], fields[name][1]
+        code = _STRUCT_CODES.get((field.kind, field.itemsize))
+        if code is None or not field.isnative or field.shape or start < offset:
+            return None
+        layout.append("x" * (start - offset) + code)
+        offset = start + field.itemsize
+    layout.append("x" * (dtype.itemsize - offset))
+    reader = struct.Struct("".join(layout))
+    return reader.unpack_from if reader.size == dtype.itemsize else None
 
 
 class RowPredictor:
@@ -45,6 +78,7 @@ class RowPredictor:
         # what Booster.predict uses with default arguments
         self.num_iteration = booster.best_iteration
         self.row = np.zeros((1, n_features), dtype=np.float64)
+        self.features = self.row[0]  # the row as a flat view (one numpy call to copy it)
         self._buffer = (ctypes.c_double * n_features).from_buffer(self.row)
         self._out = ctypes.c_double(0.0)
         self._out_len = ctypes.c_int64(0)
@@ -174,14 +208,19 @@ class StreamCache:
         self.length, self.fields, self.new_state = length, tuple(fields), new_state
         self.max_streams = max_streams
         self._streams: dict[bytes, _Stream] = {}
-        self._layout: tuple[Any, int, Callable[[tuple[Any, ...]], Any]] | None = None
+        # (dtype, position of ``time``, getter of ``fields``, reader of a record's bytes)
+        self._layout: tuple[Any, int, Callable[[tuple[Any, ...]], Any], RowReader | None] | None
+        self._layout = None
         # Windows that rebuilt a state instead of pushing one bar (first bar, gaps, revised or
         # out-of-order bars). Once per symbol is normal; one per bar means the per-bar path is
         # not used and each decision pays ~5x more.
         self.rebuilds = 0
 
-    def _fields_of(self, dtype: Any) -> tuple[int, Callable[[tuple[Any, ...]], Any]]:
-        """Position of ``time`` and a getter of ``fields`` in a row of ``dtype``."""
+    def _layout_of(
+        self, dtype: Any
+    ) -> tuple[Any, int, Callable[[tuple[Any, ...]], Any], RowReader | None]:
+        """Position of ``time``, a getter of ``fields`` in a row of ``dtype`` and a reader of
+        a row's bytes (kept for the last dtype seen)."""
         if self._layout is None or self._layout[0] is not dtype:
             positions = [dtype.names.index(name) for name in self.fields]
             getter = (  # a tuple of the fields, one field included
@@ -189,19 +228,25 @@ class StreamCache:
                 if len(positions) > 1
                 else operator.itemgetter(slice(positions[0], positions[0] + 1))
             )
-            self._layout = (dtype, dtype.names.index("time"), getter)
-        return self._layout[1], self._layout[2]
+            self._layout = (dtype, dtype.names.index("time"), getter, row_reader(dtype))
+        return self._layout
+
+    @staticmethod
+    def _last_bar(recent: np.ndarray, raw: bytes, size: int, reader: RowReader | None) -> Any:
+        """The window's last record as a tuple (``recent[-1].item()``)."""
+        return recent[-1].item() if reader is None else reader(raw, len(raw) - size)
 
     def values(self, window: np.ndarray) -> list[float]:
         """The last bar's features: the stream this window continues, pushed one bar, or a
         state rebuilt from the window."""
-        recent = window[-self.length :]
+        recent = window if len(window) == self.length else window[-self.length :]
         raw = recent.tobytes()
-        size = recent.dtype.itemsize
-        t, fields = self._fields_of(recent.dtype)
-        bar = recent[-1].item()
+        dtype = recent.dtype
+        size = dtype.itemsize
+        _, t, fields, reader = self._layout_of(dtype)
+        bar = self._last_bar(recent, raw, size, reader)
         stream = self._streams.pop(raw[-2 * size : -size], None)
-        if stream is not None and stream.continues(raw, size, bar[t], recent.dtype):
+        if stream is not None and stream.continues(raw, size, bar[t], dtype):
             values = stream.state.push(*fields(bar))
         else:
             if stream is not None:  # another stream ending in the same bar: keep it
@@ -211,14 +256,14 @@ class StreamCache:
                 window = np.sort(window, order="time")
                 recent = window[-self.length :]
                 raw = recent.tobytes()
-                bar = recent[-1].item()
+                bar = self._last_bar(recent, raw, size, reader)
             same = self._streams.get(raw[-size:])
             if same is not None and same.raw == raw:
                 return same.state.values  # the same window again
             stream = _Stream(self.new_state())
             self.rebuilds += 1
             values = stream.state.rebuild(*(recent[name] for name in self.fields))
-        stream.raw, stream.last_time, stream.dtype = raw, bar[t], recent.dtype
+        stream.raw, stream.last_time, stream.dtype = raw, bar[t], dtype
         self._streams[raw[-size:]] = stream
         if len(self._streams) > self.max_streams:
             del self._streams[next(iter(self._streams))]

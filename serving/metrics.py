@@ -12,7 +12,8 @@ currency), ``_total`` for counters; ``_info`` gauges carry their facts in labels
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -32,6 +33,49 @@ LATENCY_BUCKETS = (
 ORDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+Add = Callable[[float], None]
+"""Adds to one sample's value (a child's ``_value.inc``)."""
+
+
+class Observer:
+    """``Histogram.observe`` of one labelled child, by its sample values directly.
+
+    The worker observes a few times per decision; ``observe`` re-checks on every call that
+    the child is one (it is) and walks the buckets one by one. This does the same two
+    additions — the sum, then the first bucket whose bound is not below the amount (none for
+    NaN) — through the child's values (``prometheus_client`` 0.26, pinned; a test holds the
+    exposition equal to ``observe``'s).
+    """
+
+    __slots__ = ("add_sum", "bounds", "buckets")
+
+    def __init__(self, child: Any) -> None:
+        self.add_sum: Add = child._sum.inc
+        self.bounds: list[float] = list(child._upper_bounds)
+        self.buckets: list[Add] = [bucket.inc for bucket in child._buckets]
+
+    def observe(self, amount: float) -> None:
+        self.add_sum(amount)
+        if amount == amount:  # NaN: no bucket, as ``observe`` (every ``<=`` is false)
+            self.buckets[bisect_left(self.bounds, amount)](1)
+
+
+def adder(child: Any) -> Add:
+    """``child.inc`` of a labelled counter child, without its per-call checks (labelled, not
+    negative: the worker adds 1) — its value's ``inc`` (``prometheus_client`` 0.26, pinned)."""
+    inc: Add = child._value.inc
+    return inc
+
+
+def setter(child: Any) -> Add:
+    """``child.set`` of a labelled gauge child (not in ``mostrecent`` mode: none here), without
+    its per-call check — its value's ``set``; the caller passes a float, as ``set`` makes one
+    (``prometheus_client`` 0.26, pinned)."""
+    assert not child._is_most_recent
+    set_value: Add = child._value.set
+    return set_value
+
+
 class WorkerMetrics:
     """Counters, histograms and gauges the worker updates per bar, symbol and role."""
 
@@ -41,11 +85,20 @@ class WorkerMetrics:
         # labelled children by (metric, label values): ``.labels()`` validates and hashes its
         # arguments on every call, several times per decision
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self._decision_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        # per (role, symbol): requests, latency, probability and the latency SLO's adders by
+        # result (each made on its first event: a child exists once it was used)
+        self._decision_children: dict[tuple[str, str], tuple[Add, Observer, Add, dict[str, Add]]]
+        self._decision_children = {}
+        # per (symbol, role): the send latency and the execution SLO's adders by result
+        self._order_children: dict[tuple[str, str], tuple[Observer, dict[str, Add]]] = {}
+        self._adders: dict[tuple[int, tuple[str, ...]], Add] = {}
+        self._refusing: bool | None = None  # the last value set, by ``set_refusing``
         self._versions: dict[str, str] | None = None
         self.latency_slo_seconds = LATENCY_SLO_SECONDS  # a decision over it is a bad SLO event
         self._breaker_states: dict[str, bool] | None = None
         self._book_children: dict[tuple[str, tuple[str, ...]], tuple[list[Any], Any, Any]] = {}
+        self._book_values: dict[tuple[str, tuple[str, ...]], tuple[float, ...]] = {}
+        self._drift_child: tuple[str, Any] | None = None  # dropped by ``clear_feature_drift``
         r = self.registry
         self.prediction_requests = Counter(
             "prediction_requests", "Model decisions made", ["role", "symbol"], registry=r
@@ -151,40 +204,67 @@ class WorkerMetrics:
             child = self._children[key] = metric.labels(*values)
         return child
 
+    def _adder(self, metric: Any, *values: str) -> Add:
+        """``adder`` of ``metric.labels(*values)``, made once (not for a metric that is cleared)."""
+        key = (id(metric), values)
+        add = self._adders.get(key)
+        if add is None:
+            add = self._adders[key] = adder(self._child(metric, *values))
+        return add
+
     def observe_decision(self, role: str, symbol: str, latency: float, probability: float) -> None:
         children = self._decision_children.get((role, symbol))
-        if children is None:  # every decision: the three children found with one lookup
+        if children is None:  # every decision: the children found with one lookup
             children = self._decision_children[(role, symbol)] = (
-                self._child(self.prediction_requests, role, symbol),
-                self._child(self.prediction_latency, role),
-                self._child(self.model_prediction_value, role, symbol),
+                self._adder(self.prediction_requests, role, symbol),
+                Observer(self._child(self.prediction_latency, role)),
+                setter(self._child(self.model_prediction_value, role, symbol)),
+                {},
             )
-        requests, latencies, value = children
-        requests.inc()
+        requests, latencies, value, slo = children
+        requests(1)
         latencies.observe(latency)
-        value.set(probability)
+        value(float(probability))
         result = "good" if latency <= self.latency_slo_seconds else "bad"
-        self._child(self.slo_events, "latency", role, result).inc()
+        add = slo.get(result)
+        if add is None:
+            add = slo[result] = self._adder(self.slo_events, "latency", role, result)
+        add(1)
 
     def count_order_error(self, symbol: str, role: str, retcode: int | None) -> None:
         label = "none" if retcode is None else str(retcode)
-        self._child(self.order_execution_errors, symbol, role, label).inc()
+        self._adder(self.order_execution_errors, symbol, role, label)(1)
 
     def observe_order(
         self, symbol: str, role: str, retcode: int | None, outcome: str, latency: float
     ) -> None:
         """Count every order event by retcode and outcome, and time it; non-fills are errors."""
         label = "none" if retcode is None else str(retcode)
-        self._child(self.order_retcodes, symbol, role, label, outcome).inc()
-        self._child(self.order_send_latency, role, symbol).observe(latency)
+        self._adder(self.order_retcodes, symbol, role, label, outcome)(1)
+        children = self._order_children.get((symbol, role))
+        if children is None:
+            children = self._order_children[(symbol, role)] = (
+                Observer(self._child(self.order_send_latency, role, symbol)),
+                {},
+            )
+        latencies, slo = children
+        latencies.observe(latency)
         result = "good" if outcome in GOOD_OUTCOMES else "bad"
-        self._child(self.slo_events, "execution", role, result).inc()
+        add = slo.get(result)
+        if add is None:
+            add = slo[result] = self._adder(self.slo_events, "execution", role, result)
+        add(1)
         if outcome not in ("filled", "pending"):
             self.count_order_error(symbol, role, retcode)
 
     def set_refusing(self, reason: str | None) -> None:
-        """1 while the worker refuses to trade (no model loads, or the books disagree)."""
-        self.trading_refused.set(0 if reason is None else 1)
+        """1 while the worker refuses to trade (no model loads, or the books disagree).
+        Called every bar: set only on a change (nothing else writes this gauge)."""
+        refusing = reason is not None
+        if refusing is self._refusing:
+            return
+        self._refusing = refusing
+        self.trading_refused.set(1 if refusing else 0)
 
     def count_load_failures(self, failures: Mapping[tuple[str, str], int]) -> None:
         """Bring ``model_load_failures_total`` up to the source's running counts."""
@@ -206,9 +286,15 @@ class WorkerMetrics:
 
     def set_book(self, books: Mapping[str, RoleBook], symbols: Sequence[str]) -> None:
         """Every role's lots per symbol (0 when flat, so a closed position reads 0) and PnL.
-        Called every bar: a role's children are looked up once for its symbols."""
+        Called every bar: a role's children are looked up once for its symbols, and a role
+        whose figures are the ones it last set is skipped (nothing else writes these gauges)."""
         symbols = tuple(symbols)
         for role, book in books.items():
+            held = book.volumes
+            figures = (*[held.get(s, 0.0) for s in symbols], book.floating, book.realised)
+            if self._book_values.get((role, symbols)) == figures:
+                continue
+            self._book_values[(role, symbols)] = figures
             children = self._book_children.get((role, symbols))
             if children is None:
                 children = self._book_children[(role, symbols)] = (
@@ -217,11 +303,22 @@ class WorkerMetrics:
                     self._child(self.pnl, role, "realised_today"),
                 )
             volumes, floating, realised = children
-            held = book.volumes
-            for symbol, child in zip(symbols, volumes, strict=True):
-                child.set(held.get(symbol, 0.0))
+            for child, lots in zip(volumes, figures[: len(symbols)], strict=True):
+                child.set(lots)
             floating.set(book.floating)
             realised.set(book.realised)
+
+    def set_feature_drift(self, feature: str, score: float) -> None:
+        """The key feature's PSI (every bar): its child is looked up once per feature."""
+        cached = self._drift_child
+        if cached is None or cached[0] != feature:
+            cached = self._drift_child = (feature, self.feature_drift.labels(feature=feature))
+        cached[1].set(score)
+
+    def clear_feature_drift(self) -> None:
+        """Drop every feature's PSI (a new version watches its own feature from scratch)."""
+        self.feature_drift.clear()
+        self._drift_child = None
 
     def set_versions(self, versions: dict[str, str]) -> None:
         """Expose which version serves each role; stale role/version pairs are dropped.

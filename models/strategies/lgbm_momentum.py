@@ -20,6 +20,7 @@ The production set is ``FEATURE_NAMES``; benchmarks and experiments may pass oth
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import math
@@ -243,7 +244,8 @@ class FeatureState(RollingRows):
 
     Logs go through ``np.log`` on a small preallocated array rather than ``math.log``: numpy's
     SIMD log differs from libm's in the last bit, and momentum subtracts two logs, so only the
-    same log keeps the per-bar path bit-equal to ``bar_series`` where it matters.
+    same log keeps the per-bar path bit-equal to ``bar_series`` where it matters. The array is
+    filled and read through a ctypes view of it, so the log is the bar's only numpy call.
     """
 
     def __init__(self, names: Sequence[str] = FEATURE_NAMES) -> None:
@@ -251,6 +253,7 @@ class FeatureState(RollingRows):
         self.names = tuple(names)
         self.window = self.layout.window
         self._logs = np.empty(3, dtype=np.float64)
+        self._log_buffer = (ctypes.c_double * 3).from_buffer(self._logs)
 
     def update(
         self, high: float, low: float, close: float, tick_volume: float, spread: float
@@ -268,10 +271,10 @@ class FeatureState(RollingRows):
         except ZeroDivisionError:
             ratio = math.inf if high > 0 else math.nan
         volume = float(tick_volume)
-        logs = self._logs
-        logs[0], logs[1], logs[2] = close, ratio, volume if not volume <= 1.0 else 1.0
-        np.log(logs, out=logs)
-        log_close, log_range, log_volume = logs.tolist()
+        logs = self._log_buffer  # written and read as C doubles: one numpy call, the log
+        logs[:] = [close, ratio, volume if not volume <= 1.0 else 1.0]
+        np.log(self._logs, out=self._logs)
+        log_close, log_range, log_volume = logs[:]
         closes = self.buffers[0]
         returns = log_close - closes[-1] if closes else None
         return self.append((log_close, returns, log_range, log_volume, float(spread)))
@@ -392,7 +395,7 @@ class LgbmMomentumModel(mlflow.pyfunc.PythonModel):
             return Decision(0, 0.0, float("nan"), nan)
         with self._lock:
             probability = predictor.predict(self._streams.values(window))
-            features = predictor.row[0].copy()
+            features = predictor.features.copy()
         # signal_from_probability and confidence_from_probability, for one float
         if probability > 0.5 + self.threshold:
             signal = 1

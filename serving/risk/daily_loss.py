@@ -58,15 +58,27 @@ class DailyLossBreaker(Breaker):
         self.day: date | None = None
         self.baseline = 0.0
         self.pnl = 0.0
+        # the trading day last looked up: its start, its end and its date; asked twice per
+        # bar, looked up again only once the clock leaves it
+        self._span: tuple[datetime, datetime, date] | None = None
+
+    def _today(self) -> tuple[datetime, datetime, date]:
+        """The current trading day's start, end and date (``trading_day`` of the clock)."""
+        now, span = self._now(), self._span
+        if span is None or not span[0] <= now < span[1]:
+            day = trading_day(now, self.roll_hour)
+            start = day_start(day, self.roll_hour)
+            span = self._span = (start, start + timedelta(days=1), day)
+        return span
 
     def day_start(self) -> datetime:
         """When the current trading day began: the worker reads realised PnL from here."""
-        return day_start(trading_day(self._now(), self.roll_hour), self.roll_hour)
+        return self._today()[0]
 
     def observe(self, realised: float, floating: float) -> float:
         """Today's realised and current floating profit of the worker's magics → the day's
         PnL (also kept in ``pnl``); trips at ``-limit``."""
-        day = trading_day(self._now(), self.roll_hour)
+        day = self._today()[2]
         if day != self.day:
             self.day, self.baseline = day, floating
             self.emit(

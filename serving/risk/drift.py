@@ -21,7 +21,10 @@ costs the same however large the training set was.
 from __future__ import annotations
 
 import logging
+import math
+from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,6 +36,37 @@ logger = logging.getLogger(__name__)
 
 PSI_THRESHOLD = 0.25
 REFERENCE_POINTS = 2001
+# numpy sums up to this many values in one pairwise block (``PW_BLOCKSIZE``)
+PAIRWISE_BLOCK = 128
+
+
+def numpy_sum(values: Sequence[float]) -> float:
+    """``float(np.sum(values))`` of a float64 sequence, bit for bit, in plain Python.
+
+    A PSI is a sum of a dozen terms once per bar; numpy's own call, cold among the worker's
+    other work, costs more than the terms. numpy adds up to ``PAIRWISE_BLOCK`` values as:
+    fewer than 8 one by one from -0.0; else eight running sums over blocks of eight,
+    combined pairwise, then the rest one by one; the reduction starts from its identity, 0.0.
+    Longer sequences go to numpy. A test holds it to ``np.sum``.
+    """
+    n = len(values)
+    if n > PAIRWISE_BLOCK:
+        return float(np.sum(np.asarray(values, dtype=np.float64)))
+    if n < 8:
+        total = -0.0
+        for value in values:
+            total += value
+        return 0.0 + total
+    r = list(values[:8])
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += values[i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for value in values[i:]:
+        total += value
+    return 0.0 + total
 
 
 def compress_reference(values: ArrayLike, points: int = REFERENCE_POINTS) -> NDArray[np.float64]:
@@ -52,27 +86,62 @@ class ReferenceBins:
     search over the whole reference, every time. The breaker asks once per bar against the
     same reference, so the edges and shares are kept here and ``score`` does only the
     window's side: the same numpy operations in the same order, so the same number as
-    ``psi(reference, current, bins)`` (a test holds them equal).
+    ``psi(reference, current, bins)`` (a test holds them equal). ``bin_of`` and
+    ``score_counts`` split that in two, for a window that keeps its counts per bin as values
+    come and go (``DriftBreaker``).
     """
 
-    def __init__(self, reference: NDArray[np.float64], bins: int) -> None:
+    def __init__(
+        self, reference: NDArray[np.float64], bins: int, window: int | None = None
+    ) -> None:
         ref = reference[np.isfinite(reference)]
         self.size = ref.size
         self.edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+        self._edges: list[float] = self.edges.tolist()  # for bisect: one value, no array
         share = np.bincount(
             np.searchsorted(self.edges, ref, side="right"), minlength=self.edges.size + 1
         )
         self.share = np.maximum(share / ref.size, PSI_EPSILON)
+        # A full window of ``window`` values (a breaker's steady state) has at most
+        # ``window + 1`` counts per bin: each bin's PSI term for each of them, worked out
+        # once with the same elementwise numpy operations, so a score is a look-up and a sum
+        # (``numpy_sum``: no numpy call per bar).
+        self._window = window
+        self._terms: list[list[float]] | None = None  # by bin, then count
+        if window is not None and window > 0 and self.size > 0:
+            self._terms = self._terms_of(window).tolist()
+
+    def _terms_of(self, size: int) -> NDArray[np.float64]:
+        """Each bin's PSI term (rows) for every count 0..size of a window of ``size``."""
+        c = np.maximum(np.arange(size + 1) / size, PSI_EPSILON)[np.newaxis, :]
+        r = self.share[:, np.newaxis]
+        terms: NDArray[np.float64] = (c - r) * np.log(c / r)
+        return terms
+
+    @property
+    def count(self) -> int:
+        """Number of bins (edges + 1: open-ended at both ends)."""
+        return len(self._edges) + 1
+
+    def bin_of(self, value: float) -> int:
+        """The bin of one finite value: ``np.searchsorted(edges, value, side="right")``."""
+        return bisect_right(self._edges, value)
 
     def score(self, current: NDArray[np.float64]) -> float:
         """The PSI of ``current`` against the reference (NaN when either is empty)."""
         cur = current[np.isfinite(current)]
-        if self.size == 0 or cur.size == 0:
-            return float("nan")
         counts = np.bincount(
             np.searchsorted(self.edges, cur, side="right"), minlength=self.edges.size + 1
         )
-        c, r = np.maximum(counts / cur.size, PSI_EPSILON), self.share
+        return self.score_counts(counts, cur.size)
+
+    def score_counts(self, counts: NDArray[np.int64] | list[int], size: int) -> float:
+        """The PSI of a window of ``size`` finite values with ``counts`` per bin."""
+        if self.size == 0 or size == 0:
+            return float("nan")
+        if size == self._window and self._terms is not None:
+            return numpy_sum([terms[k] for terms, k in zip(self._terms, counts, strict=True)])
+        c, r = np.maximum(np.asarray(counts, dtype=np.int64) / size, PSI_EPSILON), self.share
         return float(np.sum((c - r) * np.log(c / r)))
 
 
@@ -108,6 +177,11 @@ class DriftBreaker(Breaker):
         self._values: deque[float] = deque(maxlen=window)
         self._reference: NDArray[np.float64] | None = None
         self._bins: ReferenceBins | None = None  # the reference's side of the PSI
+        # the window's side, kept as values come and go: each value's bin (in step with
+        # ``_values``) and the count per bin; rebuilt whenever the reference changes, emptied
+        # with the window
+        self._value_bins: deque[int] = deque()
+        self._counts: list[int] = []
         self.rebase(reference, feature)
 
     @property
@@ -133,17 +207,36 @@ class DriftBreaker(Breaker):
         self._use(ref)
 
     def _use(self, reference: NDArray[np.float64] | None) -> None:
+        """Score against ``reference`` from now on: the window's values are binned anew."""
         self._reference = reference
-        self._bins = None if reference is None else ReferenceBins(reference, self.bins)
+        self._bins = None if reference is None else ReferenceBins(reference, self.bins, self.window)
+        self._value_bins.clear()
+        self._counts = []
+        if self._bins is not None:
+            self._counts = [0] * self._bins.count
+            for value in self._values:
+                self._count_in(value)
+
+    def _count_in(self, value: float) -> None:
+        assert self._bins is not None
+        b = self._bins.bin_of(value)
+        self._value_bins.append(b)
+        self._counts[b] += 1
 
     def observe(self, value: float) -> None:
         """One decision's value of the key feature (NaN while its history fills is skipped)."""
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             return
-        self._values.append(float(value))
-        if self._reference is None and len(self._values) == self.window:
-            self._use(compress_reference(self._values))
-            self._values.clear()
+        values = self._values
+        if self._bins is not None:
+            if len(values) == values.maxlen:  # the oldest value leaves with this one
+                self._counts[self._value_bins.popleft()] -= 1
+            self._count_in(float(value))
+        values.append(float(value))
+        if self._reference is None and len(values) == self.window:
+            reference = compress_reference(values)
+            values.clear()  # the window starts over against the reference it became
+            self._use(reference)
             logger.info("drift reference for %s: the first %d values", self.feature, self.window)
 
     def evaluate(self) -> float:
@@ -153,7 +246,7 @@ class DriftBreaker(Breaker):
             self.score = float("nan")
             return self.score
         assert self._bins is not None  # set with the reference
-        self.score = self._bins.score(np.fromiter(self._values, float))
+        self.score = self._bins.score_counts(self._counts, len(self._values))
         if self.score > self.threshold:
             self.trip(
                 f"PSI of {self.feature} = {self.score:.3f} over the last {len(self._values)} "
@@ -163,5 +256,10 @@ class DriftBreaker(Breaker):
 
     def _clear(self) -> None:
         # the window that tripped would trip again at once; the reference stays
-        self._values.clear()
+        self._clear_window()
         self.score = float("nan")
+
+    def _clear_window(self) -> None:
+        self._values.clear()
+        self._value_bins.clear()
+        self._counts = [0] * len(self._counts)

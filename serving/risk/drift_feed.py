@@ -48,6 +48,9 @@ class DriftFeed:
         self.drift, self.metrics, self.feature = drift, metrics, feature
         self.reference, self.log = reference, log
         self.version: str | None = None  # the version the breaker's reference belongs to
+        # where the watched feature sits among the names last seen: found again when the
+        # watched feature or the names change
+        self._where: tuple[tuple[str, Sequence[str]] | None, int | None] = (None, None)
 
     def observe(self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray) -> None:
         """Feed the champion's key feature to the drift breaker; a new version starts over
@@ -63,15 +66,20 @@ class DriftFeed:
             except Exception:
                 self.log.exception("no drift reference for v%s; warming up", loaded.version)
             drift.rebase(reference, feature)
-            self.metrics.feature_drift.clear()
+            self.metrics.clear_feature_drift()
             if feature not in names:
                 self.log.warning("drift feature %r is not among %s; not watched", feature, names)
         watched = drift.feature
-        if watched is not None and watched in names:
-            drift.observe(float(features[list(names).index(watched)]))
+        if watched is None:
+            return
+        if self._where[0] != (watched, names):  # names are the same tuple's equal every call
+            self._where = ((watched, names), names.index(watched) if watched in names else None)
+        index = self._where[1]
+        if index is not None:
+            drift.observe(float(features[index]))
 
     def evaluate(self) -> None:
         """Score the window (once per bar) and export the score."""
         score = self.drift.evaluate()
         if self.drift.feature is not None:
-            self.metrics.feature_drift.labels(feature=self.drift.feature).set(score)
+            self.metrics.set_feature_drift(self.drift.feature, score)

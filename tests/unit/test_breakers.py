@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from serving.risk.breakers import (
     LatencyBreaker,
 )
 from serving.risk.daily_loss import DailyLossBreaker, day_start, trading_day
-from serving.risk.drift import DriftBreaker, ReferenceBins, compress_reference
+from serving.risk.drift import DriftBreaker, ReferenceBins, compress_reference, numpy_sum
 from serving.risk.stale_bars import StaleBarBreaker
 
 HOUR = timedelta(hours=1)
@@ -133,17 +133,66 @@ def test_drift_breaker_trips_on_a_shifted_feature_against_its_reference() -> Non
     current=st.lists(st.floats(-6, 6) | st.just(float("nan")), max_size=200),
     bins=st.integers(2, 12),
     step=st.sampled_from([0.0, 0.5, 1.0]),
+    full=st.booleans(),
 )
 def test_the_breakers_kept_reference_bins_score_exactly_what_psi_scores(
-    reference: list[float], current: list[float], bins: int, step: float
+    reference: list[float], current: list[float], bins: int, step: float, full: bool
 ) -> None:
-    """Coarse grids (``step``) make ties and collapsed decile edges common."""
+    """Coarse grids (``step``) make ties and collapsed decile edges common; ``full``: the
+    window is the breaker's full window, scored from the terms worked out in advance."""
     ref = np.asarray(reference) if step == 0 else np.round(np.asarray(reference) / step) * step
     kept = compress_reference(ref)
     window = np.asarray(current, dtype=np.float64)
     expected = psi(kept, window, bins=bins)
-    score = ReferenceBins(kept, bins).score(window)
+    size = int(np.isfinite(window).sum()) if full else None
+    score = ReferenceBins(kept, bins, size).score(window)
     assert score == expected or (np.isnan(score) and np.isnan(expected))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reference=st.none() | st.lists(st.floats(-3, 3), min_size=20, max_size=200),
+    values=st.lists(st.floats(-4, 4) | st.just(float("nan")), min_size=50, max_size=160),
+    window=st.integers(3, 25),
+    step=st.sampled_from([0.0, 0.5]),
+    reset_at=st.integers(0, 160),
+)
+def test_the_drift_window_kept_per_bin_scores_what_psi_scores_of_its_last_values(
+    reference: list[float] | None,
+    values: list[float],
+    window: int,
+    step: float,
+    reset_at: int,
+) -> None:
+    """Bins counted as values arrive and leave (rolling past the window, a warm-up reference,
+    a reset) score exactly ``psi`` of the reference and the window's last values."""
+
+    def grid(xs: list[float]) -> list[float]:
+        return xs if step == 0 else [float(np.round(x / step) * step) for x in xs]
+
+    clock = StepClock()
+    drift = DriftBreaker(
+        clock.now, reference=None if reference is None else grid(reference), window=window,
+        min_samples=2, threshold=float("inf"),
+    )  # fmt: skip
+    ref = None if reference is None else compress_reference(grid(reference))
+    seen: list[float] = []  # finite values since the window last started over
+    for k, value in enumerate(grid(values)):
+        if k == reset_at:
+            drift.trip("test")
+            drift.reset("tester")
+            seen = []
+        drift.observe(value)
+        if np.isfinite(value):
+            seen.append(value)
+        if ref is None and len(seen) == window:
+            ref, seen = compress_reference(seen), []  # the warm-up reference
+        score = drift.evaluate()
+        if ref is None or len(seen[-window:]) < 2:
+            assert np.isnan(score)
+            continue
+        expected = psi(ref, np.asarray(seen[-window:]), bins=drift.bins)
+        assert score == expected or (np.isnan(score) and np.isnan(expected))
 
 
 def test_drift_breaker_without_a_reference_warms_up_on_the_first_window() -> None:
@@ -316,3 +365,37 @@ def test_latency_breaker_trips_exactly_when_the_windowed_quantile_exceeds_the_sl
         if naive and expected_trip is None:
             expected_trip = i
         assert breaker.tripped == (expected_trip is not None), i
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(st.integers(-3 * 24 * 60, 3 * 24 * 60), min_size=1, max_size=40),
+    roll_hour=st.integers(0, 23),
+    offset=st.sampled_from([0, 2, -5]),
+)
+def test_the_kept_trading_day_is_the_clocks_day_however_the_clock_moves(
+    minutes: list[int], roll_hour: int, offset: int
+) -> None:
+    """Forward, backward, across roll hours and in a zone other than UTC."""
+    zone = timezone(timedelta(hours=offset))
+    clock = StepClock()
+    loss = DailyLossBreaker(clock.now, limit=None, roll_hour=roll_hour)
+    for minute in minutes:
+        clock.t = datetime(2024, 3, 10, 12, tzinfo=zone) + timedelta(minutes=minute)
+        day = trading_day(clock.t, roll_hour)
+        assert loss.day_start() == day_start(day, roll_hour)
+        loss.observe(realised=0.0, floating=0.0)
+        assert loss.day == day
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(-1e150, 1e150) | st.sampled_from([0.0, -0.0, 1e-300, -5e-324]),
+        max_size=140,
+    )
+)
+def test_the_plain_sum_of_a_psi_is_numpys_sum_bit_for_bit(values: list[float]) -> None:
+    """Short and long, blocks of eight and their rests, signed zeros and tiny values."""
+    want = np.sum(np.asarray(values, dtype=np.float64))
+    assert np.float64(numpy_sum(values)).tobytes() == want.tobytes()

@@ -10,6 +10,7 @@ path's own rounding, not the incremental path's error. ``tolerance`` says exactl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.decision_path import NAMES_30  # the benchmark's 30 features
+from models.rolling import StreamStats
 from models.strategies.lgbm_momentum import (
     FEATURE_NAMES,
     WINDOW,
@@ -206,3 +208,43 @@ def test_the_production_window_is_the_longest_lookback_plus_the_bar() -> None:
     assert window_of(("mom_60",)) == 61
     assert window_of(("range_5",)) == 5
     assert math.isclose(window_of(("vol_ratio_6_24",)), 25)
+
+
+class CalledState(FeatureState):
+    """A state that takes each bar through ``Rolling``'s methods, one call each."""
+
+    def append(self, values: Sequence[float | None]) -> list[float]:
+        return self.append_by_calls(values)
+
+
+def window_states(state: FeatureState) -> list[tuple[float, ...]]:
+    return [(w.anchor, w.s1, w.s2, w.sd, w.peak, w.countdown) for w in state.windows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(bars=bar_sets(), thirty=st.booleans(), start=st.integers(0, 3 * WINDOW))
+def test_the_generated_step_is_the_rolling_calls_bit_for_bit(
+    bars: Bars, thirty: bool, start: int
+) -> None:
+    """Every bar's features and every window's sums, from a fresh state or one rebuilt
+    part-way (``start``), as floats' bytes: NaN where NaN, equal elsewhere."""
+    names = NAMES_30 if thirty else FEATURE_NAMES
+    _, high, low, close, tick_volume, spread = bars
+    states = [FeatureState(names), CalledState(names)]
+    cut = min(start, len(close))
+    if cut >= 2:
+        for state in states:
+            state.rebuild(*(np.asarray(c[:cut]) for c in (high, low, close, tick_volume, spread)))
+    for t in range(cut, len(close)):
+        fast, called = (
+            s.push(high[t], low[t], close[t], tick_volume[t], spread[t]) for s in states
+        )
+        assert np.asarray(fast).tobytes() == np.asarray(called).tobytes(), f"bar {t}"
+        assert window_states(states[0]) == window_states(states[1]), f"bar {t}"
+        assert states[0].count == states[1].count
+
+
+def test_series_names_the_generated_functions_use_are_refused() -> None:
+    for name in ("rows", "_d", "sqrt", "_x0"):
+        with pytest.raises(ValueError, match="cannot name a buffer"):
+            StreamStats([name])

@@ -6,6 +6,7 @@ import urllib.request
 
 from prometheus_client import generate_latest
 
+from models.slo import GOOD_OUTCOMES
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.risk.positions import RoleBook
 
@@ -95,3 +96,48 @@ def test_breaker_positions_and_pnl_gauges_carry_units_and_labels() -> None:
     assert 'position_volume_lots{role="champion",symbol="USDJPY"} 0.0' in text
     assert 'pnl_account_currency{kind="floating",role="champion"} -12.5' in text
     assert 'pnl_account_currency{kind="realised_today",role="champion"} 4.0' in text
+
+
+def _exposition(metrics: WorkerMetrics) -> list[str]:
+    """The scrape's lines without ``_created`` (a wall-clock stamp per child)."""
+    text = generate_latest(metrics.registry).decode()
+    return [line for line in text.splitlines() if "_created" not in line]
+
+
+def test_the_per_event_shortcuts_expose_exactly_what_the_public_calls_do() -> None:
+    """Decisions, orders, books and refusals through ``WorkerMetrics`` against the same
+    events through ``prometheus_client``'s own calls: the same scrape, bucket by bucket."""
+    fast, plain = WorkerMetrics(), WorkerMetrics()
+    latencies = [0.0, 0.00005, 0.00007, 0.2, 0.2000001, 3.0, float("inf"), float("nan"), 1e-9]
+    books = [
+        {"champion": RoleBook({"EURUSD": 0.3}, 1.5, -2.0), "canary": RoleBook({}, 0.0, 0.0)},
+        {"champion": RoleBook({"EURUSD": 0.3}, 1.5, -2.0), "canary": RoleBook({}, 0.0, 0.0)},
+        {"champion": RoleBook({}, 0.0, -2.5), "canary": RoleBook({"USDJPY": -0.1}, 0.2, 0.0)},
+    ]
+    for k, latency in enumerate(latencies):
+        role, symbol = ("champion", "canary")[k % 2], ("EURUSD", "USDJPY")[k % 3 % 2]
+        retcode, outcome = [(10009, "filled"), (None, "unanswered"), (10006, "rejected")][k % 3]
+        fast.observe_decision(role, symbol, latency, 0.1 * k)
+        fast.observe_order(symbol, role, retcode, outcome, latency)
+        fast.set_book(books[k % 3], ("EURUSD", "USDJPY"))
+        fast.set_refusing("no model" if k in (2, 3) else None)
+
+        label = "none" if retcode is None else str(retcode)
+        plain.prediction_requests.labels(role, symbol).inc()
+        plain.prediction_latency.labels(role).observe(latency)
+        plain.model_prediction_value.labels(role, symbol).set(0.1 * k)
+        result = "good" if latency <= plain.latency_slo_seconds else "bad"
+        plain.slo_events.labels("latency", role, result).inc()
+        plain.order_retcodes.labels(symbol, role, label, outcome).inc()
+        plain.order_send_latency.labels(role, symbol).observe(latency)
+        result = "good" if outcome in GOOD_OUTCOMES else "bad"
+        plain.slo_events.labels("execution", role, result).inc()
+        if outcome != "filled":
+            plain.order_execution_errors.labels(symbol, role, label).inc()
+        for name, book in books[k % 3].items():
+            for s in ("EURUSD", "USDJPY"):
+                plain.position_volume.labels(name, s).set(book.volumes.get(s, 0.0))
+            plain.pnl.labels(name, "floating").set(book.floating)
+            plain.pnl.labels(name, "realised_today").set(book.realised)
+        plain.trading_refused.set(1 if k in (2, 3) else 0)
+    assert _exposition(fast) == _exposition(plain)
