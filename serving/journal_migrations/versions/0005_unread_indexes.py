@@ -30,7 +30,7 @@ Revises: 0004
 
 from __future__ import annotations
 
-from alembic import op
+from serving.journal_migrations.dropped_indexes import drop_indexes, restore_indexes
 
 revision = "0005"
 down_revision = "0004"
@@ -48,10 +48,8 @@ DROPPED = {
 
 
 def upgrade() -> None:
-    for name, (table, _) in DROPPED.items():
-        op.drop_index(name, table_name=table)
+    drop_indexes(DROPPED)
 
 
 def downgrade() -> None:
-    for name, (table, columns) in DROPPED.items():
-        op.create_index(name, table, columns)
+    restore_indexes(DROPPED)

@@ -17,7 +17,7 @@ Revises: 0005
 
 from __future__ import annotations
 
-from alembic import op
+from serving.journal_migrations.dropped_indexes import drop_indexes, restore_indexes
 
 revision = "0006"
 down_revision = "0005"
@@ -31,10 +31,8 @@ DROPPED = {
 
 
 def upgrade() -> None:
-    for name, (table, _) in DROPPED.items():
-        op.drop_index(name, table_name=table)
+    drop_indexes(DROPPED)
 
 
 def downgrade() -> None:
-    for name, (table, columns) in DROPPED.items():
-        op.create_index(name, table, columns)
+    restore_indexes(DROPPED)
