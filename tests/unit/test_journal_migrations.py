@@ -306,3 +306,26 @@ def test_the_tables_a_bar_writes_carry_only_the_indexes_a_query_reads(journal_ur
     finally:
         engine.dispose()
     assert found == KEPT_INDEXES
+
+
+def test_the_index_revisions_downgrade_and_upgrade_back_to_the_same_schema(
+    journal_url: str,
+) -> None:
+    """An operator who rolls tate back runs the downgrades: the dropped indexes come back as
+    the revision before them had them, and upgrading again drops them once more."""
+    Journal(journal_url).close()
+    engine = make_engine(journal_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0003")
+            restored = {t: {ix["name"] for ix in inspect(conn).get_indexes(t)} for t in TABLES}
+            command.upgrade(alembic_config(conn), "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+    assert {"ix_decisions_symbol", "ix_decisions_account_bar_time"} <= restored["decisions"]
+    assert {"ix_order_events_intent_id", "ix_order_events_account_intent_id"} <= restored[
+        "order_events"
+    ]
+    assert {"ix_intents_symbol", "ix_intents_magic"} <= restored["intents"]
