@@ -54,5 +54,22 @@ def _no_inherited_tracking_uri() -> object:
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_prefect_temporary_server() -> object:
+    """Flows run in-process without an API start Prefect's temporary server, which Prefect
+    stops at interpreter exit, after pytest closed the streams its "Stopping temporary server"
+    line goes to (a "Logging error" traceback at the end of every run). Stop it while the
+    session can still log. ``_instances`` is Prefect's own registry of those servers (3.x);
+    nothing is imported unless a test already did."""
+    yield
+    import sys
+
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
 # the session's PostgreSQL cluster and the journal URL fixture (sqlite and postgresql)
 from tests.postgres import journal_url, postgres_cluster, postgres_url  # noqa: E402, F401
