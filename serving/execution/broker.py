@@ -414,23 +414,66 @@ class Mt5Broker:
             if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
                 requotes += 1
                 continue
-            fill_price = result.price if result is not None else 0.0
-            return self._event_for(
-                order,
-                outcome,
-                retcode,
-                request=request,
-                attempts=attempts.count,
-                latency_seconds=latency,
-                requested_price=price,
-                sent_time=sent_time,
-                ticket=result.order if result else 0,
-                deal=result.deal if result else 0,
-                price=fill_price,
-                volume=result.volume if result else 0.0,
-                slippage_points=slippage_points(order.buy, price, fill_price, point),
-                message=result.comment if result else f"no answer: {error}",
-            )
+            if result is None:
+                return self._answer(
+                    order, outcome, None, request, attempts.count, latency, price, sent_time,
+                    0, 0, 0.0, 0.0, 0.0, f"no answer: {error}",
+                )  # fmt: skip
+            fill_price = result.price
+            return self._answer(
+                order, outcome, retcode, request, attempts.count, latency, price, sent_time,
+                result.order, result.deal, fill_price, result.volume,
+                slippage_points(order.buy, price, fill_price, point), result.comment,
+            )  # fmt: skip
+
+    def _answer(
+        self,
+        order: PlannedOrder,
+        outcome: Outcome,
+        retcode: int | None,
+        request: dict[str, Any],
+        attempts: int,
+        latency: float,
+        requested_price: float,
+        sent_time: int,
+        ticket: int,
+        deal: int,
+        price: float,
+        volume: float,
+        slippage: float,
+        message: str,
+    ) -> OrderEvent:
+        """The event of an order the terminal answered (or failed to): what
+        ``_event_for(order, …)`` builds from the same values, every field given in the
+        dataclass's order, without the keywords and the check for strangers (one per order
+        sent, each field known here)."""
+        event = object.__new__(OrderEvent)
+        event.__dict__.update(
+            intent_id=order.intent_id,
+            symbol=order.symbol,
+            magic=self.magic,
+            comment=order.comment,
+            outcome=outcome,
+            retcode=retcode,
+            ticket=ticket,
+            deal=deal,
+            price=price,
+            volume=volume,
+            requested_price=requested_price,
+            slippage_points=slippage,
+            latency_seconds=latency,
+            attempts=attempts,
+            reconciled=False,
+            message=message,
+            request=request,
+            at=self.now(),
+            order_key=order.key,
+            requested_volume=order.volume,
+            sent_time=sent_time,
+            proven_absent=False,
+            matched_by="",
+        )
+        return event
 
     def _event_for(
         self, order: PlannedOrder, outcome: Outcome, retcode: int | None, **fields: Any
