@@ -35,7 +35,7 @@ from serving.execution.events import (
     round_volume,
     slippage_points,
 )
-from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, order_comment
+from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, planned
 from serving.execution.outcomes import (
     NO_ANSWER_OUTCOMES,
     OPERATOR_ACTION,
@@ -154,7 +154,9 @@ class Mt5Broker:
 
     def _own_pending(self, symbol: str) -> list[TradeOrder]:
         """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
-        orders = self.terminal.orders_get(symbol=symbol) or ()
+        orders = self.terminal.orders_get(symbol=symbol)
+        if not orders:  # nearly always: a market order without latency fills at once
+            return []
         market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
         return [o for o in orders if o.magic == self.magic and o.type in market]
 
@@ -222,10 +224,7 @@ class Mt5Broker:
             volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
             if volume:
                 seq = first_seq + len(orders)
-                comment = order_comment(intent_id, seq)
-                orders.append(
-                    PlannedOrder(intent_id, seq, symbol, self.magic, buy, volume, position, comment)
-                )
+                orders.append(planned(intent_id, seq, symbol, self.magic, buy, volume, position))
         return orders
 
     def _hedges(self) -> bool:
@@ -291,7 +290,9 @@ class Mt5Broker:
         resend only when it is proven absent. ``log.settled`` hears the result."""
         attempts, resends = _Attempts(), 0
         while True:
-            event = self._send(order, filling, point, log, attempts)
+            event = self._send_once(order, filling, point, log, attempts)
+            if event.outcome is Outcome.THROTTLED and self.max_throttled > 0:
+                event = self._throttled(event, order, filling, point, log, attempts)
             if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
                 break
             trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
@@ -342,18 +343,22 @@ class Mt5Broker:
         claimed = frozenset(self._seen) | (log or NoOrderLog()).claimed(order.symbol, self.magic)
         return locate(self.terminal, order, ticket=ticket, sent_time=sent_time, claimed=claimed)
 
-    def _send(
-        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    def _throttled(
+        self,
+        first: OrderEvent,
+        order: PlannedOrder,
+        filling: int,
+        point: float,
+        log: OrderLog,
+        attempts: _Attempts,
     ) -> OrderEvent:
-        """Send until a clear answer; throttled answers back off (tenacity, injected sleep).
+        """Send until a clear answer after a throttled ``first`` one, backing off between
+        attempts (tenacity, injected sleep).
 
-        The first attempt runs outside tenacity: building a ``Retrying`` costs more than a
-        SimTerminal send, and nearly every send is answered at once. Only a throttled first
-        answer enters tenacity, which is handed that answer as its first attempt, so the
-        attempts, back-offs and final answer are the same as when tenacity ran them all."""
-        first = self._send_once(order, filling, point, log, attempts)
-        if first.outcome is not Outcome.THROTTLED or self.max_throttled <= 0:
-            return first
+        The first attempt runs outside tenacity (``submit``): building a ``Retrying`` costs
+        more than a SimTerminal send, and nearly every send is answered at once. Tenacity is
+        handed that answer as its first attempt, so the attempts, back-offs and final answer
+        are the same as when tenacity ran them all."""
         answered = [first]
 
         def attempt() -> OrderEvent:

@@ -9,7 +9,7 @@ import pytest
 
 from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent, order_event
-from serving.execution.intents import PlannedOrder, reached_terminal
+from serving.execution.intents import PlannedOrder, order_comment, planned, reached_terminal
 from serving.execution.outcomes import Outcome
 from serving.execution.store import IntentJournal
 from serving.execution.trades import (
@@ -226,5 +226,13 @@ def test_a_brokers_answer_is_the_event_event_for_builds() -> None:
     )  # fmt: skip
     assert fast == plain and fast.state == plain.state == "partial"
     assert vars(fast).keys() == vars(plain).keys()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_a_planned_order_by_dict_is_the_dataclass_with_its_comment() -> None:
+    fast = planned("a" * 30, 3, "EURUSD", 5, False, 0.2, 77)
+    assert fast == PlannedOrder("a" * 30, 3, "EURUSD", 5, False, 0.2, 77, order_comment("a" * 30, 3))  # fmt: skip
+    assert fast.key == "a" * 30 + ".3" and len(fast.comment) <= 31
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.volume = 1.0  # type: ignore[misc]
