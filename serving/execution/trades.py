@@ -91,6 +91,24 @@ class Target:
     bar_time: int | None = None
 
 
+def decided_target(
+    broker: Broker, symbol: str, volume: float, intent_id: str, role: str, bar_time: int
+) -> Target:
+    """``Target(broker, symbol, volume, intent_id, role, bar_time)`` by one dict update
+    instead of the frozen ``__init__``'s ``object.__setattr__`` per field: the worker makes
+    one per decision of a trading role. As frozen as one from ``__init__``."""
+    target = object.__new__(Target)
+    target.__dict__.update(
+        broker=broker,
+        symbol=symbol,
+        volume=volume,
+        intent_id=intent_id,
+        role=role,
+        bar_time=bar_time,
+    )
+    return target
+
+
 @dataclass
 class Trade:
     """A target whose orders are planned and journaled in the bar's first transaction.

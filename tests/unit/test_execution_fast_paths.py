@@ -13,7 +13,9 @@ from serving.execution.intents import PlannedOrder, order_comment, planned, reac
 from serving.execution.outcomes import Outcome
 from serving.execution.store import IntentJournal
 from serving.execution.trades import (
+    Target,
     bar_datetime,
+    decided_target,
     intent_totals,
     intent_totals_of,
     order_fields,
@@ -234,5 +236,14 @@ def test_a_planned_order_by_dict_is_the_dataclass_with_its_comment() -> None:
     fast = planned("a" * 30, 3, "EURUSD", 5, False, 0.2, 77)
     assert fast == PlannedOrder("a" * 30, 3, "EURUSD", 5, False, 0.2, 77, order_comment("a" * 30, 3))  # fmt: skip
     assert fast.key == "a" * 30 + ".3" and len(fast.comment) <= 31
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_a_decided_target_by_dict_is_the_dataclass() -> None:
+    broker = Mt5Broker(SimTerminal(make_replay_bars(("EURUSD",), n=40), start=10), magic=5)
+    fast = decided_target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000)
+    assert fast == Target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000)
+    assert hash(fast) == hash(Target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000))
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.volume = 1.0  # type: ignore[misc]
