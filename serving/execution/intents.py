@@ -172,6 +172,20 @@ _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
 """An intent's state by the first of these its orders are in: open ones first, then what
 reached the book (plain strings: built once, not per call)."""
 
+_INTENT_VALUE_OF_ORDERS = tuple((order, intent.value) for order, intent in _INTENT_OF_ORDERS)
+_INTENDED = IntentState.INTENDED.value
+
+
+def intent_state_value(order_states: Iterable[str]) -> str:
+    """``intent_state_of(order_states).value``, from plain strings: an enum's ``.value``
+    is a Python-level property call, and the executor asks once per trade sent."""
+    states = set(order_states)
+    for order_state, intent in _INTENT_VALUE_OF_ORDERS:
+        if order_state in states:
+            return intent
+    return _INTENDED
+
+
 _REACHED_STATES = frozenset(
     state.value
     for state in (

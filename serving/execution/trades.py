@@ -17,7 +17,7 @@ from serving.execution.events import OrderEvent
 from serving.execution.intents import (
     HELD_ORDER_STATES,
     PlannedOrder,
-    intent_state_of,
+    intent_state_value,
     order_state_of,
 )
 from serving.execution.records import OrderRecord
@@ -72,7 +72,7 @@ def _totals(orders: Iterable[OrderRecord]) -> tuple[str, float, float]:
         undone = round(sum(order.side * order.volume for order in held) - filled, 8)
     else:  # what the sums of nothing come to, without two generators
         filled = undone = 0
-    return intent_state_of(states).value, filled, undone
+    return intent_state_value(states), filled, undone
 
 
 @dataclass(frozen=True)

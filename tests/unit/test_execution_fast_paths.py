@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime
 
 import pytest
 
 from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent, order_event
-from serving.execution.intents import PlannedOrder, order_comment, planned, reached_terminal
+from serving.execution.intents import (
+    OrderState,
+    PlannedOrder,
+    intent_state_of,
+    intent_state_value,
+    order_comment,
+    planned,
+    reached_terminal,
+)
 from serving.execution.outcomes import Outcome
 from serving.execution.store import IntentJournal
 from serving.execution.trades import (
@@ -247,3 +256,11 @@ def test_a_decided_target_by_dict_is_the_dataclass() -> None:
     assert hash(fast) == hash(Target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000))
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_an_intents_state_from_plain_strings_is_the_enums_value() -> None:
+    states = [state.value for state in OrderState]
+    for size in range(3):
+        for chosen in itertools.combinations(states, size):
+            assert intent_state_value(chosen) == intent_state_of(chosen).value
+            assert type(intent_state_value(chosen)) is str
