@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -58,21 +58,67 @@ def decision_row(
 ) -> dict[str, Any]:
     """One ``decisions`` row (``decision_id`` a fresh random id unless given). JSON has no
     NaN: a feature without enough history is stored as null."""
+    return decision_values(
+        decision_id or new_decision_id(),
+        to_utc(bar_time),
+        symbol,
+        role,
+        model_name,
+        str(model_version),
+        {k: None if v is None or v != v else float(v) for k, v in features.items()},
+        int(signal),
+        float(confidence),
+        float(size),
+        intent_id,
+        account,
+        None if latency_seconds is None else float(latency_seconds),
+    )
+
+
+def decision_values(
+    decision_id: str,
+    bar_time: datetime,
+    symbol: str,
+    role: str,
+    model_name: str,
+    model_version: str,
+    features: dict[str, float | None],
+    signal: int,
+    confidence: float,
+    size: float,
+    intent_id: str,
+    account: str,
+    latency_seconds: float | None,
+) -> dict[str, Any]:
+    """One ``decisions`` row from values already as stored (``bar_time`` UTC, ``features``
+    floats or None, numbers of their column's type): the worker's path, which builds each
+    value in its stored form once, where ``decision_row`` converts whatever it is given."""
     return {
-        "decision_id": decision_id or new_decision_id(),
-        "bar_time": to_utc(bar_time),
+        "decision_id": decision_id,
+        "bar_time": bar_time,
         "symbol": symbol,
         "role": role,
         "model_name": model_name,
-        "model_version": str(model_version),
-        "features": {k: None if v is None or v != v else float(v) for k, v in features.items()},
-        "signal": int(signal),
-        "confidence": float(confidence),
-        "size": float(size),
+        "model_version": model_version,
+        "features": features,
+        "signal": signal,
+        "confidence": confidence,
+        "size": size,
         "intent_id": intent_id,
         "account": account,
-        "latency_seconds": None if latency_seconds is None else float(latency_seconds),
+        "latency_seconds": latency_seconds,
     }
+
+
+def stored_features(names: Sequence[str], values: Sequence[float]) -> dict[str, float | None]:
+    """A decision's features by name as stored: JSON has no NaN, so NaN is null (``values``
+    Python floats, e.g. ``ndarray.tolist()`` of float64). A sum without NaN says no value
+    is NaN (one C call; infinities of both signs sum to NaN too and take the long way), so
+    a warmed-up decision's features are zipped as they are."""
+    total = sum(values)
+    if total == total:
+        return dict(zip(names, values, strict=True))
+    return {k: None if v != v else v for k, v in zip(names, values, strict=True)}
 
 
 def order_event_row(
@@ -90,6 +136,36 @@ def order_event_row(
     account: str = "",
 ) -> dict[str, Any]:
     """One ``order_events`` row (several per intent when a hedging reversal needs two)."""
+    return order_event_values(
+        intent_id,
+        ticket,
+        request,
+        retcode,
+        state,
+        price,
+        volume,
+        slippage_points,
+        latency_seconds,
+        at,
+        account,
+    )
+
+
+def order_event_values(
+    intent_id: str,
+    ticket: int,
+    request: Mapping[str, Any],
+    retcode: int | None,
+    state: str,
+    price: float,
+    volume: float,
+    slippage_points: float,
+    latency_seconds: float,
+    at: datetime,
+    account: str,
+) -> dict[str, Any]:
+    """``order_event_row`` by position, in the table's column order: the worker records an
+    event per order sent, and keywords cost it more than the row."""
     return {
         "intent_id": intent_id,
         "ticket": int(ticket),
@@ -134,9 +210,17 @@ class JournalWrites:
         self.add(INSERT_DECISION, row)
         return str(row["decision_id"])
 
+    def add_decision_row(self, row: dict[str, Any]) -> None:
+        """Add one complete ``decisions`` row (``decision_values``)."""
+        self.add(INSERT_DECISION, row)
+
     def add_order_event(self, **fields: Any) -> None:
         """Add one order event (``order_event_row``'s arguments)."""
         self.add(INSERT_ORDER_EVENT, order_event_row(**fields))
+
+    def add_order_event_row(self, row: dict[str, Any]) -> None:
+        """Add one complete ``order_events`` row (``order_event_values``)."""
+        self.add(INSERT_ORDER_EVENT, row)
 
     def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         return ((statement, rows) for statement, _, rows in self._batches)

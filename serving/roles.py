@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from serving.execution.events import OrderEvent
-from serving.execution.trades import Target
+from serving.execution.trades import Target, decided_target
 from serving.journal import JournalWrites
 from serving.mt5 import constants as mt5
 from serving.mt5.types import AccountInfo
@@ -108,7 +108,7 @@ class AccountRole(Role):
     def order(
         self, symbol: str, target: float, intent_id: str, bar_time: int, writes: JournalWrites
     ) -> Target | None:
-        return Target(self.broker, symbol, target, intent_id, self.name, bar_time)
+        return decided_target(self.broker, symbol, target, intent_id, self.name, bar_time)
 
 
 class ShadowRole(Role):

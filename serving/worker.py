@@ -40,6 +40,12 @@ from serving.execution.executor import OrderExecutor, Target
 from serving.execution.outcomes import Outcome
 from serving.execution.trades import bar_datetime
 from serving.journal import JournalWrites
+from serving.journal_writes import (
+    decision_values,
+    new_decision_id,
+    order_event_values,
+    stored_features,
+)
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
 from serving.mt5.terminal import ReplayTerminal, Terminal
@@ -186,6 +192,7 @@ class Worker:
         )
         self.metrics.latency_slo_seconds = self.limits.latency_slo_seconds  # SLO good/bad
         self._last_bar: dict[tuple[str, str], int] = {}
+        self._names: dict[str, tuple[Model, int, tuple[str, ...]]] = {}  # _feature_names
         self._bar_stamp: int | None = None  # what last_bar_timestamp was last set to
         self._newest_bar: dict[str, int | None] = {}
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
@@ -411,36 +418,49 @@ class Worker:
             self.metrics.last_bar_timestamp.set(bar_time)
         self.breakers.latency.observe(latency)
         features = np.asarray(decision.features, dtype=np.float64)
-        names = feature_names(model, len(features))
+        names = self._feature_names(role, model, len(features))
         if role == "champion":
             self.drift.observe(loaded, names, features)
         trader = self.roles.get(role) or self._role(role)
         tradable = trader.tradable()
-        fraction = loaded.risk_fraction
-        size = self._size(symbol, role, float(decision.confidence), fraction) if tradable else 0.0
-        target = self.position_cap.apply(int(decision.signal) * size)
+        confidence = float(decision.confidence)
+        signal = int(decision.signal)
+        size = self._size(symbol, role, confidence, loaded.risk_fraction) if tradable else 0.0
+        target = self.position_cap.apply(signal * size)
         trader.decided(symbol, target)
         tripped = self.breakers.tripped
         journal_role = trader.journal_role
         intent_id = make_intent_id(loaded.version, journal_role, symbol, bar_time, self.account)
-        writes.add_decision(
-            bar_time=bar_datetime(bar_time),
-            symbol=symbol,
-            role=journal_role,
-            model_name=loaded.name,
-            model_version=loaded.version,
-            features=dict(zip(names, features.tolist(), strict=True)),
-            signal=int(decision.signal),
-            confidence=float(decision.confidence),
-            size=0.0 if tripped else abs(target),
-            intent_id=intent_id,
-            account=self.account,
-            latency_seconds=latency,
+        writes.add_decision_row(
+            decision_values(
+                new_decision_id(),
+                bar_datetime(bar_time),  # UTC
+                symbol,
+                journal_role,
+                loaded.name,
+                str(loaded.version),
+                stored_features(names, features.tolist()),
+                signal,
+                confidence,
+                0.0 if tripped else float(abs(target)),
+                intent_id,
+                self.account,
+                float(latency),
+            )
         )
         self.decided[journal_role] += 1
         if not tradable or tripped:
             return None  # a tripped worker's positions are the policy's business
         return trader.order(symbol, target, intent_id, bar_time, writes)
+
+    def _feature_names(self, role: str, model: Model, count: int) -> tuple[str, ...]:
+        """``feature_names`` of the role's model, worked out once per model: a role's model
+        changes only when the source swaps it (a new object), which is what invalidates the
+        kept names, as does a decision with another number of features."""
+        kept = self._names.get(role)
+        if kept is None or kept[0] is not model or kept[1] != count:
+            kept = self._names[role] = (model, count, feature_names(model, count))
+        return kept[2]
 
     def _withheld(self) -> str | None:
         """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
@@ -472,18 +492,20 @@ class Worker:
     def _record(self, event: OrderEvent, role: str, writes: JournalWrites) -> None:
         """Journal an order event (with the bar's answers), count it, feed the breakers."""
         self.orders_sent[role] += 1
-        writes.add_order_event(
-            intent_id=event.intent_id,
-            ticket=event.ticket,
-            request=event.request,
-            retcode=event.retcode,
-            state=event.state,
-            price=event.price,
-            volume=event.volume,
-            slippage_points=event.slippage_points,
-            latency_seconds=event.latency_seconds,
-            at=event.at,
-            account=self.account,
+        writes.add_order_event_row(
+            order_event_values(
+                event.intent_id,
+                event.ticket,
+                event.request,
+                event.retcode,
+                event.state,
+                event.price,
+                event.volume,
+                event.slippage_points,
+                event.latency_seconds,
+                event.at,
+                self.account,
+            )
         )
         self.metrics.observe_order(
             event.symbol, role, event.retcode, event.outcome.value, event.latency_seconds

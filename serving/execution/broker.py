@@ -35,7 +35,7 @@ from serving.execution.events import (
     round_volume,
     slippage_points,
 )
-from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, order_comment
+from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, planned
 from serving.execution.outcomes import (
     NO_ANSWER_OUTCOMES,
     OPERATOR_ACTION,
@@ -154,7 +154,9 @@ class Mt5Broker:
 
     def _own_pending(self, symbol: str) -> list[TradeOrder]:
         """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
-        orders = self.terminal.orders_get(symbol=symbol) or ()
+        orders = self.terminal.orders_get(symbol=symbol)
+        if not orders:  # nearly always: a market order without latency fills at once
+            return []
         market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
         return [o for o in orders if o.magic == self.magic and o.type in market]
 
@@ -222,10 +224,7 @@ class Mt5Broker:
             volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
             if volume:
                 seq = first_seq + len(orders)
-                comment = order_comment(intent_id, seq)
-                orders.append(
-                    PlannedOrder(intent_id, seq, symbol, self.magic, buy, volume, position, comment)
-                )
+                orders.append(planned(intent_id, seq, symbol, self.magic, buy, volume, position))
         return orders
 
     def _hedges(self) -> bool:
@@ -291,7 +290,9 @@ class Mt5Broker:
         resend only when it is proven absent. ``log.settled`` hears the result."""
         attempts, resends = _Attempts(), 0
         while True:
-            event = self._send(order, filling, point, log, attempts)
+            event = self._send_once(order, filling, point, log, attempts)
+            if event.outcome is Outcome.THROTTLED and self.max_throttled > 0:
+                event = self._throttled(event, order, filling, point, log, attempts)
             if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
                 break
             trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
@@ -342,18 +343,22 @@ class Mt5Broker:
         claimed = frozenset(self._seen) | (log or NoOrderLog()).claimed(order.symbol, self.magic)
         return locate(self.terminal, order, ticket=ticket, sent_time=sent_time, claimed=claimed)
 
-    def _send(
-        self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
+    def _throttled(
+        self,
+        first: OrderEvent,
+        order: PlannedOrder,
+        filling: int,
+        point: float,
+        log: OrderLog,
+        attempts: _Attempts,
     ) -> OrderEvent:
-        """Send until a clear answer; throttled answers back off (tenacity, injected sleep).
+        """Send until a clear answer after a throttled ``first`` one, backing off between
+        attempts (tenacity, injected sleep).
 
-        The first attempt runs outside tenacity: building a ``Retrying`` costs more than a
-        SimTerminal send, and nearly every send is answered at once. Only a throttled first
-        answer enters tenacity, which is handed that answer as its first attempt, so the
-        attempts, back-offs and final answer are the same as when tenacity ran them all."""
-        first = self._send_once(order, filling, point, log, attempts)
-        if first.outcome is not Outcome.THROTTLED or self.max_throttled <= 0:
-            return first
+        The first attempt runs outside tenacity (``submit``): building a ``Retrying`` costs
+        more than a SimTerminal send, and nearly every send is answered at once. Tenacity is
+        handed that answer as its first attempt, so the attempts, back-offs and final answer
+        are the same as when tenacity ran them all."""
         answered = [first]
 
         def attempt() -> OrderEvent:
@@ -414,23 +419,66 @@ class Mt5Broker:
             if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
                 requotes += 1
                 continue
-            fill_price = result.price if result is not None else 0.0
-            return self._event_for(
-                order,
-                outcome,
-                retcode,
-                request=request,
-                attempts=attempts.count,
-                latency_seconds=latency,
-                requested_price=price,
-                sent_time=sent_time,
-                ticket=result.order if result else 0,
-                deal=result.deal if result else 0,
-                price=fill_price,
-                volume=result.volume if result else 0.0,
-                slippage_points=slippage_points(order.buy, price, fill_price, point),
-                message=result.comment if result else f"no answer: {error}",
-            )
+            if result is None:
+                return self._answer(
+                    order, outcome, None, request, attempts.count, latency, price, sent_time,
+                    0, 0, 0.0, 0.0, 0.0, f"no answer: {error}",
+                )  # fmt: skip
+            fill_price = result.price
+            return self._answer(
+                order, outcome, retcode, request, attempts.count, latency, price, sent_time,
+                result.order, result.deal, fill_price, result.volume,
+                slippage_points(order.buy, price, fill_price, point), result.comment,
+            )  # fmt: skip
+
+    def _answer(
+        self,
+        order: PlannedOrder,
+        outcome: Outcome,
+        retcode: int | None,
+        request: dict[str, Any],
+        attempts: int,
+        latency: float,
+        requested_price: float,
+        sent_time: int,
+        ticket: int,
+        deal: int,
+        price: float,
+        volume: float,
+        slippage: float,
+        message: str,
+    ) -> OrderEvent:
+        """The event of an order the terminal answered (or failed to): what
+        ``_event_for(order, …)`` builds from the same values, every field given in the
+        dataclass's order, without the keywords and the check for strangers (one per order
+        sent, each field known here)."""
+        event = object.__new__(OrderEvent)
+        event.__dict__.update(
+            intent_id=order.intent_id,
+            symbol=order.symbol,
+            magic=self.magic,
+            comment=order.comment,
+            outcome=outcome,
+            retcode=retcode,
+            ticket=ticket,
+            deal=deal,
+            price=price,
+            volume=volume,
+            requested_price=requested_price,
+            slippage_points=slippage,
+            latency_seconds=latency,
+            attempts=attempts,
+            reconciled=False,
+            message=message,
+            request=request,
+            at=self.now(),
+            order_key=order.key,
+            requested_volume=order.volume,
+            sent_time=sent_time,
+            proven_absent=False,
+            matched_by="",
+        )
+        return event
 
     def _event_for(
         self, order: PlannedOrder, outcome: Outcome, retcode: int | None, **fields: Any

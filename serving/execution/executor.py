@@ -57,9 +57,10 @@ from serving.execution.trades import (
     Target,
     Trade,
     TradeLog,
+    bar_datetime,
     intent_fields,
     intent_totals,
-    order_fields,
+    intent_totals_of,
     planned_order,
 )
 from serving.journal import JournalWrites
@@ -291,24 +292,25 @@ class OrderExecutor:
         tick = self.terminal.symbol_info_tick(t.symbol)
         sent_time = int(tick.time) if tick is not None else 0  # no later than the sends
         trade = Trade(t, orders, {row.order_key: row for row in rows})
-        self.store.add_intent(
-            writes,
-            intent_id=t.intent_id,
-            at=at,
-            exists=exists,
-            state=IntentState.INTENDED.value,
-            reason="",
-            **intent_fields(t),
-        )
-        for order in orders:
-            row = self.store.new_order(
-                order.key,
+        store = self.store
+        if exists:
+            store.add_intent(
+                writes,
+                intent_id=t.intent_id,
                 at=at,
-                **order_fields(order),
-                state=OrderState.SENT.value,
-                sent_time=sent_time,
+                exists=True,
+                state=IntentState.INTENDED.value,
+                reason="",
+                **intent_fields(t),
             )
-            self.store.add_order(writes, row)
+        else:
+            bar_time = None if t.bar_time is None else bar_datetime(t.bar_time)
+            store.add_intended(
+                writes, t.intent_id, at, t.role, t.symbol, t.broker.magic, t.volume, bar_time
+            )
+        for order in orders:
+            row = store.sending_order(order, at, sent_time)
+            store.add_order(writes, row)
             trade.rows[order.key] = row
         return trade
 
@@ -339,9 +341,7 @@ class OrderExecutor:
                 why = f"not sent: {order.key} ended {events[-1].state}"
                 self._unsent(trade, trade.orders[i + 1 :], why, writes, refresh=False)
                 break
-        self.store.add_intent_update(
-            writes, t.intent_id, at=self.now(), **intent_totals(trade.rows.values())
-        )
+        self.store.add_intent_state(writes, t.intent_id, self.now(), *intent_totals_of(trade.rows))
         return events
 
     def _unsent(

@@ -126,6 +126,26 @@ class PlannedOrder:
         return 1 if self.buy else -1
 
 
+def planned(
+    intent_id: str, seq: int, symbol: str, magic: int, buy: bool, volume: float, position: int
+) -> PlannedOrder:
+    """``PlannedOrder(…, order_comment(intent_id, seq))`` by one dict update instead of the
+    frozen ``__init__``'s ``object.__setattr__`` per field: the broker plans one per order
+    sent. As frozen as one from ``__init__`` (its ``key`` is cached the same way)."""
+    order = object.__new__(PlannedOrder)
+    order.__dict__.update(
+        intent_id=intent_id,
+        seq=seq,
+        symbol=symbol,
+        magic=magic,
+        buy=buy,
+        volume=volume,
+        position=position,
+        comment=order_comment(intent_id, seq),
+    )
+    return order
+
+
 def order_state_of(event: OrderEvent) -> OrderState:
     """The journal state of an order after the broker's last word on it."""
     if event.proven_absent:
@@ -151,6 +171,20 @@ _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
 )
 """An intent's state by the first of these its orders are in: open ones first, then what
 reached the book (plain strings: built once, not per call)."""
+
+_INTENT_VALUE_OF_ORDERS = tuple((order, intent.value) for order, intent in _INTENT_OF_ORDERS)
+_INTENDED = IntentState.INTENDED.value
+
+
+def intent_state_value(order_states: Iterable[str]) -> str:
+    """``intent_state_of(order_states).value``, from plain strings: an enum's ``.value``
+    is a Python-level property call, and the executor asks once per trade sent."""
+    states = set(order_states)
+    for order_state, intent in _INTENT_VALUE_OF_ORDERS:
+        if order_state in states:
+            return intent
+    return _INTENDED
+
 
 _REACHED_STATES = frozenset(
     state.value

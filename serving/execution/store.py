@@ -45,7 +45,13 @@ from sqlalchemy import (
     update,
 )
 
-from serving.execution.intents import HELD_ORDER_STATES, OPEN_ORDER_STATES, OrderState
+from serving.execution.intents import (
+    HELD_ORDER_STATES,
+    OPEN_ORDER_STATES,
+    IntentState,
+    OrderState,
+    PlannedOrder,
+)
 from serving.execution.records import (
     IntentRecord,
     OrderRecord,
@@ -135,6 +141,9 @@ _ORDERS_OF_INTENTS = (
     .order_by(intent_orders.c.created_at, intent_orders.c.seq)
 )
 
+_INTENDED = IntentState.INTENDED.value
+_SENT = OrderState.SENT.value
+
 INTENT_DEFAULTS: dict[str, Any] = {
     "bar_time": None,
     "filled_volume": 0.0,
@@ -199,10 +208,99 @@ class IntentJournal:
         values = _values({**fields, "updated_at": at})
         writes.add(UPDATE_INTENT, {"key_intent_id": intent_id, **values})
 
+    def add_intended(
+        self,
+        writes: JournalWrites,
+        intent_id: str,
+        at: datetime,
+        role: str,
+        symbol: str,
+        magic: int,
+        target_volume: float,
+        bar_time: datetime | None,
+    ) -> None:
+        """Add the INSERT of a new intent in state ``intended``: the row ``add_intent`` adds
+        for it (same columns, same order, same values), by position. The executor adds one
+        per target it sends orders for; keywords and the generic merge cost more than it."""
+        at = to_utc(at)
+        writes.add(
+            INSERT_INTENT,
+            {
+                "intent_id": intent_id,
+                "bar_time": None if bar_time is None else to_utc(bar_time),
+                "filled_volume": 0.0,
+                "remainder_volume": 0.0,
+                "reason": "",
+                "state": _INTENDED,
+                "role": role,
+                "symbol": symbol,
+                "magic": magic,
+                "target_volume": target_volume,
+                "created_at": at,
+                "updated_at": at,
+                "account": self.account,
+            },
+        )
+
+    def add_intent_state(
+        self,
+        writes: JournalWrites,
+        intent_id: str,
+        at: datetime,
+        state: str,
+        filled_volume: float,
+        remainder_volume: float,
+    ) -> None:
+        """Add the UPDATE of the columns an intent's orders decide (``intent_totals``): the
+        row ``add_intent_update`` adds for them, by position (one per trade sent)."""
+        writes.add(
+            UPDATE_INTENT,
+            {
+                "key_intent_id": intent_id,
+                "state": state,
+                "filled_volume": filled_volume,
+                "remainder_volume": remainder_volume,
+                "updated_at": to_utc(at),
+            },
+        )
+
     def new_order(self, order_key: str, *, at: datetime, **fields: Any) -> OrderRecord:
         """A complete ``intent_orders`` row, not yet written (``add_order`` inserts it)."""
         row = _values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
         return order_of({**row, "order_key": order_key, "account": self.account})
+
+    def sending_order(self, order: PlannedOrder, at: datetime, sent_time: int) -> OrderRecord:
+        """The row of a planned order about to be sent, in state ``sent``: what
+        ``new_order(order.key, at=at, **order_fields(order), state="sent",
+        sent_time=sent_time)`` returns, built column by column in the table's order."""
+        at = to_utc(at)
+        record = object.__new__(OrderRecord)
+        record.__dict__.update(
+            order_key=order.key,
+            intent_id=order.intent_id,
+            seq=order.seq,
+            symbol=order.symbol,
+            magic=order.magic,
+            side=1 if order.buy else -1,
+            volume=order.volume,
+            position=order.position,
+            comment=order.comment,
+            state=_SENT,
+            retcode=None,
+            ticket=0,
+            deal=0,
+            filled_volume=0.0,
+            price=0.0,
+            attempts=0,
+            sent_time=sent_time,
+            matched_by="",
+            request=None,
+            reason="",
+            created_at=at,
+            updated_at=at,
+            account=self.account,
+        )
+        return record
 
     def add_order(self, writes: JournalWrites, order: OrderRecord) -> None:
         """Add the INSERT of a complete order row (``new_order``)."""
@@ -229,6 +327,42 @@ class IntentJournal:
         """Add the UPDATE of ``fields`` of ``order`` (``add_order_update``); returns the
         record as the journal will hold it once ``writes`` commits."""
         values = _values({**fields, "updated_at": at})
+        writes.add(UPDATE_ORDER, {"key_order_key": order.order_key, **values})
+        return order.updated(values)
+
+    def settle_order(
+        self,
+        writes: JournalWrites,
+        order: OrderRecord,
+        at: datetime,
+        state: str,
+        retcode: int | None,
+        ticket: int,
+        deal: int,
+        filled_volume: float,
+        price: float,
+        attempts: int,
+        sent_time: int,
+        matched_by: str,
+        request: Mapping[str, Any] | None,
+        reason: str,
+    ) -> OrderRecord:
+        """``update_order`` of an order's answer (these columns, in this order), by
+        position: one per order sent."""
+        values = {
+            "state": state,
+            "retcode": retcode,
+            "ticket": ticket,
+            "deal": deal,
+            "filled_volume": filled_volume,
+            "price": price,
+            "attempts": attempts,
+            "sent_time": sent_time,
+            "matched_by": matched_by,
+            "request": None if request is None else dict(request),
+            "reason": str(reason)[:512],
+            "updated_at": to_utc(at),
+        }
         writes.add(UPDATE_ORDER, {"key_order_key": order.order_key, **values})
         return order.updated(values)
 

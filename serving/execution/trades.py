@@ -17,7 +17,7 @@ from serving.execution.events import OrderEvent
 from serving.execution.intents import (
     HELD_ORDER_STATES,
     PlannedOrder,
-    intent_state_of,
+    intent_state_value,
     order_state_of,
 )
 from serving.execution.records import OrderRecord
@@ -50,18 +50,29 @@ class IntentTotals(TypedDict):
 
 def intent_totals(orders: Iterable[OrderRecord]) -> IntentTotals:
     """An intent's state, filled lots and partial remainder from its order rows."""
-    orders = list(orders)
-    held = [order for order in orders if order.state in HELD_ORDER_STATES]
+    state, filled, undone = _totals(orders)
+    return {"state": state, "filled_volume": filled, "remainder_volume": undone}
+
+
+def intent_totals_of(rows: Mapping[str, OrderRecord]) -> tuple[str, float, float]:
+    """``intent_totals`` of a trade's rows by key, as (state, filled, remainder): the
+    executor's path, once per trade sent, which passes them on by position."""
+    return _totals(rows.values())
+
+
+def _totals(orders: Iterable[OrderRecord]) -> tuple[str, float, float]:
+    states: set[str] = set()
+    held: list[OrderRecord] = []
+    for order in orders:  # one pass: most intents have one order
+        states.add(order.state)
+        if order.state in HELD_ORDER_STATES:
+            held.append(order)
     if held:
         filled = round(sum(order.side * order.filled_volume for order in held), 8)
         undone = round(sum(order.side * order.volume for order in held) - filled, 8)
     else:  # what the sums of nothing come to, without two generators
         filled = undone = 0
-    return {
-        "state": intent_state_of([order.state for order in orders]).value,
-        "filled_volume": filled,
-        "remainder_volume": undone,
-    }
+    return intent_state_value(states), filled, undone
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,24 @@ class Target:
     intent_id: str
     role: str
     bar_time: int | None = None
+
+
+def decided_target(
+    broker: Broker, symbol: str, volume: float, intent_id: str, role: str, bar_time: int
+) -> Target:
+    """``Target(broker, symbol, volume, intent_id, role, bar_time)`` by one dict update
+    instead of the frozen ``__init__``'s ``object.__setattr__`` per field: the worker makes
+    one per decision of a trading role. As frozen as one from ``__init__``."""
+    target = object.__new__(Target)
+    target.__dict__.update(
+        broker=broker,
+        symbol=symbol,
+        volume=volume,
+        intent_id=intent_id,
+        role=role,
+        bar_time=bar_time,
+    )
+    return target
 
 
 @dataclass
@@ -129,22 +158,22 @@ class TradeLog:
     def settled(self, order: PlannedOrder, event: OrderEvent) -> None:
         self.crash("answered")
         state = order_state_of(event)
-        answer = {
-            "state": state.value,
-            "retcode": event.retcode,
-            "ticket": event.ticket,
-            "deal": event.deal,
-            "filled_volume": event.volume if state in HELD_ORDER_STATES else 0.0,
-            "price": event.price,
-            "attempts": event.attempts,
-            "sent_time": event.sent_time,
-            "matched_by": event.matched_by or ("answer" if event.ticket else ""),
-            "request": event.request,
-            "reason": event.message,
-        }
         rows = self.trade.rows
-        rows[order.key] = self.store.update_order(
-            self.writes, rows[order.key], at=self.now(), **answer
+        rows[order.key] = self.store.settle_order(
+            self.writes,
+            rows[order.key],
+            self.now(),
+            state.value,
+            event.retcode,
+            event.ticket,
+            event.deal,
+            event.volume if state in HELD_ORDER_STATES else 0.0,
+            event.price,
+            event.attempts,
+            event.sent_time,
+            event.matched_by or ("answer" if event.ticket else ""),
+            event.request,
+            event.message,
         )
 
 

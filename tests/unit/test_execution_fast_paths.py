@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime
 
 import pytest
 
 from serving.execution.broker import Mt5Broker
 from serving.execution.events import OrderEvent, order_event
-from serving.execution.intents import PlannedOrder, reached_terminal
+from serving.execution.intents import (
+    OrderState,
+    PlannedOrder,
+    intent_state_of,
+    intent_state_value,
+    order_comment,
+    planned,
+    reached_terminal,
+)
 from serving.execution.outcomes import Outcome
-from serving.execution.trades import bar_datetime
+from serving.execution.store import IntentJournal
+from serving.execution.trades import (
+    Target,
+    bar_datetime,
+    decided_target,
+    intent_totals,
+    intent_totals_of,
+    order_fields,
+)
+from serving.journal import Journal, JournalWrites
+from serving.journal_writes import (
+    decision_row,
+    decision_values,
+    order_event_row,
+    order_event_values,
+    stored_features,
+)
 from serving.mt5 import constants as mt5
 from serving.sim.terminal import SimTerminal
 from tests.factories import make_replay_bars
@@ -112,3 +137,130 @@ def test_a_silent_terminal_plans_as_netting_and_is_asked_again() -> None:
     heard = broker.plan("EURUSD", -0.2, intent_id="b")
     assert silent is not None and [order.volume for order in silent] == [0.5]
     assert heard is not None and [order.volume for order in heard] == [0.3, 0.2]
+
+
+# -- rows built by position equal the rows the keyword builders make -------------------------
+
+
+def _rows(writes: JournalWrites) -> list[tuple[object, tuple[str, ...], list[dict[str, object]]]]:
+    return [(statement, keys, list(rows)) for statement, keys, rows in writes.batches()]
+
+
+@pytest.mark.parametrize("features", [[0.5, -1.25], [float("nan"), 2.0], [float("inf"), -float("inf")]])  # fmt: skip
+def test_a_decision_row_by_position_is_the_keyword_row(features: list[float]) -> None:
+    names = ("mom_3", "vol_5")
+    plain = decision_row(
+        bar_time=AT, symbol="EURUSD", role="champion", model_name="m", model_version="3",
+        features=dict(zip(names, features, strict=True)), signal=-1, confidence=0.25, size=0.1,
+        intent_id="i", account="1@a", decision_id="d", latency_seconds=0.001,
+    )  # fmt: skip
+    fast = decision_values(
+        "d", AT, "EURUSD", "champion", "m", "3", stored_features(names, features), -1, 0.25,
+        0.1, "i", "1@a", 0.001,
+    )  # fmt: skip
+    assert list(fast.items()) == list(plain.items())  # same columns, same order, same values
+    assert (None in fast["features"].values()) == any(v != v for v in features)  # NaN: null
+
+
+def test_an_order_event_row_by_position_is_the_keyword_row() -> None:
+    values = ("i", 12, {"a": 1}, 10009, "filled", 1.1, 0.2, 0.5, 0.001, AT, "1@a")
+    names = ("intent_id", "ticket", "request", "retcode", "state", "price", "volume",
+             "slippage_points", "latency_seconds", "at", "account")  # fmt: skip
+    fast = order_event_values(*values)  # type: ignore[arg-type]
+    plain = order_event_row(**dict(zip(names, values, strict=True)))  # type: ignore[arg-type]
+    assert list(fast.items()) == list(plain.items()) and fast["request"] is not values[2]
+
+
+@pytest.fixture
+def store() -> IntentJournal:
+    return IntentJournal(Journal("sqlite://"), "1@a")
+
+
+def test_the_intended_intent_and_its_totals_are_the_rows_add_intent_adds(
+    store: IntentJournal,
+) -> None:
+    fast, plain = JournalWrites(), JournalWrites()
+    store.add_intended(fast, "i", AT, "champion", "EURUSD", 5, -0.3, bar_datetime(1_700_000_000))
+    store.add_intent(
+        plain, intent_id="i", at=AT, exists=False, state="intended", reason="",
+        role="champion", symbol="EURUSD", magic=5, target_volume=-0.3,
+        bar_time=bar_datetime(1_700_000_000),
+    )  # fmt: skip
+    store.add_intent_state(fast, "i", AT, "filled", -0.3, 0.0)
+    store.add_intent_update(
+        plain, "i", at=AT, state="filled", filled_volume=-0.3, remainder_volume=0.0
+    )
+    assert _rows(fast) == _rows(plain)
+
+
+def test_an_order_sent_and_its_answer_are_the_records_new_order_and_update_order_make(
+    store: IntentJournal,
+) -> None:
+    order = PlannedOrder("i", 1, "EURUSD", 5, False, 0.3, 77, "ti.1")
+    fast = store.sending_order(order, AT, 1_700_000_000)
+    plain = store.new_order(
+        order.key, at=AT, **order_fields(order), state="sent", sent_time=1_700_000_000
+    )
+    assert fast == plain and list(fast.columns().items()) == list(plain.columns().items())
+    answer = {"state": "filled", "retcode": 10009, "ticket": 9, "deal": 10,
+              "filled_volume": 0.3, "price": 1.1, "attempts": 1, "sent_time": 1_700_000_001,
+              "matched_by": "answer", "request": {"volume": 0.3}, "reason": "x" * 600}  # fmt: skip
+    fast_writes, plain_writes = JournalWrites(), JournalWrites()
+    settled = store.settle_order(fast_writes, fast, AT, *answer.values())  # type: ignore[arg-type]
+    updated = store.update_order(plain_writes, plain, at=AT, **answer)
+    assert settled == updated and settled.reason == "x" * 512
+    assert _rows(fast_writes) == _rows(plain_writes)
+
+
+def test_intent_totals_by_position_are_intent_totals(store: IntentJournal) -> None:
+    orders = [PlannedOrder("i", s, "EURUSD", 5, s == 0, 0.3, 0, f"ti.{s}") for s in range(2)]
+    rows = {o.key: store.sending_order(o, AT, 0) for o in orders}
+    for key, state, filled in (("i.0", "filled", 0.3), ("i.1", "partial", 0.1)):
+        rows[key] = rows[key].updated({"state": state, "filled_volume": filled})
+        assert intent_totals_of(rows) == tuple(intent_totals(rows.values()).values())
+    assert intent_totals_of({}) == ("intended", 0, 0)
+
+
+def test_a_brokers_answer_is_the_event_event_for_builds() -> None:
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=40), start=10)
+    broker = Mt5Broker(term, magic=5, now=lambda: AT)
+    order = PlannedOrder("i", 0, "EURUSD", 5, True, 0.3, 0, "ti.0")
+    request = {"volume": 0.3}
+    fast = broker._answer(
+        order, Outcome.FILLED, 10009, request, 2, 0.01, 1.1, 1_700_000_000, 9, 10, 1.2, 0.2,
+        0.5, "done",
+    )  # fmt: skip
+    plain = broker._event_for(
+        order, Outcome.FILLED, 10009, request=request, attempts=2, latency_seconds=0.01,
+        requested_price=1.1, sent_time=1_700_000_000, ticket=9, deal=10, price=1.2, volume=0.2,
+        slippage_points=0.5, message="done",
+    )  # fmt: skip
+    assert fast == plain and fast.state == plain.state == "partial"
+    assert vars(fast).keys() == vars(plain).keys()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_a_planned_order_by_dict_is_the_dataclass_with_its_comment() -> None:
+    fast = planned("a" * 30, 3, "EURUSD", 5, False, 0.2, 77)
+    assert fast == PlannedOrder("a" * 30, 3, "EURUSD", 5, False, 0.2, 77, order_comment("a" * 30, 3))  # fmt: skip
+    assert fast.key == "a" * 30 + ".3" and len(fast.comment) <= 31
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_a_decided_target_by_dict_is_the_dataclass() -> None:
+    broker = Mt5Broker(SimTerminal(make_replay_bars(("EURUSD",), n=40), start=10), magic=5)
+    fast = decided_target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000)
+    assert fast == Target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000)
+    assert hash(fast) == hash(Target(broker, "EURUSD", -0.3, "i", "champion", 1_700_000_000))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.volume = 1.0  # type: ignore[misc]
+
+
+def test_an_intents_state_from_plain_strings_is_the_enums_value() -> None:
+    states = [state.value for state in OrderState]
+    for size in range(3):
+        for chosen in itertools.combinations(states, size):
+            assert intent_state_value(chosen) == intent_state_of(chosen).value
+            assert type(intent_state_value(chosen)) is str
