@@ -190,7 +190,7 @@ class Journal:
         self._writer: Any = None  # the DBAPI connection the decision path writes on
         self._sqlite = self.engine.dialect.name == "sqlite"
         self._postgresql = self.engine.dialect.name == "postgresql"
-        self._breaker_writes = 0  # breaker events written through this journal
+        self._requests_written = 0  # reset requests written through this journal
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
         self.checkpointer = Checkpointer(self.engine) if self._sqlite and not in_memory else None
 
@@ -244,20 +244,27 @@ class Journal:
                 cursor.close()
             writer.commit()
         except BaseException as e:
-            try:
-                writer.rollback()
-            except Exception:
-                logger.debug("rolling the journal's writer back failed", exc_info=True)
-            self._drop_writer()
-            dbapi_error = self.engine.dialect.loaded_dbapi.Error
-            if isinstance(e, dbapi_error):  # raised as SQLAlchemy would (IntegrityError, …)
-                raise DBAPIError.instance(
-                    sql, None, e, dbapi_error, dialect=self.engine.dialect
-                ) from e
-            raise
+            wrapped = self._abandon_writer(writer, e, sql)
+            if wrapped is None:
+                raise
+            raise wrapped from e
         writes.clear()
         if self.checkpointer is not None:
             self.checkpointer.committed()
+
+    def _abandon_writer(self, writer: Any, error: BaseException, sql: str | None) -> Any:
+        """After a failed write on the held connection: roll back, drop it (the next write
+        opens a fresh one) and return the driver's error as SQLAlchemy would raise it
+        (IntegrityError, …); None for any other error (the caller re-raises it as it is)."""
+        try:
+            writer.rollback()
+        except Exception:
+            logger.debug("rolling the journal's writer back failed", exc_info=True)
+        self._drop_writer()
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        if isinstance(error, dbapi_error):
+            return DBAPIError.instance(sql, None, error, dbapi_error, dialect=self.engine.dialect)
+        return None
 
     def _prepared(self, statement: Any, keys: tuple[str, ...]) -> PreparedWrite | None:
         """``statement`` compiled once for rows of ``keys`` (None: let SQLAlchemy run it).
@@ -275,15 +282,18 @@ class Journal:
         tell cheaply (the caller then polls on a clock).
 
         On SQLite, ``PRAGMA data_version`` of the held connection moves when any other
-        connection (another process: the operator's CLI) commits; writes through this journal
-        are counted here, since the in-memory database has one connection for all. On
-        PostgreSQL, the newest ``event_id`` (one primary-key lookup): breaker events commit in
-        the order of their ids there (``record_breaker_event``), so a new row moves it.
+        connection (another process: the operator's CLI) commits. This journal writes its own
+        breaker events on that held connection, so they do not move it: the worker's trips and
+        daily baselines are not news to the worker. Reset requests written through this
+        journal are counted here instead, since the in-memory database has one connection for
+        all (an operator's request there comes through this journal). On PostgreSQL, the
+        newest ``event_id`` (one primary-key lookup): breaker events commit in the order of
+        their ids there (``record_breaker_event``), so a new row moves it, ours included.
         """
         if self._postgresql:
             with self.engine.connect() as conn:
                 latest = conn.execute(LATEST_BREAKER_EVENT).scalar()
-            return int(latest or 0), self._breaker_writes
+            return int(latest or 0), self._requests_written
         if not self._sqlite:
             return None
         writer = self._connection()
@@ -292,7 +302,7 @@ class Journal:
             (version,) = cursor.execute("PRAGMA data_version").fetchone()
         finally:
             cursor.close()
-        return int(version), self._breaker_writes
+        return int(version), self._requests_written
 
     def record_decision(self, **fields: Any) -> str:
         """Write one decision now (``decision_row``'s arguments); returns its ``decision_id``."""
@@ -325,7 +335,8 @@ class Journal:
         serializes writers, so ids commit in order; a PostgreSQL sequence does not (a reset
         request drawing id 10 could commit after the worker's id 11 was read, and be skipped
         for good), so there each insert first takes a table lock that conflicts only with
-        other writers of this table (reads go on), held to its commit."""
+        other writers of this table (reads go on), held to its commit. On SQLite the row is
+        written on the held connection (``breaker_events_version`` says why)."""
         row = {
             "breaker": breaker,
             "event": event,
@@ -336,12 +347,36 @@ class Journal:
             "intent_id": intent_id,
             "account": account,
         }
-        with self.engine.begin() as conn:
-            if self._postgresql:  # ids commit in the order they are drawn (see the docstring)
-                conn.execute(LOCK_BREAKER_EVENTS)
-            key = conn.execute(INSERT_BREAKER_EVENT, row).inserted_primary_key
-        self._breaker_writes += 1
-        return int(key[0]) if key else 0
+        prepared = self._prepared(INSERT_BREAKER_EVENT, tuple(row)) if self._sqlite else None
+        if prepared is not None:
+            event_id = self._insert_on_writer(prepared, row)
+        else:
+            with self.engine.begin() as conn:
+                if self._postgresql:  # ids commit in the order they are drawn (see above)
+                    conn.execute(LOCK_BREAKER_EVENTS)
+                key = conn.execute(INSERT_BREAKER_EVENT, row).inserted_primary_key
+            event_id = int(key[0]) if key else 0
+        if event == "reset_requested":
+            self._requests_written += 1
+        return event_id
+
+    def _insert_on_writer(self, prepared: PreparedWrite, row: dict[str, Any]) -> int:
+        """Insert and commit one row on the held connection; its rowid."""
+        writer = self._connection()
+        try:
+            cursor = writer.cursor()
+            try:
+                cursor.execute(prepared.sql, prepared.parameters([row])[0])
+                rowid = cursor.lastrowid
+            finally:
+                cursor.close()
+            writer.commit()
+        except BaseException as e:
+            wrapped = self._abandon_writer(writer, e, prepared.sql)
+            if wrapped is None:
+                raise
+            raise wrapped from e
+        return int(rowid or 0)
 
     def request_breaker_reset(
         self, breaker: str, *, by: str, at: datetime, note: str = "", account: str = ""

@@ -56,7 +56,7 @@ from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
 from serving.risk.breakers import BreakerEvent
 from serving.risk.drift_feed import DriftFeed, DriftReference
 from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale, policy_target
-from serving.risk.positions import read_book
+from serving.risk.positions import BookReader
 from serving.roles import TRADING_ROLES, DecideOnlyRole, Role, choose_roles, is_hedging
 
 __all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
@@ -195,6 +195,7 @@ class Worker:
         self._names: dict[str, tuple[Model, int, tuple[str, ...]]] = {}  # _feature_names
         self._bar_stamp: int | None = None  # what last_bar_timestamp was last set to
         self._newest_bar: dict[str, int | None] = {}
+        self._books = BookReader()  # the day's deals tallied as they come (watch)
         self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
         self.poll_seconds = 1.0
@@ -329,7 +330,7 @@ class Worker:
             self.breakers.stale_bars.observe(symbol, bar, quote)
         roles = {self.brokers[role].magic: role for role in TRADING_ROLES}
         loss = self.breakers.daily_loss
-        books = read_book(self.terminal, roles, loss.day_start(), self.clock.now())
+        books = self._books.read(self.terminal, roles, loss.day_start(), self.clock.now())
         if books is None:
             return
         self.metrics.set_book(books, self.symbols)

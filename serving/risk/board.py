@@ -182,8 +182,11 @@ class JournaledBreakers:
         """Apply reset requests journaled by an operator since the last look.
 
         Called between bars, so it reads the journal only when something may have been
-        written: on SQLite when the journal's version moved (a commit by another connection,
-        or a breaker event through this journal); elsewhere every ``REQUEST_POLL_SECONDS``.
+        written: when the journal's version moved (on SQLite a commit by another connection
+        or a request through this journal, not the worker's own events; on PostgreSQL any new
+        event); elsewhere every ``REQUEST_POLL_SECONDS``. It reads every event after the last
+        one read, not only requests, so the next look starts past the worker's own rows
+        instead of reading them again (ids commit in order: see ``_rows``).
         """
         version = self.journal.breaker_events_version()
         if version is None:
@@ -194,13 +197,16 @@ class JournaledBreakers:
         elif version == self._version:
             return
         self._version = version  # read before the rows: a request written meanwhile moves it
-        self.board.apply_requests(BreakerEvent.from_row(r) for r in self._rows("reset_requested"))
+        requests = [r for r in self._rows() if r["event"] == "reset_requested"]
+        self.board.apply_requests(BreakerEvent.from_row(r) for r in requests)
 
-    def _rows(self, event: str | None = None) -> list[dict[str, Any]]:
-        """This account's events (and requests for any account) not read before."""
-        rows = self.journal.breaker_event_rows(
-            after_id=self._seen, event=event, accounts={self.account, ""}
-        )
+    def _rows(self) -> list[dict[str, Any]]:
+        """This account's events (and requests for any account) not read before.
+
+        The next read starts after the newest id read: the journal commits breaker events in
+        the order of their ids (``Journal.record_breaker_event``), so none can appear later
+        below it."""
+        rows = self.journal.breaker_event_rows(after_id=self._seen, accounts={self.account, ""})
         if rows:
             self._seen = max(self._seen, max(int(row["event_id"]) for row in rows))
         return rows

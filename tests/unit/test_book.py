@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from serving.execution.broker import Mt5Broker
 from serving.mt5 import constants as mt5
+from serving.mt5.terminal import Terminal
 from serving.mt5.types import TradeDeal, TradePosition
-from serving.risk.positions import read_book, summarize_book
+from serving.risk.positions import BookReader, read_book, summarize_book
 from serving.sim.terminal import SimTerminal
 from tests.factories import make_replay_bars
 
@@ -59,3 +62,48 @@ def test_read_book_agrees_with_the_sim_terminal_and_is_none_when_offline() -> No
     assert books["champion"].realised < 0  # the entry commission
     term.shutdown()
     assert read_book(term, ROLES, since, term.current_time) is None
+
+
+class _Answers:
+    """A terminal that answers ``positions_get`` and ``history_deals_get`` from a script."""
+
+    def __init__(self) -> None:
+        self.positions: tuple[TradePosition, ...] = ()
+        self.deals: tuple[TradeDeal, ...] | None = ()
+
+    def positions_get(self) -> tuple[TradePosition, ...]:
+        return self.positions
+
+    def history_deals_get(self, _since: datetime, _until: datetime) -> Any:
+        return self.deals
+
+
+def _ticketed(ticket: int, magic: int, profit: float, commission: float) -> TradeDeal:
+    return _deal(magic, profit, commission)._replace(ticket=ticket, fee=-0.01 * ticket)
+
+
+def test_book_reader_tallies_new_deals_to_the_floats_a_fresh_sum_gives() -> None:
+    """Deals growing, reordered, dropped (a new day's window) and roles changed: every answer
+    reads bit for bit what ``summarize_book`` makes of it whole."""
+    rng = random.Random(7)
+    history = [
+        _ticketed(t, rng.choice((100, 101, 999)), rng.uniform(-50, 50), -rng.random() / 3)
+        for t in range(1, 60)
+    ]
+    answers: list[tuple[TradeDeal, ...]] = [tuple(history[:n]) for n in (0, 1, 1, 5, 9, 30)]
+    answers += [tuple(history[:29]), tuple(history[:31])]  # a counted deal gone, then back
+    answers += [(*history[:10], *history[11:33], history[10])]  # same deals, another order
+    answers += [tuple(history[40:45]), tuple(history[40:59])]  # a new day's window
+    term, reader = _Answers(), BookReader()
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    for roles in (ROLES, ROLES, {100: "champion", 999: "canary"}):
+        for deals in answers:
+            term.deals = deals
+            books = reader.read(cast(Terminal, term), roles, since, since)
+            expected = summarize_book((), deals, roles)
+            assert books is not None
+            assert {r: b.realised for r, b in books.items()} == {
+                r: b.realised for r, b in expected.items()
+            }
+    term.deals = None
+    assert reader.read(cast(Terminal, term), ROLES, since, since) is None

@@ -197,3 +197,57 @@ def test_where_the_journal_cannot_tell_requests_are_read_once_per_poll_period(
     ticks[0] += REQUEST_POLL_SECONDS
     journaled.apply_reset_requests()
     assert not breakers.halted.tripped and journal.reads == reads + 1
+
+
+def test_the_workers_own_events_are_not_read_back_on_sqlite_and_hide_no_request(
+    tmp_path: Any,
+) -> None:
+    """A trip or a day's baseline is not news to the worker: the next bar reads nothing (on a
+    SQLite file and in memory), while a request written next to the worker's own event, by
+    another connection or through the same journal, is applied on the next bar."""
+    for url, other in (
+        (f"sqlite:///{tmp_path / 'journal.sqlite'}", True),
+        ("sqlite://", False),  # one connection for all: the request comes through the journal
+    ):
+        clock = StepClock()
+        journal = CountingJournal(url)
+        breakers = WorkerBreakers(clock.now, "H1", RiskLimits(daily_loss_limit=50.0))
+        journaled = JournaledBreakers(breakers, journal)
+        journaled.restore()
+        journaled.apply_reset_requests()
+        reads = journal.reads
+        breakers.daily_loss.observe(realised=0.0, floating=-1.0)  # a baseline
+        breakers.latency.trip("p99 over the SLO")
+        journaled.apply_reset_requests()
+        assert journal.reads == reads  # only our own rows were written
+        breakers.halted.observe("tagged halted")
+        (Journal(url) if other else journal).request_breaker_reset("latency", by="jo", at=clock.t)
+        breakers.drift.trip("psi 0.4")  # our own write right after the request
+        journaled.apply_reset_requests()
+        assert not breakers.latency.tripped and journal.reads == reads + 1
+        assert breakers.halted.tripped and breakers.drift.tripped
+        events = journal.read_breaker_events()[["breaker", "event"]].values.tolist()
+        assert events[-2:] == [["drift", "trip"], ["latency", "reset"]]
+
+
+def test_a_request_after_the_workers_own_events_is_applied_once(journal_url: str) -> None:
+    """Own events between looks move the next look past them: a later request is read once
+    and applied once, on a SQLite file and on PostgreSQL."""
+    clock = StepClock()
+    journal = Journal(journal_url)
+    breakers = WorkerBreakers(clock.now, "H1", RiskLimits())
+    journaled = JournaledBreakers(breakers, journal)
+    journaled.restore()
+    breakers.latency.trip("p99 over the SLO")
+    journaled.apply_reset_requests()
+    breakers.halted.observe("tagged halted")
+    journaled.apply_reset_requests()
+    Journal(journal_url).request_breaker_reset("halted", by="kim", at=clock.t)
+    journaled.apply_reset_requests()
+    journaled.apply_reset_requests()
+    assert not breakers.halted.tripped and breakers.latency.tripped
+    assert journal.read_breaker_events("halted")["event"].tolist() == [
+        "trip",
+        "reset_requested",
+        "reset",
+    ]
