@@ -34,9 +34,17 @@ class ReplayClock:
 
     def __init__(self, terminal: ReplayTerminal) -> None:
         self.terminal = terminal
+        self._last: tuple[int, datetime] | None = None  # the terminal's time and its datetime
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(int(self.terminal.now), tz=UTC)
+        """The replay's time. Asked a few times per order while the replay's time stands on
+        one bar, so the datetime of the last second asked is kept; it is made again only when
+        the terminal's time moves (a datetime is immutable: sharing it is safe)."""
+        seconds = int(self.terminal.now)
+        last = self._last
+        if last is None or last[0] != seconds:
+            last = self._last = (seconds, datetime.fromtimestamp(seconds, tz=UTC))
+        return last[1]
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
