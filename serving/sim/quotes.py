@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from data_contracts.symbols import SymbolSpec, lot_notional, tick_value
 from models.costs import CostModel, range_points
 from serving.mt5.types import SymbolInfo, Tick
-from serving.sim.fields import symbol_info_tuple
+from serving.sim.fields import by_position, symbol_info_tuple
 from serving.sim.market import Replay
 
 
@@ -72,7 +72,7 @@ class BarQuotes:
             return kept[symbol]
         bid, ask = self.quote(symbol)
         now = self.now
-        tick = kept[symbol] = Tick(now, bid, ask, 0.0, 0, now * 1000, 6, 0.0)
+        tick = kept[symbol] = by_position(Tick, (now, bid, ask, 0.0, 0, now * 1000, 6, 0.0))
         return tick
 
     def info(self, symbol: str) -> SymbolInfo:
