@@ -6,7 +6,7 @@ Kept out of ``sim_terminal`` because they are long lists of broker facts, not lo
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
@@ -22,13 +22,41 @@ a keyword call's time. For the tuples the terminal builds on every fill and bar;
 values are written out in field order, one per line, and the tests compare every field."""
 
 
+class Funds(NamedTuple):
+    """The account's money as ``account_info()`` reports it, rounded to cents: all the
+    server's checks and ``order_check`` read of the account, made after every fill without
+    building the whole ``AccountInfo`` (which only ``account_info()`` asks for)."""
+
+    balance: float
+    profit: float
+    equity: float
+    margin: float
+    margin_free: float
+
+
+def funds(balance: float, profit: float, margin: float) -> Funds:
+    """The account's ``Funds`` from its balance, floating profit and margin held."""
+    equity = balance + profit
+    return by_position(
+        Funds,
+        (
+            round(balance, 2),
+            round(profit, 2),
+            round(equity, 2),
+            round(margin, 2),
+            round(equity - margin, 2),  # margin_free
+        ),
+    )
+
+
 def account_tuple(
     terminal: SimTerminal, balance: float, profit: float, margin: float, margin_mode: int
 ) -> AccountInfo:
-    """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %).
+    """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %),
+    its money the same ``funds`` the server's checks read.
 
-    Built by position: the terminal makes one after every fill, and a keyword call binding
-    28 names takes several times as long."""
+    Built by position: a keyword call binding 28 names takes several times as long."""
+    money = funds(balance, profit, margin)
     equity = balance + profit
     return by_position(
         AccountInfo,
@@ -43,12 +71,12 @@ def account_tuple(
             margin_mode,
             2,  # currency_digits
             False,  # fifo_close
-            round(balance, 2),  # balance
+            money.balance,
             0.0,  # credit
-            round(profit, 2),  # profit
-            round(equity, 2),  # equity
-            round(margin, 2),  # margin
-            round(equity - margin, 2),  # margin_free
+            money.profit,
+            money.equity,
+            money.margin,
+            money.margin_free,
             round(100.0 * equity / margin, 2) if margin else 0.0,  # margin_level
             100.0,  # margin_so_call
             50.0,  # margin_so_so

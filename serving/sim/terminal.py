@@ -361,7 +361,7 @@ class SimTerminal:
         ):
             return checked[2]
         spec = self.specs.get(req.symbol)
-        account = self._valuation.account()  # the server's: it carries on while offline
+        account = self._valuation.funds()  # the server's: it carries on while offline
         answer = check_request(
             req,
             spec,
@@ -389,7 +389,7 @@ class SimTerminal:
             return None
         req = self._parse(request)
         retcode, comment = self._validate(req)
-        a = self._valuation.account()
+        a = self._valuation.funds()
         margin = self._margin(req)
         free = a.equity - a.margin - margin
         level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
