@@ -273,3 +273,21 @@ def test_a_request_changed_after_its_check_is_sent_as_changed() -> None:
     assert sent is not None and sent.retcode == mt5.TRADE_RETCODE_DONE
     assert (sent.volume, sent.request.volume, sent.request.comment) == (0.5, 0.5, "changed")
     assert term.positions_get()[0].volume == 0.5
+
+
+@pytest.mark.parametrize("mode", ["netting", "hedging"])
+def test_order_check_reports_the_money_account_info_reports(mode: str) -> None:
+    term = SimTerminal(BARS, start=12, account_mode=mode, balance=20_000.0)  # type: ignore[arg-type]
+    term.initialize()
+    for volume, symbol in ((0.3, "EURUSD"), (-0.7, "USDJPY"), (0.2, "GBPUSD"), (-0.1, "EURUSD")):
+        term.order_send(_request(term, symbol, volume > 0, abs(volume), 1))
+        term.advance()
+        account = term.account_info()
+        check = term.order_check(_request(term, "EURUSD", True, 0.0, 1))  # asks no margin
+        assert account is not None and account.margin > 0 and check is not None
+        assert (check.balance, check.equity, check.profit, check.margin) == (
+            account.balance,
+            account.equity,
+            account.profit,
+            account.margin,
+        )
