@@ -93,7 +93,7 @@ def account_tuple(
     )
 
 
-_QUOTED = tuple(
+_TIME, _SPREAD, _BID, _ASK, _TICK_VALUE, _TICK_VALUE_PROFIT, _TICK_VALUE_LOSS = (
     SymbolInfo._fields.index(name)
     for name in (
         "time",
@@ -105,8 +105,13 @@ _QUOTED = tuple(
         "trade_tick_value_loss",
     )
 )
-"""Where the fields that move with the quote sit in ``SymbolInfo`` (in ``symbol_info_tuple``'s
-order)."""
+"""Where the fields that move with the quote sit in ``SymbolInfo``."""
+
+_TEMPLATES: dict[str, tuple[SymbolSpec, list[Any]]] = {}
+"""Symbol name → the spec last asked for and its ``symbol_info_template`` as a list, looked up
+by name (``symbol_info_template``'s cache hashes all of a spec's fields, on every new bar and
+symbol). Invalidated by a different spec object of the same name, whose template then
+replaces it."""
 
 
 def symbol_info_tuple(
@@ -115,11 +120,12 @@ def symbol_info_tuple(
     """``symbol_info()`` for ``spec`` at the current quote: the template with the quote's
     fields set by position (``_replace`` looks up all 96 fields by name, a new bar's
     costliest answer)."""
-    values = list(symbol_info_template(spec))
-    for index, value in zip(
-        _QUOTED, (time, spread, bid, ask, tick_value, tick_value, tick_value), strict=True
-    ):
-        values[index] = value
+    kept = _TEMPLATES.get(spec.name)
+    if kept is None or kept[0] is not spec:
+        kept = _TEMPLATES[spec.name] = (spec, list(symbol_info_template(spec)))
+    values = kept[1].copy()
+    values[_TIME], values[_SPREAD], values[_BID], values[_ASK] = time, spread, bid, ask
+    values[_TICK_VALUE] = values[_TICK_VALUE_PROFIT] = values[_TICK_VALUE_LOSS] = tick_value
     return by_position(SymbolInfo, values)
 
 

@@ -154,6 +154,20 @@ def test_order_check_rejects_bad_volume_unsupported_filling_and_closed_market() 
     assert term.order_check(closed).retcode == mt5.TRADE_RETCODE_MARKET_CLOSED
 
 
+def test_each_terminal_reports_its_own_spec_of_a_symbol_in_symbol_info() -> None:
+    bars = make_replay_bars(("EURUSD",), n=60)
+    ioc_only = replace(SYMBOL_SPECS["EURUSD"], filling_mode=mt5.SYMBOL_FILLING_IOC, digits=4)
+    stock, own = (
+        SimTerminal(bars, specs=specs, start=20) for specs in (None, {"EURUSD": ioc_only})
+    )
+    for _ in range(2):  # asked in turn: neither keeps the other's spec
+        for term, spec in ((stock, SYMBOL_SPECS["EURUSD"]), (own, ioc_only)):
+            term.initialize()
+            info = term.symbol_info("EURUSD")
+            assert (info.filling_mode, info.digits) == (spec.filling_mode, spec.digits)
+            term.advance()
+
+
 def test_usd_based_symbol_reports_tick_value_from_the_price() -> None:
     term = _terminal()
     info = term.symbol_info("USDJPY")
