@@ -151,8 +151,15 @@ class SimTerminal:
         return self._error
 
     def _online(self) -> bool:
+        """Connected: every answered call clears the last error. The answers a worker asks
+        several times per decision write it out (``if not self._connected: return
+        self._offline()`` then ``self._error = _OK``), a method call fewer per answer."""
         self._error = _OK if self._connected else _NO_IPC
         return self._connected
+
+    def _offline(self) -> None:
+        """A call without the terminal: ``None``, and no IPC as the last error."""
+        self._error = _NO_IPC
 
     # -- replay clock --------------------------------------------------------------------
     @property
@@ -201,8 +208,10 @@ class SimTerminal:
         self._checked = None
 
     def _rates_ok(self, symbol: str, timeframe: int) -> bool:
-        if not self._online():
+        if not self._connected:
+            self._error = _NO_IPC
             return False
+        self._error = _OK
         if symbol not in self.specs or timeframe != self.timeframe:
             self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
             return False
@@ -235,14 +244,16 @@ class SimTerminal:
         return visible[(times >= to_epoch(date_from)) & (times <= to_epoch(date_to))]
 
     def symbol_info_tick(self, symbol: str) -> Tick | None:
-        if not self._online() or symbol not in self.specs:
-            return None
-        return self._quotes.tick(symbol)
+        if not self._connected:
+            return self._offline()
+        self._error = _OK
+        return self._quotes.tick(symbol) if symbol in self.specs else None
 
     def symbol_info(self, symbol: str) -> Any:
-        if not self._online() or symbol not in self.specs:
-            return None
-        return self._quotes.info(symbol)
+        if not self._connected:
+            return self._offline()
+        self._error = _OK
+        return self._quotes.info(symbol) if symbol in self.specs else None
 
     # -- account and positions -----------------------------------------------------------
     def account_info(self) -> AccountInfo | None:
@@ -264,8 +275,9 @@ class SimTerminal:
     def positions_get(
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradePosition, ...] | None:
-        if not self._online():
-            return None
+        if not self._connected:
+            return self._offline()
+        self._error = _OK
         if group is None and ticket is None:
             return (
                 self._valuation.positions()
@@ -287,8 +299,9 @@ class SimTerminal:
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradeOrder, ...] | None:
         """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
-        if not self._online():
-            return None
+        if not self._connected:
+            return self._offline()
+        self._error = _OK
         if not self._book.pending:  # the worker's every bar without latency
             return ()
         return tuple(

@@ -280,6 +280,28 @@ def test_a_disconnect_fails_every_call_until_initialize(fault: str, placed: bool
     assert term.account_info() is None and term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
 
 
+ANSWERS = {
+    "symbol_info": lambda t: t.symbol_info("EURUSD"),
+    "symbol_info_tick": lambda t: t.symbol_info_tick("EURUSD"),
+    "positions_get": lambda t: t.positions_get(),
+    "positions_get(symbol)": lambda t: t.positions_get(symbol="EURUSD"),
+    "orders_get": lambda t: t.orders_get(symbol="EURUSD"),
+    "copy_rates_from_pos": lambda t: t.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 1, 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_an_answer_clears_the_last_error_and_none_comes_without_the_terminal(name: str) -> None:
+    ask = ANSWERS[name]
+    term = _terminal()
+    term.inject("timeout")
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_TIMEOUT
+    assert ask(term) is not None and term.last_error() == (mt5.RES_S_OK, "Success")
+    term.disconnect()
+    assert ask(term) is None and term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
+
+
 def test_a_partial_fill_deals_half_on_the_step_and_cancels_the_rest() -> None:
     term = _terminal(costs=CostModel(commission_per_lot=3.5, latency_bars=1))
     term.inject("partial")
