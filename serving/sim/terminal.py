@@ -17,10 +17,10 @@ answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of
 A replay asks the terminal the same things many times per bar, and the answers only move
 when the bar or the book does: quotes, ticks and symbol infos are kept per bar
 (``serving.sim.quotes``, dropped by ``advance``), the valued positions and the account per
-bar and book, revalued on fills (``serving.sim.valuation``), and a request's server checks
-from ``order_check`` to the ``order_send`` that follows it. They are the same tuples with the
-same numbers as working them out on every call. Specifications, currency and leverage are
-fixed once built.
+bar and book, revalued on fills (``serving.sim.valuation``), and a request's parse and
+server checks from ``order_check`` to the ``order_send`` that follows it. They are the same
+tuples with the same numbers as working them out on every call. Specifications, currency and
+leverage are fixed once built.
 """
 
 from __future__ import annotations
