@@ -143,8 +143,11 @@ class Replay:
             joined = np.concatenate([self.rates[symbol], rates])
             self.rates[symbol] = joined
             self._bytes[symbol] = _flat_bytes(joined)
-            for column, more in zip(self._quoted[symbol], _quoted_columns(rates), strict=True):
-                column.extend(more)
+            opens, closes, spreads = self._quoted[symbol]
+            more_opens, more_closes, more_spreads = _quoted_columns(rates)
+            opens += more_opens
+            closes += more_closes
+            spreads += more_spreads
         self.timeline = np.concatenate([self.timeline, times])
         for symbol, rates in self.rates.items():
             last = np.searchsorted(rates["time"], times, side="right") - 1

@@ -152,14 +152,10 @@ class SimTerminal:
 
     def _online(self) -> bool:
         """Connected: every answered call clears the last error. The answers a worker asks
-        several times per decision write it out (``if not self._connected: return
-        self._offline()`` then ``self._error = _OK``), a method call fewer per answer."""
+        several times per decision write it out (no IPC and ``None`` when not connected, else
+        ``self._error = _OK``), a method call fewer per answer."""
         self._error = _OK if self._connected else _NO_IPC
         return self._connected
-
-    def _offline(self) -> None:
-        """A call without the terminal: ``None``, and no IPC as the last error."""
-        self._error = _NO_IPC
 
     # -- replay clock --------------------------------------------------------------------
     @property
@@ -245,13 +241,15 @@ class SimTerminal:
 
     def symbol_info_tick(self, symbol: str) -> Tick | None:
         if not self._connected:
-            return self._offline()
+            self._error = _NO_IPC
+            return None
         self._error = _OK
         return self._quotes.tick(symbol) if symbol in self.specs else None
 
     def symbol_info(self, symbol: str) -> Any:
         if not self._connected:
-            return self._offline()
+            self._error = _NO_IPC
+            return None
         self._error = _OK
         return self._quotes.info(symbol) if symbol in self.specs else None
 
@@ -276,7 +274,8 @@ class SimTerminal:
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradePosition, ...] | None:
         if not self._connected:
-            return self._offline()
+            self._error = _NO_IPC
+            return None
         self._error = _OK
         if group is None and ticket is None:
             return (
@@ -300,7 +299,8 @@ class SimTerminal:
     ) -> tuple[TradeOrder, ...] | None:
         """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
         if not self._connected:
-            return self._offline()
+            self._error = _NO_IPC
+            return None
         self._error = _OK
         if not self._book.pending:  # the worker's every bar without latency
             return ()
