@@ -112,6 +112,10 @@ class SimTerminal:
         self.costs = costs or CostModel()
         self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
         self._replay = Replay(bars, start, feed)
+        self.now: int = self._replay.now
+        """Open time (epoch s) of the bar forming now: the replay's, copied whenever its bar
+        changes (``_market_moved``). A plain attribute, read several times per decision (the
+        worker's clock, every fill): read it, never set it."""
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
         self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
         self._valuation = Valuation(self._book, self._quotes, self._account_tuple)
@@ -159,11 +163,6 @@ class SimTerminal:
 
     # -- replay clock --------------------------------------------------------------------
     @property
-    def now(self) -> int:
-        """Open time (epoch s) of the bar forming now."""
-        return self._replay.now
-
-    @property
     def current_time(self) -> datetime:
         return datetime.fromtimestamp(self.now, tz=UTC)
 
@@ -196,6 +195,7 @@ class SimTerminal:
         last bar — quotes, ticks, infos, valued positions, a checked request — is dropped.
         Every change of ``_replay``'s bar goes through here."""
         quotes, replay = self._quotes, self._replay
+        self.now = replay.now
         slips = quotes.slips if quotes.replay is replay else None
         self._quotes = BarQuotes(
             replay, self.specs, self.currency, self.leverage, self.costs, slips
