@@ -244,7 +244,7 @@ class Book:
                 ),
             )
         )
-        return Fill(order_ticket, deal_ticket, position_id, request.volume, price)
+        return by_position(Fill, (order_ticket, deal_ticket, position_id, request.volume, price))
 
     def _open(
         self, request: TradeRequest, ticket: int, sign: int, volume: float, price: float, time: int

@@ -6,7 +6,7 @@ Kept out of ``sim_terminal`` because they are long lists of broker facts, not lo
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from data_contracts.symbols import SymbolSpec
 from serving.mt5 import constants as mt5
@@ -22,13 +22,41 @@ a keyword call's time. For the tuples the terminal builds on every fill and bar;
 values are written out in field order, one per line, and the tests compare every field."""
 
 
+class Funds(NamedTuple):
+    """The account's money as ``account_info()`` reports it, rounded to cents: all the
+    server's checks and ``order_check`` read of the account, made after every fill without
+    building the whole ``AccountInfo`` (which only ``account_info()`` asks for)."""
+
+    balance: float
+    profit: float
+    equity: float
+    margin: float
+    margin_free: float
+
+
+def funds(balance: float, profit: float, margin: float) -> Funds:
+    """The account's ``Funds`` from its balance, floating profit and margin held."""
+    equity = balance + profit
+    return by_position(
+        Funds,
+        (
+            round(balance, 2),
+            round(profit, 2),
+            round(equity, 2),
+            round(margin, 2),
+            round(equity - margin, 2),  # margin_free
+        ),
+    )
+
+
 def account_tuple(
     terminal: SimTerminal, balance: float, profit: float, margin: float, margin_mode: int
 ) -> AccountInfo:
-    """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %).
+    """A demo account as ``account_info()`` reports it (stop-out at 50 %, call at 100 %),
+    its money the same ``funds`` the server's checks read.
 
-    Built by position: the terminal makes one after every fill, and a keyword call binding
-    28 names takes several times as long."""
+    Built by position: a keyword call binding 28 names takes several times as long."""
+    money = funds(balance, profit, margin)
     equity = balance + profit
     return by_position(
         AccountInfo,
@@ -43,12 +71,12 @@ def account_tuple(
             margin_mode,
             2,  # currency_digits
             False,  # fifo_close
-            round(balance, 2),  # balance
+            money.balance,
             0.0,  # credit
-            round(profit, 2),  # profit
-            round(equity, 2),  # equity
-            round(margin, 2),  # margin
-            round(equity - margin, 2),  # margin_free
+            money.profit,
+            money.equity,
+            money.margin,
+            money.margin_free,
             round(100.0 * equity / margin, 2) if margin else 0.0,  # margin_level
             100.0,  # margin_so_call
             50.0,  # margin_so_so
@@ -65,7 +93,7 @@ def account_tuple(
     )
 
 
-_QUOTED = tuple(
+_TIME, _SPREAD, _BID, _ASK, _TICK_VALUE, _TICK_VALUE_PROFIT, _TICK_VALUE_LOSS = (
     SymbolInfo._fields.index(name)
     for name in (
         "time",
@@ -77,8 +105,13 @@ _QUOTED = tuple(
         "trade_tick_value_loss",
     )
 )
-"""Where the fields that move with the quote sit in ``SymbolInfo`` (in ``symbol_info_tuple``'s
-order)."""
+"""Where the fields that move with the quote sit in ``SymbolInfo``."""
+
+_TEMPLATES: dict[str, tuple[SymbolSpec, list[Any]]] = {}
+"""Symbol name → the spec last asked for and its ``symbol_info_template`` as a list, looked up
+by name (``symbol_info_template``'s cache hashes all of a spec's fields, on every new bar and
+symbol). Invalidated by a different spec object of the same name, whose template then
+replaces it."""
 
 
 def symbol_info_tuple(
@@ -87,11 +120,12 @@ def symbol_info_tuple(
     """``symbol_info()`` for ``spec`` at the current quote: the template with the quote's
     fields set by position (``_replace`` looks up all 96 fields by name, a new bar's
     costliest answer)."""
-    values = list(symbol_info_template(spec))
-    for index, value in zip(
-        _QUOTED, (time, spread, bid, ask, tick_value, tick_value, tick_value), strict=True
-    ):
-        values[index] = value
+    kept = _TEMPLATES.get(spec.name)
+    if kept is None or kept[0] is not spec:
+        kept = _TEMPLATES[spec.name] = (spec, list(symbol_info_template(spec)))
+    values = kept[1].copy()
+    values[_TIME], values[_SPREAD], values[_BID], values[_ASK] = time, spread, bid, ask
+    values[_TICK_VALUE] = values[_TICK_VALUE_PROFIT] = values[_TICK_VALUE_LOSS] = tick_value
     return by_position(SymbolInfo, values)
 
 

@@ -55,6 +55,14 @@ def _flat_bytes(rates: np.ndarray) -> memoryview:
     return rates.data.cast("B")
 
 
+def _quoted_columns(rates: np.ndarray) -> tuple[list[float], list[float], list[int]]:
+    """The rates' open, close and spread as Python numbers (the floats and ints ``float()``
+    and ``int()`` make of their elements): a quote reads one of each per symbol and bar, a
+    list look-up instead of a numpy row and its fields. Rates only ever get appended, and
+    so do these (``Replay._extend``)."""
+    return rates["open"].tolist(), rates["close"].tolist(), rates["spread"].tolist()
+
+
 class MarketFeed(Protocol):
     """Where a replay's market goes on after its last bar (``data_contracts.synthetic_live``)."""
 
@@ -90,6 +98,7 @@ class Replay:
         # the same memory as flat bytes: a window copied from those is one memcpy, several
         # times faster than numpy's field-by-field copy of a structured array's slice
         self._bytes = {s: _flat_bytes(r) for s, r in self.rates.items()}
+        self._quoted = {s: _quoted_columns(r) for s, r in self.rates.items()}
         self.timeline = np.unique(np.concatenate([r["time"] for r in self.rates.values()]))
         if isinstance(start, datetime):
             cursor = int(np.searchsorted(self.timeline, to_epoch(start)))
@@ -111,7 +120,6 @@ class Replay:
         per bar: read them, never set them."""
         self.cursor = cursor
         self.now = int(self.timeline[cursor])
-        self._prices: dict[str, tuple[float, int]] = {}
 
     def advance(self) -> bool:
         """Close the forming bar and open the next one; False when the replay is over."""
@@ -135,6 +143,11 @@ class Replay:
             joined = np.concatenate([self.rates[symbol], rates])
             self.rates[symbol] = joined
             self._bytes[symbol] = _flat_bytes(joined)
+            opens, closes, spreads = self._quoted[symbol]
+            more_opens, more_closes, more_spreads = _quoted_columns(rates)
+            opens += more_opens
+            closes += more_closes
+            spreads += more_spreads
         self.timeline = np.concatenate([self.timeline, times])
         for symbol, rates in self.rates.items():
             last = np.searchsorted(rates["time"], times, side="right") - 1
@@ -186,9 +199,8 @@ class Replay:
 
     def price(self, symbol: str) -> tuple[float, int]:
         """(bid, spread in points) now: the forming bar's open, else the last close."""
-        price = self._prices.get(symbol)
-        if price is None:
-            row = self.rates[symbol][max(self.last_index(symbol), 0)]
-            bid = float(row["open"] if self.is_open(symbol) else row["close"])
-            price = self._prices[symbol] = (bid, int(row["spread"]))
-        return price
+        cursor = self.cursor
+        row = self._last[symbol][cursor]
+        row = row if row > 0 else 0
+        opens, closes, spreads = self._quoted[symbol]
+        return (opens[row] if self._open[symbol][cursor] else closes[row]), spreads[row]

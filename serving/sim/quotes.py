@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from data_contracts.symbols import SymbolSpec, lot_notional, tick_value
 from models.costs import CostModel, range_points
 from serving.mt5.types import SymbolInfo, Tick
-from serving.sim.fields import symbol_info_tuple
+from serving.sim.fields import by_position, symbol_info_tuple
 from serving.sim.market import Replay
 
 
@@ -49,6 +49,7 @@ class BarQuotes:
         self._quotes: dict[str, tuple[float, float]] = {}
         self._ticks: dict[str, Tick] = {}
         self._infos: dict[str, SymbolInfo] = {}
+        self._tick_values: dict[str, float] = {}
         self._values: dict[str, float] = {}
         self._margins: dict[str, float] = {}
         self._terms: dict[str, tuple[float, float, float, float]] = {}
@@ -72,7 +73,7 @@ class BarQuotes:
             return kept[symbol]
         bid, ask = self.quote(symbol)
         now = self.now
-        tick = kept[symbol] = Tick(now, bid, ask, 0.0, 0, now * 1000, 6, 0.0)
+        tick = kept[symbol] = by_position(Tick, (now, bid, ask, 0.0, 0, now * 1000, 6, 0.0))
         return tick
 
     def info(self, symbol: str) -> SymbolInfo:
@@ -83,17 +84,25 @@ class BarQuotes:
         bid, ask = self.quote(symbol)
         spec = self.specs[symbol]
         spread = round((ask - bid) / spec.point)
-        value = tick_value(spec, bid, self.currency)
+        value = self.value_per_tick(symbol)
         info = kept[symbol] = symbol_info_tuple(spec, bid, ask, spread, self.now, value)
         return info
+
+    def value_per_tick(self, symbol: str) -> float:
+        """Account-currency value of one tick for one lot, at the bar's bid (``symbol_info``
+        shows it; the value of a price unit is made from it)."""
+        kept = self._tick_values
+        if symbol in kept:
+            return kept[symbol]
+        value = kept[symbol] = tick_value(self.specs[symbol], self.quote(symbol)[0], self.currency)
+        return value
 
     def value_per_price_unit(self, symbol: str) -> float:
         """Account-currency value of a 1.0 price move for one lot, at the bar's bid."""
         kept = self._values
         if symbol in kept:
             return kept[symbol]
-        spec, (bid, _) = self.specs[symbol], self.quote(symbol)
-        value = kept[symbol] = tick_value(spec, bid, self.currency) / spec.trade_tick_size
+        value = kept[symbol] = self.value_per_tick(symbol) / self.specs[symbol].trade_tick_size
         return value
 
     def margin_per_lot(self, symbol: str) -> float:

@@ -17,10 +17,10 @@ answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of
 A replay asks the terminal the same things many times per bar, and the answers only move
 when the bar or the book does: quotes, ticks and symbol infos are kept per bar
 (``serving.sim.quotes``, dropped by ``advance``), the valued positions and the account per
-bar and book, revalued on fills (``serving.sim.valuation``), and a request's server checks
-from ``order_check`` to the ``order_send`` that follows it. They are the same tuples with the
-same numbers as working them out on every call. Specifications, currency and leverage are
-fixed once built.
+bar and book, revalued on fills (``serving.sim.valuation``), and a request's parse and
+server checks from ``order_check`` to the ``order_send`` that follows it. They are the same
+tuples with the same numbers as working them out on every call. Specifications, currency and
+leverage are fixed once built.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from serving.sim.faults import (
     Fault,
     partial_volume,
 )
-from serving.sim.fields import account_tuple
+from serving.sim.fields import account_tuple, by_position
 from serving.sim.market import MarketFeed, Replay, history_window, to_epoch
 from serving.sim.quotes import BarQuotes
 from serving.sim.valuation import Valuation
@@ -112,9 +112,18 @@ class SimTerminal:
         self.costs = costs or CostModel()
         self.leverage, self.currency, self.login_id, self.server = leverage, currency, login, server
         self._replay = Replay(bars, start, feed)
+        self.now: int = self._replay.now
+        """Open time (epoch s) of the bar forming now: the replay's, copied whenever its bar
+        changes (``_market_moved``). A plain attribute, read several times per decision (the
+        worker's clock, every fill): read it, never set it."""
         self._book = Book(hedging=account_mode == "hedging", balance=balance)
         self._quotes = BarQuotes(self._replay, self.specs, currency, leverage, self.costs)
         self._valuation = Valuation(self._book, self._quotes, self._account_tuple)
+        self._parsed: tuple[Mapping[str, Any], dict[str, Any], TradeRequest] | None = None
+        """The last request dict parsed, a copy of it as it was then, and its
+        ``TradeRequest``: ``order_send`` after ``order_check`` of the same dict parses it once.
+        A parse depends on the dict alone, so it is invalidated only by another request
+        object or by a change to the dict (it no longer equals the copy)."""
         self._checked: tuple[TradeRequest, int, tuple[int, str]] | None = None
         """The last request checked, the ``Book.version`` it was checked at and the answer:
         ``order_send`` after ``order_check`` of the same request checks it once. Invalidated
@@ -146,15 +155,13 @@ class SimTerminal:
         return self._error
 
     def _online(self) -> bool:
+        """Connected: every answered call clears the last error. The answers a worker asks
+        several times per decision write it out (no IPC and ``None`` when not connected, else
+        ``self._error = _OK``), a method call fewer per answer."""
         self._error = _OK if self._connected else _NO_IPC
         return self._connected
 
     # -- replay clock --------------------------------------------------------------------
-    @property
-    def now(self) -> int:
-        """Open time (epoch s) of the bar forming now."""
-        return self._replay.now
-
     @property
     def current_time(self) -> datetime:
         return datetime.fromtimestamp(self.now, tz=UTC)
@@ -188,6 +195,7 @@ class SimTerminal:
         last bar — quotes, ticks, infos, valued positions, a checked request — is dropped.
         Every change of ``_replay``'s bar goes through here."""
         quotes, replay = self._quotes, self._replay
+        self.now = replay.now
         slips = quotes.slips if quotes.replay is replay else None
         self._quotes = BarQuotes(
             replay, self.specs, self.currency, self.leverage, self.costs, slips
@@ -196,8 +204,10 @@ class SimTerminal:
         self._checked = None
 
     def _rates_ok(self, symbol: str, timeframe: int) -> bool:
-        if not self._online():
+        if not self._connected:
+            self._error = _NO_IPC
             return False
+        self._error = _OK
         if symbol not in self.specs or timeframe != self.timeframe:
             self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
             return False
@@ -230,14 +240,18 @@ class SimTerminal:
         return visible[(times >= to_epoch(date_from)) & (times <= to_epoch(date_to))]
 
     def symbol_info_tick(self, symbol: str) -> Tick | None:
-        if not self._online() or symbol not in self.specs:
+        if not self._connected:
+            self._error = _NO_IPC
             return None
-        return self._quotes.tick(symbol)
+        self._error = _OK
+        return self._quotes.tick(symbol) if symbol in self.specs else None
 
     def symbol_info(self, symbol: str) -> Any:
-        if not self._online() or symbol not in self.specs:
+        if not self._connected:
+            self._error = _NO_IPC
             return None
-        return self._quotes.info(symbol)
+        self._error = _OK
+        return self._quotes.info(symbol) if symbol in self.specs else None
 
     # -- account and positions -----------------------------------------------------------
     def account_info(self) -> AccountInfo | None:
@@ -259,8 +273,10 @@ class SimTerminal:
     def positions_get(
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradePosition, ...] | None:
-        if not self._online():
+        if not self._connected:
+            self._error = _NO_IPC
             return None
+        self._error = _OK
         if group is None and ticket is None:
             return (
                 self._valuation.positions()
@@ -282,8 +298,10 @@ class SimTerminal:
         self, symbol: str | None = None, group: str | None = None, ticket: int | None = None
     ) -> tuple[TradeOrder, ...] | None:
         """Market orders placed but not yet filled (only with ``latency_bars > 0``)."""
-        if not self._online():
+        if not self._connected:
+            self._error = _NO_IPC
             return None
+        self._error = _OK
         if not self._book.pending:  # the worker's every bar without latency
             return ()
         return tuple(
@@ -349,10 +367,14 @@ class SimTerminal:
         """The server's checks of ``req`` now, kept for the ``order_send`` that follows its
         ``order_check`` (same request, same bar, same book: the same answer)."""
         version, checked = self._book.version, self._checked
-        if checked is not None and checked[1] == version and checked[0] == req:
+        if (
+            checked is not None
+            and checked[1] == version
+            and (checked[0] is req or checked[0] == req)
+        ):
             return checked[2]
         spec = self.specs.get(req.symbol)
-        account = self._valuation.account()  # the server's: it carries on while offline
+        account = self._valuation.funds()  # the server's: it carries on while offline
         answer = check_request(
             req,
             spec,
@@ -365,17 +387,28 @@ class SimTerminal:
         self._checked = (req, version, answer)
         return answer
 
+    def _parse(self, request: Mapping[str, Any]) -> TradeRequest:
+        """``parse_request(request)``, once for an ``order_check`` and the ``order_send`` of
+        the same, unchanged dict that follows it (see ``_parsed``)."""
+        kept = self._parsed
+        if kept is not None and kept[0] is request and kept[1] == request:
+            return kept[2]
+        req = parse_request(request)
+        self._parsed = (request, dict(request), req)
+        return req
+
     def order_check(self, request: Mapping[str, Any]) -> OrderCheckResult | None:
         if not self._online():
             return None
-        req = parse_request(request)
+        req = self._parse(request)
         retcode, comment = self._validate(req)
-        a = self._valuation.account()
+        a = self._valuation.funds()
         margin = self._margin(req)
         free = a.equity - a.margin - margin
         level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
-        return OrderCheckResult(
-            retcode, a.balance, a.equity, a.profit, a.margin + margin, free, level, comment, req
+        return by_position(
+            OrderCheckResult,
+            (retcode, a.balance, a.equity, a.profit, a.margin + margin, free, level, comment, req),
         )
 
     def order_send(self, request: Mapping[str, Any]) -> OrderSendResult | None:
@@ -388,47 +421,63 @@ class SimTerminal:
         """
         if not self._online():
             return None
-        req = parse_request(request)
+        req = self._parse(request)
         self._request_id += 1
         fault = self.faults.popleft() if self.faults else None
-        bid, ask = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
-
-        def answer(
-            retcode: int, comment: str, fill: Fill | None = None, order: int = 0
-        ) -> OrderSendResult:
-            deal, volume, price = (fill.deal, fill.volume, fill.price) if fill else (0, 0.0, 0.0)
-            order = fill.order if fill else order
-            return OrderSendResult(
-                retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req
-            )
-
+        quoted = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
         if isinstance(fault, str) and fault in ANSWERING_FAULTS:
-            return answer(*ANSWERING_FAULTS[fault])
+            return self._answer(req, quoted, *ANSWERING_FAULTS[fault])
         if isinstance(fault, int):
-            return answer(fault, "Injected fault")
+            return self._answer(req, quoted, fault, "Injected fault")
         if fault in LOST_BEFORE_PLACING:
             self._lose_reply(str(fault))
             return None
         retcode, comment = self._validate(req)
         if retcode:
-            return answer(retcode, comment)
+            return self._answer(req, quoted, retcode, comment)
         stored = (
             req._replace(comment=self.comment_rewrite(req.comment)) if self.comment_rewrite else req
         )
         part = partial_volume(self.specs[req.symbol], req.volume) if fault == "partial" else None
         if part is not None:
             fill = self._fill(stored, volume=part)
-            result = answer(mt5.TRADE_RETCODE_DONE_PARTIAL, "Request executed partially", fill)
+            result = self._answer(
+                req, quoted, mt5.TRADE_RETCODE_DONE_PARTIAL, "Request executed partially", fill
+            )
         elif self.costs.latency_bars:
             due = self._replay.cursor + self.costs.latency_bars
             order = self._book.place(stored, self.now, due)
-            result = answer(mt5.TRADE_RETCODE_PLACED, "Request placed", order=order)
+            result = self._answer(
+                req, quoted, mt5.TRADE_RETCODE_PLACED, "Request placed", order=order
+            )
         else:
-            result = answer(mt5.TRADE_RETCODE_DONE, "Request executed", self._fill(stored))
+            fill = self._fill(stored)
+            result = self._answer(req, quoted, mt5.TRADE_RETCODE_DONE, "Request executed", fill)
         if fault in LOST_AFTER_PLACING:
             self._lose_reply(str(fault))
             return None
         return result
+
+    def _answer(
+        self,
+        req: TradeRequest,
+        quoted: tuple[float, float],
+        retcode: int,
+        comment: str,
+        fill: Fill | None = None,
+        order: int = 0,
+    ) -> OrderSendResult:
+        """``order_send``'s result for ``req``, quoted at (bid, ask): the deal, order, volume
+        and price of ``fill`` if it filled, else ``order`` (placed) or nothing."""
+        if fill is None:
+            deal, volume, price = 0, 0.0, 0.0
+        else:
+            deal, order, volume, price = fill.deal, fill.order, fill.volume, fill.price
+        bid, ask = quoted
+        return by_position(
+            OrderSendResult,
+            (retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req),
+        )
 
     def _lose_reply(self, fault: str) -> None:
         """``order_send``'s ``None``: an IPC timeout, or the terminal gone until initialize."""

@@ -16,6 +16,7 @@ from operator import attrgetter, itemgetter
 
 from serving.mt5.types import AccountInfo, TradePosition
 from serving.sim.account import Book, _Position
+from serving.sim.fields import Funds, funds
 from serving.sim.quotes import BarQuotes
 
 Valued = tuple[TradePosition, float]
@@ -53,6 +54,8 @@ class Valuation:
         self._by_symbol: dict[str, tuple[TradePosition, ...]] = {}
         """Symbol → its positions, each filled on first ask; emptied with every refresh."""
         self._account: AccountInfo | None = None
+        self._funds: Funds | None = None
+        """The account's money, made on first ask; dropped with the account by every refresh."""
 
     def new_bar(self, quotes: BarQuotes) -> None:
         """The market moved (``advance``, a shadow's new view): every position is valued
@@ -71,7 +74,7 @@ class Valuation:
         book.touched.clear()
         rows = [valued[t] if t in valued else self._value(p) for t, p in book.positions.items()]
         self._rows, self._positions = rows, tuple(map(_POSITION, rows))
-        self._by_symbol, self._account = {}, None
+        self._by_symbol, self._account, self._funds = {}, None, None
         self._version = book.version
 
     def _value(self, pos: _Position) -> Valued:
@@ -99,13 +102,27 @@ class Valuation:
             by_symbol[symbol] = tuple([p for p in self._positions if p.symbol == symbol])
         return by_symbol[symbol]
 
+    def _totals(self) -> tuple[float, float, float]:
+        """(balance, floating profit, margin held): profits and margins summed in booking
+        order, as the terminal always added them."""
+        profit = sum(map(_PROFIT, self._positions), 0.0)
+        return self._book.balance, profit, sum(map(_MARGIN, self._rows))
+
     def account(self) -> AccountInfo:
         """The account at this bar's quotes and this book."""
         if self._version != self._book.version:
             self._refresh()
         account = self._account
         if account is None:
-            profit = sum(map(_PROFIT, self._positions), 0.0)
-            margin = sum(map(_MARGIN, self._rows))
-            account = self._account = self._build_account(self._book.balance, profit, margin)
+            account = self._account = self._build_account(*self._totals())
         return account
+
+    def funds(self) -> Funds:
+        """The account's money at this bar's quotes and this book: ``account()``'s figures,
+        for the checks of every order."""
+        if self._version != self._book.version:
+            self._refresh()
+        kept = self._funds
+        if kept is None:
+            kept = self._funds = funds(*self._totals())
+        return kept

@@ -106,6 +106,18 @@ def test_a_terminal_with_a_live_feed_trades_past_the_last_stored_bar() -> None:
     assert result.price >= tick.ask  # slippage of a bar the feed made, never in the trader's favour
 
 
+def test_quotes_past_the_last_stored_bar_are_the_feeds_bars() -> None:
+    bars = make_replay_bars(("EURUSD", "USDJPY"), n=30)
+    term = SimTerminal(bars, start=25, feed=LiveMarket(bars, seed=2, chunk=8))
+    term.initialize()
+    for _ in range(30):
+        term.advance()
+        (forming,) = term.copy_rates_from_pos("USDJPY", H1, 0, 1)
+        tick, info = term.symbol_info_tick("USDJPY"), term.symbol_info("USDJPY")
+        assert forming["time"] == term.now  # the feed's bar, forming now
+        assert tick.bid == info.bid == forming["open"] and info.spread == forming["spread"]
+
+
 def test_a_terminal_without_a_feed_still_ends_with_its_bars() -> None:
     bars = make_replay_bars(("EURUSD",), n=10)
     term = SimTerminal(bars, start=5)

@@ -154,6 +154,20 @@ def test_order_check_rejects_bad_volume_unsupported_filling_and_closed_market() 
     assert term.order_check(closed).retcode == mt5.TRADE_RETCODE_MARKET_CLOSED
 
 
+def test_each_terminal_reports_its_own_spec_of_a_symbol_in_symbol_info() -> None:
+    bars = make_replay_bars(("EURUSD",), n=60)
+    ioc_only = replace(SYMBOL_SPECS["EURUSD"], filling_mode=mt5.SYMBOL_FILLING_IOC, digits=4)
+    stock, own = (
+        SimTerminal(bars, specs=specs, start=20) for specs in (None, {"EURUSD": ioc_only})
+    )
+    for _ in range(2):  # asked in turn: neither keeps the other's spec
+        for term, spec in ((stock, SYMBOL_SPECS["EURUSD"]), (own, ioc_only)):
+            term.initialize()
+            info = term.symbol_info("EURUSD")
+            assert (info.filling_mode, info.digits) == (spec.filling_mode, spec.digits)
+            term.advance()
+
+
 def test_usd_based_symbol_reports_tick_value_from_the_price() -> None:
     term = _terminal()
     info = term.symbol_info("USDJPY")
@@ -264,6 +278,28 @@ def test_a_disconnect_fails_every_call_until_initialize(fault: str, placed: bool
     assert len(term.history_deals_get(0, 2**40)) == int(placed)
     term.disconnect()
     assert term.account_info() is None and term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
+
+
+ANSWERS = {
+    "symbol_info": lambda t: t.symbol_info("EURUSD"),
+    "symbol_info_tick": lambda t: t.symbol_info_tick("EURUSD"),
+    "positions_get": lambda t: t.positions_get(),
+    "positions_get(symbol)": lambda t: t.positions_get(symbol="EURUSD"),
+    "orders_get": lambda t: t.orders_get(symbol="EURUSD"),
+    "copy_rates_from_pos": lambda t: t.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_H1, 1, 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_an_answer_clears_the_last_error_and_none_comes_without_the_terminal(name: str) -> None:
+    ask = ANSWERS[name]
+    term = _terminal()
+    term.inject("timeout")
+    assert term.order_send(_order(term, "EURUSD", 0.1, buy=True)) is None
+    assert term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_TIMEOUT
+    assert ask(term) is not None and term.last_error() == (mt5.RES_S_OK, "Success")
+    term.disconnect()
+    assert ask(term) is None and term.last_error()[0] == mt5.RES_E_INTERNAL_FAIL_CONNECT
 
 
 def test_a_partial_fill_deals_half_on_the_step_and_cancels_the_rest() -> None:

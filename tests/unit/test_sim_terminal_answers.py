@@ -46,8 +46,8 @@ _ASKED = frozenset(
 class ForgetfulTerminal(SimTerminal):
     """Works every answer out afresh on every call: before each, everything the terminal
     keeps (quotes, ticks, infos, the slippage table, valued positions and account, a
-    checked request) is dropped. The reference the keeping terminal must match answer for
-    answer."""
+    checked or parsed request) is dropped. The reference the keeping terminal must match
+    answer for answer."""
 
     def __getattribute__(self, name: str) -> Any:
         if name in _ASKED:
@@ -58,6 +58,7 @@ class ForgetfulTerminal(SimTerminal):
         self._quotes = BarQuotes(self._replay, self.specs, self.currency, self.leverage, self.costs)
         self._valuation = Valuation(self._book, self._quotes, self._account_tuple)
         self._checked = None
+        self._parsed = None
 
 
 def _answers(term: SimTerminal) -> list[Any]:
@@ -260,3 +261,33 @@ def test_a_checked_request_is_checked_again_once_a_fill_has_moved_the_account() 
     assert term.order_send(request).retcode == mt5.TRADE_RETCODE_DONE
     again = term.order_send(request)  # the same request: a second lot's margin does not fit
     assert again is not None and again.retcode == mt5.TRADE_RETCODE_NO_MONEY
+
+
+def test_a_request_changed_after_its_check_is_sent_as_changed() -> None:
+    term = SimTerminal(BARS, start=12, account_mode="hedging")
+    term.initialize()
+    request = _request(term, "EURUSD", True, 1.0, 1)
+    assert term.order_check(request).request.volume == 1.0
+    request["volume"], request["comment"] = 0.5, "changed"  # the same dict, edited in place
+    sent = term.order_send(request)
+    assert sent is not None and sent.retcode == mt5.TRADE_RETCODE_DONE
+    assert (sent.volume, sent.request.volume, sent.request.comment) == (0.5, 0.5, "changed")
+    assert term.positions_get()[0].volume == 0.5
+
+
+@pytest.mark.parametrize("mode", ["netting", "hedging"])
+def test_order_check_reports_the_money_account_info_reports(mode: str) -> None:
+    term = SimTerminal(BARS, start=12, account_mode=mode, balance=20_000.0)  # type: ignore[arg-type]
+    term.initialize()
+    for volume, symbol in ((0.3, "EURUSD"), (-0.7, "USDJPY"), (0.2, "GBPUSD"), (-0.1, "EURUSD")):
+        term.order_send(_request(term, symbol, volume > 0, abs(volume), 1))
+        term.advance()
+        account = term.account_info()
+        check = term.order_check(_request(term, "EURUSD", True, 0.0, 1))  # asks no margin
+        assert account is not None and account.margin > 0 and check is not None
+        assert (check.balance, check.equity, check.profit, check.margin) == (
+            account.balance,
+            account.equity,
+            account.profit,
+            account.margin,
+        )
