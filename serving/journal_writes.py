@@ -122,7 +122,6 @@ def stored_features(names: Sequence[str], values: Sequence[float]) -> dict[str, 
 
 
 def order_event_row(
-    *,
     intent_id: str,
     ticket: int,
     request: Mapping[str, Any],
@@ -135,37 +134,9 @@ def order_event_row(
     at: datetime,
     account: str = "",
 ) -> dict[str, Any]:
-    """One ``order_events`` row (several per intent when a hedging reversal needs two)."""
-    return order_event_values(
-        intent_id,
-        ticket,
-        request,
-        retcode,
-        state,
-        price,
-        volume,
-        slippage_points,
-        latency_seconds,
-        at,
-        account,
-    )
-
-
-def order_event_values(
-    intent_id: str,
-    ticket: int,
-    request: Mapping[str, Any],
-    retcode: int | None,
-    state: str,
-    price: float,
-    volume: float,
-    slippage_points: float,
-    latency_seconds: float,
-    at: datetime,
-    account: str,
-) -> dict[str, Any]:
-    """``order_event_row`` by position, in the table's column order: the worker records an
-    event per order sent, and keywords cost it more than the row."""
+    """One ``order_events`` row (several per intent when a hedging reversal needs two). Its
+    parameters are in the table's column order: the worker passes them by position, one
+    event per order sent, where keywords cost it more than the row."""
     return {
         "intent_id": intent_id,
         "ticket": int(ticket),
@@ -219,7 +190,7 @@ class JournalWrites:
         self.add(INSERT_ORDER_EVENT, order_event_row(**fields))
 
     def add_order_event_row(self, row: dict[str, Any]) -> None:
-        """Add one complete ``order_events`` row (``order_event_values``)."""
+        """Add one complete ``order_events`` row (``order_event_row``)."""
         self.add(INSERT_ORDER_EVENT, row)
 
     def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:

@@ -43,7 +43,7 @@ from serving.journal import JournalWrites
 from serving.journal_writes import (
     decision_values,
     new_decision_id,
-    order_event_values,
+    order_event_row,
     stored_features,
 )
 from serving.metrics import WorkerMetrics
@@ -494,7 +494,7 @@ class Worker:
         """Journal an order event (with the bar's answers), count it, feed the breakers."""
         self.orders_sent[role] += 1
         writes.add_order_event_row(
-            order_event_values(
+            order_event_row(
                 event.intent_id,
                 event.ticket,
                 event.request,

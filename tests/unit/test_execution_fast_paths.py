@@ -30,11 +30,11 @@ from serving.execution.trades import (
     order_fields,
 )
 from serving.journal import Journal, JournalWrites
+from serving.journal_schema import order_events
 from serving.journal_writes import (
     decision_row,
     decision_values,
     order_event_row,
-    order_event_values,
     stored_features,
 )
 from serving.mt5 import constants as mt5
@@ -162,12 +162,12 @@ def test_a_decision_row_by_position_is_the_keyword_row(features: list[float]) ->
     assert (None in fast["features"].values()) == any(v != v for v in features)  # NaN: null
 
 
-def test_an_order_event_row_by_position_is_the_keyword_row() -> None:
+def test_an_order_event_row_by_position_is_the_keyword_row_in_column_order() -> None:
     values = ("i", 12, {"a": 1}, 10009, "filled", 1.1, 0.2, 0.5, 0.001, AT, "1@a")
-    names = ("intent_id", "ticket", "request", "retcode", "state", "price", "volume",
-             "slippage_points", "latency_seconds", "at", "account")  # fmt: skip
-    fast = order_event_values(*values)  # type: ignore[arg-type]
-    plain = order_event_row(**dict(zip(names, values, strict=True)))  # type: ignore[arg-type]
+    columns = [c.name for c in order_events.columns if c.name != "event_id"]
+    fast = order_event_row(*values)  # type: ignore[arg-type]
+    plain = order_event_row(**dict(zip(columns, values, strict=True)))  # type: ignore[arg-type]
+    assert list(fast) == columns  # the worker passes the table's columns by position
     assert list(fast.items()) == list(plain.items()) and fast["request"] is not values[2]
 
 
