@@ -46,7 +46,8 @@ def digits_of(symbol: str) -> int:
 def make_times(n: int, *, start: datetime = DEFAULT_START, timeframe: str = "H1") -> pd.Series:
     """The first ``n`` bar open times at or after ``start`` that fall outside the FX weekend."""
     step = pd.Timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
-    first = pd.Timestamp(start).tz_convert("UTC").ceil(step) if n else pd.Timestamp(start)
+    seconds = f"{TIMEFRAME_SECONDS[timeframe]}s"  # a frequency string, as pandas types it
+    first = pd.Timestamp(start).tz_convert("UTC").ceil(seconds) if n else pd.Timestamp(start)
     candidates = pd.date_range(first, periods=n * 7 // 5 + 200, freq=step)
     kept = candidates[~is_fx_weekend(candidates)][:n]
     return pd.Series(kept.as_unit("ns"), name="time")
