@@ -385,10 +385,3 @@ def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRe
     bars = frame if tuple(frame.columns) == RATE_COLUMNS else frame[list(RATE_COLUMNS)]
     logger.info("read %d bars from %s (server time %s)", len(bars), path, server_time)
     return ExportRead(bars, lines, rows_read=rows_read, duplicates=int(repeated.sum()))
-
-
-def _decode(raw: bytes) -> str:
-    """MT5 writes UTF-16 LE (with BOM) from some builds and ANSI/UTF-8 from others."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    return raw.decode("utf-8-sig")
