@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import write_entry  # noqa: E402
-from data_contracts.mt5_export import HEADER  # noqa: E402
+from data_contracts.mt5_export_format import HEADER  # noqa: E402
 from data_contracts.server_time import utc_to_server  # noqa: E402
 
 SERVER_TIME = "NY+7"

@@ -1,4 +1,4 @@
-"""MT5 "Export bars" files, read into UTC bars (and written back, for tests and hand-offs).
+"""MT5 "Export bars" files, read into UTC bars and imported into the store.
 
 The terminal exports bars in the broker's *server* time. Most FX brokers run "New York
 close" time — UTC+2 in winter, UTC+3 in summer, switching on the *US* DST dates — which no
@@ -7,9 +7,8 @@ IANA zone name describes, so the setting is explicit (``server_time``) and never
 - ``"UTC"``; ``"UTC+3"``, ``"UTC-5"``, ``"UTC+5:30"``: fixed offsets;
 - ``"NY+7"`` (any ``NY±N``): ``America/New_York`` wall time shifted by N hours.
 
-File format: tab-separated, header ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL>
-<SPREAD>`` (``<TIME>`` absent in daily exports), dates ``2017.04.19``, times ``13:00:00`` or
-``13:00``, ``\\r\\n`` line ends, UTF-16 (with BOM) or UTF-8.
+The file format (header, fields, encodings) is described in ``mt5_export_format``, which
+also writes bars back as an export, for tests and hand-offs.
 
 Importing is faithful or refused: every bar line is stored exactly as written (converted to
 UTC), or the whole file is refused with ``file:line`` so the operator can open the export at
@@ -22,11 +21,9 @@ columns, so memory follows the bars (about 70 bytes each), not Python strings of
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,43 +31,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import (
-    INT_COLUMNS,
-    PRICE_COLUMNS,
-    RATE_COLUMNS,
-    TIME_DTYPE,
-    coerce_bars,
+from data_contracts.mt5_export_format import (
+    COLUMN_OF,
+    DATE,
+    HEADER,
+    NON_FINITE,
+    NUMBER,
+    TIME,
+    line_pattern,
 )
+from data_contracts.schema import INT_COLUMNS, PRICE_COLUMNS, RATE_COLUMNS, TIME_DTYPE
 from data_contracts.server_time import ServerTime
 from data_contracts.store import BarStore, ConflictingBarsError
 from data_contracts.symbols import check_symbol
 
 logger = logging.getLogger(__name__)
 
-HEADER: tuple[str, ...] = (
-    "<DATE>",
-    "<TIME>",
-    "<OPEN>",
-    "<HIGH>",
-    "<LOW>",
-    "<CLOSE>",
-    "<TICKVOL>",
-    "<VOL>",
-    "<SPREAD>",
-)
-_COLUMN_OF = {
-    "<OPEN>": "open",
-    "<HIGH>": "high",
-    "<LOW>": "low",
-    "<CLOSE>": "close",
-    "<TICKVOL>": "tick_volume",
-    "<VOL>": "real_volume",
-    "<SPREAD>": "spread",
-}
-_DATE = r"\d{4}\.\d{2}\.\d{2}"
-_TIME = r"\d{2}:\d{2}(?::\d{2})?"
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_NON_FINITE = r"[+-]?(?:inf|infinity|nan)"
 _LARGEST_COUNT = 2**53  # above this a float no longer holds every whole number
 CHUNK_LINES = 10_000
 _SHORTEST_LINE = 25  # bytes of the shortest bar line: daily, one-digit numbers, newline
@@ -267,7 +243,7 @@ def _parse_chunk(
     body, line_no = body[keep].reset_index(drop=True), line_no[keep]
     if body.empty:
         return {"line": line_no.astype(np.int32)}
-    shaped = body.str.fullmatch(_line_pattern(header)).to_numpy(dtype=bool)
+    shaped = body.str.fullmatch(line_pattern(header)).to_numpy(dtype=bool)
     if not shaped.all():
         _name_bad_line(body[~shaped].reset_index(drop=True), line_no[~shaped], header, path)
     fields = body.str.split("\t", expand=True)
@@ -279,7 +255,7 @@ def _parse_chunk(
     )
     _fail(wall.isna(), "date/time does not exist", body, line_no, path)
     columns: dict[str, pd.Series] = {"time": wall}
-    for token, column in _COLUMN_OF.items():
+    for token, column in COLUMN_OF.items():
         numbers = fields[token].astype("float64")  # Python's float(): the exact nearest double
         _fail(
             ~np.isfinite(numbers),
@@ -330,13 +306,6 @@ class _Columns:
         self.size = stop
 
 
-@functools.cache
-def _line_pattern(header: tuple[str, ...]) -> re.Pattern[str]:
-    """A whole bar line of this header: date, time (when the header has it), seven numbers."""
-    fields = [_DATE, *([_TIME] if "<TIME>" in header else []), *[_NUMBER] * len(_COLUMN_OF)]
-    return re.compile("\t".join(f"(?:{f})" for f in fields))
-
-
 def _name_bad_line(
     body: pd.Series, line_no: np.ndarray, header: tuple[str, ...], path: Path
 ) -> None:
@@ -351,21 +320,21 @@ def _name_bad_line(
     fields = body.str.split("\t", expand=True)
     fields.columns = list(header)
     _fail(
-        ~fields["<DATE>"].str.fullmatch(_DATE), "bad <DATE> (want YYYY.MM.DD)", body, line_no, path
+        ~fields["<DATE>"].str.fullmatch(DATE), "bad <DATE> (want YYYY.MM.DD)", body, line_no, path
     )
     if "<TIME>" in header:
-        bad_time = ~fields["<TIME>"].str.fullmatch(_TIME)
+        bad_time = ~fields["<TIME>"].str.fullmatch(TIME)
         _fail(bad_time, "bad <TIME> (want HH:MM or HH:MM:SS)", body, line_no, path)
-    for token in _COLUMN_OF:
+    for token in COLUMN_OF:
         text = fields[token]
         _fail(
-            text.str.fullmatch(_NON_FINITE, case=False),
+            text.str.fullmatch(NON_FINITE, case=False),
             f"{token} is not finite",
             body,
             line_no,
             path,
         )
-        _fail(~text.str.fullmatch(_NUMBER), f"{token} is not a number", body, line_no, path)
+        _fail(~text.str.fullmatch(NUMBER), f"{token} is not a number", body, line_no, path)
     _fail(np.ones(len(body), dtype=bool), "not a bar line", body, line_no, path)
 
 
@@ -399,7 +368,7 @@ def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRe
     repeated = np.concatenate([[False], times[1:] == times[:-1]])
     if repeated.any():
         differs = np.zeros(len(frame), dtype=bool)
-        for column in _COLUMN_OF.values():
+        for column in COLUMN_OF.values():
             values = frame[column].to_numpy()
             differs[1:] |= values[1:] != values[:-1]
         conflict = repeated & differs
@@ -416,32 +385,3 @@ def _drop_repeats(frame: pd.DataFrame, path: Path, server_time: str) -> ExportRe
     bars = frame if tuple(frame.columns) == RATE_COLUMNS else frame[list(RATE_COLUMNS)]
     logger.info("read %d bars from %s (server time %s)", len(bars), path, server_time)
     return ExportRead(bars, lines, rows_read=rows_read, duplicates=int(repeated.sum()))
-
-
-def write_mt5_export(bars: pd.DataFrame, path: Path, *, server_time: str) -> Path:
-    """Write UTC bars as an MT5 "Export bars" file in ``server_time`` (inverse of the reader).
-
-    Prices use Python's shortest round-trip float text, so reading back is exact.
-    """
-    path = Path(path)
-    frame = coerce_bars(bars, source="bars to export")
-    wall = ServerTime.parse(server_time).from_utc(frame["time"])
-    columns = {
-        "<DATE>": wall.dt.strftime("%Y.%m.%d"),
-        "<TIME>": wall.dt.strftime("%H:%M:%S"),
-        **{token: frame[column].astype(str) for token, column in _COLUMN_OF.items()},
-    }
-    rows: pd.Series | list[str] = (
-        pd.DataFrame(columns)[list(HEADER)].agg("\t".join, axis=1) if len(frame) else []
-    )
-    text = "\r\n".join(["\t".join(HEADER), *rows]) + "\r\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("ascii"))
-    return path
-
-
-def _decode(raw: bytes) -> str:
-    """MT5 writes UTF-16 LE (with BOM) from some builds and ANSI/UTF-8 from others."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    return raw.decode("utf-8-sig")

@@ -13,41 +13,36 @@ Symbols become folder names, so a symbol must match ``VALID_SYMBOL_NAME`` (lette
 is built, so ``../x`` or ``EUR/USD`` can never reach outside or nest inside the store.
 
 Layout: ``bars/timeframe=<TF>/symbol=<SYMBOL>/<first>--<last>.parquet`` (UTC times in the
-name, so names sort by first time) and ``universe.csv``.
+name, so names sort by first time) and ``universe.csv``. How a file is named, read and written
+is ``data_contracts.bar_files``; how two readings of a bar are compared, ``bar_readings``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa  # type: ignore[import-untyped]  # no stubs in the lock
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from data_contracts.schema import (
-    INT_COLUMNS,
-    PRICE_COLUMNS,
-    RATE_COLUMNS,
-    TIME_DTYPE,
-    UNIVERSE_COLUMNS,
-    check_timeframe,
-    coerce_bars,
-    coerce_universe,
+from data_contracts.bar_files import (
+    FILE_TIME_FORMAT,
+    file_name,
+    file_span,
+    in_store_layout,
+    read_bar_files,
+    write_atomically,
+    write_parquet,
 )
+from data_contracts.bar_readings import differs_from_previous, differs_from_stored
+from data_contracts.schema import UNIVERSE_COLUMNS, check_timeframe, coerce_bars, coerce_universe
 from data_contracts.symbols import VALID_SYMBOL_NAME, check_symbol
 
 logger = logging.getLogger(__name__)
-
-_NAME_FORMAT = "%Y%m%dT%H%M%SZ"
-_TMP_SUFFIX = ".tmp"
-_VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS)
 
 
 class ConflictingBarsError(Exception):
@@ -173,7 +168,7 @@ class BarStore:
         if not files:
             return None
         # names sort by first time; a file that filled a gap may sort after a newer one
-        newest = max(files, key=lambda f: f.stem.partition("--")[2])
+        newest = max(files, key=lambda f: file_span(f)[1])
         times = pd.read_parquet(newest, columns=["time"])["time"]
         return pd.Timestamp(times.max()).tz_convert("UTC")
 
@@ -197,7 +192,9 @@ class BarStore:
         """
         self.symbol_dir(symbol, timeframe)  # the name is checked before anything else
         frame = (
-            bars if _in_layout(bars) else coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
+            bars
+            if in_store_layout(bars)
+            else coerce_bars(bars, source=f"bars for {symbol} {timeframe}")
         )
         rows = np.arange(len(frame))
         times = np.asarray(frame["time"].values)
@@ -219,12 +216,11 @@ class BarStore:
         if fresh.empty:
             logger.info("no new bars for %s %s", symbol, timeframe)
             return Addition(None, **counts)
-        first_time, last_time = fresh["time"].iloc[0], fresh["time"].iloc[-1]
-        name = f"{first_time.strftime(_NAME_FORMAT)}--{last_time.strftime(_NAME_FORMAT)}.parquet"
+        name = file_name(fresh["time"].iloc[0], fresh["time"].iloc[-1])
         # fresh rows' first time is not stored, so no stored file has this name
         target = self.symbol_dir(symbol, timeframe) / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, lambda tmp: _write_parquet(fresh, tmp))
+        write_atomically(target, lambda tmp: write_parquet(fresh, tmp))
         logger.info("stored %d bars for %s %s in %s", len(fresh), symbol, timeframe, target)
         return Addition(target, **counts)
 
@@ -242,28 +238,20 @@ class BarStore:
         present = np.zeros(len(frame), dtype=bool)
         if frame.empty:
             return present
-        lo = frame["time"].iloc[0].strftime(_NAME_FORMAT)
-        hi = frame["time"].iloc[-1].strftime(_NAME_FORMAT)
+        lo = frame["time"].iloc[0].strftime(FILE_TIME_FORMAT)
+        hi = frame["time"].iloc[-1].strftime(FILE_TIME_FORMAT)
         overlapping = [
             f
             for f in self.files(symbol, timeframe)
-            if f.stem.partition("--")[0] <= hi and f.stem.partition("--")[2] >= lo
+            if file_span(f)[0] <= hi and file_span(f)[1] >= lo
         ]
         if not overlapping:
             return present
-        stored = pd.concat(
-            [pd.read_parquet(f, columns=list(RATE_COLUMNS)) for f in overlapping],
-            ignore_index=True,
-        )
-        stored = coerce_bars(stored, source=str(overlapping[0].parent))
+        stored = read_bar_files(overlapping)
         stored = stored.drop_duplicates("time", keep="first")  # stores from before this check
         at = pd.Index(stored["time"].values).get_indexer(pd.Index(np.asarray(frame["time"].values)))
         present = at >= 0
-        differs = np.zeros(len(frame), dtype=bool)
-        for column in _VALUE_COLUMNS:
-            mine = frame[column].to_numpy()[present]
-            theirs = stored[column].to_numpy()[at[present]]
-            differs[present] |= (mine != theirs) & ~(pd.isna(mine) & pd.isna(theirs))
+        differs = differs_from_stored(frame, stored, at)
         if differs.any():
             first = int(np.flatnonzero(differs)[0])
             time = frame["time"].iloc[first]
@@ -298,8 +286,7 @@ class BarStore:
         lo, hi = _utc_or_none(start, "start"), _utc_or_none(end, "end")
         if lo is not None and hi is not None and lo >= hi:
             raise EmptyRangeError(f"{symbol} {timeframe}: empty range, start {lo} >= end {hi}")
-        frames = [pd.read_parquet(f, columns=list(RATE_COLUMNS)) for f in files]
-        bars = coerce_bars(pd.concat(frames, ignore_index=True), source=str(files[0].parent))
+        bars = read_bar_files(files)
         bars = bars.sort_values("time", kind="stable").drop_duplicates("time", keep="first")
         stored = (bars["time"].iloc[0], bars["time"].iloc[-1])
         mask = pd.Series(True, index=bars.index)
@@ -339,7 +326,7 @@ class BarStore:
             }
         )
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.universe_path, lambda tmp: text.to_csv(tmp, index=False))
+        write_atomically(self.universe_path, lambda tmp: text.to_csv(tmp, index=False))
         return self.universe_path
 
     def read_universe(self) -> pd.DataFrame:
@@ -378,26 +365,13 @@ class BarStore:
         return sha.hexdigest()
 
 
-def _in_layout(bars: pd.DataFrame) -> bool:
-    """Already ``coerce_bars``' output: the rate columns in order, each in its store dtype."""
-    if tuple(bars.columns) != RATE_COLUMNS or str(bars["time"].dtype) != TIME_DTYPE:
-        return False
-    return all(bars[c].dtype == np.float64 for c in PRICE_COLUMNS) and all(
-        bars[c].dtype == np.int64 for c in INT_COLUMNS
-    )
-
-
 def _refuse_conflicts(
     frame: pd.DataFrame, repeated: np.ndarray, rows: np.ndarray, source: str
 ) -> None:
     """Raise ``ConflictingBarsError`` at the first repeated time whose values differ."""
     if not repeated.any():
         return
-    differs = np.zeros(len(frame), dtype=bool)
-    for column in _VALUE_COLUMNS:
-        values = frame[column].to_numpy()
-        differs[1:] |= (values[1:] != values[:-1]) & ~(pd.isna(values[1:]) & pd.isna(values[:-1]))
-    conflict = repeated & differs
+    conflict = repeated & differs_from_previous(frame)
     if conflict.any():
         at = int(np.flatnonzero(conflict)[0])
         time = frame["time"].iloc[at]
@@ -417,28 +391,3 @@ def _utc_or_none(value: datetime | None, name: str) -> pd.Timestamp | None:
     if stamp.tzinfo is None:
         raise ValueError(f"{name}={value!r} is naive; pass a tz-aware datetime")
     return stamp.tz_convert("UTC")
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path, rows_per_group: int = 131_072) -> None:
-    """Write in row groups, converting one slice at a time: Arrow never holds a second copy
-    of a large import (``to_parquet`` converts the whole frame first)."""
-    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, len(frame), rows_per_group):
-            piece = frame.iloc[start : start + rows_per_group]
-            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
-
-
-def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
-    """Write via ``write(tmp_path)`` into a temp file beside ``target``, then rename.
-
-    Same directory, so ``os.replace`` is an atomic rename; on any error the temp file is
-    removed and the target is untouched.
-    """
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{_TMP_SUFFIX}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

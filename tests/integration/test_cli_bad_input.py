@@ -311,7 +311,7 @@ def test_a_directory_as_the_export_exits_2_naming_it(home: Path, tmp_path: Path)
 def test_an_export_the_store_already_holds_is_summarized_and_writes_nothing(
     tate: CliRunner, home: Path, tmp_path: Path
 ) -> None:
-    from data_contracts.mt5_export import write_mt5_export
+    from data_contracts.mt5_export_format import write_mt5_export
 
     stored = BarStore(home / "data").read_bars("EURUSD", "H1").iloc[:48]
     export = write_mt5_export(

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_contracts.mt5_export import write_mt5_export
+from data_contracts.mt5_export_format import write_mt5_export
 from data_contracts.sessions import FX_NEW_YORK_CLOSE, in_session, wall_seconds
 from data_contracts.synthetic import generate_market
 from tests.integration.test_serve_as_people_run_it import as_a_person, tate

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data_contracts.mt5_export import write_mt5_export
+from data_contracts.mt5_export_format import write_mt5_export
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from tests.integration.test_serve_as_people_run_it import (  # noqa: F401  (a fixture)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.decision_path import NAMES_30  # the benchmark's 30 features
+from bench._decision_models import NAMES_30  # the decision-path benchmark's 30 features
 from models.rolling import StreamStats
 from models.strategies.lgbm_momentum import (
     FEATURE_NAMES,

@@ -8,14 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data_contracts.mt5_export import (
-    HEADER,
-    Mt5ExportError,
-    import_export,
-    read_export,
-    read_mt5_export,
-    write_mt5_export,
-)
+from data_contracts.mt5_export import Mt5ExportError, import_export, read_export, read_mt5_export
+from data_contracts.mt5_export_format import HEADER, write_mt5_export
 from data_contracts.server_time import server_to_utc, utc_to_server
 from data_contracts.store import BarStore
 from data_contracts.symbols import BadSymbolError

@@ -22,7 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_contracts.mt5_export import HEADER, Mt5ExportError, import_export
+from data_contracts.mt5_export import Mt5ExportError, import_export
+from data_contracts.mt5_export_format import HEADER
 from data_contracts.schema import RATE_COLUMNS
 from data_contracts.store import BarStore
 

@@ -76,7 +76,7 @@ def test_failed_write_leaves_store_as_it_was(
         path.write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_module, "_write_parquet", write_half_then_fail)
+    monkeypatch.setattr(store_module, "write_parquet", write_half_then_fail)
     with pytest.raises(OSError, match="disk full"):
         bar_store.write_bars("EURUSD", "H1", bars)
     assert snapshot(bar_store.root) == before
