@@ -37,7 +37,7 @@ Not in the timed path: the journal write (timed on its own), Prometheus observat
 per-bar PSI evaluation (printed separately) and terminal calls. Timings are ``perf_counter_ns``
 on a shared machine; interleaving the baseline with the path keeps noise out of the ratio.
 
-Run: ``.venv/bin/python bench/decision_path.py [--bars N] [--only NAME]``; writes its four
+Run: ``.venv/bin/python bench/decision_path.py [--bars N] [--only NAME]``; writes its six
 entries of ``bench/results.json`` (or only those named).
 """
 
