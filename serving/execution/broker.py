@@ -29,7 +29,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 
 from serving.execution.events import OrderEvent, choose_filling, order_event, slippage_points
 from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder
-from serving.execution.outcomes import Outcome, outcome_of
+from serving.execution.outcomes import RETCODE_OUTCOMES, STOP_OUTCOMES, Outcome, outcome_of
 from serving.execution.planner import PositionPlanner
 from serving.execution.reconciler import Trace, TraceKind, locate
 from serving.mt5 import constants as mt5
@@ -39,15 +39,20 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Mt5Broker"]
 
-_R = Outcome.REJECTED
+# outcomes as module names: an enum class's attribute costs a Python call (its metaclass has
+# ``__getattr__``), and each order asks several
+_R, _REQUOTE, _THROTTLED = Outcome.REJECTED, Outcome.REQUOTE, Outcome.THROTTLED
+_UNKNOWN = Outcome.UNKNOWN
+_DEAL, _GTC = mt5.TRADE_ACTION_DEAL, mt5.ORDER_TIME_GTC
+_BUY, _SELL = mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL
 _CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
 
 
 class _Attempts:
-    """Counts checks and sends of one order across requotes, back-offs and resends."""
+    """Counts checks and sends of one order across requotes, back-offs and resends (from the
+    class's 0: no ``__init__`` call per order)."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    count = 0
 
 
 class Mt5Broker(PositionPlanner):
@@ -132,22 +137,22 @@ class Mt5Broker(PositionPlanner):
         events: list[OrderEvent] = []
         for order in planned:
             events.append(self.submit(order, filling=filling, point=info.point, log=log))
-            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+            if events[-1].outcome in STOP_OUTCOMES:
                 break  # the book is uncertain or a human must act: send nothing more
         return events
 
     # -- sending -------------------------------------------------------------------------
     def _request(self, order: PlannedOrder, filling: int, price: float) -> dict[str, Any]:
         request = {
-            "action": mt5.TRADE_ACTION_DEAL,
+            "action": _DEAL,
             "symbol": order.symbol,
             "volume": order.volume,
-            "type": mt5.ORDER_TYPE_BUY if order.buy else mt5.ORDER_TYPE_SELL,
+            "type": _BUY if order.buy else _SELL,
             "price": price,
             "deviation": self.deviation,
             "magic": self.magic,
             "comment": order.comment,
-            "type_time": mt5.ORDER_TIME_GTC,
+            "type_time": _GTC,
             "type_filling": filling,
         }
         if order.position:
@@ -162,9 +167,9 @@ class Mt5Broker(PositionPlanner):
         attempts, resends = _Attempts(), 0
         while True:
             event = self._send_once(order, filling, point, log, attempts)
-            if event.outcome is Outcome.THROTTLED and self.max_throttled > 0:
+            if event.outcome is _THROTTLED and self.max_throttled > 0:
                 event = self._throttled(event, order, filling, point, log, attempts)
-            if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
+            if event.outcome is not _UNKNOWN or not event.sent_time:
                 break
             trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
             if trace.kind in (TraceKind.FILLED, TraceKind.PENDING):
@@ -252,23 +257,23 @@ class Mt5Broker(PositionPlanner):
         self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
     ) -> OrderEvent:
         """Fresh price, ``order_check``, ``log.sending``, ``order_send``; requotes retried."""
-        requotes = 0
+        requotes, terminal = 0, self.terminal
         while True:
             attempts.count += 1
-            tick = self.terminal.symbol_info_tick(order.symbol)
+            tick = terminal.symbol_info_tick(order.symbol)
             if tick is None:
-                msg = f"no tick: {self.terminal.last_error()}"
+                msg = f"no tick: {terminal.last_error()}"
                 return self._event_for(order, _R, None, attempts=attempts.count, message=msg)
             price = tick.ask if order.buy else tick.bid
             request = self._request(order, filling, price)
-            check = self.terminal.order_check(request)
+            check = terminal.order_check(request)
             if check is None or check.retcode not in _CHECK_OK:
                 retcode = None if check is None else check.retcode
                 outcome = _R if check is None else outcome_of(retcode)
-                if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+                if outcome is _REQUOTE and requotes < self.max_requotes:
                     requotes += 1
                     continue
-                msg = f"order_check: {check.comment if check else self.terminal.last_error()}"
+                msg = f"order_check: {check.comment if check else terminal.last_error()}"
                 return self._event_for(
                     order, outcome, retcode, request=request, attempts=attempts.count, message=msg
                 )
@@ -276,18 +281,19 @@ class Mt5Broker(PositionPlanner):
             log.sending(order, request, sent_time, attempts.count)
             started = time.perf_counter()
             try:
-                result = self.terminal.order_send(request)
+                result = terminal.order_send(request)
             except Exception:  # a bridge may raise where the module returns None
                 logger.exception("order_send raised for %s; treating as unknown", order.key)
                 result = None
             latency = time.perf_counter() - started
             error: tuple[int, str] | None = None
             if result is None:
-                error = self.terminal.last_error()
+                error = terminal.last_error()
                 retcode, outcome = None, outcome_of(None, error[0])
-            else:
-                retcode, outcome = result.retcode, outcome_of(result.retcode)
-            if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+            else:  # outcome_of(retcode), its call only for a stranger (which it logs)
+                retcode = result.retcode
+                outcome = RETCODE_OUTCOMES.get(retcode) or outcome_of(retcode)
+            if outcome is _REQUOTE and requotes < self.max_requotes:
                 requotes += 1
                 continue
             if result is None:

@@ -148,15 +148,29 @@ def planned(
 
 def order_state_of(event: OrderEvent) -> OrderState:
     """The journal state of an order after the broker's last word on it."""
+    return OrderState(order_state_value(event))
+
+
+_STATE_OF_OUTCOME = {
+    Outcome.FILLED: OrderState.FILLED.value,
+    Outcome.PENDING: OrderState.PENDING.value,
+    Outcome.UNKNOWN: OrderState.UNKNOWN.value,
+}
+"""An answered order's state by its outcome (a 10010 fill is partial; the rest rejected)."""
+_ABSENT, _PARTIAL = OrderState.ABSENT.value, OrderState.PARTIAL.value
+_REJECTED = OrderState.REJECTED.value
+_FILLED = Outcome.FILLED
+
+
+def order_state_value(event: OrderEvent) -> str:
+    """``order_state_of(event).value``, by look-up in plain strings: asked once per order
+    sent, where an enum's attributes and ``.value`` would each cost a Python call."""
     if event.proven_absent:
-        return OrderState.ABSENT
-    if event.outcome is Outcome.FILLED:
-        return OrderState.PARTIAL if event.partial else OrderState.FILLED
-    if event.outcome is Outcome.PENDING:
-        return OrderState.PENDING
-    if event.outcome is Outcome.UNKNOWN:
-        return OrderState.UNKNOWN
-    return OrderState.REJECTED
+        return _ABSENT
+    outcome = event.outcome
+    if outcome is _FILLED and event.partial:
+        return _PARTIAL
+    return _STATE_OF_OUTCOME.get(outcome, _REJECTED)
 
 
 _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
@@ -173,6 +187,8 @@ _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
 reached the book (plain strings: built once, not per call)."""
 
 _INTENT_VALUE_OF_ORDERS = tuple((order, intent.value) for order, intent in _INTENT_OF_ORDERS)
+INTENT_VALUE_OF_ORDER = dict(_INTENT_VALUE_OF_ORDERS)
+"""The state value of an intent whose orders are all in one state (absent: ``intended``)."""
 _INTENDED = IntentState.INTENDED.value
 
 

@@ -14,9 +14,8 @@ pending orders already close) and a new one opens for what is left.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from operator import attrgetter
-from typing import TypeVar
 
 from serving.execution.events import round_volume
 from serving.execution.intents import PlannedOrder, planned
@@ -26,15 +25,6 @@ from serving.mt5.terminal import Terminal
 from serving.mt5.types import SymbolInfo, TradeOrder, TradePosition
 
 _TICKET = attrgetter("ticket")
-_Held = TypeVar("_Held", TradePosition, TradeOrder)
-
-
-def _lots(held: Sequence[_Held], lots: Callable[[_Held], float]) -> float:
-    """Signed lots of positions or pending orders, rounded; 0 for none (most plans hold
-    nothing of a symbol, or one position), which is what the sum of nothing rounds to."""
-    if not held:
-        return 0
-    return round(sum(map(lots, held)), 8)
 
 
 def legs(
@@ -81,9 +71,14 @@ class PositionPlanner:
 
     # -- what this magic holds -----------------------------------------------------------
     def _own_positions(self, symbol: str) -> list[TradePosition]:
+        """This magic's positions, oldest (lowest ticket) first; most plans hold none or one,
+        which need no sort (a stable sort of one is itself)."""
         positions = self.terminal.positions_get(symbol=symbol) or ()
         magic = self.magic
-        return sorted((p for p in positions if p.magic == magic), key=_TICKET)
+        own = [p for p in positions if p.magic == magic]
+        if len(own) > 1:
+            own.sort(key=_TICKET)
+        return own
 
     def net_position(self, symbol: str) -> float:
         """Signed lots held under this magic (buy positive)."""
@@ -120,15 +115,20 @@ class PositionPlanner:
     def _plan(
         self, info: SymbolInfo, symbol: str, target_volume: float, intent_id: str, first_seq: int
     ) -> list[PlannedOrder]:
-        target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
+        step, vmin, vmax = info.volume_step, info.volume_min, info.volume_max
+        target = round_volume(target_volume, step, vmin, vmax)
         positions, pending = self._own_positions(symbol), self._own_pending(symbol)  # read once
-        held = _lots(positions, position_lots) + _lots(pending, order_lots)
+        held = 0.0  # most plans hold nothing of a symbol, or one position, and nothing pending
+        if positions:
+            held = round(sum(map(position_lots, positions)), 8)
+        if pending:
+            held += round(sum(map(order_lots, pending)), 8)
         delta = round(target - held, 8)
-        if abs(delta) < info.volume_step / 2:
+        if abs(delta) < step / 2:
             return []
         orders: list[PlannedOrder] = []
         for buy, lots, position in legs(delta, self._hedges(), positions, pending):
-            volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
+            volume = abs(round_volume(lots, step, vmin, vmax))
             if volume:
                 seq = first_seq + len(orders)
                 orders.append(planned(intent_id, seq, symbol, self.magic, buy, volume, position))
