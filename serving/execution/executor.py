@@ -291,7 +291,7 @@ class OrderExecutor:
         at = self.now()
         tick = self.terminal.symbol_info_tick(t.symbol)
         sent_time = int(tick.time) if tick is not None else 0  # no later than the sends
-        trade = Trade(t, orders, {row.order_key: row for row in rows})
+        trade = Trade(t, orders, {row.order_key: row for row in rows} if rows else {})
         store = self.store
         if exists:
             store.add_intent(

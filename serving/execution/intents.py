@@ -131,7 +131,8 @@ def planned(
 ) -> PlannedOrder:
     """``PlannedOrder(…, order_comment(intent_id, seq))`` by one dict update instead of the
     frozen ``__init__``'s ``object.__setattr__`` per field: the broker plans one per order
-    sent. As frozen as one from ``__init__`` (its ``key`` is cached the same way)."""
+    sent. As frozen as one from ``__init__``; its ``key`` is put where ``cached_property``
+    keeps it (the instance's dict), without the property's first, locked, call."""
     order = object.__new__(PlannedOrder)
     order.__dict__.update(
         intent_id=intent_id,
@@ -142,6 +143,7 @@ def planned(
         volume=volume,
         position=position,
         comment=order_comment(intent_id, seq),
+        key=f"{intent_id}.{seq}",
     )
     return order
 

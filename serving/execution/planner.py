@@ -71,11 +71,14 @@ class PositionPlanner:
 
     # -- what this magic holds -----------------------------------------------------------
     def _own_positions(self, symbol: str) -> list[TradePosition]:
-        """This magic's positions, oldest (lowest ticket) first; most plans hold none or one,
-        which need no sort (a stable sort of one is itself)."""
-        positions = self.terminal.positions_get(symbol=symbol) or ()
+        """This magic's positions, oldest (lowest ticket) first. Asked once per decision, and
+        most plans hold none or one: a plain loop (no comprehension's frame) and no sort for
+        one (a stable sort of one is itself)."""
+        own: list[TradePosition] = []
         magic = self.magic
-        own = [p for p in positions if p.magic == magic]
+        for position in self.terminal.positions_get(symbol=symbol) or ():
+            if position.magic == magic:
+                own.append(position)
         if len(own) > 1:
             own.sort(key=_TICKET)
         return own

@@ -317,3 +317,14 @@ def test_a_plan_closes_hedged_positions_oldest_ticket_first_whatever_the_termina
     plan = Mt5Broker(term, magic=5).plan("EURUSD", 0.15, intent_id="c")
     assert plan is not None
     assert [(order.position, order.volume) for order in plan] == [(tickets[0], 0.1), (tickets[1], 0.2), (tickets[2], 0.15)]  # fmt: skip
+
+
+def test_an_updated_order_record_is_the_record_with_those_columns_replaced(
+    store: IntentJournal,
+) -> None:
+    row = store.sending_order(PlannedOrder("i", 0, "EURUSD", 5, True, 0.3, 0, "ti.0"), AT, 0)
+    updated = row.updated({"state": "filled", "ticket": 9})
+    assert updated == dataclasses.replace(row, state="filled", ticket=9)
+    assert list(updated.columns()) == list(row.columns()) and row.state == "sent"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        updated.state = "sent"  # type: ignore[misc]
