@@ -5,7 +5,8 @@ Every answer a terminal can give is translated once, through ``RETCODE_OUTCOMES`
 what happens next (see ``serving.execution.outcomes``). Each order is built from the symbol's own facts:
 filling mode from ``symbol_info().filling_mode``, volume on its step and within its limits,
 ``deviation`` in points, the worker's ``magic`` and the order key as comment; ``order_check``
-runs before every ``order_send``.
+runs before every ``order_send``. What to send is planned by the broker's base,
+``PositionPlanner`` (``serving.execution.planner``), which only reads the terminal.
 
 The dangerous answer is the unclear one (``None`` with an IPC error, 10011, 10012, 10031): the
 order may have reached the server. The broker never resends blindly then: it looks for the
@@ -18,73 +19,45 @@ so a journal can survive a crash at any point.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from serving.execution.events import (
-    OrderEvent,
-    choose_filling,
-    order_event,
-    round_volume,
-    slippage_points,
-)
-from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder, planned
-from serving.execution.outcomes import (
-    NO_ANSWER_OUTCOMES,
-    OPERATOR_ACTION,
-    RETCODE_OUTCOMES,
-    Outcome,
-    outcome_of,
-)
+from serving.execution.events import OrderEvent, choose_filling, order_event, slippage_points
+from serving.execution.intents import NoOrderLog, OrderLog, PlannedOrder
+from serving.execution.outcomes import RETCODE_OUTCOMES, STOP_OUTCOMES, Outcome, outcome_of
+from serving.execution.planner import PositionPlanner
 from serving.execution.reconciler import Trace, TraceKind, locate
 from serving.mt5 import constants as mt5
-from serving.mt5.lots import order_lots, position_lots
 from serving.mt5.terminal import Terminal
-from serving.mt5.types import SymbolInfo, TradeOrder, TradePosition
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NO_ANSWER_OUTCOMES",
-    "OPERATOR_ACTION",
-    "RETCODE_OUTCOMES",
-    "Mt5Broker",
-    "OrderEvent",
-    "Outcome",
-    "choose_filling",
-    "outcome_of",
-    "round_volume",
-]
-_R = Outcome.REJECTED
+__all__ = ["Mt5Broker"]
+
+# outcomes as module names: an enum class's attribute costs a Python call (its metaclass has
+# ``__getattr__``), and each order asks several
+_R, _REQUOTE, _THROTTLED = Outcome.REJECTED, Outcome.REQUOTE, Outcome.THROTTLED
+_UNKNOWN = Outcome.UNKNOWN
+_DEAL, _GTC = mt5.TRADE_ACTION_DEAL, mt5.ORDER_TIME_GTC
+_BUY, _SELL = mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL
 _CHECK_OK = (0, mt5.TRADE_RETCODE_DONE)  # order_check answers 0 when the request is fine
-_TICKET = attrgetter("ticket")
-_Held = TypeVar("_Held", TradePosition, TradeOrder)
-
-
-def _lots(held: Sequence[_Held], lots: Callable[[_Held], float]) -> float:
-    """Signed lots of positions or pending orders, rounded; 0 for none (most plans hold
-    nothing of a symbol, or one position), which is what the sum of nothing rounds to."""
-    if not held:
-        return 0
-    return round(sum(map(lots, held)), 8)
 
 
 class _Attempts:
-    """Counts checks and sends of one order across requotes, back-offs and resends."""
+    """Counts checks and sends of one order across requotes, back-offs and resends (from the
+    class's 0: no ``__init__`` call per order)."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    count = 0
 
 
-class Mt5Broker:
-    """Brings this magic number's net position in a symbol to a target, safely.
+class Mt5Broker(PositionPlanner):
+    """Brings this magic number's net position in a symbol to a target, safely: plans as a
+    ``PositionPlanner`` (``plan``, ``net_position``, ``pending_volume``), sends here.
 
     Args:
         terminal: the MetaTrader5 module, an mt5linux bridge or a SimTerminal.
@@ -115,7 +88,8 @@ class Mt5Broker:
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.terminal, self.magic, self.deviation = terminal, magic, deviation
+        super().__init__(terminal, magic)
+        self.deviation = deviation
         self.max_requotes, self.max_resends = max_requotes, max_resends
         self.max_throttled = max_throttled
         self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
@@ -123,7 +97,6 @@ class Mt5Broker:
         self.now = now or (lambda: datetime.now(UTC))
         self.sleep = sleep
         self._seen: set[int] = set()  # order tickets answered in this session
-        self._hedging: bool | None = None  # the account's margin mode, once read (``_hedges``)
 
     def for_magic(self, magic: int, terminal: Terminal | None = None) -> Mt5Broker:
         """The same broker under another magic number (the canary trades as magic + 1), on
@@ -141,103 +114,6 @@ class Mt5Broker:
             now=self.now,
             sleep=self.sleep,
         )
-
-    # -- what this magic holds -----------------------------------------------------------
-    def _own_positions(self, symbol: str) -> list[TradePosition]:
-        positions = self.terminal.positions_get(symbol=symbol) or ()
-        magic = self.magic
-        return sorted((p for p in positions if p.magic == magic), key=_TICKET)
-
-    def net_position(self, symbol: str) -> float:
-        """Signed lots held under this magic (buy positive)."""
-        return round(sum(position_lots(p) for p in self._own_positions(symbol)), 8)
-
-    def _own_pending(self, symbol: str) -> list[TradeOrder]:
-        """This magic's market orders placed (10008) but not filled yet: exposure in flight."""
-        orders = self.terminal.orders_get(symbol=symbol)
-        if not orders:  # nearly always: a market order without latency fills at once
-            return []
-        market = (mt5.ORDER_TYPE_BUY, mt5.ORDER_TYPE_SELL)
-        return [o for o in orders if o.magic == self.magic and o.type in market]
-
-    def pending_volume(self, symbol: str) -> float:
-        """Signed lots of this magic's pending market orders (buy positive)."""
-        return round(sum(order_lots(o) for o in self._own_pending(symbol)), 8)
-
-    # -- planning ------------------------------------------------------------------------
-    def _legs(
-        self,
-        delta: float,
-        hedging: bool,
-        positions: Sequence[TradePosition],
-        pending: Sequence[TradeOrder],
-    ) -> list[tuple[bool, float, int]]:
-        """(buy, lots, position) legs that move the net position by ``delta``: netting needs
-        one; hedging closes opposite ``positions`` (this magic's, oldest first, less what its
-        ``pending`` orders already close) and opens a new one for what is left."""
-        legs: list[tuple[bool, float, int]] = []
-        remaining = delta
-        if hedging:
-            closing: dict[int, float] = {}
-            for order in pending:
-                if order.position_id:
-                    closing[order.position_id] = (
-                        closing.get(order.position_id, 0.0) + order.volume_current
-                    )
-            for pos in positions:
-                free = round(pos.volume - closing.get(pos.ticket, 0.0), 8)
-                if abs(remaining) < 1e-9 or position_lots(pos) * remaining > 0 or free <= 0:
-                    continue
-                closed = min(free, abs(remaining))
-                legs.append((remaining > 0, closed, pos.ticket))
-                remaining = round(remaining - math.copysign(closed, remaining), 8)
-        if abs(remaining) > 1e-9:
-            legs.append((remaining > 0, abs(remaining), 0))
-        return legs
-
-    def plan(
-        self, symbol: str, target_volume: float, *, intent_id: str, first_seq: int = 0
-    ) -> list[PlannedOrder] | None:
-        """The orders that bring this magic's net position to ``target_volume`` lots (None
-        when the symbol cannot be read).
-
-        Orders still pending (answered 10008, e.g. under latency) count as already held, so a
-        repeated target never doubles the exposure in flight; a changed one sends only the
-        difference. Volumes are on the symbol's step and within its limits.
-        """
-        info = self.terminal.symbol_info(symbol)
-        if info is None:
-            return None
-        return self._plan(info, symbol, target_volume, intent_id, first_seq)
-
-    def _plan(
-        self, info: SymbolInfo, symbol: str, target_volume: float, intent_id: str, first_seq: int
-    ) -> list[PlannedOrder]:
-        target = round_volume(target_volume, info.volume_step, info.volume_min, info.volume_max)
-        positions, pending = self._own_positions(symbol), self._own_pending(symbol)  # read once
-        held = _lots(positions, position_lots) + _lots(pending, order_lots)
-        delta = round(target - held, 8)
-        if abs(delta) < info.volume_step / 2:
-            return []
-        orders: list[PlannedOrder] = []
-        for buy, lots, position in self._legs(delta, self._hedges(), positions, pending):
-            volume = abs(round_volume(lots, info.volume_step, info.volume_min, info.volume_max))
-            if volume:
-                seq = first_seq + len(orders)
-                orders.append(planned(intent_id, seq, symbol, self.magic, buy, volume, position))
-        return orders
-
-    def _hedges(self) -> bool:
-        """Whether the account keeps positions apart (hedging), read from ``account_info``
-        once: MT5 fixes an account's margin mode when the account is opened, and a broker
-        serves one terminal's account for its life. A terminal that does not answer counts as
-        netting for this plan and is asked again next time (nothing is kept)."""
-        if self._hedging is None:
-            account = self.terminal.account_info()
-            if account is None:
-                return False
-            self._hedging = account.margin_mode == mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-        return self._hedging
 
     def rebalance(
         self, symbol: str, target_volume: float, *, intent_id: str, log: OrderLog | None = None
@@ -261,22 +137,22 @@ class Mt5Broker:
         events: list[OrderEvent] = []
         for order in planned:
             events.append(self.submit(order, filling=filling, point=info.point, log=log))
-            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+            if events[-1].outcome in STOP_OUTCOMES:
                 break  # the book is uncertain or a human must act: send nothing more
         return events
 
     # -- sending -------------------------------------------------------------------------
     def _request(self, order: PlannedOrder, filling: int, price: float) -> dict[str, Any]:
         request = {
-            "action": mt5.TRADE_ACTION_DEAL,
+            "action": _DEAL,
             "symbol": order.symbol,
             "volume": order.volume,
-            "type": mt5.ORDER_TYPE_BUY if order.buy else mt5.ORDER_TYPE_SELL,
+            "type": _BUY if order.buy else _SELL,
             "price": price,
             "deviation": self.deviation,
             "magic": self.magic,
             "comment": order.comment,
-            "type_time": mt5.ORDER_TIME_GTC,
+            "type_time": _GTC,
             "type_filling": filling,
         }
         if order.position:
@@ -291,9 +167,9 @@ class Mt5Broker:
         attempts, resends = _Attempts(), 0
         while True:
             event = self._send_once(order, filling, point, log, attempts)
-            if event.outcome is Outcome.THROTTLED and self.max_throttled > 0:
+            if event.outcome is _THROTTLED and self.max_throttled > 0:
                 event = self._throttled(event, order, filling, point, log, attempts)
-            if event.outcome is not Outcome.UNKNOWN or not event.sent_time:
+            if event.outcome is not _UNKNOWN or not event.sent_time:
                 break
             trace = self.trace(order, ticket=event.ticket, sent_time=event.sent_time, log=log)
             if trace.kind in (TraceKind.FILLED, TraceKind.PENDING):
@@ -381,23 +257,23 @@ class Mt5Broker:
         self, order: PlannedOrder, filling: int, point: float, log: OrderLog, attempts: _Attempts
     ) -> OrderEvent:
         """Fresh price, ``order_check``, ``log.sending``, ``order_send``; requotes retried."""
-        requotes = 0
+        requotes, terminal = 0, self.terminal
         while True:
             attempts.count += 1
-            tick = self.terminal.symbol_info_tick(order.symbol)
+            tick = terminal.symbol_info_tick(order.symbol)
             if tick is None:
-                msg = f"no tick: {self.terminal.last_error()}"
+                msg = f"no tick: {terminal.last_error()}"
                 return self._event_for(order, _R, None, attempts=attempts.count, message=msg)
             price = tick.ask if order.buy else tick.bid
             request = self._request(order, filling, price)
-            check = self.terminal.order_check(request)
+            check = terminal.order_check(request)
             if check is None or check.retcode not in _CHECK_OK:
                 retcode = None if check is None else check.retcode
                 outcome = _R if check is None else outcome_of(retcode)
-                if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+                if outcome is _REQUOTE and requotes < self.max_requotes:
                     requotes += 1
                     continue
-                msg = f"order_check: {check.comment if check else self.terminal.last_error()}"
+                msg = f"order_check: {check.comment if check else terminal.last_error()}"
                 return self._event_for(
                     order, outcome, retcode, request=request, attempts=attempts.count, message=msg
                 )
@@ -405,18 +281,19 @@ class Mt5Broker:
             log.sending(order, request, sent_time, attempts.count)
             started = time.perf_counter()
             try:
-                result = self.terminal.order_send(request)
+                result = terminal.order_send(request)
             except Exception:  # a bridge may raise where the module returns None
                 logger.exception("order_send raised for %s; treating as unknown", order.key)
                 result = None
             latency = time.perf_counter() - started
             error: tuple[int, str] | None = None
             if result is None:
-                error = self.terminal.last_error()
+                error = terminal.last_error()
                 retcode, outcome = None, outcome_of(None, error[0])
-            else:
-                retcode, outcome = result.retcode, outcome_of(result.retcode)
-            if outcome is Outcome.REQUOTE and requotes < self.max_requotes:
+            else:  # outcome_of(retcode), its call only for a stranger (which it logs)
+                retcode = result.retcode
+                outcome = RETCODE_OUTCOMES.get(retcode) or outcome_of(retcode)
+            if outcome is _REQUOTE and requotes < self.max_requotes:
                 requotes += 1
                 continue
             if result is None:

@@ -51,7 +51,7 @@ class OrderEvent:
     @property
     def partial(self) -> bool:
         return bool(
-            self.outcome is Outcome.FILLED
+            self.outcome is _FILLED
             and self.requested_volume
             and self.volume < self.requested_volume - 1e-9
         )
@@ -60,8 +60,13 @@ class OrderEvent:
     def state(self) -> str:
         if self.proven_absent:
             return "absent"
-        base = "partial" if self.partial else self.outcome.value
+        base = "partial" if self.partial else OUTCOME_VALUES[self.outcome]
         return f"{base}_reconciled" if self.reconciled else base
+
+
+_FILLED = Outcome.FILLED  # a module name: an enum class's attribute costs a Python call
+OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}
+"""Each outcome's ``.value``, by look-up: the property is a Python call, asked per order."""
 
 
 _EVENT_FIELDS = frozenset(f.name for f in fields(OrderEvent))
@@ -102,7 +107,9 @@ def choose_filling(filling_mode: int) -> int:
 
 def round_volume(volume: float, step: float, vmin: float, vmax: float) -> float:
     """Signed volume rounded to the step, 0 below the minimum, clamped to the maximum."""
-    size = min(round(round(abs(volume) / step) * step, 8), vmax)
+    size = round(round(abs(volume) / step) * step, 8)
+    if vmax < size:  # min(size, vmax), without its call: asked at least once per decision
+        size = vmax
     return 0.0 if size < vmin - 1e-9 else math.copysign(size, volume)
 
 

@@ -49,7 +49,7 @@ from serving.execution.intents import (
     reached_terminal,
 )
 from serving.execution.open_orders import Reconciler, state_after
-from serving.execution.outcomes import Outcome
+from serving.execution.outcomes import STOP_OUTCOMES, Outcome
 from serving.execution.records import OrderRecord
 from serving.execution.startup import StartupCheck, StartupReport
 from serving.execution.store import IntentJournal
@@ -175,10 +175,10 @@ class OrderExecutor:
         bars = [t.bar_time for t in targets if t.bar_time is not None]
         if bars:
             self._newest = max(bars) if self._newest is None else max(self._newest, *bars)
+        mirror = self.reconciler.open
         for trade in trades:  # records are frozen: the mirror changes only with what was committed
-            self.reconciler.open.update(
-                {order.key: trade.rows[order.key] for order in trade.orders}
-            )
+            for order in trade.orders:
+                mirror[order.key] = trade.rows[order.key]
         if any(trade.orders for trade in trades):
             self.crash("intent")
         events: list[OrderEvent] = []
@@ -223,7 +223,7 @@ class OrderExecutor:
         if not targets:
             return []
         magics = {t.broker.magic for t in targets}
-        if not magics <= self.magics or self.refusing:
+        if not magics <= self.magics or self.startup.refusing:
             self.start_up(magics)
         ids = [t.intent_id for t in targets if self._may_exist(t)]
         known, earlier_rows = self.store.intents_and_orders(ids)
@@ -264,10 +264,10 @@ class OrderExecutor:
         waiting: list[OrderRecord],
         writes: JournalWrites,
     ) -> Trade | None:
-        if self.refusing:
+        if refusing := self.startup.refusing:  # (not the property: a call per target)
             if not reached_terminal(row.state for row in rows):
-                self._mark(writes, t, exists, IntentState.REFUSED, self.refusing)
-            logger.warning("not trading %s %s: %s", t.role, t.symbol, self.refusing)
+                self._mark(writes, t, exists, IntentState.REFUSED, refusing)
+            logger.warning("not trading %s %s: %s", t.role, t.symbol, refusing)
             return None
         unresolved = self.reconciler.resolve(waiting) if waiting else []
         if waiting and exists:  # resolving may have settled this intent's own orders
@@ -291,7 +291,7 @@ class OrderExecutor:
         at = self.now()
         tick = self.terminal.symbol_info_tick(t.symbol)
         sent_time = int(tick.time) if tick is not None else 0  # no later than the sends
-        trade = Trade(t, orders, {row.order_key: row for row in rows})
+        trade = Trade(t, orders, {row.order_key: row for row in rows} if rows else {})
         store = self.store
         if exists:
             store.add_intent(
@@ -336,7 +336,7 @@ class OrderExecutor:
         events: list[OrderEvent] = []
         for i, order in enumerate(trade.orders):
             events.append(t.broker.submit(order, filling=filling, point=info.point, log=log))
-            if events[-1].outcome in (Outcome.UNKNOWN, Outcome.OPERATIONAL):
+            if events[-1].outcome in STOP_OUTCOMES:
                 # the book is uncertain or a human must act: send nothing more
                 why = f"not sent: {order.key} ended {events[-1].state}"
                 self._unsent(trade, trade.orders[i + 1 :], why, writes, refresh=False)

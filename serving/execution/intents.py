@@ -131,7 +131,8 @@ def planned(
 ) -> PlannedOrder:
     """``PlannedOrder(…, order_comment(intent_id, seq))`` by one dict update instead of the
     frozen ``__init__``'s ``object.__setattr__`` per field: the broker plans one per order
-    sent. As frozen as one from ``__init__`` (its ``key`` is cached the same way)."""
+    sent. As frozen as one from ``__init__``; its ``key`` is put where ``cached_property``
+    keeps it (the instance's dict), without the property's first, locked, call."""
     order = object.__new__(PlannedOrder)
     order.__dict__.update(
         intent_id=intent_id,
@@ -142,21 +143,36 @@ def planned(
         volume=volume,
         position=position,
         comment=order_comment(intent_id, seq),
+        key=f"{intent_id}.{seq}",
     )
     return order
 
 
 def order_state_of(event: OrderEvent) -> OrderState:
     """The journal state of an order after the broker's last word on it."""
+    return OrderState(order_state_value(event))
+
+
+_STATE_OF_OUTCOME = {
+    Outcome.FILLED: OrderState.FILLED.value,
+    Outcome.PENDING: OrderState.PENDING.value,
+    Outcome.UNKNOWN: OrderState.UNKNOWN.value,
+}
+"""An answered order's state by its outcome (a 10010 fill is partial; the rest rejected)."""
+_ABSENT, _PARTIAL = OrderState.ABSENT.value, OrderState.PARTIAL.value
+_REJECTED = OrderState.REJECTED.value
+_FILLED = Outcome.FILLED
+
+
+def order_state_value(event: OrderEvent) -> str:
+    """``order_state_of(event).value``, by look-up in plain strings: asked once per order
+    sent, where an enum's attributes and ``.value`` would each cost a Python call."""
     if event.proven_absent:
-        return OrderState.ABSENT
-    if event.outcome is Outcome.FILLED:
-        return OrderState.PARTIAL if event.partial else OrderState.FILLED
-    if event.outcome is Outcome.PENDING:
-        return OrderState.PENDING
-    if event.outcome is Outcome.UNKNOWN:
-        return OrderState.UNKNOWN
-    return OrderState.REJECTED
+        return _ABSENT
+    outcome = event.outcome
+    if outcome is _FILLED and event.partial:
+        return _PARTIAL
+    return _STATE_OF_OUTCOME.get(outcome, _REJECTED)
 
 
 _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
@@ -173,6 +189,8 @@ _INTENT_OF_ORDERS: tuple[tuple[str, IntentState], ...] = (
 reached the book (plain strings: built once, not per call)."""
 
 _INTENT_VALUE_OF_ORDERS = tuple((order, intent.value) for order, intent in _INTENT_OF_ORDERS)
+INTENT_VALUE_OF_ORDER = dict(_INTENT_VALUE_OF_ORDERS)
+"""The state value of an intent whose orders are all in one state (absent: ``intended``)."""
 _INTENDED = IntentState.INTENDED.value
 
 

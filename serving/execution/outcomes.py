@@ -89,6 +89,10 @@ RETCODE_OUTCOMES: dict[int, Outcome] = {
 }
 
 
+STOP_OUTCOMES = (Outcome.UNKNOWN, Outcome.OPERATIONAL)
+"""After these nothing more of an intent is sent: the book is uncertain or a human must act
+(a tuple built once: an enum class's attribute costs a Python call, and each order asks)."""
+
 NO_ANSWER_OUTCOMES: dict[int, Outcome] = {
     mt5.RES_S_OK: Outcome.UNKNOWN,  # None with "success": nothing to go on
     mt5.RES_E_FAIL: Outcome.UNKNOWN,

@@ -85,10 +85,18 @@ class OrderRecord:
     def updated(self, values: Mapping[str, Any]) -> OrderRecord:
         """This record with ``values`` (column names) changed, like ``dataclasses.replace``.
 
+        Built in the new record's own dict (no merged copy first): one per order answered.
+
         Raises:
             TypeError: a name in ``values`` is not a column.
         """
-        return _order_from({**self.__dict__, **values})
+        order = object.__new__(OrderRecord)
+        state = order.__dict__
+        state.update(self.__dict__)
+        state.update(values)
+        if len(state) != len(ORDER_COLUMNS):
+            _order_from(dict(state))  # names the stranger
+        return order
 
 
 INTENT_COLUMNS = tuple(f.name for f in fields(IntentRecord))

@@ -16,9 +16,11 @@ from typing import Any, TypedDict
 from serving.execution.events import OrderEvent
 from serving.execution.intents import (
     HELD_ORDER_STATES,
+    INTENT_VALUE_OF_ORDER,
+    IntentState,
     PlannedOrder,
     intent_state_value,
-    order_state_of,
+    order_state_value,
 )
 from serving.execution.records import OrderRecord
 from serving.execution.store import IntentJournal
@@ -40,6 +42,9 @@ def planned_order(order: OrderRecord) -> PlannedOrder:
     )
 
 
+_INTENDED = IntentState.INTENDED.value
+
+
 class IntentTotals(TypedDict):
     """The columns of an intent that its orders decide (``intent_totals``)."""
 
@@ -56,8 +61,18 @@ def intent_totals(orders: Iterable[OrderRecord]) -> IntentTotals:
 
 def intent_totals_of(rows: Mapping[str, OrderRecord]) -> tuple[str, float, float]:
     """``intent_totals`` of a trade's rows by key, as (state, filled, remainder): the
-    executor's path, once per trade sent, which passes them on by position."""
-    return _totals(rows.values())
+    executor's path, once per trade sent, which passes them on by position. Most intents
+    have one order: its figures are the sums of one term, ``0 + term`` as ``sum`` adds."""
+    if len(rows) != 1:
+        return _totals(rows.values())
+    (row,) = rows.values()
+    state = row.state
+    if state in HELD_ORDER_STATES:
+        filled = round(0 + row.side * row.filled_volume, 8)
+        undone = round(0 + row.side * row.volume - filled, 8)
+    else:
+        filled = undone = 0
+    return INTENT_VALUE_OF_ORDER.get(state, _INTENDED), filled, undone
 
 
 def _totals(orders: Iterable[OrderRecord]) -> tuple[str, float, float]:
@@ -157,13 +172,13 @@ class TradeLog:
 
     def settled(self, order: PlannedOrder, event: OrderEvent) -> None:
         self.crash("answered")
-        state = order_state_of(event)
+        state = order_state_value(event)
         rows = self.trade.rows
         rows[order.key] = self.store.settle_order(
             self.writes,
             rows[order.key],
             self.now(),
-            state.value,
+            state,
             event.retcode,
             event.ticket,
             event.deal,

@@ -2,7 +2,8 @@
 
 The journal, the books and the broker all count exposure as signed lots per (symbol, magic);
 MT5 gives an unsigned volume and a type. Pending market orders count with what is still
-open of them (``volume_current``).
+open of them (``volume_current``). The broker's plan asks once per held position per
+decision, so each reads its two fields inline (no helper call).
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from __future__ import annotations
 from serving.mt5 import constants as mt5
 from serving.mt5.types import TradeOrder, TradePosition
 
-
-def signed_lots(volume: float, buy: bool) -> float:
-    """``volume`` as exposure: positive when it buys, negative when it sells."""
-    return volume if buy else -volume
+_BUY_POSITION, _BUY_ORDER = mt5.POSITION_TYPE_BUY, mt5.ORDER_TYPE_BUY
 
 
 def position_lots(position: TradePosition) -> float:
     """The position's signed lots (a buy position holds +volume)."""
-    return signed_lots(position.volume, position.type == mt5.POSITION_TYPE_BUY)
+    return position.volume if position.type == _BUY_POSITION else -position.volume
 
 
 def order_lots(order: TradeOrder) -> float:
     """The signed lots a pending market order still adds (its ``volume_current``)."""
-    return signed_lots(order.volume_current, order.type == mt5.ORDER_TYPE_BUY)
+    return order.volume_current if order.type == _BUY_ORDER else -order.volume_current

@@ -8,15 +8,9 @@ import pytest
 
 from data_contracts.symbols import SYMBOL_SPECS
 from models.costs import CostModel
-from serving.execution.broker import (
-    NO_ANSWER_OUTCOMES,
-    RETCODE_OUTCOMES,
-    Mt5Broker,
-    Outcome,
-    choose_filling,
-    outcome_of,
-    round_volume,
-)
+from serving.execution.broker import Mt5Broker
+from serving.execution.events import choose_filling, round_volume
+from serving.execution.outcomes import NO_ANSWER_OUTCOMES, RETCODE_OUTCOMES, Outcome, outcome_of
 from serving.mt5 import constants as mt5
 from serving.sim.terminal import SimTerminal
 from tests.factories import make_replay_bars

@@ -16,6 +16,8 @@ from serving.execution.intents import (
     intent_state_of,
     intent_state_value,
     order_comment,
+    order_state_of,
+    order_state_value,
     planned,
     reached_terminal,
 )
@@ -264,3 +266,65 @@ def test_an_intents_state_from_plain_strings_is_the_enums_value() -> None:
         for chosen in itertools.combinations(states, size):
             assert intent_state_value(chosen) == intent_state_of(chosen).value
             assert type(intent_state_value(chosen)) is str
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+@pytest.mark.parametrize(("volume", "proven_absent"), [(0.3, False), (0.1, False), (0.0, True)])
+def test_an_orders_state_by_look_up_is_the_state_its_answer_means(
+    outcome: Outcome, volume: float, proven_absent: bool
+) -> None:
+    event = order_event(
+        intent_id="i", symbol="X", magic=1, comment="", outcome=outcome, retcode=None,
+        requested_volume=0.3, volume=volume, proven_absent=proven_absent,
+    )  # fmt: skip
+    expected = {Outcome.FILLED: "filled", Outcome.PENDING: "pending", Outcome.UNKNOWN: "unknown"}
+    state = expected.get(outcome, "rejected")
+    if proven_absent:
+        state = "absent"
+    elif outcome is Outcome.FILLED and volume < 0.3:
+        state = "partial"
+    assert order_state_value(event) == state and type(order_state_value(event)) is str
+    assert order_state_of(event) is OrderState(state)
+    base = "partial" if state == "partial" else outcome.value
+    assert event.state == ("absent" if proven_absent else base)
+    assert type(event.state) is str
+
+
+@pytest.mark.parametrize("state", [state.value for state in OrderState])
+@pytest.mark.parametrize(
+    ("buy", "filled"), [(True, 0.3), (False, 0.3), (False, 0.1), (True, 0.0), (False, 0.0)]
+)
+def test_the_totals_of_an_intent_of_one_order_are_intent_totals(
+    store: IntentJournal, state: str, buy: bool, filled: float
+) -> None:
+    order = PlannedOrder("i", 0, "EURUSD", 5, buy, 0.3, 0, "ti.0")
+    row = store.sending_order(order, AT, 0).updated({"state": state, "filled_volume": filled})
+    fast = intent_totals_of({order.key: row})
+    plain = tuple(intent_totals([row]).values())
+    assert fast == plain and [type(v) for v in fast] == [type(v) for v in plain]
+    assert [str(v) for v in fast] == [str(v) for v in plain]  # -0.0 stays -0.0, 0 stays 0
+
+
+def test_a_plan_closes_hedged_positions_oldest_ticket_first_whatever_the_terminals_order() -> None:
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=40), account_mode="hedging", start=10)
+    term.initialize()
+    opener = Mt5Broker(term, magic=5)
+    for volume in (0.1, 0.2, 0.3):  # three buy positions, tickets rising
+        opener.rebalance("EURUSD", opener.net_position("EURUSD") + volume, intent_id=f"o{volume}")
+    positions = term.positions_get(symbol="EURUSD")
+    tickets = sorted(p.ticket for p in positions)
+    term.positions_get = lambda **_: tuple(reversed(positions))  # type: ignore[method-assign]
+    plan = Mt5Broker(term, magic=5).plan("EURUSD", 0.15, intent_id="c")
+    assert plan is not None
+    assert [(order.position, order.volume) for order in plan] == [(tickets[0], 0.1), (tickets[1], 0.2), (tickets[2], 0.15)]  # fmt: skip
+
+
+def test_an_updated_order_record_is_the_record_with_those_columns_replaced(
+    store: IntentJournal,
+) -> None:
+    row = store.sending_order(PlannedOrder("i", 0, "EURUSD", 5, True, 0.3, 0, "ti.0"), AT, 0)
+    updated = row.updated({"state": "filled", "ticket": 9})
+    assert updated == dataclasses.replace(row, state="filled", ticket=9)
+    assert list(updated.columns()) == list(row.columns()) and row.state == "sent"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        updated.state = "sent"  # type: ignore[misc]
