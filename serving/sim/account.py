@@ -174,7 +174,8 @@ class Book:
         """
         self.version += 1
         if order is None:
-            order_ticket, time_setup = self._ticket(), time
+            order_ticket, time_setup = self.next_ticket, time
+            self.next_ticket += 1  # ``_ticket()`` written out (every fill takes two tickets)
         else:
             del self.pending[order.ticket]
             order_ticket, time_setup = order.ticket, order.time_setup
@@ -209,7 +210,8 @@ class Book:
                 pos = self._open(request, order_ticket, sign, remainder, price, time)
                 pos.identifier = target.identifier
                 entry = mt5.DEAL_ENTRY_INOUT
-        deal_ticket = self._ticket()
+        deal_ticket = self.next_ticket
+        self.next_ticket += 1
         self.balance += profit + commission
         record = self._order_record(request, order_ticket, position_id, time, time_setup=time_setup)
         if requested is not None:

@@ -206,10 +206,14 @@ class SimTerminal(OrderDesk):
     def copy_rates_from_pos(
         self, symbol: str, timeframe: int, start_pos: int, count: int
     ) -> np.ndarray | None:
-        if not self._rates_ok(symbol, timeframe):
+        if not self._connected:  # ``_rates_ok`` written out: the worker's every symbol and bar
+            self._error = _NO_IPC
             return None
-        end = self._replay.last_index(symbol) + 1 - start_pos
-        return self._replay.shown(symbol, end - count if end > count else 0, end if end > 0 else 0)
+        self._error = _OK
+        if symbol not in self.specs or timeframe != self.timeframe:
+            self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
+            return None
+        return self._replay.from_pos(symbol, start_pos, count)
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from: datetime | int, count: int
@@ -234,6 +238,9 @@ class SimTerminal(OrderDesk):
             self._error = _NO_IPC
             return None
         self._error = _OK
+        kept = self._quotes.ticks  # a kept answer without a call to ``tick``
+        if symbol in kept:
+            return kept[symbol]
         return self._quotes.tick(symbol) if symbol in self.specs else None
 
     def symbol_info(self, symbol: str) -> Any:
@@ -241,6 +248,9 @@ class SimTerminal(OrderDesk):
             self._error = _NO_IPC
             return None
         self._error = _OK
+        kept = self._quotes.infos  # a kept answer without a call to ``info``
+        if symbol in kept:
+            return kept[symbol]
         return self._quotes.info(symbol) if symbol in self.specs else None
 
     # -- account and positions -----------------------------------------------------------

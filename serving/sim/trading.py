@@ -73,9 +73,10 @@ class OrderDesk:
             else 0.0
         )
 
-    def _validate(self, req: TradeRequest) -> tuple[int, str]:
+    def _validate(self, req: TradeRequest, margin: float | None = None) -> tuple[int, str]:
         """The server's checks of ``req`` now, kept for the ``order_send`` that follows its
-        ``order_check`` (same request, same bar, same book: the same answer)."""
+        ``order_check`` (same request, same bar, same book: the same answer). ``margin``:
+        ``_margin(req)`` when the caller has it already."""
         version, checked = self._book.version, self._checked
         if (
             checked is not None
@@ -91,7 +92,7 @@ class OrderDesk:
             market_open=spec is not None and self._replay.is_open(req.symbol),
             hedging=self._book.hedging,
             closing=self._book.positions.get(req.position) if req.position else None,
-            margin_needed=self._margin(req),
+            margin_needed=self._margin(req) if margin is None else margin,
             margin_free=account.margin_free,
         )
         self._checked = (req, version, answer)
@@ -111,9 +112,9 @@ class OrderDesk:
         if not self._online():
             return None
         req = self._parse(request)
-        retcode, comment = self._validate(req)
-        a = self._valuation.funds()
         margin = self._margin(req)
+        retcode, comment = self._validate(req, margin)
+        a = self._valuation.funds()
         free = a.equity - a.margin - margin
         level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
         return by_position(
@@ -135,13 +136,14 @@ class OrderDesk:
         self._request_id += 1
         fault = self.faults.popleft() if self.faults else None
         quoted = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
-        if isinstance(fault, str) and fault in ANSWERING_FAULTS:
-            return self._answer(req, quoted, *ANSWERING_FAULTS[fault])
-        if isinstance(fault, int):
-            return self._answer(req, quoted, fault, "Injected fault")
-        if fault in LOST_BEFORE_PLACING:
-            self._lose_reply(str(fault))
-            return None
+        if fault is not None:  # (most sends: none queued, no test to run)
+            if isinstance(fault, str) and fault in ANSWERING_FAULTS:
+                return self._answer(req, quoted, *ANSWERING_FAULTS[fault])
+            if isinstance(fault, int):
+                return self._answer(req, quoted, fault, "Injected fault")
+            if fault in LOST_BEFORE_PLACING:
+                self._lose_reply(str(fault))
+                return None
         retcode, comment = self._validate(req)
         if retcode:
             return self._answer(req, quoted, retcode, comment)
@@ -202,9 +204,8 @@ class OrderDesk:
     ) -> Fill:
         """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
         (``volume``: deal only that much, the rest of the order cancelled)."""
-        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._quotes
-        bid, ask = quotes.quote(req.symbol)
-        slip = quotes.slippage(req.symbol)
+        spec, buy = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY
+        bid, ask, slip, value = self._quotes.filling(req.symbol)
         price = round(ask + slip if buy else bid - slip, spec.digits)
         dealt = req if volume is None else req._replace(volume=volume)
         fill = self._book.execute(
@@ -212,13 +213,14 @@ class OrderDesk:
             price,
             self.now,
             -self.costs.commission(dealt.volume),
-            quotes.value_per_price_unit(req.symbol),
+            value,
             order=order,
             requested=None if volume is None else req.volume,
         )
-        logger.debug(
-            "sim fill %s %s %.2f @ %s", req.symbol, "buy" if buy else "sell", req.volume, price
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # one call, not debug()'s two, when it is not
+            logger.debug(
+                "sim fill %s %s %.2f @ %s", req.symbol, "buy" if buy else "sell", req.volume, price
+            )
         return fill
 
     def _fill_due(self) -> None:
