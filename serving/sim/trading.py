@@ -85,13 +85,14 @@ class OrderDesk:
         ):
             return checked[2]
         spec = self.specs.get(req.symbol)
+        positions, wanted = self._book.positions, req.position  # in and a subscript: no .get
         account = self._valuation.funds()  # the server's: it carries on while offline
         answer = check_request(
             req,
             spec,
             market_open=spec is not None and self._replay.is_open(req.symbol),
             hedging=self._book.hedging,
-            closing=self._book.positions.get(req.position) if req.position else None,
+            closing=positions[wanted] if wanted and wanted in positions else None,
             margin_needed=self._margin(req) if margin is None else margin,
             margin_free=account.margin_free,
         )
