@@ -174,13 +174,15 @@ class Book:
         """
         self.version += 1
         if order is None:
-            order_ticket, time_setup = self._ticket(), time
+            order_ticket, time_setup = self.next_ticket, time
+            self.next_ticket += 1  # ``_ticket()`` written out (every fill takes two tickets)
         else:
             del self.pending[order.ticket]
             order_ticket, time_setup = order.ticket, order.time_setup
         sign = 1 if request.type == mt5.ORDER_TYPE_BUY else -1
         if self.hedging:
-            target = self.positions.get(request.position) if request.position else None
+            positions, wanted = self.positions, request.position
+            target = positions[wanted] if wanted and wanted in positions else None
         else:
             target = self.find_netting(request.symbol)
         entry, profit, position_id = mt5.DEAL_ENTRY_IN, 0.0, order_ticket
@@ -209,7 +211,8 @@ class Book:
                 pos = self._open(request, order_ticket, sign, remainder, price, time)
                 pos.identifier = target.identifier
                 entry = mt5.DEAL_ENTRY_INOUT
-        deal_ticket = self._ticket()
+        deal_ticket = self.next_ticket
+        self.next_ticket += 1
         self.balance += profit + commission
         record = self._order_record(request, order_ticket, position_id, time, time_setup=time_setup)
         if requested is not None:
@@ -218,8 +221,15 @@ class Book:
                 volume_initial=requested,
                 volume_current=round(requested - request.volume, 8),
             )
-        self._add_order(record)
-        self._add_deal(
+        # ``_add_order(record)`` and ``_add_deal(deal)`` written out (two calls a fill): the
+        # order is done and the deal made at ``time``
+        orders, deals = self.history_orders, self.deals
+        self._orders_in_order = self._orders_in_order and (
+            time >= orders[-1].time_done if orders else True
+        )
+        self._deals_in_order = self._deals_in_order and (time >= deals[-1].time if deals else True)
+        orders.append(record)
+        deals.append(
             by_position(  # a keyword call binding 18 names takes 3x the time
                 TradeDeal,
                 (

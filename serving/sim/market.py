@@ -179,6 +179,19 @@ class Replay:
             row["tick_volume"], row["real_volume"] = 1, 0
         return rates
 
+    def from_pos(self, symbol: str, start_pos: int, count: int) -> np.ndarray:
+        """``copy_rates_from_pos``: ``count`` bars ending ``start_pos`` bars before the
+        latest (0: the forming one), fewer where the history is shorter."""
+        end = self._last[symbol][self.cursor] + 1 - start_pos
+        if start_pos < 1 or end < 1:  # the forming bar shown, or no bar: ``shown`` sees to it
+            return self.shown(symbol, end - count if end > count else 0, end if end > 0 else 0)
+        # closed bars alone (the worker's every ask): ``shown``'s copy without its checks
+        lo = end - count if end > count else 0
+        lo = lo if lo < end else end
+        rates = np.empty(end - lo, dtype=RATES_DTYPE)
+        rates.data.cast("B")[:] = self._bytes[symbol][lo * _ROW : end * _ROW]
+        return rates
+
     def visible_times(self, symbol: str) -> np.ndarray:
         """Open times of the bars visible now (a view: read it, do not write it)."""
         return self.rates[symbol]["time"][: self._last[symbol][self.cursor] + 1]

@@ -47,15 +47,21 @@ class BarQuotes:
         self.slips = slips if slips is not None else SlippageTable(replay, specs, costs)
         self.specs, self.currency, self.leverage, self.costs = specs, currency, leverage, costs
         self._quotes: dict[str, tuple[float, float]] = {}
-        self._ticks: dict[str, Tick] = {}
-        self._infos: dict[str, SymbolInfo] = {}
+        self.ticks: dict[str, Tick] = {}
+        """Symbol → its ``tick()`` made at this bar: the terminal looks an answer up here
+        before it asks ``tick()`` (a call fewer per ask). Read it, never write it."""
+        self.infos: dict[str, SymbolInfo] = {}
+        """Symbol → its ``info()`` made at this bar, read as ``ticks`` is."""
         self._tick_values: dict[str, float] = {}
         self._values: dict[str, float] = {}
         self._margins: dict[str, float] = {}
         self._terms: dict[str, tuple[float, float, float, float]] = {}
+        self._fills: dict[str, tuple[float, float, float, float]] = {}
 
     # Each answer is looked up with ``in`` and a subscript rather than ``dict.get``: the same
-    # time, and no call for the replay's profiler to count ~100 times a bar.
+    # time, and no call for the replay's profiler to count ~100 times a bar. An answer made
+    # from another looks that one up the same way before it asks for it (usually kept by
+    # then): a call fewer per answer made.
     def quote(self, symbol: str) -> tuple[float, float]:
         """(bid, ask): the bar's price and ask = bid + spread × point, on the symbol's digits."""
         kept = self._quotes
@@ -68,23 +74,25 @@ class BarQuotes:
 
     def tick(self, symbol: str) -> Tick:
         """``symbol_info_tick()`` now."""
-        kept = self._ticks
+        kept = self.ticks
         if symbol in kept:
             return kept[symbol]
-        bid, ask = self.quote(symbol)
+        quotes = self._quotes
+        bid, ask = quotes[symbol] if symbol in quotes else self.quote(symbol)
         now = self.now
         tick = kept[symbol] = by_position(Tick, (now, bid, ask, 0.0, 0, now * 1000, 6, 0.0))
         return tick
 
     def info(self, symbol: str) -> SymbolInfo:
         """``symbol_info()`` now: the spec with the quote, spread and tick value of the bar."""
-        kept = self._infos
+        kept = self.infos
         if symbol in kept:
             return kept[symbol]
-        bid, ask = self.quote(symbol)
+        quotes, values = self._quotes, self._tick_values
+        bid, ask = quotes[symbol] if symbol in quotes else self.quote(symbol)
         spec = self.specs[symbol]
         spread = round((ask - bid) / spec.point)
-        value = self.value_per_tick(symbol)
+        value = values[symbol] if symbol in values else self.value_per_tick(symbol)
         info = kept[symbol] = symbol_info_tuple(spec, bid, ask, spread, self.now, value)
         return info
 
@@ -94,7 +102,9 @@ class BarQuotes:
         kept = self._tick_values
         if symbol in kept:
             return kept[symbol]
-        value = kept[symbol] = tick_value(self.specs[symbol], self.quote(symbol)[0], self.currency)
+        quotes = self._quotes
+        bid = quotes[symbol][0] if symbol in quotes else self.quote(symbol)[0]
+        value = kept[symbol] = tick_value(self.specs[symbol], bid, self.currency)
         return value
 
     def value_per_price_unit(self, symbol: str) -> float:
@@ -102,7 +112,9 @@ class BarQuotes:
         kept = self._values
         if symbol in kept:
             return kept[symbol]
-        value = kept[symbol] = self.value_per_tick(symbol) / self.specs[symbol].trade_tick_size
+        values = self._tick_values
+        per_tick = values[symbol] if symbol in values else self.value_per_tick(symbol)
+        value = kept[symbol] = per_tick / self.specs[symbol].trade_tick_size
         return value
 
     def margin_per_lot(self, symbol: str) -> float:
@@ -112,7 +124,9 @@ class BarQuotes:
         kept = self._margins
         if symbol in kept:
             return kept[symbol]
-        spec, (bid, _) = self.specs[symbol], self.quote(symbol)
+        quotes = self._quotes
+        bid = quotes[symbol][0] if symbol in quotes else self.quote(symbol)[0]
+        spec = self.specs[symbol]
         margin = kept[symbol] = float(lot_notional(spec, bid, self.currency)) / self.leverage
         return margin
 
@@ -122,15 +136,27 @@ class BarQuotes:
         kept = self._terms
         if symbol in kept:
             return kept[symbol]
-        bid, ask = self.quote(symbol)
-        terms = (bid, ask, self.value_per_price_unit(symbol), self.margin_per_lot(symbol))
-        kept[symbol] = terms
+        quotes, values, margins = self._quotes, self._values, self._margins
+        bid, ask = quotes[symbol] if symbol in quotes else self.quote(symbol)
+        value = values[symbol] if symbol in values else self.value_per_price_unit(symbol)
+        margin = margins[symbol] if symbol in margins else self.margin_per_lot(symbol)
+        terms = kept[symbol] = (bid, ask, value, margin)
         return terms
 
-    def slippage(self, symbol: str) -> float:
-        """How far a market order fills against the trader now, in price: the cost model's
-        slippage points for the symbol's last closed bar's range (``models.costs``)."""
-        return self.slips.after(symbol, self.replay.last_closed_index(symbol))
+    def filling(self, symbol: str) -> tuple[float, float, float, float]:
+        """(bid, ask, slippage, value per price unit): what filling a market order needs, in
+        one look-up (several orders of a bar may fill in one symbol). The slippage is how far
+        a market order fills against the trader now, in price: the cost model's slippage
+        points for the symbol's last closed bar's range (``models.costs``)."""
+        kept = self._fills
+        if symbol in kept:
+            return kept[symbol]
+        quotes, values = self._quotes, self._values
+        bid, ask = quotes[symbol] if symbol in quotes else self.quote(symbol)
+        slip = self.slips.after(symbol, self.replay.last_closed_index(symbol))
+        value = values[symbol] if symbol in values else self.value_per_price_unit(symbol)
+        terms = kept[symbol] = (bid, ask, slip, value)
+        return terms
 
 
 class SlippageTable:

@@ -12,7 +12,8 @@ charge the same frictions: a market order fills at the forming bar's open — bu
 sells at the bid — slipped against the trader by ``CostModel.slippage_points`` of the last
 closed bar's range, and pays commission per lot. With ``latency_bars > 0`` the order is
 answered TRADE_RETCODE_PLACED, waits in ``orders_get``, and fills at the open of the bar
-``latency_bars`` bars later, when ``advance()`` reaches it.
+``latency_bars`` bars later, when ``advance()`` reaches it. The trading calls
+(``order_check``, ``order_send``) live in ``serving.sim.trading``.
 
 A replay asks the terminal the same things many times per bar, and the answers only move
 when the bar or the book does: quotes, ticks and symbol infos are kept per bar
@@ -25,7 +26,6 @@ leverage are fixed once built.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -39,36 +39,26 @@ from models.costs import CostModel
 from serving.mt5 import constants as mt5
 from serving.mt5.types import (
     AccountInfo,
-    OrderCheckResult,
-    OrderSendResult,
     Tick,
     TradeDeal,
     TradeOrder,
     TradePosition,
     TradeRequest,
 )
-from serving.sim.account import Book, Fill, PendingOrder
-from serving.sim.checks import check_request, in_group, parse_request
-from serving.sim.faults import (
-    ANSWERING_FAULTS,
-    LOST_AFTER_PLACING,
-    LOST_BEFORE_PLACING,
-    Fault,
-    partial_volume,
-)
-from serving.sim.fields import account_tuple, by_position
+from serving.sim.account import Book
+from serving.sim.checks import in_group
+from serving.sim.faults import Fault
+from serving.sim.fields import account_tuple
 from serving.sim.market import MarketFeed, Replay, history_window, to_epoch
 from serving.sim.quotes import BarQuotes
+from serving.sim.trading import OrderDesk
 from serving.sim.valuation import Valuation
-
-logger = logging.getLogger(__name__)
 
 _OK = (mt5.RES_S_OK, "Success")
 _NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
-_TIMEOUT = (mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
 
 
-class SimTerminal:
+class SimTerminal(OrderDesk):
     """Replay of ``bars`` (one timeframe) behind the MetaTrader5 module's API.
 
     Args:
@@ -216,10 +206,14 @@ class SimTerminal:
     def copy_rates_from_pos(
         self, symbol: str, timeframe: int, start_pos: int, count: int
     ) -> np.ndarray | None:
-        if not self._rates_ok(symbol, timeframe):
+        if not self._connected:  # ``_rates_ok`` written out: the worker's every symbol and bar
+            self._error = _NO_IPC
             return None
-        end = self._replay.last_index(symbol) + 1 - start_pos
-        return self._replay.shown(symbol, end - count if end > count else 0, end if end > 0 else 0)
+        self._error = _OK
+        if symbol not in self.specs or timeframe != self.timeframe:
+            self._error = (mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
+            return None
+        return self._replay.from_pos(symbol, start_pos, count)
 
     def copy_rates_from(
         self, symbol: str, timeframe: int, date_from: datetime | int, count: int
@@ -244,6 +238,9 @@ class SimTerminal:
             self._error = _NO_IPC
             return None
         self._error = _OK
+        kept = self._quotes.ticks  # a kept answer without a call to ``tick``
+        if symbol in kept:
+            return kept[symbol]
         return self._quotes.tick(symbol) if symbol in self.specs else None
 
     def symbol_info(self, symbol: str) -> Any:
@@ -251,6 +248,9 @@ class SimTerminal:
             self._error = _NO_IPC
             return None
         self._error = _OK
+        kept = self._quotes.infos  # a kept answer without a call to ``info``
+        if symbol in kept:
+            return kept[symbol]
         return self._quotes.info(symbol) if symbol in self.specs else None
 
     # -- account and positions -----------------------------------------------------------
@@ -353,174 +353,3 @@ class SimTerminal:
             and (ticket is None or d.order == ticket)
             and (position is None or d.position_id == position)
         )
-
-    # -- trading -------------------------------------------------------------------------
-    def _margin(self, req: TradeRequest) -> float:
-        """The margin ``req`` would hold at this bar's quotes (0 for an unknown symbol)."""
-        return (
-            req.volume * self._quotes.margin_per_lot(req.symbol)
-            if req.symbol in self.specs
-            else 0.0
-        )
-
-    def _validate(self, req: TradeRequest) -> tuple[int, str]:
-        """The server's checks of ``req`` now, kept for the ``order_send`` that follows its
-        ``order_check`` (same request, same bar, same book: the same answer)."""
-        version, checked = self._book.version, self._checked
-        if (
-            checked is not None
-            and checked[1] == version
-            and (checked[0] is req or checked[0] == req)
-        ):
-            return checked[2]
-        spec = self.specs.get(req.symbol)
-        account = self._valuation.funds()  # the server's: it carries on while offline
-        answer = check_request(
-            req,
-            spec,
-            market_open=spec is not None and self._replay.is_open(req.symbol),
-            hedging=self._book.hedging,
-            closing=self._book.positions.get(req.position) if req.position else None,
-            margin_needed=self._margin(req),
-            margin_free=account.margin_free,
-        )
-        self._checked = (req, version, answer)
-        return answer
-
-    def _parse(self, request: Mapping[str, Any]) -> TradeRequest:
-        """``parse_request(request)``, once for an ``order_check`` and the ``order_send`` of
-        the same, unchanged dict that follows it (see ``_parsed``)."""
-        kept = self._parsed
-        if kept is not None and kept[0] is request and kept[1] == request:
-            return kept[2]
-        req = parse_request(request)
-        self._parsed = (request, dict(request), req)
-        return req
-
-    def order_check(self, request: Mapping[str, Any]) -> OrderCheckResult | None:
-        if not self._online():
-            return None
-        req = self._parse(request)
-        retcode, comment = self._validate(req)
-        a = self._valuation.funds()
-        margin = self._margin(req)
-        free = a.equity - a.margin - margin
-        level = 100.0 * a.equity / (a.margin + margin) if a.margin + margin else 0.0
-        return by_position(
-            OrderCheckResult,
-            (retcode, a.balance, a.equity, a.profit, a.margin + margin, free, level, comment, req),
-        )
-
-    def order_send(self, request: Mapping[str, Any]) -> OrderSendResult | None:
-        """Fill a market order at ask (buy) / bid (sell) plus adverse slippage, or place it.
-
-        With ``costs.latency_bars > 0`` a valid order is answered TRADE_RETCODE_PLACED with
-        its order ticket and fills when ``advance()`` reaches its bar. A queued fault (see
-        ``serving.sim.faults``) changes the outcome, placing the order or not, as a live
-        terminal might.
-        """
-        if not self._online():
-            return None
-        req = self._parse(request)
-        self._request_id += 1
-        fault = self.faults.popleft() if self.faults else None
-        quoted = self._quotes.quote(req.symbol) if req.symbol in self.specs else (0.0, 0.0)
-        if isinstance(fault, str) and fault in ANSWERING_FAULTS:
-            return self._answer(req, quoted, *ANSWERING_FAULTS[fault])
-        if isinstance(fault, int):
-            return self._answer(req, quoted, fault, "Injected fault")
-        if fault in LOST_BEFORE_PLACING:
-            self._lose_reply(str(fault))
-            return None
-        retcode, comment = self._validate(req)
-        if retcode:
-            return self._answer(req, quoted, retcode, comment)
-        stored = (
-            req._replace(comment=self.comment_rewrite(req.comment)) if self.comment_rewrite else req
-        )
-        part = partial_volume(self.specs[req.symbol], req.volume) if fault == "partial" else None
-        if part is not None:
-            fill = self._fill(stored, volume=part)
-            result = self._answer(
-                req, quoted, mt5.TRADE_RETCODE_DONE_PARTIAL, "Request executed partially", fill
-            )
-        elif self.costs.latency_bars:
-            due = self._replay.cursor + self.costs.latency_bars
-            order = self._book.place(stored, self.now, due)
-            result = self._answer(
-                req, quoted, mt5.TRADE_RETCODE_PLACED, "Request placed", order=order
-            )
-        else:
-            fill = self._fill(stored)
-            result = self._answer(req, quoted, mt5.TRADE_RETCODE_DONE, "Request executed", fill)
-        if fault in LOST_AFTER_PLACING:
-            self._lose_reply(str(fault))
-            return None
-        return result
-
-    def _answer(
-        self,
-        req: TradeRequest,
-        quoted: tuple[float, float],
-        retcode: int,
-        comment: str,
-        fill: Fill | None = None,
-        order: int = 0,
-    ) -> OrderSendResult:
-        """``order_send``'s result for ``req``, quoted at (bid, ask): the deal, order, volume
-        and price of ``fill`` if it filled, else ``order`` (placed) or nothing."""
-        if fill is None:
-            deal, volume, price = 0, 0.0, 0.0
-        else:
-            deal, order, volume, price = fill.deal, fill.order, fill.volume, fill.price
-        bid, ask = quoted
-        return by_position(
-            OrderSendResult,
-            (retcode, deal, order, volume, price, bid, ask, comment, self._request_id, 0, req),
-        )
-
-    def _lose_reply(self, fault: str) -> None:
-        """``order_send``'s ``None``: an IPC timeout, or the terminal gone until initialize."""
-        if fault.startswith("disconnect"):
-            self.disconnect()
-        else:
-            self._error = _TIMEOUT
-        return None
-
-    def _fill(
-        self, req: TradeRequest, order: PendingOrder | None = None, volume: float | None = None
-    ) -> Fill:
-        """Book ``req`` now: the forming bar's ask/bid, slipped by the last closed bar's range
-        (``volume``: deal only that much, the rest of the order cancelled)."""
-        spec, buy, quotes = self.specs[req.symbol], req.type == mt5.ORDER_TYPE_BUY, self._quotes
-        bid, ask = quotes.quote(req.symbol)
-        slip = quotes.slippage(req.symbol)
-        price = round(ask + slip if buy else bid - slip, spec.digits)
-        dealt = req if volume is None else req._replace(volume=volume)
-        fill = self._book.execute(
-            dealt,
-            price,
-            self.now,
-            -self.costs.commission(dealt.volume),
-            quotes.value_per_price_unit(req.symbol),
-            order=order,
-            requested=None if volume is None else req.volume,
-        )
-        logger.debug(
-            "sim fill %s %s %.2f @ %s", req.symbol, "buy" if buy else "sell", req.volume, price
-        )
-        return fill
-
-    def _fill_due(self) -> None:
-        """Fill placed orders whose bar has come, oldest first; a symbol without a bar now
-        keeps its orders waiting, and an order the server would refuse now is rejected."""
-        for order in sorted(self._book.pending.values(), key=lambda o: o.ticket):
-            req = order.request
-            if order.due > self._replay.cursor or not self._replay.is_open(req.symbol):
-                continue
-            retcode, comment = self._validate(req)
-            if retcode:
-                logger.info("sim order %d rejected at fill time: %s", order.ticket, comment)
-                self._book.reject(order, self.now)
-                continue
-            self._fill(req, order)
