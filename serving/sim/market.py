@@ -156,10 +156,6 @@ class Replay:
             self._open[symbol].extend(forming.tolist())
         return True
 
-    def last_index(self, symbol: str) -> int:
-        """Index of the symbol's latest bar at or before now (-1 before its first bar)."""
-        return self._last[symbol][self.cursor]
-
     def is_open(self, symbol: str) -> bool:
         """A symbol trades now when it has a bar forming now (no bar: weekend, delisted)."""
         return self._open[symbol][self.cursor]
