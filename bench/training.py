@@ -58,7 +58,7 @@ from prefect.cache_policies import NO_CACHE
 
 from bench._common import write_entry
 from data_contracts.synthetic import generate_market
-from flows.train_flow import log_cross_validation
+from flows.training_run import log_cross_validation
 from flows.training_tasks import choose, fold_runner, run_folds
 from models.dataset import Dataset, build_dataset
 from models.folds import FoldPlan, plan_folds

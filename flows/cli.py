@@ -75,7 +75,7 @@ def ingest(
     if start:
         utc_time(start, "--start")
     if source in ("mt5", "mt5linux"):
-        from flows.serve import live_terminal
+        from flows.terminals import live_terminal
 
         warn_remote_hosts(settings)
         live_terminal(settings, source)  # installed and answering, before Prefect starts

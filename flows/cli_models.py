@@ -210,7 +210,8 @@ def drift(
     registered model's `halted` tag (cleared with `tate resume --by WHO`).
     """
     settings = command_settings()
-    from flows.drift_flow import drift_report, resolve_version
+    from flows.drift_evidence import resolve_version
+    from flows.drift_flow import drift_report
     from flows.plain_runs import run_flow
 
     named = None if version is None else str(version)

@@ -178,7 +178,7 @@ def terminal_name(terminal: Terminal) -> str:
 
 @task
 def ingest_terminal_task(settings: TateSettings, source: str, start: str | None) -> dict[str, int]:
-    from flows.serve import live_terminal
+    from flows.terminals import live_terminal
     from flows.times import utc_time
 
     terminal = live_terminal(settings, source)

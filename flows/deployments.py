@@ -6,7 +6,7 @@
   LightGBM overrides or a sweep of them, the leakage canary, folds on Dask), one at a time;
 - `drift-report/daily`: the champion's drift report every morning (data, prediction and concept
   drift); it halts the model when a key feature or concept drift says so, and with
-  `TATE_DRIFT_RETRAIN` starts `retrain/on-demand` (`flows/drift_flow.py`).
+  `TATE_DRIFT_RETRAIN` starts `retrain/on-demand` (`flows/drift_actions.py`).
 - `canary-gate/hourly`: the canary's live evidence against the champion's, acted on
   (``TATE_GATE_CRON``, hourly by default).
 """

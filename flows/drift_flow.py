@@ -12,15 +12,16 @@ The flow halts the registered model (its `halted` tag, which the worker obeys at
 when a key feature's PSI reaches `TATE_PSI_THRESHOLD` or concept drift leaves its band on the
 losing side, and with `TATE_DRIFT_RETRAIN` starts the `retrain/on-demand` deployment when a
 Prefect API is up. It never clears a halt: a person does, with `tate resume --by WHO`.
+
+What it reads is in `flows/drift_evidence.py`, what a halt does in `flows/drift_actions.py`; this
+module judges, writes the report and wires the flow.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +35,16 @@ from prefect import flow
 from data_contracts.store import BarStore
 from data_contracts.synthetic import planted_regime_change
 from flows import tracking
+from flows.drift_actions import act_on_drift
+from flows.drift_evidence import (
+    TrainingEvidence,
+    comparison_windows,
+    journaled_decisions,
+    reference_features,
+    resolve_version,
+    training_evidence,
+)
 from flows.drift_header import DriftVerdict, Window, inject_header, render_drift_header
-from flows.errors import AliasNotFoundError, NoJournaledFeaturesError, VersionNotFoundError
 from flows.plain_runs import run_logger, task
 from flows.reports import run_folder, write_index, write_json
 from flows.settings import TateSettings
@@ -52,92 +61,6 @@ from models.concept_drift import (
     trade_outcomes,
 )
 from models.drift import any_drift, drift_table, key_features, psi_halt_reasons
-from serving.journal import Journal
-from serving.registry.references import training_reference
-
-RETRAIN_DEPLOYMENT = "retrain/on-demand"
-
-logger = logging.getLogger(__name__)
-
-
-@task
-def resolve_version(settings: TateSettings, role: str, version: str | None) -> str:
-    if version:
-        return str(tracking.model_version(settings, version).version)  # raises naming it
-    found = tracking.alias_version(settings, role)
-    if found is None:
-        raise AliasNotFoundError(f"model {settings.model_name!r} has no alias {role!r}")
-    return str(found.version)
-
-
-@task
-def reference_features(settings: TateSettings, version: str) -> pd.DataFrame:
-    """The training features stored with the version's run (artifact reference/features.parquet)."""
-    return training_reference(settings.model_name, version, tracking.tracking_uri(settings))
-
-
-@task
-def journaled_decisions(settings: TateSettings, version: str) -> pd.DataFrame:
-    """The version's journaled decisions (features as columns, signal, confidence)."""
-    journal = Journal(settings.journal)
-    try:
-        decisions = journal.read_decisions(model_name=settings.model_name, version=version)
-    finally:
-        journal.close()
-    if decisions.empty:
-        raise NoJournaledFeaturesError(
-            f"the journal {settings.journal_label} has no decisions of {settings.model_name} "
-            f"version {version}; run `tate serve` first"
-        )
-    return decisions
-
-
-@dataclass(frozen=True)
-class TrainingEvidence:
-    """What the version's training run recorded that drift is judged against."""
-
-    oof: pd.DataFrame  # time, symbol, y, probability
-    importance: dict[str, float]
-    horizon: int
-    threshold: float
-
-
-@task
-def training_evidence(settings: TateSettings, version: str) -> TrainingEvidence:
-    """The OOF predictions, feature importance and label horizon/threshold of the version's run."""
-    from mlflow.artifacts import download_artifacts
-
-    run_id = tracking.model_version(settings, version).run_id
-    if run_id is None:
-        raise VersionNotFoundError(
-            f"version {version} of {settings.model_name!r} has no training run to judge drift by"
-        )
-    uri = tracking.tracking_uri(settings)
-    params = tracking.client(settings).get_run(run_id).data.params
-    with tempfile.TemporaryDirectory(prefix="tate-drift-") as tmp:
-        oof = pd.read_parquet(
-            download_artifacts(
-                run_id=run_id,
-                artifact_path="cv/oof_predictions.parquet",
-                dst_path=tmp,
-                tracking_uri=uri,
-            )
-        )
-        gains = pd.read_csv(
-            download_artifacts(
-                run_id=run_id,
-                artifact_path="model_insight/feature_importance.csv",
-                dst_path=tmp,
-                tracking_uri=uri,
-            ),
-            index_col=0,
-        )
-    return TrainingEvidence(
-        oof=oof,
-        importance={str(k): float(v) for k, v in gains.iloc[:, 0].items()},
-        horizon=int(params.get("horizon", 6)),
-        threshold=float(params.get("threshold", 0.0)),
-    )
 
 
 @task
@@ -226,29 +149,6 @@ def evidently_html(
     if header is not None:
         path.write_text(inject_header(path.read_text(encoding="utf-8"), header), encoding="utf-8")
     return path
-
-
-@task
-def comparison_windows(
-    settings: TateSettings, version: str, reference: pd.DataFrame, decisions: pd.DataFrame
-) -> tuple[Window, Window]:
-    """What each side of the comparison is: the version's training features (bars before its
-    hold-out) and the decisions the worker journaled for it (their bar times)."""
-    found = tracking.model_version(settings, version)
-    holdout = found.tags.get("holdout_start")
-    times = pd.to_datetime(decisions["bar_time"], utc=True)
-    reference_window = Window(
-        f"training features of run {found.run_id}",
-        len(reference),
-        end=pd.Timestamp(holdout).to_pydatetime() if holdout else None,
-    )
-    current_window = Window(
-        "features the worker journaled with its decisions",
-        len(decisions),
-        start=times.min().to_pydatetime() if len(times) else None,
-        end=times.max().to_pydatetime() if len(times) else None,
-    )
-    return reference_window, current_window
 
 
 @task
@@ -366,56 +266,6 @@ def _model_drift_metrics(model_drift: ModelDrift) -> dict[str, float]:
         metrics[f"concept_{check.name}"] = check.current
         metrics[f"concept_{check.name}_oof"] = check.reference
     return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
-
-
-def prefect_api_reachable() -> bool:
-    """A Prefect API is configured (not a temporary server of this process) and answers."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
-        return False
-    with get_client(sync_client=True) as client:
-        return client.api_healthcheck() is None
-
-
-def launch_retraining() -> str:
-    """Start `retrain/on-demand` without waiting for it; the flow run's id."""
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments import run_deployment
-
-    run = run_deployment(RETRAIN_DEPLOYMENT, timeout=0)
-    if not isinstance(run, FlowRun):  # only an async caller gets a coroutine
-        raise TypeError(f"run_deployment returned {type(run).__name__}, not a flow run")
-    return str(run.id)
-
-
-def maybe_start_retraining(
-    settings: TateSettings,
-    *,
-    reachable: Callable[[], bool] = prefect_api_reachable,
-    launch: Callable[[], str] = launch_retraining,
-) -> str | None:
-    """Start retraining after a halt when `TATE_DRIFT_RETRAIN` asks for it and an API is up."""
-    if not settings.drift_retrain:
-        return None
-    if not reachable():
-        logger.warning("TATE_DRIFT_RETRAIN is set but no Prefect API answers: run `tate up`")
-        return None
-    return launch()
-
-
-@task
-def act_on_drift(settings: TateSettings, version: str, reasons: list[str]) -> dict[str, Any]:
-    """Halt the registered model for these reasons and, when configured, start retraining."""
-    reason = "; ".join(reasons)
-    tracking.halt(settings, version=version, reason=reason, by="drift-report")
-    started = maybe_start_retraining(settings)
-    if started:
-        tracking.client(settings).set_model_version_tag(
-            settings.model_name, version, "retrain_flow_run", started
-        )
-    return {"halted": reason, "retrain_flow_run": started}
 
 
 @task

@@ -4,21 +4,19 @@ Ecosystem settings keep their own names (`MLFLOW_TRACKING_URI`, `PREFECT_API_URL
 itself decides is read here, from `TATE_*` variables. A value tate cannot use is refused here,
 while the settings are built and before anything starts: choices are `Literal`s, numbers carry
 their bounds, and the timeframe and server time are checked by the code that owns those facts.
-The CLI turns the refusal into one line naming the `TATE_` variable (exit 2).
+The rules themselves are plain functions in `flows/setting_checks.py`; the validators here call
+them. The CLI turns the refusal into one line naming the `TATE_` variable (exit 2).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from data_contracts.symbols import BadSymbolError, check_symbol
+from flows import setting_checks as checks
 from models.slo import EXECUTION_SLO_TARGET, LATENCY_SLO_SECONDS, LATENCY_SLO_TARGET
 from serving.logs import LogFormat
 from serving.risk.policy import TrippedPolicy
@@ -28,11 +26,9 @@ if TYPE_CHECKING:
 
 DEFAULT_SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "USDCHF")
 SIGNING_KEY_FILE = "signing.key"
-_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 AccountMode = Literal["hedging", "netting"]
 
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 # Settings that name a host tate listens on or talks to with no authentication at all.
 REMOTE_HOST_SETTINGS = {
     "metrics_host": "serves /metrics",
@@ -180,40 +176,17 @@ class TateSettings(BaseSettings):
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbol_list(cls, value: Any) -> Any:
-        # `EURUSD,GBPUSD` as people write it, or a JSON list; anything else is left to pydantic
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    f"not a JSON list ({error.msg} at column {error.colno}); "
-                    'write EURUSD,GBPUSD or ["EURUSD", "GBPUSD"]'
-                ) from None
-        return [part.strip() for part in text.split(",")]
+        return checks.split_symbols(value)
 
     @field_validator("symbols")
     @classmethod
     def _plain_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("no symbols; expected e.g. EURUSD,GBPUSD")
-        for symbol in value:
-            try:
-                check_symbol(symbol)
-            except BadSymbolError as error:
-                raise ValueError(f"{error}; expected e.g. EURUSD,GBPUSD") from None
-        if len(set(value)) != len(value):
-            raise ValueError("a symbol is listed twice")
-        return value
+        return checks.plain_symbols(value)
 
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"unknown log level; expected one of {', '.join(LOG_LEVELS)}")
-        return value
+        return checks.known_log_level(value)
 
     @model_validator(mode="after")
     def _loopback_unless_allowed(self) -> TateSettings:
@@ -223,7 +196,7 @@ class TateSettings(BaseSettings):
             return self
         for field, what in REMOTE_HOST_SETTINGS.items():
             host = getattr(self, field)
-            if not is_loopback(host):
+            if not checks.is_loopback(host):
                 raise ValueError(
                     f"TATE_{field.upper()}={host!r}: not a loopback address, and tate {what} "
                     "with no authentication; use 127.0.0.1, or set TATE_ALLOW_REMOTE_BINDS=true "
@@ -234,92 +207,47 @@ class TateSettings(BaseSettings):
     @field_validator("gate_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        # Prefect's own check, so a schedule `tate up` would refuse is refused here, at once;
-        # the default needs no check (and no Prefect import on every command)
-        if value != "0 * * * *":
-            from prefect._internal.schemas.validators import validate_cron_string
-
-            validate_cron_string(value)
-        return value
+        return checks.cron(value)
 
     @field_validator("gate_stages")
     @classmethod
     def _rising_stages(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or any(not 0 < v <= 1 for v in value) or list(value) != sorted(set(value)):
-            raise ValueError("stages must be rising fractions in (0, 1], e.g. [0.05, 0.1, 0.25]")
-        return value
+        return checks.rising_stages(value)
 
     @field_validator("timeframe")
     @classmethod
     def _known_timeframe(cls, value: str) -> str:
-        from data_contracts.schema import TIMEFRAME_SECONDS  # the one list; pandas, so late
-
-        if value not in TIMEFRAME_SECONDS:
-            raise ValueError(
-                f"unknown timeframe {value!r}; expected one of {list(TIMEFRAME_SECONDS)}"
-            )
-        return value
+        return checks.known_timeframe(value)
 
     @field_validator("server_time")
     @classmethod
     def _known_server_time(cls, value: str) -> str:
-        from data_contracts.server_time import ServerTime
-
-        ServerTime.parse(value)  # raises ValueError naming the value and the accepted forms
-        return value
+        return checks.known_server_time(value)
 
     @field_validator("trusted_keys", "revoked_keys", mode="before")
     @classmethod
     def _listed(cls, value: Any) -> Any:
-        # a JSON list, or the plain comma-separated form people type
-        if not isinstance(value, str):
-            return value
-        if value.strip().startswith("["):
-            return json.loads(value)
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        return checks.listed(value)
 
     @field_validator("signing_key")
     @classmethod
     def _expanded_key(cls, value: Path | None) -> Path | None:
-        # an explicit key is never created (only the default one is): a wrong path is a typo
-        if value is None:
-            return None
-        path = value.expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"no key file at {path}")
-        return path
+        return checks.expanded_key(value)
 
     @field_validator("trusted_keys")
     @classmethod
     def _expanded_keys(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
-        # a trust list naming nothing would refuse every version for a reason hard to see
-        paths = tuple(path.expanduser().resolve() for path in value)
-        missing = [str(path) for path in paths if not path.exists()]
-        if missing:
-            raise ValueError(f"no public key file or folder at {', '.join(missing)}")
-        return paths
+        return checks.expanded_keys(value)
 
     @field_validator("revoked_keys")
     @classmethod
     def _key_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for key_id in value:
-            if not _KEY_ID.fullmatch(key_id):
-                raise ValueError(f"{key_id!r} is not a key id: expected 16 lowercase hex digits")
-        return value
+        return checks.key_ids(value)
 
     @field_validator("journal_url")
     @classmethod
     def _usable_journal_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(value.get_secret_value()).get_dialect()
-        except ArgumentError as error:  # its words never repeat the URL (or its password)
-            raise ValueError(f"not a database URL SQLAlchemy can use: {error}") from None
-        return value
+        return checks.usable_journal_url(value)
 
     def remote_hosts(self) -> list[str]:
         """One warning line per host setting that leaves the loopback interface (opted in)."""
@@ -327,7 +255,7 @@ class TateSettings(BaseSettings):
             f"TATE_{field.upper()}={getattr(self, field)!r} is not loopback: tate {what} "
             "with no authentication beyond this machine (TATE_ALLOW_REMOTE_BINDS=true)"
             for field, what in REMOTE_HOST_SETTINGS.items()
-            if not is_loopback(getattr(self, field))
+            if not checks.is_loopback(getattr(self, field))
         ]
 
     @property
@@ -405,13 +333,3 @@ class TateSettings(BaseSettings):
     def run_dir(self) -> Path:
         """Where `tate up` keeps the pids and logs of what it started."""
         return self.home / "run"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine only (a name other than ``localhost`` is not)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -5,26 +5,21 @@ it passes the absolute checks, a later one `canary` when it also holds up agains
 that fails gets no alias and its tags say why. A retraining may try several LightGBM configurations (a sweep): the best
 out-of-fold net Sharpe is kept, the run records every configuration's Sharpe and the probability of
 backtest overfitting, and only the chosen model is registered. Folds run as Prefect tasks
-(`flows/training_tasks.py`), in parallel on Dask when asked. Every MLflow write lives in this module
-or `flows/tracking.py`.
+(`flows/training_tasks.py`), in parallel on Dask when asked. Every MLflow write lives in this module,
+`flows/training_run.py` (what the run holds) or `flows/tracking.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
-from mlflow.utils.time import get_current_time_millis
 from prefect import flow
 
 from data_contracts.quarantine import apply_quarantine, quarantine_from_frame
@@ -36,14 +31,13 @@ from flows.data_flows import validate, validation_of_store
 from flows.errors import LookaheadFailedError, ValidationFailedError
 from flows.lookahead_flow import check_strategies, failure_message, history_for, run_record
 from flows.plain_runs import run_logger, subflow, task
-from flows.plots import equity_figure, fold_sharpe_figure, importance_figure
 from flows.settings import TateSettings
 from flows.times import utc_time
+from flows.training_run import log_lookahead, log_run_contents
 from flows.training_tasks import train_in_tasks
 from flows.training_verdict import publish_training_verdict
 from flows.verdicts import alias_words
 from models.gates import GateDecision, decide_promotion, failed_checks
-from models.leakage import LeakCanaryReport
 from models.packaging import log_model_kwargs
 from models.strategies import DEFAULT_STRATEGY, strategy_named
 from models.strategy import Strategy
@@ -88,139 +82,6 @@ def judged_store(settings: TateSettings, symbols: list[str]) -> dict[str, Any]:
     return verdict
 
 
-def log_cross_validation(
-    params: Mapping[str, Any],
-    fold_metrics: Sequence[Mapping[str, float]],
-    metrics: Mapping[str, float],
-    folds: Sequence[Mapping[str, str]],
-    oof: pd.DataFrame,
-    workdir: Path,
-) -> None:
-    """Parameters, per-fold metrics (step = fold), OOF metrics, the folds and the OOF predictions.
-
-    With the predictions and the folds' booster hashes in the run, the OOF scores can be
-    recomputed from the bars (or compared with another run's) without retraining.
-    """
-    run = mlflow.active_run()
-    if run is None:
-        raise RuntimeError("log_cross_validation needs an active MLflow run")
-    now = get_current_time_millis()
-    scores = [
-        Metric(f"fold_{k}", float(v), now, fold)
-        for fold, values in enumerate(fold_metrics)
-        for k, v in values.items()
-    ] + [Metric(f"oof_{k}", float(v), now, 0) for k, v in metrics.items()]
-    # one batch instead of a store round trip per fold
-    MlflowClient().log_batch(
-        run.info.run_id, metrics=scores, params=[Param(k, str(v)) for k, v in params.items()]
-    )
-    mlflow.log_dict({"folds": [dict(f) for f in folds]}, "cv/folds.json")
-    predictions = workdir / "oof_predictions.parquet"
-    oof.to_parquet(predictions, index=False)
-    mlflow.log_artifact(str(predictions), artifact_path="cv")
-
-
-def _log_sweep(configurations: Sequence[Mapping[str, Any]]) -> None:
-    """Every configuration's OOF scores (step = its index in the sweep) and which one was kept."""
-    if len(configurations) < 2:
-        return
-    for entry in configurations:
-        mlflow.log_metrics(
-            {f"sweep_oof_{k}": float(entry[k]) for k in ("sharpe_net", "auc", "deflated_sharpe")},
-            step=int(entry["index"]),
-        )
-    chosen = next(entry for entry in configurations if entry["chosen"])
-    mlflow.log_dict({"configurations": list(configurations)}, "sweep/configurations.json")
-    mlflow.set_tags(
-        {
-            "tate.sweep_size": str(len(configurations)),
-            "tate.sweep_chosen": str(chosen["index"]),
-            "tate.sweep_chosen_overrides": json.dumps(chosen["overrides"], sort_keys=True),
-        }
-    )
-
-
-def _log_leak_canary(report: LeakCanaryReport) -> None:
-    mlflow.log_metrics(report.metrics())
-    mlflow.set_tag("tate.leak_canary", "detected" if report.detected else "missed")
-    mlflow.log_dict(
-        {
-            **dataclasses.asdict(report),
-            "auc_jump": report.auc_jump,
-            "sharpe_jump": report.sharpe_jump,
-        },
-        "leak_canary/report.json",
-    )
-
-
-def _log_run_contents(
-    settings: TateSettings,
-    outcome: TrainingOutcome,
-    bars: dict[str, pd.DataFrame],
-    workdir: Path,
-    validation: dict[str, Any] | None,
-) -> None:
-    """Parameters, per-fold and overall metrics, the sweep and the leakage canary, plots, data
-    provenance and locked requirements."""
-    folds = [
-        {**bounds, "booster_sha256": sha}
-        for bounds, sha in zip(outcome.fold_bounds, outcome.fold_boosters_sha256, strict=True)
-    ]
-    log_cross_validation(
-        outcome.params, outcome.fold_metrics, outcome.metrics, folds, outcome.oof, workdir
-    )
-    _log_sweep(outcome.configurations)
-    if outcome.leak_canary is not None:
-        _log_leak_canary(outcome.leak_canary)
-
-    digest = BarStore(settings.data_dir).digest(settings.timeframe, sorted(bars))
-    with warnings.catch_warnings():
-        # A local path matches MLflow's local-artifact source twice; the warning says only that.
-        warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
-            outcome.train_features.assign(label=outcome.train_labels),
-            source=str(settings.data_dir / "bars" / f"timeframe={settings.timeframe}"),
-            name=f"bars-{settings.timeframe}-{'-'.join(sorted(bars))}",
-            digest=digest[:32],
-            targets="label",
-        )
-    mlflow.log_input(dataset, context="training")
-    tags = {
-        "tate.store_digest": digest,
-        "tate.symbols": ",".join(sorted(bars)),
-        "tate.holdout_start": outcome.holdout_start.isoformat(),
-        "tate.validation_result_id": validation["result_id"] if validation else "not-validated",
-        "tate.validation_summary": validation["summary"] if validation else "",
-        "tate.quarantined_rows": str(validation.get("quarantined_rows", 0)) if validation else "0",
-        "tate.git_dirty": str(tracking.git_dirty()),
-    }
-    commit = tracking.git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    mlflow.set_tags(tags)
-
-    curve = workdir / "equity_curve.csv"
-    outcome.equity.to_csv(curve, index=False)
-    mlflow.log_artifact(str(curve), artifact_path="backtest")
-    mlflow.log_figure(equity_figure(outcome.equity), "backtest/equity_curve.png")
-    mlflow.log_figure(fold_sharpe_figure(outcome.fold_metrics), "backtest/fold_sharpe.png")
-    importance = pd.Series(
-        outcome.booster.feature_importance(importance_type="gain"),
-        index=outcome.booster.feature_name(),
-        name="gain",
-    )
-    importance.to_csv(workdir / "feature_importance.csv")
-    mlflow.log_artifact(str(workdir / "feature_importance.csv"), artifact_path="model_insight")
-    mlflow.log_figure(importance_figure(importance), "model_insight/feature_importance.png")
-    mlflow.log_dict(tracking.package_versions(), "environment/package_versions.json")
-    reference = workdir / "features.parquet"
-    outcome.train_features.to_parquet(reference, index=False)
-    mlflow.log_artifact(str(reference), artifact_path="reference")
-    lock = tracking.locked_requirements()
-    if lock is not None:
-        mlflow.log_artifact(str(lock), artifact_path="environment")
-
-
 def _champion_metrics(settings: TateSettings) -> tuple[str, dict[str, float]] | None:
     """The champion's version and OOF metrics, or None when there is no champion to judge against."""
     champion = tracking.alias_version(settings, tracking.CHAMPION)
@@ -231,13 +92,6 @@ def _champion_metrics(settings: TateSettings) -> tuple[str, dict[str, float]] | 
         k.removeprefix("oof_"): v for k, v in run.data.metrics.items() if k.startswith("oof_")
     }
     return str(champion.version), metrics
-
-
-def _log_lookahead(record: Mapping[str, Any]) -> None:
-    """The look-ahead step's verdict (tags) and report (artifacts) in the active run."""
-    mlflow.set_tags(record["tags"])
-    for path in record["files"]:
-        mlflow.log_artifact(path, artifact_path="lookahead")
 
 
 @task
@@ -256,7 +110,7 @@ def lookahead_step(
     if not reports[0].passed:
         tracking.use_experiment(settings)
         with mlflow.start_run(run_name=f"{run_name}-lookahead-failed"):
-            _log_lookahead(record)
+            log_lookahead(record)
             mlflow.set_tags({"tate.retrain_blocked": "lookahead", "tate.strategy": strategy.name})
         raise LookaheadFailedError(failure_message(reports, folder))
     return record
@@ -275,9 +129,9 @@ def log_and_register(
     key = signing.signing_key(settings)  # a key that cannot be read fails before the run
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=run_name) as run:
         workdir = Path(tmp)
-        _log_run_contents(settings, outcome, bars, workdir, validation)
+        log_run_contents(settings, outcome, bars, workdir, validation)
         if lookahead is not None:
-            _log_lookahead(lookahead)
+            log_lookahead(lookahead)
         info = mlflow.pyfunc.log_model(
             **log_model_kwargs(
                 outcome.strategy, outcome.booster, outcome.model_config, workdir / "model"

@@ -5,7 +5,7 @@ Everything in ``serving/`` that talks to a terminal takes a ``Terminal``: the na
 and its shadow, and the tests' fakes. None of them inherits from it: they satisfy it by shape, so
 mypy checks every call site against the real signatures instead of passing ``Any`` through. The
 two native objects are untyped modules, cast to ``Terminal`` at the one place they are imported
-(``flows.serve.live_terminal``).
+(``flows.terminals.live_terminal``).
 
 The return types are the named tuples of ``serving.mt5.types`` (the binary's structseqs carry the
 same fields) and numpy record arrays of ``RATES_DTYPE``; ``None`` wherever MT5 answers ``None``

@@ -65,7 +65,7 @@ def test_alias_moved_over_rest_is_traded_from_the_next_bar(
     second = log_and_register.fn(settings, outcome, bars, "v2")
     assert (first["version"], first["alias"]) == ("1", "champion")
 
-    from flows.serve import sim_terminal
+    from flows.terminals import sim_terminal
 
     terminal, symbols = sim_terminal(settings)
     terminal.initialize()
@@ -115,7 +115,7 @@ def test_registry_killed_mid_run_trading_goes_on_with_the_last_model(
     outcome = run_training(STRATEGY, bars, replace(TrainConfig(), num_boost_round=30))
     assert log_and_register.fn(settings, outcome, bars, "v1")["alias"] == "champion"
 
-    from flows.serve import sim_terminal
+    from flows.terminals import sim_terminal
 
     terminal, symbols = sim_terminal(settings)
     terminal.initialize()

@@ -13,8 +13,9 @@ import pytest
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
 from flows.drift_flow import drift_report
-from flows.serve import holdout_start, run_worker
+from flows.serve import run_worker
 from flows.settings import TateSettings
+from flows.terminals import holdout_start
 from flows.train_flow import log_and_register
 from models.strategies.lgbm_momentum import STRATEGY
 from models.training import TrainConfig, run_training

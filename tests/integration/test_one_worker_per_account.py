@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from data_contracts.store import BarStore
 from data_contracts.synthetic import generate_market
-from flows import serve
+from flows import serve, terminals
 from flows.cli import app
 from flows.errors import BAD_INPUT, BadSettingError, NothingServedError, exit_code
 from flows.settings import TateSettings
@@ -48,7 +48,7 @@ def replay_start(settings: TateSettings) -> datetime:
 def test_a_second_worker_on_a_held_account_refuses_before_serving_anything(
     settings: TateSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(serve, "new_sim_login", lambda: LOGIN)  # both replays: one account
+    monkeypatch.setattr(terminals, "new_sim_login", lambda: LOGIN)  # both replays: one account
     holder = hold_in_subprocess(settings.locks_dir, f"{LOGIN}@{SIM_SERVER}")
     try:
         with pytest.raises(AccountLockedError) as refused:
@@ -70,7 +70,7 @@ def test_on_postgresql_a_second_worker_is_refused_by_the_databases_advisory_lock
 ) -> None:
     """The journal on PostgreSQL: the lock is in the database (a worker on another host, with
     another TATE_HOME, would be refused as well), refused with the file lock's error and code."""
-    monkeypatch.setattr(serve, "new_sim_login", lambda: LOGIN)
+    monkeypatch.setattr(terminals, "new_sim_login", lambda: LOGIN)
     monkeypatch.setenv("TATE_JOURNAL_URL", postgres_url)
     on_postgres = TateSettings()
     holder = hold_advisory_lock(postgres_url, f"{LOGIN}@{SIM_SERVER}")

@@ -200,7 +200,7 @@ def test_realised_returns_follow_the_label_definition_and_wait_for_the_future() 
 def test_retraining_starts_only_when_configured_and_an_api_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.drift_flow import maybe_start_retraining
+    from flows.drift_actions import maybe_start_retraining
     from flows.settings import TateSettings
 
     monkeypatch.setenv("TATE_HOME", str(tmp_path))
@@ -222,7 +222,7 @@ def test_retraining_starts_only_when_configured_and_an_api_answers(
 def test_without_a_configured_prefect_api_nothing_is_reachable() -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.drift_flow import prefect_api_reachable
+    from flows.drift_actions import prefect_api_reachable
 
     with temporary_settings(updates={PREFECT_API_URL: None}):
         assert prefect_api_reachable() is False

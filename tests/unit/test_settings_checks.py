@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from flows.cli_settings import describe_setting_error
 from flows.data_flows import write_synthetic_market
 from flows.errors import BAD_INPUT, BUG, BadSettingError, report
-from flows.settings import TateSettings, is_loopback
+from flows.setting_checks import is_loopback
+from flows.settings import TateSettings
 
 
 @pytest.mark.parametrize(

@@ -67,8 +67,8 @@ def test_a_shadow_refuses_latency_it_cannot_model() -> None:
 def test_serve_gives_a_live_netting_account_a_shadow_and_a_hedging_one_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.serve import live_shadow
     from flows.settings import TateSettings
+    from flows.terminals import live_shadow
 
     monkeypatch.setenv("TATE_HOME", str(tmp_path))
     settings = TateSettings()
