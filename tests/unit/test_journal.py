@@ -16,7 +16,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from serving.execution.store import IntentJournal
-from serving.journal import Journal, JournalWrites, to_json
+from serving.journal import Journal, JournalWrites
+from serving.journal_engine import to_json
 from serving.journal_writes import new_decision_id
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
