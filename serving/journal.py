@@ -141,7 +141,7 @@ class Journal:
         transaction through SQLAlchemy instead. A failure rolls the whole transaction back
         and drops the connection (the next commit opens a fresh one); it raises.
         """
-        if not len(writes):
+        if not writes:
             return
         plan = [(self._prepared(s, keys), s, rows) for s, keys, rows in writes.batches()]
         if any(prepared is None for prepared, _, _ in plan):

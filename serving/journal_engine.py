@@ -46,7 +46,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 _ENCODER = json.JSONEncoder(default=str)  # built once: ``json.dumps(default=…)`` builds one a call
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE: Any = (
+ENCODE_JSON: Any = (
     None
     if _C_ENCODER is None
     else _C_ENCODER(
@@ -70,9 +70,9 @@ instead of failing at once (no row holds one: features, order requests)."""
 
 def to_json(value: Any) -> str:
     """JSON columns' serializer: what JSON cannot say (numpy scalars, enums) as its string."""
-    if _ENCODE is None or isinstance(value, str):
+    if ENCODE_JSON is None or isinstance(value, str):
         return _ENCODER.encode(value)
-    return "".join(_ENCODE(value, 0))
+    return "".join(ENCODE_JSON(value, 0))
 
 
 def make_engine(url: str) -> Engine:
