@@ -143,24 +143,26 @@ class Journal:
         """
         if not writes:
             return
-        plan = [(self._prepared(s, keys), s, rows) for s, keys, rows in writes.batches()]
-        if any(prepared is None for prepared, _, _ in plan):
+        batches = writes.batches()
+        prepared = [self._prepared(statement, keys) for statement, keys, _ in batches]
+        if None in prepared:
             with self.engine.begin() as conn:
-                for _, statement, rows in plan:
+                for statement, _, rows in batches:
                     conn.execute(statement, rows)
             writes.clear()
             return
         writer, sql = self._connection(), None
         try:
-            cursor = writer.cursor()
+            driver = writer.dbapi_connection  # the pool's proxy adds a Python call per use
+            cursor = driver.cursor()
             try:
-                for prepared, _, rows in plan:
-                    assert prepared is not None
-                    sql = prepared.sql
-                    cursor.executemany(sql, prepared.parameters(rows))
+                for write, (_, _, rows) in zip(prepared, batches, strict=True):
+                    assert write is not None
+                    sql = write.sql
+                    cursor.executemany(sql, write.parameters(rows))
             finally:
                 cursor.close()
-            writer.commit()
+            driver.commit()
         except BaseException as e:
             wrapped = self._abandon_writer(writer, e, sql)
             if wrapped is None:
@@ -190,9 +192,11 @@ class Journal:
         Keyed by the statement object itself, not its ``id()``: the cache holds it, so no
         other statement can ever come to share its key."""
         key = (statement, keys)
-        if key not in self._compiled:
-            self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
-        return self._compiled[key]
+        try:
+            return self._compiled[key]
+        except KeyError:
+            prepared = self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
+            return prepared
 
     def breaker_events_version(self) -> tuple[int, int] | None:
         """A value that changes whenever breaker events may have been written since it was

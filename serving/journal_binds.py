@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite.base import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import sqltypes
@@ -40,13 +41,14 @@ def fast_processor(column_type: Any, dialect: Dialect, process: Processor) -> Pr
     returns what it returns: JSON columns serialized by ``to_json`` with no string processor
     after it, and SQLite's datetimes in the default storage format. A datetime column's
     processor remembers its last answers: a bar's rows carry the same few times (its bar
-    time, the time it was written), formatted once each."""
+    time, the time it was written), formatted once each; on SQLite one memory serves every
+    column in the default format, whose processors are the same function of the value."""
     impl = column_type.dialect_impl(dialect)
     if _plain_json(impl, dialect):
         return _json_text(process)
     if isinstance(column_type, sqltypes.DateTime):
         if _default_sqlite_datetime(impl):
-            process = _sqlite_time(process)
+            return sqlite_time
         return functools.lru_cache(maxsize=64)(process)
     return process
 
@@ -88,16 +90,26 @@ def _default_sqlite_datetime(impl: Any) -> bool:
     )
 
 
-def _sqlite_time(process: Processor) -> Processor:
-    """SQLite's datetime processor for a ``datetime`` (its wall time, any offset dropped, as
-    SQLAlchemy does) in one C call; dates, None and strangers through ``process``."""
+def _default_sqlite_process() -> Processor:
+    """SQLAlchemy's processor for SQLite datetimes in the default format."""
+    dialect = sqlite.dialect()
+    process = sqltypes.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    return process
 
-    def sqlite_time(value: Any) -> Any:
-        if type(value) is datetime:
-            return value.isoformat(" ", "microseconds")[:26]
-        return process(value)
 
-    return sqlite_time
+_SQLITE_DATETIME_PROCESS = _default_sqlite_process()
+
+
+@functools.lru_cache(maxsize=64)
+def sqlite_time(value: Any) -> Any:
+    """SQLite's datetime processor in the default format: a ``datetime`` (its wall time, any
+    offset dropped, as SQLAlchemy does) in one C call; dates, None and strangers through
+    SQLAlchemy's own. Remembered by value: the journal's times are all UTC (``to_utc``),
+    where equal datetimes have equal wall times."""
+    if type(value) is datetime:
+        return value.isoformat(" ", "microseconds")[:26]
+    return _SQLITE_DATETIME_PROCESS(value)
 
 
 def rows_builder(
@@ -121,6 +133,7 @@ def rows_builder(
         values.append(value if positional else f"{name!r}: {value}")
     display = f"({', '.join(values)},)" if positional else f"{{{', '.join(values)}}}"
     source = f"def parameters(rows):\n    return [{display} for row in rows]\n"
-    exec(compile(source, "<journal parameters>", "exec"), namespace)
+    # named after this module, so a profile counts the generated code as the journal's own
+    exec(compile(source, "<serving/journal_binds.py: parameters>", "exec"), namespace)
     builder: RowsBuilder = namespace["parameters"]
     return builder

@@ -203,9 +203,10 @@ class JournalWrites:
     def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         return ((statement, rows) for statement, _, rows in self._batches)
 
-    def batches(self) -> Iterator[_Batch]:
-        """Each batch's statement, the columns its rows give, and the rows."""
-        return iter(self._batches)
+    def batches(self) -> list[_Batch]:
+        """Each batch's statement, the columns its rows give, and the rows (the list itself:
+        read it before ``clear``, do not change it)."""
+        return self._batches
 
     def __len__(self) -> int:
         return sum(len(rows) for _, _, rows in self._batches)
