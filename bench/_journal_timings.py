@@ -53,7 +53,8 @@ def time_journal(directory: Path, count: int) -> dict[str, Any]:
     its first ``order_send`` — and of the same inserts in one transaction through ``sqlite3``
     on a journal of the same schema and pragmas, interleaved bar by bar."""
     from serving.execution.store import IntentJournal
-    from serving.journal import WAL_AUTOCHECKPOINT_PAGES, Journal, JournalWrites
+    from serving.journal import Journal, JournalWrites
+    from serving.journal_engine import WAL_AUTOCHECKPOINT_PAGES
 
     journal = Journal(f"sqlite:///{directory / 'journal.sqlite'}")
     store = IntentJournal(journal, ACCOUNT)

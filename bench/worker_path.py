@@ -165,7 +165,11 @@ def time_decide_alone(trained: Trained, windows: list[np.ndarray]) -> tuple[floa
 
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "journal": ("serving/journal", "serving/execution/store.py"),
+    "journal": (
+        "serving/journal",
+        "serving/execution/store.py",
+        "serving/execution/intent_tables.py",
+    ),
     "SimTerminal": ("serving/sim/",),
     "decide": ("models/strategies/lgbm_momentum.py",),
     "metrics": ("prometheus_client/",),

@@ -21,26 +21,11 @@ one compiled statement through the driver's ``executemany`` on one connection th
 holds, so a bar's decisions, intents and orders cost one commit before the first send and its
 outcomes one after (``serving.execution.executor``). SQLAlchemy keeps the schema
 (``serving.journal_schema``), the migrations (Alembic, when a journal opens:
-``serving.journal_migrations``) and the reads.
-
-Which crash each SQLite setting covers. WAL with ``synchronous=NORMAL``: a commit is in the
-WAL file when ``commit`` returns, so it survives a killed process (``kill -9``, an OOM kill)
-but not a power loss or an OS crash, which may take the last commits with them (the WAL is
-synced at checkpoints only). ``synchronous=NORMAL`` in WAL survives a killed process but not a
-power loss; after a power loss, reconciliation by magic and intent id against the terminal
-keeps orders single: a position the journal no longer explains makes start-up reconciliation
-disagree for that (symbol, magic) and the worker refuses to trade until an operator adopts it
-(``serving.execution.startup``), and a bar decided again gets the same intent id, whose order the
-terminal shows under our magic with the id in its comment. ``busy_timeout`` lets a flow's
-read and the worker's write wait for each other instead of failing. ``wal_autocheckpoint`` is
-raised so the checkpoints (the only fsyncs in this mode) come ten times rarer and larger: it
-moves no commit's durability, only how long the WAL grows between checkpoints (~40 MB). The
-checkpoints themselves run on a thread of their own (``serving.journal_checkpoints``), every
-few hundred commits of the decision path, so no bar waits for one; the autocheckpoint is the
-backstop.
+``serving.journal_migrations``) and the reads. The SQLite settings, and which crash each
+covers, are ``serving.journal_engine``'s.
 
 What differs on PostgreSQL (``postgresql+psycopg://``; the tests run both, ``journal_url``):
-the PRAGMAs above are SQLite's alone (the server keeps its own durability settings); the
+the PRAGMAs are SQLite's alone (the server keeps its own durability settings); the
 same Alembic revisions run (their DDL is transactional on both, so a failed migration rolls
 back whole); the decision path's compiled statements and ``executemany`` are the same code
 (the dialect compiles ``%(name)s`` binds and its own JSON and ``timestamptz`` processors);
@@ -53,18 +38,17 @@ dialect-specific is written outside these.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DatabaseError, DBAPIError
-from sqlalchemy.pool import StaticPool
 
 from serving.journal_checkpoints import Checkpointer
+from serving.journal_engine import make_engine
 from serving.journal_integrity import refusal_of, refuse_empty_file
 from serving.journal_migrations import upgrade_journal
 from serving.journal_schema import (
@@ -92,32 +76,12 @@ __all__ = [
     "breaker_events",
     "decision_row",
     "decisions",
-    "make_engine",
     "metadata",
     "order_event_row",
     "order_events",
-    "to_json",
 ]
 
 logger = logging.getLogger(__name__)
-
-WAL_AUTOCHECKPOINT_PAGES = 10_000
-"""Pages of WAL between automatic checkpoints (SQLite's default: 1,000)."""
-
-CACHE_KIB = 32_768
-"""Page cache per connection (SQLite's default: 2 MiB): the indexes keyed by intent id take
-their inserts at random pages, which a small cache reads back from the file every bar."""
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-    cursor.close()
-
 
 LATEST_BREAKER_EVENT = select(func.max(breaker_events.c.event_id))
 INSERT_BREAKER_EVENT = insert(breaker_events)
@@ -125,52 +89,6 @@ INSERT_BREAKER_EVENT = insert(breaker_events)
 new statement per event, most of an event's cost."""
 LOCK_BREAKER_EVENTS = text("LOCK TABLE breaker_events IN SHARE ROW EXCLUSIVE MODE")
 """PostgreSQL: conflicts with itself and with plain inserts, not with reads."""
-
-_ENCODER = json.JSONEncoder(default=str)  # built once: ``json.dumps(default=…)`` builds one a call
-_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE: Any = (
-    None
-    if _C_ENCODER is None
-    else _C_ENCODER(
-        None,  # no circular-reference memo (see below)
-        _ENCODER.default,
-        json.encoder.encode_basestring_ascii,  # ``ensure_ascii``, as ``_ENCODER``
-        None,
-        _ENCODER.key_separator,
-        _ENCODER.item_separator,
-        _ENCODER.sort_keys,
-        _ENCODER.skipkeys,
-        _ENCODER.allow_nan,
-    )
-)
-"""``_ENCODER``'s own C encoder, built once: ``JSONEncoder.encode`` builds one (and a float
-formatter, a circular-reference memo) on every call, an eighth of a features row's cost (the
-rest is formatting its floats). Same separators, escapes, NaN policy and ``default``, so the
-same text; without the memo a value that contains itself would recurse until Python's limit
-instead of failing at once (no row holds one: features, order requests)."""
-
-
-def to_json(value: Any) -> str:
-    """JSON columns' serializer: what JSON cannot say (numpy scalars, enums) as its string."""
-    if _ENCODE is None or isinstance(value, str):
-        return _ENCODER.encode(value)
-    return "".join(_ENCODE(value, 0))
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL on every connection, in-memory one shared one."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, json_serializer=to_json)
-    args: dict[str, Any] = {
-        "connect_args": {"check_same_thread": False},
-        "json_serializer": to_json,
-    }
-    if url in ("sqlite://", "sqlite:///:memory:"):
-        engine = create_engine(url, poolclass=StaticPool, **args)
-    else:
-        engine = create_engine(url, **args)
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 class Journal:
@@ -223,26 +141,28 @@ class Journal:
         transaction through SQLAlchemy instead. A failure rolls the whole transaction back
         and drops the connection (the next commit opens a fresh one); it raises.
         """
-        if not len(writes):
+        if not writes:
             return
-        plan = [(self._prepared(s, keys), s, rows) for s, keys, rows in writes.batches()]
-        if any(prepared is None for prepared, _, _ in plan):
+        batches = writes.batches()
+        prepared = [self._prepared(statement, keys) for statement, keys, _ in batches]
+        if None in prepared:
             with self.engine.begin() as conn:
-                for _, statement, rows in plan:
+                for statement, _, rows in batches:
                     conn.execute(statement, rows)
             writes.clear()
             return
         writer, sql = self._connection(), None
         try:
-            cursor = writer.cursor()
+            driver = writer.dbapi_connection  # the pool's proxy adds a Python call per use
+            cursor = driver.cursor()
             try:
-                for prepared, _, rows in plan:
-                    assert prepared is not None
-                    sql = prepared.sql
-                    cursor.executemany(sql, prepared.parameters(rows))
+                for write, (_, _, rows) in zip(prepared, batches, strict=True):
+                    assert write is not None
+                    sql = write.sql
+                    cursor.executemany(sql, write.parameters(rows))
             finally:
                 cursor.close()
-            writer.commit()
+            driver.commit()
         except BaseException as e:
             wrapped = self._abandon_writer(writer, e, sql)
             if wrapped is None:
@@ -272,9 +192,11 @@ class Journal:
         Keyed by the statement object itself, not its ``id()``: the cache holds it, so no
         other statement can ever come to share its key."""
         key = (statement, keys)
-        if key not in self._compiled:
-            self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
-        return self._compiled[key]
+        try:
+            return self._compiled[key]
+        except KeyError:
+            prepared = self._compiled[key] = PreparedWrite.of(statement, keys, self.engine)
+            return prepared
 
     def breaker_events_version(self) -> tuple[int, int] | None:
         """A value that changes whenever breaker events may have been written since it was

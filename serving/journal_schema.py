@@ -1,7 +1,7 @@
 """The journal's tables (``decisions``, ``order_events``, ``breaker_events``) and the
 statements the decision path runs on them, built once.
 
-``serving.execution.store`` adds its two tables (``intents``, ``intent_orders``) to the same
+``serving.execution.intent_tables`` adds two tables (``intents``, ``intent_orders``) to the same
 ``metadata``; Alembic migrates them all (``serving.journal_migrations``).
 """
 

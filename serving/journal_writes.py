@@ -3,16 +3,15 @@ once, executed with the driver's ``executemany`` (``serving.journal.Journal.comm
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import DateTime, Engine
+from sqlalchemy import Engine
 
+from serving.journal_binds import fast_processor, rows_builder
 from serving.journal_schema import INSERT_DECISION, INSERT_ORDER_EVENT
 from serving.utc import to_utc
 
@@ -152,6 +151,10 @@ def order_event_row(
     }
 
 
+_Batch = tuple[Any, tuple[str, ...], list[dict[str, Any]]]
+"""A statement, the columns its rows give, and the rows."""
+
+
 class JournalWrites:
     """Rows to write in one transaction (``Journal.commit``).
 
@@ -162,18 +165,22 @@ class JournalWrites:
     """
 
     def __init__(self) -> None:
-        self._batches: list[tuple[Any, tuple[str, ...], list[dict[str, Any]]]] = []
+        self._batches: list[_Batch] = []
+        # each table's last batch, the only one a new row of that table may join (a batch
+        # checked back from the end stops at its table's first): set whenever a batch
+        # starts, emptied with the batches
+        self._latest: dict[Any, _Batch] = {}
 
     def add(self, statement: Any, row: dict[str, Any]) -> None:
         """Add one row for ``statement`` (an INSERT or UPDATE of one table)."""
         keys = tuple(row)
-        for batch_statement, batch_keys, rows in reversed(self._batches):
-            if batch_statement is statement and batch_keys == keys:
-                rows.append(row)
-                return
-            if batch_statement.table is statement.table:
-                break
-        self._batches.append((statement, keys, [row]))
+        latest = self._latest.get(statement.table)
+        if latest is not None and latest[0] is statement and latest[1] == keys:
+            latest[2].append(row)
+            return
+        batch = (statement, keys, [row])
+        self._batches.append(batch)
+        self._latest[statement.table] = batch
 
     def add_decision(self, **fields: Any) -> str:
         """Add one decision (``decision_row``'s arguments); returns its ``decision_id``."""
@@ -196,33 +203,30 @@ class JournalWrites:
     def __iter__(self) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         return ((statement, rows) for statement, _, rows in self._batches)
 
-    def batches(self) -> Iterator[tuple[Any, tuple[str, ...], list[dict[str, Any]]]]:
-        """Each batch's statement, the columns its rows give, and the rows."""
-        return iter(self._batches)
+    def batches(self) -> list[_Batch]:
+        """Each batch's statement, the columns its rows give, and the rows (the list itself:
+        read it before ``clear``, do not change it)."""
+        return self._batches
 
     def __len__(self) -> int:
         return sum(len(rows) for _, _, rows in self._batches)
 
+    def __bool__(self) -> bool:
+        """Whether any row was added (every batch holds one): no count of them."""
+        return bool(self._batches)
+
     def clear(self) -> None:
         self._batches.clear()
-
-
-def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A datetime column's processor that remembers its last answers: a bar's rows carry the
-    same few times (its bar time, the time it was written), formatted once each."""
-    return functools.lru_cache(maxsize=64)(processor)
-
-
-_Processors = tuple[tuple[int, Callable[[Any], Any]], ...]
-"""Column positions and their bind processors."""
+        self._latest.clear()
 
 
 class PreparedWrite:
     """A decision-path statement compiled once for the engine's dialect and one set of row
     columns, executed through the driver's ``executemany`` with the dialect's own bind
-    processors (JSON through the engine's serializer, dates as the dialect stores them).
-    SQLAlchemy's per-execute work (cache key, parameter construction) cost more than the
-    SQLite write itself; the SQL and the values it writes are the same."""
+    processors or ones that write the same (``serving.journal_binds``: JSON through the
+    engine's serializer, dates as the dialect stores them). SQLAlchemy's per-execute work
+    (cache key, parameter construction) cost more than the SQLite write itself; the SQL and
+    the values it writes are the same."""
 
     def __init__(
         self,
@@ -233,53 +237,28 @@ class PreparedWrite:
         positional: bool = False,
     ) -> None:
         self.sql, self.names, self.positional = sql, names, positional
-        self._values = itemgetter(*names) if len(names) > 1 else _one_value(names[0])
-        self._processed = tuple(
-            (i, processors[name]) for i, name in enumerate(names) if name in processors
-        )
+        self._build = rows_builder(names, processors, positional=positional)
 
     @classmethod
     def of(cls, statement: Any, keys: tuple[str, ...], engine: Engine) -> PreparedWrite | None:
         """``statement`` compiled for rows of ``keys``; None when SQLAlchemy must fill in
         something the rows do not give (a column default, an escaped bind name)."""
-        compiled = statement.compile(dialect=engine.dialect, column_keys=list(keys))
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         if compiled.positional:
             names = tuple(compiled.positiontup or ())
         else:
             names = tuple(compiled.bind_names.values())
         if set(names) != set(keys) or compiled.escaped_bind_names:
             return None
-        processors = {n: p for n, p in compiled._bind_processors.items() if p is not None}
-        for name, bind in compiled.binds.items():
-            if name in processors and isinstance(bind.type, DateTime):
-                processors[name] = _remembering(processors[name])
+        processors = {
+            name: fast_processor(compiled.binds[name].type, dialect, process)
+            for name, process in compiled._bind_processors.items()
+            if process is not None
+        }
         return cls(str(compiled), names, processors, positional=bool(compiled.positional))
 
-    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """The driver's parameters for ``rows``: tuples (positional styles) or dicts.
-
-        A row's values are taken in one C call (``itemgetter``) and only the columns with a
-        processor (times, JSON) are touched after: most columns need none, and a Python step
-        per column per row was most of the cost."""
-        values, processed = self._values, self._processed
-        if processed:
-            tuples = [_processed(values(row), processed) for row in rows]
-        else:
-            tuples = [values(row) for row in rows]
-        if self.positional:
-            return tuples
-        names = self.names
-        return [dict(zip(names, value, strict=True)) for value in tuples]
-
-
-def _processed(values: tuple[Any, ...], processed: _Processors) -> tuple[Any, ...]:
-    """``values`` with each processed column's value through its processor."""
-    out = list(values)
-    for i, process in processed:
-        out[i] = process(out[i])
-    return tuple(out)
-
-
-def _one_value(name: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """``itemgetter`` of one name returns the bare value, not a 1-tuple: this does."""
-    return lambda row: (row[name],)
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The driver's parameters for ``rows``: tuples (positional styles) or dicts, built
+        by one generated comprehension (``serving.journal_binds.rows_builder``)."""
+        return self._build(rows)

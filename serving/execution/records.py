@@ -1,4 +1,4 @@
-"""Typed rows of the ``intents`` and ``intent_orders`` tables (``serving.execution.store``).
+"""Typed rows of the ``intents`` and ``intent_orders`` tables (``serving.execution.intent_tables``).
 
 A record is what the journal holds (or, for an order the executor is sending, what it will
 hold once the bar's second transaction commits): readers use attributes, never ``row["…"]``,

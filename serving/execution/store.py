@@ -29,29 +29,25 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    String,
-    Table,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import func, select
 
-from serving.execution.intents import (
-    HELD_ORDER_STATES,
-    OPEN_ORDER_STATES,
-    IntentState,
-    OrderState,
-    PlannedOrder,
+from serving.execution.intent_tables import (
+    EXISTING_INTENTS,
+    INSERT_INTENT,
+    INSERT_ORDER,
+    INTENT_DEFAULTS,
+    INTENT_TIMES,
+    OPEN_STATE_PARAMS,
+    ORDER_DEFAULTS,
+    ORDERS_OF_INTENTS,
+    RESOLVE_ORDER,
+    UPDATE_INTENT,
+    UPDATE_ORDER,
+    intent_orders,
+    intents,
+    stored_values,
 )
+from serving.execution.intents import HELD_ORDER_STATES, IntentState, OrderState, PlannedOrder
 from serving.execution.records import (
     IntentRecord,
     OrderRecord,
@@ -59,123 +55,12 @@ from serving.execution.records import (
     order_of,
     order_record,
 )
-from serving.journal import JournalWrites, account_column, metadata
+from serving.journal import JournalWrites
 from serving.ports import JournalDatabase
 from serving.utc import as_utc, to_utc
 
-intents = Table(
-    "intents",
-    metadata,
-    Column("intent_id", String(64), primary_key=True),
-    Column("role", String(16), nullable=False),
-    # symbol, magic: no index, nothing reads intents by them (revision 0005)
-    Column("symbol", String(32), nullable=False),
-    Column("magic", Integer, nullable=False),
-    Column("bar_time", DateTime(timezone=True), nullable=True),
-    Column("target_volume", Float, nullable=False),
-    Column("filled_volume", Float, nullable=False, default=0.0),  # signed lots dealt
-    # signed lots a partial fill (10010) left undone: tracked, left to the next intent
-    Column("remainder_volume", Float, nullable=False, default=0.0),
-    Column("state", String(16), nullable=False),
-    Column("reason", String(512), nullable=False, default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    account_column(),
-    Index("ix_intents_state_account", "state", "account"),
-)
-
-intent_orders = Table(
-    "intent_orders",
-    metadata,
-    Column("order_key", String(80), primary_key=True),
-    Column("intent_id", String(64), nullable=False, index=True),
-    Column("seq", Integer, nullable=False),
-    # symbol, magic: no index; ``claimed`` reads a third of the rows by them (revision 0005)
-    Column("symbol", String(32), nullable=False),
-    Column("magic", Integer, nullable=False),
-    Column("side", Integer, nullable=False),  # +1 buy, -1 sell
-    Column("volume", Float, nullable=False),  # lots requested
-    Column("position", Integer, nullable=False, default=0),  # hedging ticket closed, 0 opens
-    Column("comment", String(31), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("retcode", Integer, nullable=True),
-    Column("ticket", Integer, nullable=False, default=0),  # order ticket, 0 when unknown
-    Column("deal", Integer, nullable=False, default=0),
-    Column("filled_volume", Float, nullable=False, default=0.0),  # lots dealt (unsigned)
-    Column("price", Float, nullable=False, default=0.0),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_time", Integer, nullable=False, default=0),  # terminal time at the last send
-    Column("matched_by", String(16), nullable=False, default=""),  # answer|ticket|comment|...
-    Column("request", JSON, nullable=True),
-    Column("reason", String(512), nullable=False, default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    account_column(),
-    Index("ix_intent_orders_state_account", "state", "account"),
-)
-
-_TIMES = ("bar_time", "created_at", "updated_at")  # of intents; orders have the last two
-
-# the decision path's statements, built once (SQLAlchemy caches their compiled form)
-INSERT_INTENT = insert(intents)
-UPDATE_INTENT = update(intents).where(intents.c.intent_id == bindparam("key_intent_id"))
-INSERT_ORDER = insert(intent_orders)
-UPDATE_ORDER = update(intent_orders).where(intent_orders.c.order_key == bindparam("key_order_key"))
-_OPEN_STATE_PARAMS = {f"open_{state.value}": state.value for state in OPEN_ORDER_STATES}
-RESOLVE_ORDER = UPDATE_ORDER.where(
-    intent_orders.c.account == bindparam("key_account"),
-    intent_orders.c.state.in_([bindparam(name) for name in sorted(_OPEN_STATE_PARAMS)]),
-)
-"""A reconciliation's UPDATE: this account's row, and only while it is open (a final outcome,
-once journaled, is never rewritten, whoever read the row as open before)."""
-_EXISTING_INTENTS = select(intents.c.intent_id).where(
-    intents.c.account == bindparam("account"),
-    intents.c.intent_id.in_(bindparam("ids", expanding=True)),
-)
-_ORDERS_OF_INTENTS = (
-    select(intent_orders)
-    .where(
-        intent_orders.c.account == bindparam("account"),
-        intent_orders.c.intent_id.in_(bindparam("ids", expanding=True)),
-    )
-    .order_by(intent_orders.c.created_at, intent_orders.c.seq)
-)
-
 _INTENDED = IntentState.INTENDED.value
 _SENT = OrderState.SENT.value
-
-INTENT_DEFAULTS: dict[str, Any] = {
-    "bar_time": None,
-    "filled_volume": 0.0,
-    "remainder_volume": 0.0,
-    "reason": "",
-}
-ORDER_DEFAULTS: dict[str, Any] = {
-    "position": 0,
-    "retcode": None,
-    "ticket": 0,
-    "deal": 0,
-    "filled_volume": 0.0,
-    "price": 0.0,
-    "attempts": 0,
-    "sent_time": 0,
-    "matched_by": "",
-    "request": None,
-    "reason": "",
-}
-
-
-def _values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values as stored: UTC times, requests as plain dicts, reasons that fit."""
-    values = dict(fields)
-    for name in _TIMES:
-        if values.get(name) is not None:
-            values[name] = to_utc(values[name])
-    if values.get("request") is not None:
-        values["request"] = dict(values["request"])
-    if "reason" in values:
-        values["reason"] = str(values["reason"])[:512]
-    return values
 
 
 class IntentJournal:
@@ -199,13 +84,13 @@ class IntentJournal:
         if exists:
             self.add_intent_update(writes, intent_id, at=at, **fields)
             return
-        row = _values({**INTENT_DEFAULTS, **fields, "created_at": at, "updated_at": at})
+        row = stored_values({**INTENT_DEFAULTS, **fields, "created_at": at, "updated_at": at})
         writes.add(INSERT_INTENT, {"intent_id": intent_id, **row, "account": self.account})
 
     def add_intent_update(
         self, writes: JournalWrites, intent_id: str, *, at: datetime, **fields: Any
     ) -> None:
-        values = _values({**fields, "updated_at": at})
+        values = stored_values({**fields, "updated_at": at})
         writes.add(UPDATE_INTENT, {"key_intent_id": intent_id, **values})
 
     def add_intended(
@@ -266,7 +151,7 @@ class IntentJournal:
 
     def new_order(self, order_key: str, *, at: datetime, **fields: Any) -> OrderRecord:
         """A complete ``intent_orders`` row, not yet written (``add_order`` inserts it)."""
-        row = _values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
+        row = stored_values({**ORDER_DEFAULTS, **fields, "created_at": at, "updated_at": at})
         return order_of({**row, "order_key": order_key, "account": self.account})
 
     def sending_order(self, order: PlannedOrder, at: datetime, sent_time: int) -> OrderRecord:
@@ -309,7 +194,7 @@ class IntentJournal:
     def add_order_update(
         self, writes: JournalWrites, order_key: str, *, at: datetime, **fields: Any
     ) -> None:
-        values = _values({**fields, "updated_at": at})
+        values = stored_values({**fields, "updated_at": at})
         writes.add(UPDATE_ORDER, {"key_order_key": order_key, **values})
 
     def add_order_resolution(
@@ -317,8 +202,8 @@ class IntentJournal:
     ) -> None:
         """Add a reconciliation's UPDATE of an open order (``RESOLVE_ORDER``: a no-op on
         another account's row or on a final one)."""
-        values = _values({**fields, "updated_at": at})
-        params = {"key_order_key": order_key, "key_account": self.account, **_OPEN_STATE_PARAMS}
+        values = stored_values({**fields, "updated_at": at})
+        params = {"key_order_key": order_key, "key_account": self.account, **OPEN_STATE_PARAMS}
         writes.add(RESOLVE_ORDER, {**params, **values})
 
     def update_order(
@@ -326,7 +211,7 @@ class IntentJournal:
     ) -> OrderRecord:
         """Add the UPDATE of ``fields`` of ``order`` (``add_order_update``); returns the
         record as the journal will hold it once ``writes`` commits."""
-        values = _values({**fields, "updated_at": at})
+        values = stored_values({**fields, "updated_at": at})
         writes.add(UPDATE_ORDER, {"key_order_key": order.order_key, **values})
         return order.updated(values)
 
@@ -398,11 +283,11 @@ class IntentJournal:
             return set(), []
         account = {"account": self.account}
         with self.engine.connect() as conn:
-            found = conn.execute(_EXISTING_INTENTS, {**account, "ids": list(intent_ids)})
+            found = conn.execute(EXISTING_INTENTS, {**account, "ids": list(intent_ids)})
             known = {str(intent_id) for intent_id in found.scalars()}
             if not known:
                 return known, []
-            rows = conn.execute(_ORDERS_OF_INTENTS, {**account, "ids": sorted(known)})
+            rows = conn.execute(ORDERS_OF_INTENTS, {**account, "ids": sorted(known)})
             return known, [order_record(r) for r in rows.mappings()]
 
     def newest_bar_time(self) -> datetime | None:
@@ -487,7 +372,7 @@ class IntentJournal:
             rows = conn.execute(query.order_by(intents.c.created_at)).mappings().all()
         records = [intent_record(r).columns() for r in rows]
         frame = pd.DataFrame(records, columns=intents.c.keys())
-        for name in _TIMES:
+        for name in INTENT_TIMES:
             frame[name] = pd.to_datetime(frame[name], utc=True)
         return frame
 

@@ -106,7 +106,7 @@ def upgrade_journal(engine: Engine) -> None:
 
 def create_tables(connection: Connection) -> None:
     """The current schema, from the tables ``serving`` defines."""
-    import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
+    import serving.execution.intent_tables  # noqa: F401  (its tables join the journal's metadata)
     from serving.journal import metadata
 
     metadata.create_all(connection)

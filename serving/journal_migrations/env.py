@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
+import serving.execution.intent_tables  # noqa: F401  (its tables join the journal's metadata)
 from serving.journal import metadata
 
 connection = context.config.attributes.get("connection")

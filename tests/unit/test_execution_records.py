@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from serving.execution.intent_tables import intent_orders, intents
 from serving.execution.records import IntentRecord, OrderRecord
-from serving.execution.store import IntentJournal, intent_orders, intents
+from serving.execution.store import IntentJournal
 from serving.journal import Journal, JournalWrites
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)

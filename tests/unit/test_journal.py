@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
+from serving.execution.intents import PlannedOrder
 from serving.execution.store import IntentJournal
-from serving.journal import Journal, JournalWrites, to_json
+from serving.journal import Journal, JournalWrites
+from serving.journal_engine import to_json
 from serving.journal_writes import new_decision_id
 
 BAR = datetime(2024, 3, 1, 13, tzinfo=UTC)
@@ -230,6 +232,42 @@ def test_the_decision_path_stores_the_bytes_sqlalchemy_would(journal_url: str) -
         assert fast == slow, table
     assert stored["decisions"][0][0] == json.dumps({**features, "vol_24": None}, default=str)
     assert stored["order_events"][0][0] == json.dumps(request, default=str)
+    journal.close()
+
+
+def test_intent_and_order_rows_store_the_bytes_sqlalchemy_would(journal_url: str) -> None:
+    """The intents and their orders, inserted and then updated by the decision path's own
+    builders, hold what SQLAlchemy's own execute writes: times, JSON (an order's request,
+    null before its answer), floats."""
+    journal = Journal(journal_url)
+    request = {"comment": 't→x"q', "volume": np.float64(0.07), "type": 0, "legs": [1, None]}
+    at = datetime(2024, 3, 1, 13, 0, 1, 123456, tzinfo=UTC)
+    later = datetime(2024, 3, 1, 14, 0, 1, tzinfo=timezone(timedelta(hours=1)))
+    for account in ("fast", "sqlalchemy"):
+        store, intent_id = IntentJournal(journal, account), f"i-{account}"
+        order = PlannedOrder(intent_id, 0, "EURUSD", 7, True, 0.07, 0, intent_id)
+        inserts, updates = JournalWrites(), JournalWrites()
+        store.add_intended(inserts, intent_id, at, "champion", "EURUSD", 7, 0.07, BAR)
+        row = store.sending_order(order, at, 1_709_298_001)
+        store.add_order(inserts, row)
+        store.settle_order(
+            updates, row, later, "filled", 10009, 5, 6, 0.07, 1.1 + 1e-9, 1, 1_709_298_002,
+            "answer", request, "é",
+        )  # fmt: skip
+        store.add_intent_state(updates, intent_id, later, "filled", 0.1 + 0.2, 0.0)
+        for writes in (inserts, updates):
+            if account == "fast":
+                journal.commit(writes)
+            else:
+                with journal.engine.begin() as conn:
+                    for statement, rows in writes:
+                        conn.execute(statement, rows)
+    for table, columns in (
+        ("intents", "bar_time, created_at, updated_at, target_volume, filled_volume, state"),
+        ("intent_orders", "CAST(request AS TEXT), created_at, updated_at, price, volume"),
+    ):
+        fast, slow = (tuple(row) for row in _raw(journal, f"SELECT {columns} FROM {table}"))
+        assert fast == slow, table
     journal.close()
 
 

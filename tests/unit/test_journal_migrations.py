@@ -28,8 +28,9 @@ from sqlalchemy import (
     text,
 )
 
-import serving.execution.store  # noqa: F401  (its tables join the journal's metadata)
-from serving.journal import Journal, make_engine, metadata
+import serving.execution.intent_tables  # noqa: F401  (its tables join the journal's metadata)
+from serving.journal import Journal, metadata
+from serving.journal_engine import make_engine
 from serving.journal_integrity import JournalRefusedError
 from serving.journal_migrations import alembic_config, head_revision, upgrade_journal
 
