@@ -31,8 +31,9 @@ so every bar takes the full path; their per-bar work is still done.
   several times slower than in the baseline's tight loop. Target: p99 ≤ 2 ms.
 
 Then the same path is replayed for ``--profile-bars`` bar times under ``cProfile``, and the
-time per decision is split at the boundaries into the journal (``serving.journal``,
-``serving.execution.store`` and all below them), SimTerminal (``serving.sim_*``), ``decide``
+time per decision is split at the boundaries into the journal (``serving.journal*``,
+``serving.execution.store``, ``.intent_tables`` and all below them), SimTerminal
+(``serving.sim``), ``decide``
 (the strategy file and LightGBM below it), metrics (``prometheus_client``) and the rest (the
 worker, broker, executor, breakers). The profiler's clock is the process's CPU time, so time
 spent waiting for a core another process holds is left out. cProfile inflates Python-heavy
