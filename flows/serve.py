@@ -31,6 +31,7 @@ from flows.progress import stage_progress
 from flows.settings import TateSettings
 from serving.account_lock import AccountLock, AdvisoryAccountLock, HeldLock
 from serving.execution.broker import Mt5Broker
+from serving.identities import account_key
 from serving.journal import Journal
 from serving.journal_integrity import admit_journal, note_journal, replace_journal
 from serving.metrics import WorkerMetrics, serve_metrics
@@ -43,7 +44,7 @@ from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
 from serving.risk.board import RiskLimits
 from serving.sim.shadow import ShadowTerminal
 from serving.sim.terminal import SimTerminal
-from serving.worker import Clock, ReplayClock, SystemClock, Worker, account_key
+from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
 logger = logging.getLogger(__name__)
 PROGRESS_LOG = logging.getLogger("tate.replay")
