@@ -125,6 +125,7 @@ class WorkerMetrics:
         self.bars_processed = Counter(
             "bars_processed", "Closed bars the worker has processed", registry=r
         )
+        self.count_bars: Add = adder(self.bars_processed)  # its inc (unlabelled: its own value)
         self.last_bar_timestamp = Gauge(
             "last_bar_timestamp_seconds", "Open time of the last closed bar processed", registry=r
         )

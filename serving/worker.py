@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from models.sizing import size_from_confidence
+from models.sizing import DRIFT_FULL_SIZE_BELOW, size_from_confidence
 from serving.clocks import Clock, ReplayClock, SystemClock
 from serving.execution.executor import OrderExecutor, Target
 from serving.execution.trades import bar_datetime
@@ -128,6 +128,7 @@ class Worker:
         self.max_volume, self.canary_fraction = max_volume, canary_fraction
         self.position_cap = position_cap or PositionCap(max_volume)
         self.brokers = {"champion": broker, "canary": broker.for_magic(broker.magic + 1)}
+        self._by_magic = {self.brokers[r].magic: r for r in TRADING_ROLES}  # the books, by magic
         self.shadow_terminal = shadow_terminal
         account = terminal.account_info()  # its margin mode fixes how each role trades
         self.account = login_at_server(account)
@@ -277,13 +278,12 @@ class Worker:
                         logger.exception("%s %s: tripped policy failed; next bar", role, symbol)
         self.metrics.set_breakers(self.breakers.states())
         self.metrics.set_refusing(self.executor.refusing or self.no_model)
-        self.metrics.bars_processed.inc()
+        self.metrics.count_bars(1)
 
     def watch(self) -> None:
         """Reset requests, the halted tag, stale bars and the books (daily loss), in that order."""
-        roles = {self.brokers[role].magic: role for role in TRADING_ROLES}
         halted = self.model_source.halted
-        self.risk.watch(self.terminal, self.symbols, self.timeframe, halted, roles)
+        self.risk.watch(self.terminal, self.symbols, self.timeframe, halted, self._by_magic)
 
     def apply_tripped_policy(self, symbol: str, loaded: LoadedModel) -> None:
         """Bring a role's held position to what the tripped policy allows (``BarRisk``)."""
@@ -334,10 +334,10 @@ class Worker:
             self._bar_stamp = bar_time
             self.metrics.last_bar_timestamp.set(bar_time)
         self.breakers.latency.observe(latency)
-        features = np.asarray(decision.features, dtype=np.float64)
-        names = self._feature_names(role, model, len(features))
+        values = np.asarray(decision.features, dtype=np.float64).tolist()  # Python floats
+        names = self._feature_names(role, model, len(values))
         if role == "champion":
-            self.drift.observe(loaded, names, features)
+            self.drift.observe(loaded, names, values)
         trader = self.roles.get(role) or self._role(role)
         tradable = trader.tradable()
         confidence = float(decision.confidence)
@@ -356,7 +356,7 @@ class Worker:
                 journal_role,
                 loaded.name,
                 str(loaded.version),
-                stored_features(names, features.tolist()),
+                stored_features(names, values),
                 signal,
                 confidence,
                 0.0 if tripped else float(abs(target)),
@@ -391,7 +391,9 @@ class Worker:
         budget = self.max_volume * share
         scale = 1.0
         if self.limits.drift_sizing:
-            scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)
+            score = self.breakers.drift.score
+            if score > DRIFT_FULL_SIZE_BELOW:  # at or below it, or NaN, drift_scale is 1
+                scale = drift_scale(score, zero_at=self.limits.psi_threshold)
         return size_from_confidence(
             confidence * scale,
             max_volume=budget,

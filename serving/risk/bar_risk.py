@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from serving.clocks import Clock
 from serving.execution.executor import Target
@@ -25,6 +26,8 @@ from serving.risk.breakers import BreakerEvent
 from serving.risk.policy import policy_target
 from serving.risk.positions import BookReader
 from serving.roles import Role
+
+_REALISED, _FLOATING = attrgetter("realised"), attrgetter("floating")
 
 
 class BarRisk:
@@ -73,9 +76,9 @@ class BarRisk:
         if books is None:
             return
         self.metrics.set_book(books, symbols)
-        pnl = loss.observe(
-            realised=sum(b.realised for b in books.values()),
-            floating=sum(b.floating for b in books.values()),
+        pnl = loss.observe(  # sum of a map: the same additions in order, no generator frame
+            realised=sum(map(_REALISED, books.values())),
+            floating=sum(map(_FLOATING, books.values())),
         )
         self.metrics.daily_pnl.set(pnl)
 
