@@ -80,6 +80,9 @@ class RowPredictor:
         self.row = np.zeros((1, n_features), dtype=np.float64)
         self.features = self.row[0]  # the row as a flat view (one numpy call to copy it)
         self._buffer = (ctypes.c_double * n_features).from_buffer(self.row)
+        # writes a row of Python floats into the buffer as C doubles (the same bytes a
+        # ctypes slice assignment writes, in one C loop instead of one conversion per item)
+        self._write = struct.Struct(f"={n_features}d").pack_into
         self._out = ctypes.c_double(0.0)
         self._out_len = ctypes.c_int64(0)
         self._config = ctypes.c_void_p()
@@ -148,7 +151,7 @@ class RowPredictor:
 
     def predict(self, values: Sequence[float]) -> float:
         """Probability for one row of ``values`` (written into ``row``)."""
-        self._buffer[:] = values
+        self._write(self._buffer, 0, *values)
         if self._fast is not None and self._fast(*self._args) == 0:
             return self._out.value
         # one thread: a row gains nothing from OpenMP, and a parallel region waiting for a
