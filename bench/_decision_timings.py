@@ -22,11 +22,11 @@ from models.sizing import size_from_confidence
 from models.strategies.lgbm_momentum import WINDOW, FeatureState
 from serving.execution.broker import Mt5Broker
 from serving.execution.events import choose_filling
+from serving.identities import make_intent_id
 from serving.mt5 import constants as mt5
 from serving.mt5.types import RATES_FIELDS
 from serving.risk.board import RiskLimits, WorkerBreakers
 from serving.risk.policy import PositionCap, drift_scale
-from serving.worker import make_intent_id
 
 
 class MemoryTerminal:

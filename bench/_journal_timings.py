@@ -20,7 +20,7 @@ import numpy as np
 
 from bench._common import percentiles
 from bench._decision_models import MAGIC, MODEL_NAME, NAMES_30, SYMBOL
-from serving.worker import make_intent_id
+from serving.identities import make_intent_id
 
 ACCOUNT = "5000001@Tate-SimReplay"
 ROLES = (("champion", MAGIC), ("canary", MAGIC + 1))

@@ -27,6 +27,7 @@ from flows.settings import TateSettings
 from flows.terminals import live_shadow, live_terminal, sim_terminal
 from serving.account_lock import AccountLock, AdvisoryAccountLock, HeldLock
 from serving.execution.broker import Mt5Broker
+from serving.identities import account_key
 from serving.journal import Journal
 from serving.journal_integrity import admit_journal, note_journal, replace_journal
 from serving.metrics import WorkerMetrics, serve_metrics
@@ -37,7 +38,7 @@ from serving.registry.signatures import KeyRing
 from serving.registry.source import AliasPoller, BackgroundPoller, ModelSource
 from serving.risk.board import RiskLimits
 from serving.sim.terminal import SimTerminal
-from serving.worker import Clock, ReplayClock, SystemClock, Worker, account_key
+from serving.worker import Clock, ReplayClock, SystemClock, Worker
 
 logger = logging.getLogger(__name__)
 PROGRESS_LOG = logging.getLogger("tate.replay")

@@ -8,9 +8,10 @@ The same function runs three ways:
 - over ``ArrayStats`` of whole arrays: every row at once (numpy) — training and ``predict``;
 - over ``ArrayStats(..., last_only=True)``: numpy's statistics of the trailing values — the
   fallback row of a near-constant window (bit-equal to the batch row: the same numpy calls);
-- over ``StreamStats``, once per feature set: the formula's terms become Python source over
-  ring buffers and ``Rolling`` running sums, compiled into one function ``RollingRows`` calls
-  per bar (a few microseconds for thirty features, independent of the window length).
+- over ``StreamStats`` (``models.stream_terms``), once per feature set: the formula's terms
+  become Python source over ring buffers and ``Rolling`` running sums, compiled into one
+  function ``RollingRows`` calls per bar (a few microseconds for thirty features,
+  independent of the window length).
 
 A series is a float array per bar, right-aligned: it ends at the last bar and may start later
 (a one-bar return has no value at the first bar). This module is bundled into every logged
@@ -20,7 +21,6 @@ strategy file (``models.packaging``), so it imports only third-party packages.
 from __future__ import annotations
 
 import itertools
-import keyword
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from models.stream_terms import StreamStats, Term
 
 # A feature formula: the feature's value(s) from a stats object (ArrayStats or StreamStats).
 Formula = Callable[[Any], Any]
@@ -194,94 +196,6 @@ class Rolling:
             var = self.s2 / n - m * m
         self.sd = math.sqrt(var) if var > 0.0 else 0.0
         return self.sd
-
-
-class Term:
-    """A formula's value as Python source over a stream's buffers and windows."""
-
-    __slots__ = ("source",)
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def _join(self, op: str, other: Any, *, swapped: bool = False) -> Term:
-        # repr of a float round-trips exactly, so a constant is the formula's own number
-        right = other.source if isinstance(other, Term) else repr(float(other))
-        left = self.source
-        if swapped:
-            left, right = right, left
-        return Term(f"({left} {op} {right})")
-
-    def __add__(self, other: Any) -> Term:
-        return self._join("+", other)
-
-    def __radd__(self, other: Any) -> Term:
-        return self._join("+", other, swapped=True)
-
-    def __sub__(self, other: Any) -> Term:
-        return self._join("-", other)
-
-    def __rsub__(self, other: Any) -> Term:
-        return self._join("-", other, swapped=True)
-
-    def __mul__(self, other: Any) -> Term:
-        return self._join("*", other)
-
-    def __rmul__(self, other: Any) -> Term:
-        return self._join("*", other, swapped=True)
-
-    def __truediv__(self, other: Any) -> Term:
-        return self._join("/", other)
-
-    def __rtruediv__(self, other: Any) -> Term:
-        return self._join("/", other, swapped=True)
-
-
-# Names the generated functions use themselves (``row``, ``step``): no series may take them.
-_RESERVED = frozenset({"nan", "sqrt", "abs", "len", "rows", "_v", "_a", "_d", "_dd", "_o"})
-_RESERVED |= {"_m", "_var", "_sd", "_r", "_n"} | {f"_x{i}" for i in range(64)}
-
-
-class StreamStats:
-    """What a formula reads, as ``Term``s: ``last``/``lag`` index a ring buffer, ``mean`` and
-    ``std`` read a ``Rolling`` window (registered here, one per series and length)."""
-
-    def __init__(self, series: Sequence[str]) -> None:
-        for name in series:
-            if not name.isidentifier() or keyword.iskeyword(name) or name in _RESERVED:
-                raise ValueError(f"series name {name!r} cannot name a buffer")
-            if name.startswith("w") and name[1:].isdigit():
-                raise ValueError(f"series name {name!r} is reserved for windows")
-        self._index = {name: i for i, name in enumerate(series)}
-        self.windows: list[tuple[int, int]] = []  # (series index, length)
-        self.checked: list[int] = []  # windows whose std a formula reads
-
-    def _window(self, name: str, length: int) -> int:
-        key = (self._index[name], length)
-        if key not in self.windows:
-            self.windows.append(key)
-        return self.windows.index(key)
-
-    def last(self, name: str) -> Term:
-        self._index[name]  # an unknown series fails here, not at the first bar
-        return Term(f"{name}[-1]")
-
-    def lag(self, name: str, bars: int) -> Term:
-        self._index[name]
-        return Term(f"{name}[{-1 - bars}]")
-
-    def mean(self, name: str, length: int) -> Term:
-        i = self._window(name, length)
-        return Term(f"(w{i}.anchor + w{i}.s1 / {length})")  # Rolling.mean, inlined
-
-    def std(self, name: str, length: int) -> Term:
-        i = self._window(name, length)
-        if i not in self.checked:
-            self.checked.append(i)
-        return Term(f"w{i}.sd")  # set by the near-constancy check just before the row
-
-    def positive(self, value: Term) -> Term:
-        return Term(f"(_v if (_v := {value.source}) > 0.0 else nan)")
 
 
 class RollingLayout:

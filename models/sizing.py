@@ -53,16 +53,36 @@ def _check_grid(max_volume: float, min_volume: float, volume_step: float) -> Non
         )
 
 
+_ON_GRID: dict[tuple[int, float], float] = {}
+_ON_GRID_MAX = 4096  # a grid has a few hundred steps in its budget; never evicted
+
+
+def on_grid(steps: int, volume_step: float) -> float:
+    """``round(steps * volume_step, 8)``: lots of a whole number of grid steps, rounded once
+    per (steps, step) and then looked up (a float ``round`` to 8 digits costs a decision
+    more than the look-up). A pure function of its key, so nothing invalidates it."""
+    key = (steps, volume_step)
+    volume = _ON_GRID.get(key)
+    if volume is None:
+        volume = round(steps * volume_step, 8)
+        if len(_ON_GRID) < _ON_GRID_MAX:
+            _ON_GRID[key] = volume
+    return volume
+
+
 def size_from_confidence(
     confidence: float, *, max_volume: float, min_volume: float, volume_step: float
 ) -> float:
     """Lots to hold for a confidence in [0, 1] (clipped); 0.0 when below the minimum lot."""
-    _check_grid(max_volume, min_volume, volume_step)
+    if volume_step <= 0 or min_volume < 0 or max_volume < 0:  # _check_grid, once per decision
+        _check_grid(max_volume, min_volume, volume_step)
     if not math.isfinite(confidence):
         return 0.0
     raw = min(max(confidence, 0.0), 1.0) * max_volume
     steps = math.floor(raw / volume_step + _STEP_EPS)
-    volume = round(steps * volume_step, 8)
+    volume = _ON_GRID.get((steps, volume_step))  # on_grid's look-up, inline
+    if volume is None:
+        volume = on_grid(steps, volume_step)
     if volume < min_volume - _MIN_EPS:
         return 0.0
     return volume

@@ -34,17 +34,17 @@ class ReplayClock:
 
     def __init__(self, terminal: ReplayTerminal) -> None:
         self.terminal = terminal
-        self._last: tuple[int, datetime] | None = None  # the terminal's time and its datetime
+        self._seconds: int | None = None  # the terminal's time last asked
+        self._at = datetime.fromtimestamp(0, tz=UTC)  # ... as a datetime
 
     def now(self) -> datetime:
         """The replay's time. Asked a few times per order while the replay's time stands on
         one bar, so the datetime of the last second asked is kept; it is made again only when
         the terminal's time moves (a datetime is immutable: sharing it is safe)."""
         seconds = int(self.terminal.now)
-        last = self._last
-        if last is None or last[0] != seconds:
-            last = self._last = (seconds, datetime.fromtimestamp(seconds, tz=UTC))
-        return last[1]
+        if seconds != self._seconds:
+            self._seconds, self._at = seconds, datetime.fromtimestamp(seconds, tz=UTC)
+        return self._at
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

@@ -89,8 +89,11 @@ class WorkerMetrics:
         # result (each made on its first event: a child exists once it was used)
         self._decision_children: dict[tuple[str, str], tuple[Add, Observer, Add, dict[str, Add]]]
         self._decision_children = {}
-        # per (symbol, role): the send latency and the execution SLO's adders by result
-        self._order_children: dict[tuple[str, str], tuple[Observer, dict[str, Add]]] = {}
+        # per (symbol, role): the send latency, the execution SLO's adders by result and the
+        # retcodes' adders by (retcode, outcome)
+        self._order_children: dict[
+            tuple[str, str], tuple[Observer, dict[str, Add], dict[tuple[int | None, str], Add]]
+        ] = {}
         self._adders: dict[tuple[int, tuple[str, ...]], Add] = {}
         self._refusing: bool | None = None  # the last value set, by ``set_refusing``
         self._versions: dict[str, str] | None = None
@@ -125,6 +128,7 @@ class WorkerMetrics:
         self.bars_processed = Counter(
             "bars_processed", "Closed bars the worker has processed", registry=r
         )
+        self.count_bars: Add = adder(self.bars_processed)  # its inc (unlabelled: its own value)
         self.last_bar_timestamp = Gauge(
             "last_bar_timestamp_seconds", "Open time of the last closed bar processed", registry=r
         )
@@ -239,15 +243,21 @@ class WorkerMetrics:
         self, symbol: str, role: str, retcode: int | None, outcome: str, latency: float
     ) -> None:
         """Count every order event by retcode and outcome, and time it; non-fills are errors."""
-        label = "none" if retcode is None else str(retcode)
-        self._adder(self.order_retcodes, symbol, role, label, outcome)(1)
         children = self._order_children.get((symbol, role))
         if children is None:
             children = self._order_children[(symbol, role)] = (
                 Observer(self._child(self.order_send_latency, role, symbol)),
                 {},
+                {},
             )
-        latencies, slo = children
+        latencies, slo, retcodes = children
+        count = retcodes.get((retcode, outcome))  # the retcode's adder, found by one look-up
+        if count is None:
+            label = "none" if retcode is None else str(retcode)
+            count = retcodes[(retcode, outcome)] = self._adder(
+                self.order_retcodes, symbol, role, label, outcome
+            )
+        count(1)
         latencies.observe(latency)
         result = "good" if outcome in GOOD_OUTCOMES else "bad"
         add = slo.get(result)

@@ -12,87 +12,48 @@ account the canary trades a shadow SimTerminal instead (``shadow_terminal``; jou
 ``shadow``), whose paper orders never enter the account's book. Which of these each role does is
 fixed once, at start-up, from the account's margin mode (``serving.roles``).
 
-Circuit breakers (``serving.risk.board``) are watched before the decisions of each pass: operator
-reset requests, the registry's ``halted`` tag, stale bars, the books and the daily loss; the
-decisions feed the latency and drift breakers. A trip by one of a bar's orders withholds the
-bar's orders not yet sent (journaled as never sent). While any breaker is tripped, decisions
-are still made and journaled (size 0: no new exposure) and the tripped policy decides, once per
-closed bar, what happens to positions already held; its orders are journaled as order events
-under their own intent, named by a ``policy`` row in ``breaker_events``.
+Circuit breakers are watched before the decisions of each pass and a trip withholds the bar's
+orders not yet sent (``serving.risk.bar_risk``); the decisions feed the latency and drift
+breakers. While any breaker is tripped, decisions are still made and journaled (size 0: no new
+exposure) and the tripped policy decides, once per closed bar, what happens to positions held.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 import numpy as np
 
-from models.sizing import size_from_confidence
+from models.sizing import DRIFT_FULL_SIZE_BELOW, size_from_confidence
 from serving.clocks import Clock, ReplayClock, SystemClock
-from serving.execution.events import OrderEvent
 from serving.execution.executor import OrderExecutor, Target
-from serving.execution.outcomes import Outcome
 from serving.execution.trades import bar_datetime
+from serving.identities import login_at_server, make_intent_id
 from serving.journal import JournalWrites
 from serving.journal_writes import (
     decision_values,
     new_decision_id,
-    order_event_row,
     stored_features,
 )
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
 from serving.mt5.terminal import ReplayTerminal, Terminal
-from serving.mt5.types import AccountInfo
 from serving.ports import Broker, WorkerJournal
+from serving.recorded_orders import OrderRecorder
 from serving.registry.source import LoadedModel, Model, ModelSource
+from serving.risk.bar_risk import BarRisk
 from serving.risk.board import JournaledBreakers, RiskLimits, WorkerBreakers
-from serving.risk.breakers import BreakerEvent
 from serving.risk.drift_feed import DriftFeed, DriftReference
-from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale, policy_target
-from serving.risk.positions import BookReader
+from serving.risk.policy import CircuitBreaker, PositionCap, drift_scale
 from serving.roles import TRADING_ROLES, DecideOnlyRole, Role, choose_roles, is_hedging
 
-__all__ = ["Clock", "ReplayClock", "SystemClock", "Worker", "make_intent_id"]
+__all__ = ["Clock", "ReplayClock", "SystemClock", "Worker"]
 
 logger = logging.getLogger(__name__)
-
-
-_SHA1 = hashlib.sha1(usedforsecurity=False)
-"""An empty SHA-1, copied per intent id: a copy skips the digest's lookup and set-up in
-OpenSSL, which cost an id several times its hashing."""
-
-
-def make_intent_id(version: str, role: str, symbol: str, bar_time: int, account: str = "") -> str:
-    """Short, deterministic id of one decision's trading intent (fits an MT5 comment).
-
-    The account (login@server) is part of it: the same decision on the same account is one
-    intent however often a restart re-decides it, while a new account (a new sim replay of the
-    same bars) is a new one. Eight hex digits of the bar time, then eight of the hash of the
-    rest: ids grow with the bar, so the journal's indexes keyed by intent id take a bar's
-    inserts on their right edge (one page each, not one per row at a random place, which
-    cost more in commit than the rows themselves). 32 bits of hash tell apart the few dozen
-    intents one bar time has; a clash would fail the bar's first commit, never send twice.
-    """
-    sha1 = _SHA1.copy()
-    sha1.update(f"{version}-{role}-{symbol}-{bar_time}-{account}".encode())
-    return f"{bar_time & 0xFFFFFFFF:08x}{sha1.hexdigest()[:8]}"
-
-
-def account_key(terminal: Terminal) -> str:
-    """``login@server`` of the terminal's account ("" when it does not say)."""
-    return login_at_server(terminal.account_info())
-
-
-def login_at_server(info: AccountInfo | None) -> str:
-    """``login@server`` of an account ("" for none)."""
-    return "" if info is None else f"{info.login}@{info.server}"
 
 
 def feature_names(model: Model, count: int) -> tuple[str, ...]:
@@ -167,8 +128,15 @@ class Worker:
         self.max_volume, self.canary_fraction = max_volume, canary_fraction
         self.position_cap = position_cap or PositionCap(max_volume)
         self.brokers = {"champion": broker, "canary": broker.for_magic(broker.magic + 1)}
+        self._by_magic = {self.brokers[r].magic: r for r in TRADING_ROLES}  # the books, by magic
         self.shadow_terminal = shadow_terminal
         account = terminal.account_info()  # its margin mode fixes how each role trades
+        self.account = login_at_server(account)
+        self.limits = limits or RiskLimits()
+        self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
+        self.breaker = self.breakers.order_errors
+        self._record = OrderRecorder(metrics, self.breaker, self.account, logger)
+        self.orders_sent = self._record.sent  # order events, by journal role
         self.roles: dict[str, Role] = choose_roles(
             is_hedging(account),
             self.brokers,
@@ -179,12 +147,11 @@ class Worker:
             record=self._record,
             log=logger,
         )
-        self.limits = limits or RiskLimits()
-        self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
-        self.breaker = self.breakers.order_errors
-        self.account = login_at_server(account)
         self._journaled = JournaledBreakers(self.breakers, journal, self.account)
         self._journaled.restore()
+        self.risk = BarRisk(
+            self.breakers, self._journaled, self.limits, metrics, clock, self.account
+        )
         self.metrics.set_breakers(self.breakers.states())
         self._timer = timer
         self.drift = DriftFeed(
@@ -194,16 +161,12 @@ class Worker:
         self._last_bar: dict[tuple[str, str], int] = {}
         self._names: dict[str, tuple[Model, int, tuple[str, ...]]] = {}  # _feature_names
         self._bar_stamp: int | None = None  # what last_bar_timestamp was last set to
-        self._newest_bar: dict[str, int | None] = {}
-        self._books = BookReader()  # the day's deals tallied as they come (watch)
-        self._policy_done: dict[tuple[str, str], tuple[int | None, datetime | None]] = {}
         self._stop = threading.Event()
         self.poll_seconds = 1.0
         self.executor = OrderExecutor(journal, terminal, account=self.account, now=clock.now)
         self.refresh_every_bars = refresh_every_bars
         self.no_model: str | None = None  # why nothing trades, while no role has a model
         self.decided: Counter[str] = Counter()  # decisions journaled, by journal role
-        self.orders_sent: Counter[str] = Counter()  # order events, by journal role
 
     def reset_breaker(self, name: str, by: str) -> bool:
         """Reset one breaker by name on behalf of ``by`` (journaled); True if it was tripped.
@@ -302,7 +265,7 @@ class Worker:
                 if target is not None:
                     targets.append(target)
         try:
-            self.executor.trade(targets, writes, record=self._record, withhold=self._withheld)
+            self.executor.trade(targets, writes, record=self._record, withhold=self.risk.withheld)
         except Exception:
             logger.exception("trading this bar failed; its open orders are reconciled next")
         self.drift.evaluate()
@@ -315,65 +278,18 @@ class Worker:
                         logger.exception("%s %s: tripped policy failed; next bar", role, symbol)
         self.metrics.set_breakers(self.breakers.states())
         self.metrics.set_refusing(self.executor.refusing or self.no_model)
-        self.metrics.bars_processed.inc()
+        self.metrics.count_bars(1)
 
     def watch(self) -> None:
         """Reset requests, the halted tag, stale bars and the books (daily loss), in that order."""
-        self._journaled.apply_reset_requests()
-        self.breakers.halted.observe(self.model_source.halted)
-        for symbol in self.symbols:
-            rates = self.terminal.copy_rates_from_pos(symbol, self.timeframe, 1, 1)
-            bar = int(rates["time"][-1]) if rates is not None and len(rates) else None
-            tick = self.terminal.symbol_info_tick(symbol)
-            self._newest_bar[symbol] = bar
-            quote = None if tick is None else (tick.bid, tick.ask)
-            self.breakers.stale_bars.observe(symbol, bar, quote)
-        roles = {self.brokers[role].magic: role for role in TRADING_ROLES}
-        loss = self.breakers.daily_loss
-        books = self._books.read(self.terminal, roles, loss.day_start(), self.clock.now())
-        if books is None:
-            return
-        self.metrics.set_book(books, self.symbols)
-        pnl = loss.observe(
-            realised=sum(b.realised for b in books.values()),
-            floating=sum(b.floating for b in books.values()),
-        )
-        self.metrics.daily_pnl.set(pnl)
+        halted = self.model_source.halted
+        self.risk.watch(self.terminal, self.symbols, self.timeframe, halted, self._by_magic)
 
     def apply_tripped_policy(self, symbol: str, loaded: LoadedModel) -> None:
-        """Bring a role's held position to what the policy allows, once per closed bar and
-        trip; the orders go under their own intent, named by a ``policy`` breaker event."""
-        role, policy = loaded.role, self.limits.tripped_policy
-        tripped = [b for b in self.breakers if b.tripped]
-        latest_trip = max((b.tripped_at for b in tripped if b.tripped_at), default=None)
-        key, marker = (symbol, role), (self._newest_bar.get(symbol), latest_trip)
-        if not tripped or self._policy_done.get(key) == marker:
-            return
-        trader = self._role(role)
-        broker = trader.account_broker()
-        if broker is None:
-            return  # it holds no positions on the account
-        self._policy_done[key] = marker
-        current = broker.net_position(symbol)
-        target = policy_target(current, trader.desired(symbol), policy)
-        if abs(target - current) < 1e-9:
-            return
-        now = self.clock.now()
-        intent_id = make_intent_id(
-            f"{loaded.version}-{policy}", role, symbol, int(now.timestamp()), self.account
-        )
-        why = "; ".join(f"{b.name}: {b.reason}" for b in tripped)
-        self._journaled.record(
-            BreakerEvent(
-                breaker=tripped[0].name,
-                event="policy",
-                reason=f"{policy} {role} {symbol} {current:+g} -> {target:+g} lots; {why}",
-                at=now,
-                value=target,
-                intent_id=intent_id,
-            )
-        )
-        self.executor.trade([Target(broker, symbol, target, intent_id, role)], record=self._record)
+        """Bring a role's held position to what the tripped policy allows (``BarRisk``)."""
+        target = self.risk.policy_order(symbol, loaded, self._role(loaded.role))
+        if target is not None:
+            self.executor.trade([target], record=self._record)
 
     def _role(self, name: str) -> Role:
         """How the role trades: fixed at start-up for the trading roles; others decide only."""
@@ -418,10 +334,10 @@ class Worker:
             self._bar_stamp = bar_time
             self.metrics.last_bar_timestamp.set(bar_time)
         self.breakers.latency.observe(latency)
-        features = np.asarray(decision.features, dtype=np.float64)
-        names = self._feature_names(role, model, len(features))
+        values = np.asarray(decision.features, dtype=np.float64).tolist()  # Python floats
+        names = self._feature_names(role, model, len(values))
         if role == "champion":
-            self.drift.observe(loaded, names, features)
+            self.drift.observe(loaded, names, values)
         trader = self.roles.get(role) or self._role(role)
         tradable = trader.tradable()
         confidence = float(decision.confidence)
@@ -440,7 +356,7 @@ class Worker:
                 journal_role,
                 loaded.name,
                 str(loaded.version),
-                stored_features(names, features.tolist()),
+                stored_features(names, values),
                 signal,
                 confidence,
                 0.0 if tripped else float(abs(target)),
@@ -463,13 +379,6 @@ class Worker:
             kept = self._names[role] = (model, count, feature_names(model, count))
         return kept[2]
 
-    def _withheld(self) -> str | None:
-        """Why the bar's remaining orders must not be sent (a breaker tripped meanwhile)."""
-        if not self.breakers.tripped:  # asked before every trade of a bar: mostly no
-            return None
-        tripped = [f"{b.name}: {b.reason}" for b in self.breakers if b.tripped]
-        return "; ".join(tripped) or None
-
     def _size(
         self, symbol: str, role: str, confidence: float, fraction: float | None = None
     ) -> float:
@@ -482,55 +391,12 @@ class Worker:
         budget = self.max_volume * share
         scale = 1.0
         if self.limits.drift_sizing:
-            scale = drift_scale(self.breakers.drift.score, zero_at=self.limits.psi_threshold)
+            score = self.breakers.drift.score
+            if score > DRIFT_FULL_SIZE_BELOW:  # at or below it, or NaN, drift_scale is 1
+                scale = drift_scale(score, zero_at=self.limits.psi_threshold)
         return size_from_confidence(
             confidence * scale,
             max_volume=budget,
             min_volume=info.volume_min,
             volume_step=info.volume_step,
         )
-
-    def _record(self, event: OrderEvent, role: str, writes: JournalWrites) -> None:
-        """Journal an order event (with the bar's answers), count it, feed the breakers."""
-        self.orders_sent[role] += 1
-        writes.add_order_event_row(
-            order_event_row(
-                event.intent_id,
-                event.ticket,
-                event.request,
-                event.retcode,
-                event.state,
-                event.price,
-                event.volume,
-                event.slippage_points,
-                event.latency_seconds,
-                event.at,
-                self.account,
-            )
-        )
-        self.metrics.observe_order(
-            event.symbol, role, event.retcode, event.outcome.value, event.latency_seconds
-        )
-        if event.outcome is Outcome.FILLED and event.volume > 0:
-            log_trade(event, role)
-        if event.outcome is Outcome.OPERATIONAL:
-            self.breaker.trip(f"{event.symbol} {role}: retcode {event.retcode} {event.message}")
-        elif event.outcome is Outcome.REJECTED:
-            self.breaker.record_rejection(f"{event.symbol} {role}: {event.retcode}")
-
-
-def log_trade(event: OrderEvent, role: str) -> None:
-    """One INFO line per filled order, with its fields as JSON keys: the log a person greps."""
-    if not logger.isEnabledFor(logging.INFO):
-        return  # nobody reads it: spare every fill the dicts below
-    sides = {mt5.ORDER_TYPE_BUY: "buy", mt5.ORDER_TYPE_SELL: "sell"}
-    side = sides.get(int(event.request.get("type", -1)), "?")  # a reconciled event may lack it
-    logger.info(
-        "trade %s %s %s %g lots at %g (ticket %d)",
-        role, event.symbol, side, event.volume, event.price, event.ticket,
-        extra={
-            "trade": True, "symbol": event.symbol, "role": role, "side": side,
-            "volume": event.volume, "price": event.price, "ticket": event.ticket,
-            "intent_id": event.intent_id, "state": event.state,
-        },
-    )  # fmt: skip

@@ -6,7 +6,7 @@ latencies (wall clock) and autoincrement keys — and nothing else, so a change 
 figure, state, reason or time the worker writes shows up. Intent ids are replaced by their
 rank of first appearance (``intent-0``, …) wherever they occur (order keys, comments, the
 requests' JSON): which decisions share an intent is compared, not how an id is spelled
-(``serving.worker.make_intent_id`` has its own tests).
+(``serving.identities.make_intent_id`` has its own tests).
 """
 
 from __future__ import annotations

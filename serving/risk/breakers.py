@@ -78,13 +78,21 @@ class Breaker:
 
     def __init__(self, name: str, now: Now) -> None:
         self.name, self._now = name, now
-        self.reason: str | None = None
+        self._reason: str | None = None
+        self.tripped = False  # kept by ``reason``'s setter: read ~10 times per decision
         self.tripped_at: datetime | None = None
         self.listener: Listener | None = None
 
     @property
-    def tripped(self) -> bool:
-        return self.reason is not None
+    def reason(self) -> str | None:
+        """Why it tripped; None while it is not tripped."""
+        return self._reason
+
+    @reason.setter
+    def reason(self, reason: str | None) -> None:
+        # ``tripped`` is a plain attribute, not a property over the reason: the board asks
+        # every breaker for every decision and order, and only this setter changes the answer
+        self._reason, self.tripped = reason, reason is not None
 
     def trip(self, reason: str) -> bool:
         """Trip with ``reason``; a second trip keeps the first reason. True if it just tripped."""
@@ -184,6 +192,7 @@ class LatencyBreaker(Breaker):
         self.slo_seconds, self.quantile, self.min_samples = slo_seconds, quantile, min_samples
         self._latencies: deque[float] = deque(maxlen=window)
         self._over = 0  # samples in the window above the SLO
+        self._needed = (0, 0)  # (n, samples over the SLO the quantile needs among n)
 
     def observe(self, seconds: float) -> None:
         """Record one decision's latency; on the hot path, so the quantile is computed only
@@ -197,8 +206,11 @@ class LatencyBreaker(Breaker):
         if n < self.min_samples:
             return
         # np.quantile (linear) can exceed the SLO only if its upper neighbour, sorted index
-        # ceil((n-1)q), does: that needs n - ceil((n-1)q) samples over it (one spare for rounding)
-        if self._over < n - math.ceil((n - 1) * self.quantile) - 1:
+        # ceil((n-1)q), does: that needs n - ceil((n-1)q) samples over it (one spare for
+        # rounding); worked out again only when n moves (a full window keeps it)
+        if n != self._needed[0]:
+            self._needed = (n, n - math.ceil((n - 1) * self.quantile) - 1)
+        if self._over < self._needed[1]:
             return
         q = float(np.quantile(np.fromiter(window, float), self.quantile))
         if q > self.slo_seconds:
@@ -227,6 +239,7 @@ class BreakerBoard:
                 raise ValueError(f"two breakers named {breaker.name!r}")
             breaker.listener = listener
             self._breakers[breaker.name] = breaker
+        self._all = tuple(self._breakers.values())  # the board's breakers never change
 
     def __getitem__(self, name: str) -> Breaker:
         try:
@@ -243,8 +256,8 @@ class BreakerBoard:
     @property
     def tripped(self) -> bool:
         """Whether any breaker is tripped (asked for every decision and every order: ``map``
-        of an attrgetter, no generator frame)."""
-        return any(map(_TRIPPED, self._breakers.values()))
+        of an attrgetter over plain attributes, no generator or property frame)."""
+        return any(map(_TRIPPED, self._all))
 
     def reasons(self) -> dict[str, str]:
         """Why each tripped breaker tripped."""

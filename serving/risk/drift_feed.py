@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-import numpy as np
 from numpy.typing import ArrayLike
 
 from serving.metrics import WorkerMetrics
@@ -52,7 +51,7 @@ class DriftFeed:
         # watched feature or the names change
         self._where: tuple[tuple[str, Sequence[str]] | None, int | None] = (None, None)
 
-    def observe(self, loaded: LoadedModel, names: Sequence[str], features: np.ndarray) -> None:
+    def observe(self, loaded: LoadedModel, names: Sequence[str], features: Sequence[float]) -> None:
         """Feed the champion's key feature to the drift breaker; a new version starts over
         against its own reference."""
         drift = self.drift

@@ -39,9 +39,9 @@ from serving.execution.intents import OPEN_ORDER_STATES
 from serving.execution.reconciler import compare_books, terminal_book
 from serving.execution.records import OrderRecord
 from serving.execution.store import IntentJournal
+from serving.identities import account_key
 from serving.journal import Journal
 from serving.mt5 import constants as mt5
-from serving.worker import account_key
 from tests.kill9_worker import MAGIC, SYMBOLS, Kill, run_worker
 from tests.recording_terminal import RemoteTerminal, TerminalConfig, read_send_log, serve_terminal
 

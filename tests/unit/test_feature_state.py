@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench._decision_models import NAMES_30  # the decision-path benchmark's 30 features
-from models.rolling import StreamStats
 from models.strategies.lgbm_momentum import (
     FEATURE_NAMES,
     WINDOW,
@@ -27,6 +26,7 @@ from models.strategies.lgbm_momentum import (
     parse_features,
     window_of,
 )
+from models.stream_terms import StreamStats
 from tests.factories import Bars, make_bar_arrays
 
 EPS = np.finfo(np.float64).eps

@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from serving.execution.broker import Mt5Broker
+from serving.identities import make_intent_id
 from serving.journal import Journal
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
 from serving.registry.source import LoadedModel
 from serving.sim.terminal import SimTerminal
-from serving.worker import ReplayClock, Worker, make_intent_id
+from serving.worker import ReplayClock, Worker
 from tests.factories import make_replay_bars
 from tests.fakes import FakeModel, FakeModelSource
 
