@@ -34,11 +34,7 @@ from serving.execution.executor import OrderExecutor, Target
 from serving.execution.trades import bar_datetime
 from serving.identities import login_at_server, make_intent_id
 from serving.journal import JournalWrites
-from serving.journal_writes import (
-    decision_values,
-    new_decision_id,
-    stored_features,
-)
+from serving.journal_writes import decision_values, new_decision_id, stored_features
 from serving.metrics import WorkerMetrics
 from serving.mt5 import constants as mt5
 from serving.mt5.terminal import ReplayTerminal, Terminal
