@@ -213,12 +213,7 @@ def test_the_decision_path_stores_the_bytes_sqlalchemy_would(journal_url: str) -
             price=1.1, volume=0.1, slippage_points=0.0, latency_seconds=0.0, at=at,
             account=account,
         )  # fmt: skip
-        if account == "fast":
-            journal.commit(writes)
-        else:
-            with journal.engine.begin() as conn:
-                for statement, rows in writes:
-                    conn.execute(statement, rows)
+        commit_by(account, journal, writes)
     stored = {
         table: [
             tuple(row) for row in _raw(journal, f"SELECT CAST({json} AS TEXT), {time} FROM {table}")
@@ -233,6 +228,17 @@ def test_the_decision_path_stores_the_bytes_sqlalchemy_would(journal_url: str) -
     assert stored["decisions"][0][0] == json.dumps({**features, "vol_24": None}, default=str)
     assert stored["order_events"][0][0] == json.dumps(request, default=str)
     journal.close()
+
+
+def commit_by(way: str, journal: Journal, writes: JournalWrites) -> None:
+    """Commit ``writes`` by the decision path's fast commit (``"fast"``) or by SQLAlchemy's
+    own execute of the same statements and rows (anything else)."""
+    if way == "fast":
+        journal.commit(writes)
+        return
+    with journal.engine.begin() as conn:
+        for statement, rows in writes:
+            conn.execute(statement, rows)
 
 
 def test_intent_and_order_rows_store_the_bytes_sqlalchemy_would(journal_url: str) -> None:
@@ -256,12 +262,7 @@ def test_intent_and_order_rows_store_the_bytes_sqlalchemy_would(journal_url: str
         )  # fmt: skip
         store.add_intent_state(updates, intent_id, later, "filled", 0.1 + 0.2, 0.0)
         for writes in (inserts, updates):
-            if account == "fast":
-                journal.commit(writes)
-            else:
-                with journal.engine.begin() as conn:
-                    for statement, rows in writes:
-                        conn.execute(statement, rows)
+            commit_by(account, journal, writes)
     for table, columns in (
         ("intents", "bar_time, created_at, updated_at, target_volume, filled_volume, state"),
         ("intent_orders", "CAST(request AS TEXT), created_at, updated_at, price, volume"),
