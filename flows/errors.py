@@ -188,6 +188,7 @@ EXIT_CODES: Final[dict[str, int]] = {
     "flows.errors.DriftFlaggedError": SAID_NO,
     "flows.errors.LookaheadFailedError": SAID_NO,
     "serving.journal_backup.BackupFailedError": SAID_NO,
+    "serving.account_lock.AccountLockLostError": SAID_NO,
     # bad input or configuration: flows
     "flows.errors.BadSettingError": BAD_INPUT,
     "flows.errors.BadOptionError": BAD_INPUT,

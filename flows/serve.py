@@ -30,6 +30,7 @@ from serving.execution.broker import Mt5Broker
 from serving.identities import account_key
 from serving.journal import Journal
 from serving.journal_integrity import admit_journal, note_journal, replace_journal
+from serving.lock_watch import LockWatch
 from serving.metrics import WorkerMetrics, serve_metrics
 from serving.mt5.terminal import Terminal
 from serving.registry.reader import RegistryUnreachableError, registry_reader
@@ -222,12 +223,18 @@ def run_worker(
         symbols,
         server.server_port,
     )
+    watch = LockWatch(lock, worker.stop)  # a lost lock stops the worker before its next bar
     try:
         total = replay_length(term, max_bars)
         label = "replay" if terminal == "sim" else "bars"
         # "tate.…": the demo's stderr lines (`flows.plain_runs`), else the JSON logs' root
         with stage_progress(label, total, log=PROGRESS_LOG, unit="bars") as advance:
-            bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds, on_bar=advance)
+
+            def on_bar() -> None:
+                advance()
+                watch()
+
+            bars = worker.run(max_bars=max_bars, pace_seconds=pace_seconds, on_bar=on_bar)
     except KeyboardInterrupt:
         worker.stop()
         bars = -1
@@ -239,6 +246,8 @@ def run_worker(
         journal.close()
         term.shutdown()
         lock.release()
+    if watch.lost is not None:
+        raise watch.lost  # exit 1, its one line as the message (the ERROR already logged)
     summary = describe_run(bars, terminal, symbols, worker.summary())
     if not worker.decided:
         raise NothingServedError(

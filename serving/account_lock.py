@@ -14,8 +14,11 @@ sees this host: the lock is then a session-level advisory lock in that database
 held on a connection of its own for the worker's life. The server releases it when that
 session ends, however the worker ends (``kill -9`` closes its socket). The holder is named
 through the session's ``application_name`` (pid and start time, read from
-``pg_stat_activity``), as the lock file names it. Losing the connection (a server restart)
-loses the lock: ``held`` asks the server.
+``pg_stat_activity``), as the lock file names it. Losing the connection (a server restart, a
+terminated backend, a network cut) loses the lock: ``held`` asks the server, and the running
+worker asks it between bars (``serving.lock_watch``). A lost lock is taken again once
+(``retake``, a new session, the same key); when another worker has it by then, or the server
+does not answer, ``AccountLockLostError`` says so and the worker stops before its next bar.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -43,14 +48,27 @@ class AccountLockedError(RuntimeError):
 
     def __init__(self, account: str, path: Path | str, holder: Holder | None) -> None:
         self.account, self.path, self.holder = account, path, holder
-        who = (
-            f"pid {holder.pid}, started {holder.started_at}"
-            if holder is not None
-            else "a process that has not written its pid yet"
-        )
         super().__init__(
-            f"account {account} is already traded by another worker ({who}); lock {path}"
+            f"account {account} is already traded by another worker ({who(holder)}); lock {path}"
         )
+
+
+def who(holder: Holder | None) -> str:
+    """The holder as a message names it."""
+    if holder is None:
+        return "a process that has not written its pid yet"
+    return f"pid {holder.pid}, started {holder.started_at}"
+
+
+class AccountLockLostError(RuntimeError):
+    """The running worker lost its account's lock and could not take it back: another worker
+    holds it now (named), or its server did not answer. The worker stopped before its next bar,
+    so two workers never both trade the account past that point.
+
+    Operator action: find the other worker the message names and decide which one trades the
+    account (`tate down`, or stop that pid); for an unreachable server, bring PostgreSQL back,
+    then start the worker again (reconciliation picks up its open orders).
+    """
 
 
 class Holder(NamedTuple):
@@ -79,8 +97,8 @@ def read_holder(path: Path) -> Holder | None:
 class AccountLock:
     """The held lock of one account; `release` (or the process ending) gives it back."""
 
-    def __init__(self, account: str, path: Path, fd: int) -> None:
-        self.account, self.path, self._fd = account, path, fd
+    def __init__(self, account: str, path: Path, fd: int, started: datetime) -> None:
+        self.account, self.path, self._fd, self.started = account, path, fd, started
 
     @classmethod
     def acquire(cls, locks_dir: Path, account: str, *, now: datetime) -> AccountLock:
@@ -113,11 +131,23 @@ class AccountLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         os.fsync(fd)
-        return cls(account, path, fd)
+        return cls(account, path, fd, now)
 
     @property
     def held(self) -> bool:
+        """True until released: the kernel never takes a held ``flock`` away (no I/O)."""
         return self._fd >= 0
+
+    def retake(self) -> None:
+        """Take the lock again after it was released, with the same start time.
+
+        Raises:
+            AccountLockLostError: another process holds it now (named).
+        """
+        self.release()
+        with _lost(self.account):
+            fresh = AccountLock.acquire(self.path.parent, self.account, now=self.started)
+        self._fd, fresh._fd = fresh._fd, -1
 
     def release(self) -> None:
         """Empty the file (it no longer names a live holder) and drop the lock; idempotent."""
@@ -140,15 +170,52 @@ class AccountLock:
 class HeldLock(Protocol):
     """What the worker keeps of its account's lock, whichever kind it is."""
 
+    account: str
+
     @property
     def held(self) -> bool: ...
 
+    def retake(self) -> None: ...
+
     def release(self) -> None: ...
+
+
+@contextmanager
+def _lost(account: str) -> Iterator[None]:
+    """Turn a failed retake into `AccountLockLostError`: one line naming the account and the
+    holder, or why the lock's server did not answer."""
+    import psycopg
+
+    try:
+        yield
+    except AccountLockedError as taken:
+        raise AccountLockLostError(
+            f"account {account}: lost its lock while running, and another worker holds it now "
+            f"({who(taken.holder)}; lock {taken.path}); this worker stopped before its next bar"
+        ) from None
+    except (OSError, psycopg.Error) as error:
+        why = " ".join(str(error).split()) or type(error).__name__
+        raise AccountLockLostError(
+            f"account {account}: lost its lock while running and could not take it back "
+            f"({type(error).__name__}: {why}); this worker stopped before its next bar"
+        ) from error
 
 
 ADVISORY_NAMESPACE = b"tate.account:"
 """Prefixed to the account before hashing: another application's advisory keys in the same
 database are unlikely to collide with ours by accident."""
+
+SESSION_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms
+}
+"""libpq options of the lock's session (the URL's own win): a network cut makes ``held`` fail
+within seconds instead of waiting for TCP to give up (minutes), so the worker asking between
+bars is not blocked for longer than that."""
 
 _APPLICATION = re.compile(r"^tate worker pid=(\d+) started=(\S+)$")
 
@@ -184,9 +251,12 @@ class AdvisoryAccountLock:
     """The account's advisory lock, held by its own PostgreSQL session (autocommit: no
     transaction stays open on it)."""
 
-    def __init__(self, account: str, where: str, connection: Any, key: int) -> None:
+    def __init__(
+        self, account: str, where: str, connection: Any, key: int, url: str, started: datetime
+    ) -> None:
         self.account, self.path, self.key = account, where, key
         self._connection: Any = connection
+        self._url, self.started = url, started
 
     @classmethod
     def acquire(cls, url: str, account: str, *, now: datetime) -> AdvisoryAccountLock:
@@ -205,10 +275,9 @@ class AdvisoryAccountLock:
         params = {k: v for k, v in params.items() if v is not None}
         params.update({k: v for k, v in parsed.query.items() if isinstance(v, str)})
         connection = psycopg.connect(
-            **params,
+            **{**SESSION_OPTIONS, **params},
             autocommit=True,
             application_name=application_name(os.getpid(), now),
-            connect_timeout=10,
         )
         key = advisory_key(account)
         try:
@@ -220,7 +289,7 @@ class AdvisoryAccountLock:
         except BaseException:
             connection.close()
             raise
-        return cls(account, where, connection, key)
+        return cls(account, where, connection, key, url, now)
 
     @property
     def held(self) -> bool:
@@ -236,6 +305,20 @@ class AdvisoryAccountLock:
         except Exception:
             return False
         return bool(count)
+
+    def retake(self) -> None:
+        """Take the lock again on a new session (the same key and start time), after ``held``
+        said it was lost. The old session is closed first: were it alive after all, its lock
+        would refuse the new one.
+
+        Raises:
+            AccountLockLostError: another session holds it now (named), or the server did not
+                answer.
+        """
+        self.release()
+        with _lost(self.account):
+            fresh = AdvisoryAccountLock.acquire(self._url, self.account, now=self.started)
+        self._connection, fresh._connection = fresh._connection, None
 
     def release(self) -> None:
         """Give the lock back and close the session; idempotent, quiet on a lost connection."""

@@ -93,3 +93,13 @@ def test_a_holder_in_another_process_is_named_and_its_kill_9_releases_the_lock(
             time.sleep(0.1)
     with lock:
         assert lock.held
+
+
+def test_the_lock_session_gives_up_on_a_cut_network_in_seconds(postgres_url: str) -> None:
+    """Without a TCP user timeout and keepalives, ``held`` on a cut network would block the
+    worker between bars until TCP gave up (minutes); the URL's own options still win."""
+    lock = AdvisoryAccountLock.acquire(f"{postgres_url}?connect_timeout=3", ACCOUNT, now=STARTED)
+    with lock:
+        options = lock._connection.info.get_parameters()
+    assert options["tcp_user_timeout"] == "10000" and options["keepalives_idle"] == "10"
+    assert options["connect_timeout"] == "3"
