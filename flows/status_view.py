@@ -10,6 +10,11 @@ fill, which comes at a bar's close, so after midnight for the day's last bar), a
 windows of ``flows.trading_view`` end at that bar, not at the wall clock: a replay's bars are
 historic, and a live worker's newest bar is "now". The error budgets' window ends at that
 bar too and spans ``TATE_SLO_WINDOW_DAYS``.
+
+Money is in each account's own currency, as its worker journaled it at start-up (the
+``accounts`` table, revision 0007). A journal that does not say (written before that revision,
+and no worker started on the account since) is valued in ``ASSUMED_CURRENCY`` and the screen
+says so, once.
 """
 
 from __future__ import annotations
