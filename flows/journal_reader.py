@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, create_engine, text
+from sqlalchemy import JSON, DateTime, Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from flows.trading_view import (
@@ -38,6 +38,7 @@ ORDERS = text("SELECT * FROM intent_orders").columns(
     created_at=_TIME, updated_at=_TIME, request=JSON
 )
 BREAKER_EVENTS = text("SELECT * FROM breaker_events ORDER BY event_id").columns(at=_TIME)
+CURRENCIES = text("SELECT account, currency FROM accounts")
 
 
 def open_journal(url: str) -> Engine | None:
@@ -69,6 +70,16 @@ def read_trades(engine: Engine) -> list[Trade]:
         found_intents = [intent_record(r) for r in conn.execute(INTENTS).mappings()]
         orders = [order_record(r) for r in conn.execute(ORDERS).mappings()]
     return trades_of(orders, {i.intent_id: i for i in found_intents})
+
+
+def read_currencies(engine: Engine) -> dict[str, str]:
+    """Each account's currency, as its worker journaled it at start-up (``accounts``); an
+    account whose worker has not started since revision 0007 is missing, and a journal no
+    worker has opened since has no table at all (this reader never migrates): {}."""
+    if not inspect(engine).has_table("accounts"):
+        return {}
+    with engine.connect() as conn:
+        return {str(account): str(currency) for account, currency in conn.execute(CURRENCIES)}
 
 
 def read_status(engine: Engine) -> list[AccountStatus]:

@@ -19,7 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-from flows.journal_reader import open_journal, read_slo_rows, read_status, read_trades
+from flows.journal_reader import (
+    open_journal,
+    read_currencies,
+    read_slo_rows,
+    read_status,
+    read_trades,
+)
 from flows.reports_home import read_runs
 from flows.settings import TateSettings
 from flows.stack import mlflow_url, prefect_api_url, running_pid
@@ -38,8 +44,6 @@ from flows.worker_view import worker_status
 
 PROBE_TIMEOUT_S = 1.0
 EMBEDDED = "not running (embedded defaults)"
-ACCOUNT_CURRENCY = "USD"
-"""The journal does not record the account's currency; tate's simulated accounts are USD."""
 ALIASES = ("champion", "canary")
 
 
@@ -168,11 +172,11 @@ def _data_docs(summary: Path) -> str | None:
 
 
 def value_per_price(settings: TateSettings) -> ValuePerPrice:
-    """Account-currency value of a 1.0 price move of one lot, from each symbol's record
+    """Value of a 1.0 price move of one lot in an account currency, from each symbol's record
     (stored, the desk's ``symbols.toml``, or the built-in table; read on the first fill, as
     the records' module costs pandas' import)."""
 
-    def value(symbol: str, price: float) -> float | None:
+    def value(symbol: str, price: float, currency: str) -> float | None:
         from data_contracts.symbol_records import BadSymbolSpecError, load_spec
         from data_contracts.symbols import (
             UnconvertibleCurrencyError,
@@ -184,7 +188,7 @@ def value_per_price(settings: TateSettings) -> ValuePerPrice:
             spec = load_spec(settings.data_dir, symbol)
             return float(
                 to_account_currency(
-                    spec.trade_contract_size, spec.currency_profit, spec, price, ACCOUNT_CURRENCY
+                    spec.trade_contract_size, spec.currency_profit, spec, price, currency
                 )
             )
         except (UnknownSymbolSpecError, UnconvertibleCurrencyError, BadSymbolSpecError):
@@ -204,7 +208,8 @@ def gather(settings: TateSettings) -> StatusFacts:
     if engine is not None:
         accounts = read_status(engine)
         newest = {a.account: a.newest_bar for a in accounts}
-        pnl = pnl_today(read_trades(engine), newest, value_per_price(settings))
+        currencies = read_currencies(engine)  # journaled by each account's worker at start-up
+        pnl = pnl_today(read_trades(engine), newest, value_per_price(settings), currencies)
         decisions, states = read_slo_rows(engine)
         budgets = error_budgets(
             decisions,

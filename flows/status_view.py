@@ -10,6 +10,11 @@ fill, which comes at a bar's close, so after midnight for the day's last bar), a
 windows of ``flows.trading_view`` end at that bar, not at the wall clock: a replay's bars are
 historic, and a live worker's newest bar is "now". The error budgets' window ends at that
 bar too and spans ``TATE_SLO_WINDOW_DAYS``.
+
+Money is in each account's own currency, as its worker journaled it at start-up (the
+``accounts`` table, revision 0007). A journal that does not say (written before that revision,
+and no worker started on the account since) is valued in ``ASSUMED_CURRENCY`` and the screen
+says so, once.
 """
 
 from __future__ import annotations
@@ -36,9 +41,13 @@ from flows.trading_view import (
 from flows.worker_view import format_worker
 from models.slo import BudgetStatus, execution_budget, latency_budget
 
-ValuePerPrice = Callable[[str, float], float | None]
-"""Account-currency value of a 1.0 price move of one lot of a symbol at a price (None: the
-symbol cannot be valued, e.g. no record or a cross pair)."""
+ValuePerPrice = Callable[[str, float, str], float | None]
+"""Value of a 1.0 price move of one lot of a symbol at a price, in an account currency (None:
+the symbol cannot be valued in it, e.g. no record or a cross pair)."""
+
+ASSUMED_CURRENCY = "USD"
+"""An account's currency when the journal does not record it (written before revision 0007,
+and no worker started on the account since): tate's simulated accounts' default, said so."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class RolePnl:
     realised: float | None  # None: a symbol could not be valued
     unrealised: float | None
     open_positions: int
+    currency: str  # the account's, as its worker journaled it, else ASSUMED_CURRENCY
+    currency_known: bool  # False: the journal does not say; the figures assume USD
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,10 @@ class StatusFacts:
 
 
 def pnl_today(
-    trades: Iterable[Trade], newest_bar: Mapping[str, datetime | None], value: ValuePerPrice
+    trades: Iterable[Trade],
+    newest_bar: Mapping[str, datetime | None],
+    value: ValuePerPrice,
+    currencies: Mapping[str, str],
 ) -> list[RolePnl]:
     """Per account and role: the realised PnL of the fills on the account's current day that
     closed lots (fill price − average opening price), and the open positions marked at the
@@ -130,7 +144,8 @@ def pnl_today(
         trades: fills, oldest first (``flows.trading_view.trades_of``).
         newest_bar: per account, its newest bar; "today" is the UTC day of the later of it and
             the account's newest fill.
-        value: account-currency value of a 1.0 price move of one lot.
+        value: value of a 1.0 price move of one lot, in the account's currency.
+        currencies: per account, its journaled currency (``ASSUMED_CURRENCY`` for one missing).
     """
     trades = list(trades)
     newest: dict[str, datetime] = {}
@@ -138,6 +153,7 @@ def pnl_today(
         bar = newest_bar.get(t.account)
         newest[t.account] = max(newest.get(t.account, t.at), t.at, *(() if bar is None else (bar,)))
     day_of = {account: at.date() for account, at in newest.items()}
+    money = {account: currencies.get(account, ASSUMED_CURRENCY) for account in newest}
     book: dict[tuple[str, str, str], tuple[float, float]] = {}
     realised: dict[tuple[str, str], float | None] = defaultdict(float)
     last_price: dict[tuple[str, str], float] = {}
@@ -149,7 +165,7 @@ def pnl_today(
         last_price[(t.account, t.symbol)] = t.price
         if move and t.at.date() == day_of[t.account]:
             realised[(t.account, t.role)] = _add(realised[(t.account, t.role)], move, value(
-                t.symbol, t.price))  # fmt: skip
+                t.symbol, t.price, money[t.account]))  # fmt: skip
     unrealised: dict[tuple[str, str], float | None] = {}
     opened: dict[tuple[str, str], int] = defaultdict(int)
     for (account, role, symbol), (lots, average) in sorted(book.items()):
@@ -159,10 +175,12 @@ def pnl_today(
         price = last_price[(account, symbol)]
         opened[(account, role)] += 1
         move = lots * (price - average)
-        unrealised[(account, role)] = _add(unrealised[(account, role)], move, value(symbol, price))
+        per_unit = value(symbol, price, money[account])
+        unrealised[(account, role)] = _add(unrealised[(account, role)], move, per_unit)
     return [
         RolePnl(account, role, day_of[account], realised[(account, role)],
-                unrealised[(account, role)], opened[(account, role)])
+                unrealised[(account, role)], opened[(account, role)], money[account],
+                account in currencies)
         for account, role in sorted(unrealised)
     ]  # fmt: skip
 
@@ -272,15 +290,16 @@ def format_screen(facts: StatusFacts) -> str:
     parts.append(format_status(facts.accounts))
     if facts.pnl:
         pnl = text_table("PnL today (UTC day of the newest bar, account currency)", [
-            "account", "role", "day", "realised", "open (marked at last fill)", "total",
-            "open positions",
+            "account", "role", "day", "currency", "realised", "open (marked at last fill)",
+            "total", "open positions",
         ])  # fmt: skip
         for p in facts.pnl:
             total = None if p.realised is None or p.unrealised is None else (
                 p.realised + p.unrealised)  # fmt: skip
-            pnl.add_row(p.account, p.role, p.day.isoformat(), _money(p.realised),
+            currency = p.currency if p.currency_known else f"{p.currency}?"
+            pnl.add_row(p.account, p.role, p.day.isoformat(), currency, _money(p.realised),
                         _money(p.unrealised), _money(total), str(p.open_positions))  # fmt: skip
-        parts.append(render_table(pnl))
+        parts.append(render_table(pnl) + _unknown_currency(facts.pnl))
     if facts.budgets:
         budgets = text_table("error budget left (SLO window ending at the newest bar)", [
             "account", "role", "execution", "latency",
@@ -300,6 +319,17 @@ def format_screen(facts: StatusFacts) -> str:
         else "nothing needs doing\n"
     )
     return "\n".join(parts)
+
+
+def _unknown_currency(pnl: Sequence[RolePnl]) -> str:
+    """One line for the accounts whose currency the journal does not record, else ""."""
+    unknown = sorted({p.account or "(none)" for p in pnl if not p.currency_known})
+    if not unknown:
+        return ""
+    return (
+        f"currency unknown: assumed {ASSUMED_CURRENCY} for {', '.join(unknown)} (not in the "
+        "journal: no worker has started on the account since tate began recording it)\n"
+    )
 
 
 def _wrapping(table: Table, *names: str) -> Table:

@@ -1,5 +1,5 @@
-"""The journal's tables (``decisions``, ``order_events``, ``breaker_events``) and the
-statements the decision path runs on them, built once.
+"""The journal's tables (``decisions``, ``order_events``, ``breaker_events``, ``accounts``)
+and the statements the decision path runs on them, built once.
 
 ``serving.execution.intent_tables`` adds two tables (``intents``, ``intent_orders``) to the same
 ``metadata``; Alembic migrates them all (``serving.journal_migrations``).
@@ -81,6 +81,18 @@ breaker_events = Table(
     Column("intent_id", String(64), nullable=True),  # orders a tripped policy sent
     # "" on a reset request from the CLI: whichever worker runs on this home applies it
     account_column(),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    # one row per account a worker ever started on, rewritten at each start (revision 0007);
+    # never on the decision path: ``serving.account_facts`` writes it once, at start-up
+    Column("account", String(ACCOUNT_LENGTH), primary_key=True),  # login@server
+    Column("currency", String(16), nullable=False),  # what the terminal values money in
+    Column("leverage", Integer, nullable=False),
+    Column("margin_mode", Integer, nullable=False),  # ACCOUNT_MARGIN_MODE_* (hedging or not)
+    Column("recorded_at", DateTime(timezone=True), nullable=False),  # the start, worker clock
 )
 
 INSERT_DECISION = insert(decisions)

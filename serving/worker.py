@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from models.sizing import DRIFT_FULL_SIZE_BELOW, size_from_confidence
+from serving.account_facts import record_account
 from serving.clocks import Clock, ReplayClock, SystemClock
 from serving.execution.executor import OrderExecutor, Target
 from serving.execution.trades import bar_datetime
@@ -128,6 +129,7 @@ class Worker:
         self.shadow_terminal = shadow_terminal
         account = terminal.account_info()  # its margin mode fixes how each role trades
         self.account = login_at_server(account)
+        record_account(journal.engine, account, clock.now())  # once: what status values it in
         self.limits = limits or RiskLimits()
         self.breakers = WorkerBreakers(clock.now, timeframe, self.limits, order_errors=breaker)
         self.breaker = self.breakers.order_errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -215,3 +216,82 @@ def test_the_worker_logs_each_fill_once_with_its_fields(caplog: pytest.LogCaptur
         assert record.symbol == order.symbol and record.intent_id == order.intent_id  # type: ignore[attr-defined]
         assert record.side == ("buy" if order.side > 0 else "sell")  # type: ignore[attr-defined]
         assert record.role in ("champion", "canary") and record.volume > 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def euro_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose journal a replay on a EUR account wrote (EURUSD: valued in EUR at 1/price)."""
+    home = tmp_path_factory.mktemp("euro") / "home"
+    home.mkdir()
+    term = SimTerminal(make_replay_bars(("EURUSD",), n=60), account_mode="hedging",  # type: ignore[arg-type]
+                       currency="EUR", login=7_000_002, server="Tate-Euro")  # fmt: skip
+    term.initialize()
+    journal = Journal(f"sqlite:///{home / 'journal.sqlite'}")
+    Worker(
+        term, Mt5Broker(term, magic=9100), journal, FakeModelSource.with_roles("champion", "canary"),
+        WorkerMetrics(), ReplayClock(term), ("EURUSD",), "H1", max_volume=1.0,
+    ).run()  # fmt: skip
+    journal.close()
+    return home
+
+
+def _pnl_valued_in(home: Path, currency: str) -> dict[str, float]:
+    """Each role's PnL today from `tate trades`' fills, EURUSD valued in ``currency``."""
+    from flows.status_view import pnl_today
+    from flows.trading_view import Trade
+
+    def value(symbol: str, price: float, account_currency: str) -> float:
+        assert (symbol, account_currency) == ("EURUSD", currency)
+        return 100_000.0 / price if currency == "EUR" else 100_000.0
+
+    trades = [Trade(**{**t, "at": datetime.fromisoformat(t["at"])})
+              for t in json.loads(_tate(home, "trades", "--json"))]  # fmt: skip
+    (account,) = json.loads(_tate(home, "status", "--json"))["accounts"]
+    newest = {account["account"]: datetime.fromisoformat(account["newest_bar"])}
+    found = pnl_today(trades, newest, value, {account["account"]: currency})
+    return {p.role: (p.realised or 0.0) + (p.unrealised or 0.0) for p in found}
+
+
+def test_status_values_a_euro_accounts_pnl_in_the_currency_its_worker_journaled(
+    euro_home: Path,
+) -> None:
+    shown = json.loads(_tate(euro_home, "status", "--json"))
+    assert {(p["account"], p["currency"], p["currency_known"]) for p in shown["pnl"]} == {
+        ("7000002@Tate-Euro", "EUR", True)
+    }
+    in_euro, in_dollars = _pnl_valued_in(euro_home, "EUR"), _pnl_valued_in(euro_home, "USD")
+    assert any(abs(v) > 1.0 for v in in_euro.values()), "no PnL: the test would prove nothing"
+    totals = {p["role"]: p["realised"] + p["unrealised"] for p in shown["pnl"]}
+    assert totals == pytest.approx(in_euro) and totals != pytest.approx(in_dollars)
+    text = _tate(euro_home, "status")
+    assert "currency unknown" not in text
+    pnl = text.split("PnL today")[1].split("error budget")[0].splitlines()
+    rows = [line.split() for line in pnl if line.strip().startswith("7000002@Tate-Euro")]
+    assert {row[3] for row in rows} == {"EUR"}
+
+
+def test_status_of_a_journal_from_before_the_accounts_table_says_it_assumes_usd(
+    euro_home: Path, tmp_path: Path
+) -> None:
+    """The same journal as a tate before revision 0007 left it: no accounts table. Status (which
+    never migrates) values in USD and says so once, instead of silently."""
+    from alembic import command
+
+    from serving.journal_engine import make_engine
+    from serving.journal_migrations import alembic_config
+
+    home = tmp_path / "home"
+    shutil.copytree(euro_home, home)
+    engine = make_engine(f"sqlite:///{home / 'journal.sqlite'}")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0006")
+    engine.dispose()
+    shown = json.loads(_tate(home, "status", "--json"))
+    assert {(p["currency"], p["currency_known"]) for p in shown["pnl"]} == {("USD", False)}
+    totals = {p["role"]: p["realised"] + p["unrealised"] for p in shown["pnl"]}
+    assert totals == pytest.approx(_pnl_valued_in(home, "USD"))
+    text = _tate(home, "status")
+    assert text.count("currency unknown: assumed USD for 7000002@Tate-Euro") == 1
+    pnl = text.split("PnL today")[1].split("error budget")[0].splitlines()
+    assert {line.split()[3] for line in pnl if line.strip().startswith("7000002")} == {"USD?"}
+    assert len(shown["pnl"]) > 1  # one line for the account, not one per role

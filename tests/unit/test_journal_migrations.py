@@ -33,6 +33,7 @@ from serving.journal import Journal, metadata
 from serving.journal_engine import make_engine
 from serving.journal_integrity import JournalRefusedError
 from serving.journal_migrations import alembic_config, head_revision, upgrade_journal
+from serving.journal_schema import accounts
 
 AT = datetime(2024, 3, 1, 13, tzinfo=UTC)
 TABLES = ("decisions", "order_events", "breaker_events", "intents", "intent_orders")
@@ -330,3 +331,32 @@ def test_the_index_revisions_downgrade_and_upgrade_back_to_the_same_schema(
         "order_events"
     ]
     assert {"ix_intents_symbol", "ix_intents_magic"} <= restored["intents"]
+
+
+def test_the_accounts_revision_downgrades_and_upgrades_back_keeping_every_other_row(
+    journal_url: str,
+) -> None:
+    """Revision 0007 only adds the ``accounts`` table: its downgrade drops that table (an
+    operator rolling tate back to a build that never reads it), leaves the decisions as they
+    were, and opening the journal again brings the table back, empty, at the same schema."""
+    journal = Journal(journal_url)
+    journal.record_decision(**{**OLD_ROWS["decisions"][0], "account": "1@srv"})
+    with journal.engine.begin() as conn:
+        conn.execute(insert(accounts), [{"account": "1@srv", "currency": "EUR", "leverage": 30,
+                                         "margin_mode": 2, "recorded_at": AT}])  # fmt: skip
+    journal.close()
+    decisions = rows(journal_url, "decisions")
+    engine = make_engine(journal_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0006")
+        assert "accounts" not in inspect(engine).get_table_names()
+        assert version(journal_url) == [("0006",)]
+        assert rows(journal_url, "decisions") == decisions
+        Journal(journal_url).close()  # upgrades to head again
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+    assert version(journal_url) == [(head_revision(),)] == [("0007",)]
+    assert rows(journal_url, "accounts") == [] and rows(journal_url, "decisions") == decisions

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -35,8 +36,12 @@ def _trade(at: datetime, symbol: str, side: str, volume: float, price: float, ro
     return Trade(at, ACCOUNT, role, symbol, side, volume, price, 1, 1, "i", "filled")
 
 
-def _value(symbol: str, price: float) -> float | None:
-    """A USD account: EURUSD's move is in USD, USDJPY's in JPY (÷ price); GBPJPY is a cross."""
+def _value(symbol: str, price: float, currency: str) -> float | None:
+    """A USD account: EURUSD's move is in USD, USDJPY's in JPY (÷ price); GBPJPY is a cross.
+    A EUR account: EURUSD's move in USD is ÷ price; USDJPY and GBPJPY are crosses."""
+    if currency == "EUR":
+        return {"EURUSD": LOT / price}.get(symbol)
+    assert currency == "USD", currency
     return {"EURUSD": LOT, "USDJPY": LOT / price}.get(symbol)
 
 
@@ -48,7 +53,7 @@ def test_pnl_today_counts_todays_closes_and_marks_open_lots_at_the_last_fill() -
         _trade(TODAY, "USDJPY", "sell", 0.2, 150.0, "canary"),
         _trade(TODAY + timedelta(minutes=5), "USDJPY", "buy", 0.1, 151.0, "champion"),
     ]
-    found = {p.role: p for p in pnl_today(trades, {ACCOUNT: TODAY}, _value)}
+    found = {p.role: p for p in pnl_today(trades, {ACCOUNT: TODAY}, _value, {ACCOUNT: "USD"})}
     champion, canary = found["champion"], found["canary"]
     assert champion.day == date(2026, 1, 6)
     assert champion.realised == pytest.approx(0.02 * 0.1 * LOT)
@@ -66,9 +71,36 @@ def test_pnl_of_a_symbol_that_cannot_be_valued_is_unknown_not_zero() -> None:
         _trade(TODAY, "GBPJPY", "sell", 0.1, 191.0, "canary"),
         _trade(TODAY, "GBPJPY", "buy", 0.1, 190.5, "canary"),  # closes at a profit in JPY
     ]
-    pnl = {p.role: p for p in pnl_today(trades, {ACCOUNT: TODAY}, _value)}
+    pnl = {p.role: p for p in pnl_today(trades, {ACCOUNT: TODAY}, _value, {ACCOUNT: "USD"})}
     assert pnl["champion"].unrealised is None and pnl["champion"].open_positions == 2
     assert pnl["canary"].realised is None and pnl["canary"].unrealised == 0.0
+
+
+def test_pnl_is_valued_in_each_accounts_journaled_currency_and_says_when_it_assumes() -> None:
+    """Two accounts: one whose worker journaled EUR, one from before the accounts table."""
+    old = "7@Old"
+    trades = [
+        _trade(TODAY, "EURUSD", "buy", 0.1, 1.10, "champion"),
+        _trade(TODAY, "EURUSD", "sell", 0.1, 1.12, "champion"),  # +0.02 USD per unit
+        Trade(TODAY, old, "champion", "EURUSD", "buy", 0.1, 1.10, 2, 2, "j", "filled"),
+        Trade(TODAY, old, "champion", "EURUSD", "sell", 0.1, 1.12, 3, 3, "j", "filled"),
+    ]
+    found = {p.account: p for p in pnl_today(trades, {}, _value, {ACCOUNT: "EUR"})}
+    eur, assumed = found[ACCOUNT], found[old]
+    assert (eur.currency, eur.currency_known) == ("EUR", True)
+    assert eur.realised == pytest.approx(0.02 * 0.1 * LOT / 1.12)  # USD → EUR at the fill
+    assert (assumed.currency, assumed.currency_known) == ("USD", False)
+    assert assumed.realised == pytest.approx(0.02 * 0.1 * LOT)
+    text = format_screen(_facts(pnl=[eur, assumed, replace(assumed, role="canary")]))
+    assert text.count("currency unknown: assumed USD") == 1  # once, however many rows
+    assert f"assumed USD for {old} " in text and ACCOUNT not in text.split("currency unknown")[1]
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if "2026-01-06" in line}
+    assert rows[ACCOUNT][3] == "EUR" and rows[old][3] == "USD?"
+    assert not [line for line in format_screen(_facts(pnl=[eur])).splitlines()
+                if "currency unknown" in line]  # fmt: skip
+    pnl = {p["account"]: p for p in status_json(_facts(pnl=[eur, assumed]))["pnl"]}
+    assert (pnl[ACCOUNT]["currency"], pnl[ACCOUNT]["currency_known"]) == ("EUR", True)
+    assert (pnl[old]["currency"], pnl[old]["currency_known"]) == ("USD", False)
 
 
 def _decision(at: datetime, latency: float | None, intent: str, role: str = "champion") -> dict:
