@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from data_contracts.schema import RATE_COLUMNS, TIMEFRAME_SECONDS
+from data_contracts.store import BarStore
 from data_contracts.symbols import SYMBOL_SPECS
-from data_contracts.synthetic import is_fx_weekend
+from data_contracts.synthetic import generate_market, is_fx_weekend
 from serving.mt5.types import RATES_DTYPE
 
 DEFAULT_START = datetime(2022, 1, 3, tzinfo=UTC)  # a Monday
@@ -260,3 +262,13 @@ def make_bars_at(symbol: str, times: pd.Series) -> pd.DataFrame:
     bars = make_bars(symbol, n=len(times))
     bars["time"] = pd.Series(times.to_numpy(), dtype=bars["time"].dtype)
     return bars
+
+
+def write_small_market(home: Path) -> None:
+    """Twenty days of EURUSD and GBPUSD H1 bars and their universe in ``home``'s bar store:
+    enough for a worker to replay, as a user's home after `tate ingest`."""
+    market = generate_market(n_days=20, symbols=("EURUSD", "GBPUSD"), delisted=None)
+    store = BarStore(home / "data")
+    for symbol, bars in market.bars.items():
+        store.write_bars(symbol, "H1", bars)
+    store.write_universe(market.universe)

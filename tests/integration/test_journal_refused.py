@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from data_contracts.store import BarStore
-from data_contracts.synthetic import generate_market
 from serving.journal import Journal
 from serving.journal_integrity import MARKER_NAME, note_journal
+from tests.factories import write_small_market
 from tests.integration.test_settings_refused import run_tate
 from tests.unit.test_journal_integrity import decide
 
@@ -24,11 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 def home(tmp_path: Path) -> Path:
     """A home with bars and a journal of 300 decisions the marker knows."""
     home = tmp_path / "home"
-    market = generate_market(n_days=20, symbols=("EURUSD", "GBPUSD"), delisted=None)
-    store = BarStore(home / "data")
-    for symbol, bars in market.bars.items():
-        store.write_bars(symbol, "H1", bars)
-    store.write_universe(market.universe)
+    write_small_market(home)
     url = f"sqlite:///{home / 'journal.sqlite'}"
     journal = Journal(url)
     note_journal(url, home, at=datetime.now(UTC))

@@ -17,7 +17,6 @@ import psycopg
 import pytest
 
 from data_contracts.store import BarStore
-from data_contracts.synthetic import generate_market
 from flows import serve, terminals
 from flows.errors import SAID_NO, exit_code, report
 from flows.settings import TateSettings
@@ -33,7 +32,7 @@ from serving.lock_watch import LockWatch
 from serving.metrics import WorkerMetrics
 from serving.sim.terminal import SimTerminal
 from serving.worker import ReplayClock, Worker
-from tests.factories import make_replay_bars
+from tests.factories import make_replay_bars, write_small_market
 from tests.fakes import FakeModelSource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -195,11 +194,7 @@ def settings_on_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> TateSettings:
     home = tmp_path / "home"
-    market = generate_market(n_days=20, symbols=("EURUSD", "GBPUSD"), delisted=None)
-    store = BarStore(home / "data")
-    for symbol, bars in market.bars.items():
-        store.write_bars(symbol, "H1", bars)
-    store.write_universe(market.universe)
+    write_small_market(home)
     monkeypatch.setenv("TATE_HOME", str(home))
     monkeypatch.setenv("TATE_JOURNAL_URL", postgres_url)
     monkeypatch.setattr(terminals, "new_sim_login", lambda: SIM_LOGIN)  # a known account

@@ -12,13 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from data_contracts.store import BarStore
-from data_contracts.synthetic import generate_market
 from flows import serve, terminals
 from flows.cli import app
 from flows.errors import BAD_INPUT, BadSettingError, NothingServedError, exit_code
 from flows.settings import TateSettings
 from serving.account_lock import AccountLock, AccountLockedError
 from serving.journal import Journal
+from tests.factories import write_small_market
 from tests.integration.test_advisory_account_lock import hold_in_subprocess as hold_advisory_lock
 from tests.unit.test_account_lock import hold_in_subprocess
 
@@ -31,11 +31,7 @@ SIM_SERVER = "Tate-SimReplay"
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TateSettings:
     home = tmp_path / "home"
-    market = generate_market(n_days=20, symbols=("EURUSD", "GBPUSD"), delisted=None)
-    store = BarStore(home / "data")
-    for symbol, bars in market.bars.items():
-        store.write_bars(symbol, "H1", bars)
-    store.write_universe(market.universe)
+    write_small_market(home)
     monkeypatch.setenv("TATE_HOME", str(home))
     return TateSettings()
 
